@@ -1,0 +1,120 @@
+"""The contract every module of an encoder follows.
+
+A module is a ``torch.nn.Module`` whose ``forward`` takes the *features*
+dictionary and returns it with new entries.  The keys used across the
+project:
+
+``input_ids``, ``attention_mask``, ``token_type_ids``
+    what the first module's ``tokenize`` returns;
+``token_embeddings`` (batch, tokens, dim)
+    per-token vectors;
+``all_layer_embeddings`` list of (batch, tokens, dim)
+    every hidden state, when a Transformer is asked for them;
+``token_weights_sum`` (batch,)
+    the sum of the word weights when WordWeights ran;
+``sentence_embedding`` (batch, dim)
+    the vector of each sentence.
+
+Each module keeps its settings in ``config.json`` (the keys named by
+``config_keys``) and its weights in ``model.safetensors`` inside its own
+folder, the layout of sentence-transformers.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..io import read_json, write_json
+
+#: module name -> class; filled by :func:`register`.
+MODULES: dict[str, type["Module"]] = {}
+#: sentence-transformers type string (as in modules.json) -> our class.
+ST_TYPES: dict[str, type["Module"]] = {}
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def register(cls: type["Module"]) -> type["Module"]:
+    """Class decorator: make a module loadable by name and by its sentence-transformers type."""
+    MODULES[cls.__name__] = cls
+    for st_name in cls.st_types():
+        ST_TYPES[st_name] = cls
+    return cls
+
+
+class Module(nn.Module):
+    """Base class: config round trip plus safetensors weights.
+
+    Subclasses list their constructor arguments in ``config_keys``; the
+    defaults of :meth:`save` and :meth:`load` then need no code of their own.
+    """
+
+    config_keys: ClassVar[tuple[str, ...]] = ()
+    #: Name of the class in sentence-transformers, when it has one; ``None``
+    #: for modules of our own (they are written as ``workbench.modules.<Name>``).
+    st_name: ClassVar[str | None] = None
+
+    @classmethod
+    def st_types(cls) -> list[str]:
+        if cls.st_name is None:
+            return []
+        return [f"sentence_transformers.models.{cls.st_name}",
+                f"sentence_transformers.models.{cls.st_name.lower()}.{cls.st_name}"]
+
+    @classmethod
+    def type_string(cls) -> str:
+        """What ``modules.json`` records for this module."""
+        if cls.st_name is not None:
+            return f"sentence_transformers.models.{cls.st_name}"
+        return f"workbench.modules.{cls.__name__}"
+
+    def get_config(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.config_keys}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``config.json`` and, when the module has any, ``model.safetensors``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_json(path / CONFIG_NAME, self.get_config())
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if state:
+            save_file(state, str(path / WEIGHTS_NAME))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Module":
+        path = Path(path)
+        config = read_json(path / CONFIG_NAME) if (path / CONFIG_NAME).exists() else {}
+        module = cls(**cls.config_from_file(config))
+        module.load_weights(path)
+        return module
+
+    @classmethod
+    def config_from_file(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Map a config read from disk to constructor arguments (override for legacy keys)."""
+        return {k: v for k, v in config.items() if k in cls.config_keys}
+
+    def load_weights(self, path: Path) -> None:
+        """Load ``model.safetensors`` (or a legacy ``pytorch_model.bin``) when the module has parameters."""
+        if not self.state_dict():
+            return
+        weights = path / WEIGHTS_NAME
+        legacy = path / "pytorch_model.bin"
+        if weights.exists():
+            state = load_file(str(weights))
+        elif legacy.exists():
+            state = torch.load(legacy, map_location="cpu", weights_only=True)
+        else:
+            raise FileNotFoundError(
+                f"{type(self).__name__} folder {path} has no {WEIGHTS_NAME} (nor pytorch_model.bin)"
+            )
+        self.load_state_dict(state)
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """The width of ``sentence_embedding`` after this module, or None if it does not set it."""
+        return None
