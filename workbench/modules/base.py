@@ -89,7 +89,12 @@ class Module(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Module":
         path = Path(path)
-        config = read_json(path / CONFIG_NAME) if (path / CONFIG_NAME).exists() else {}
+        if (path / CONFIG_NAME).exists():
+            config = read_json(path / CONFIG_NAME)
+        elif cls.config_keys:
+            raise FileNotFoundError(f"{cls.__name__} folder {path} has no {CONFIG_NAME}")
+        else:
+            config = {}
         module = cls(**cls.config_from_file(config))
         module.load_weights(path)
         return module

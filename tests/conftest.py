@@ -1,0 +1,79 @@
+"""Shared fixtures: tiny random models built locally (no hub), the data mirror, the real MiniLM."""
+from __future__ import annotations
+
+import os
+import string
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = REPO.parent / "shared" / "datasets"
+
+# Words the tiny vocabulary knows; everything else becomes word pieces of single letters.
+WORDS = (
+    "a an the man woman men women child dog cat is are was eating eats playing plays guitar piano "
+    "food bread pasta horse riding rides car drives street music someone somebody sits sitting on in of "
+    "and with to at . , ! ? ' good bad great terrible movie film happy sad"
+).split()
+
+
+def make_tiny_bert(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """Write a random BERT (hidden 32, 2 layers) with a small WordPiece vocabulary to ``folder``."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    letters = list(string.ascii_lowercase + string.digits)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + letters + [f"##{c}" for c in letters]
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
+        intermediate_size=hidden * 2, max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A folder with a random tiny BERT in Hugging Face layout."""
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture()
+def tiny_encoder(tiny_bert_dir):
+    """A fresh SentenceEncoder: tiny random BERT + mean pooling, on CPU."""
+    from workbench import SentenceEncoder
+    from workbench.modules import Pooling, Transformer
+
+    transformer = Transformer(tiny_bert_dir, max_seq_length=32)
+    return SentenceEncoder(modules=[transformer, Pooling(transformer.get_word_embedding_dimension())], device="cpu")
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The data-set mirror beside the checkout (../shared/datasets)."""
+    if not MIRROR.is_dir():
+        pytest.skip(f"data mirror {MIRROR} not present")
+    return MIRROR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_env(tmp_path_factory):
+    """Point the data directory at the mirror and keep downloads in a shared test cache."""
+    os.environ.setdefault("WORKBENCH_DATA_DIR", str(MIRROR)) if MIRROR.is_dir() else None
+    os.environ.setdefault("WORKBENCH_CACHE", str(REPO / ".cache" / "workbench"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    yield
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real all-MiniLM-L6-v2 from the zoo (slow tests only)."""
+    from workbench import SentenceEncoder
+
+    return SentenceEncoder("all-MiniLM-L6-v2", device="cpu")

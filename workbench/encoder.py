@@ -1,0 +1,366 @@
+"""SentenceEncoder: a sequence of modules that turns text into vectors."""
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from contextlib import nullcontext
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Literal, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .hooks import progress_hooks
+from .io import atomic_dir, read_json, write_json
+from .modules import MODULES, Module, Pooling, Transformer
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("float32", "bfloat16")
+OUTPUT_VALUES = ("sentence_embedding", "token_embeddings")
+ST_CONFIG_NAME = "config_sentence_transformers.json"
+
+
+def default_device() -> str:
+    """``cuda`` when a GPU is visible, else ``mps`` on Apple silicon, else ``cpu``."""
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def check_texts(sentences: Any) -> list[str]:
+    """Return ``sentences`` as a list of strings, or raise naming the first bad item."""
+    if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Iterable):
+        raise TypeError(f"expected a string or a list of strings, got {type(sentences).__name__}")
+    texts = list(sentences)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"item {i} is {type(text).__name__} ({text!r:.40}), not str; "
+                "every item must be a string (use '' for an empty text)"
+            )
+    return texts
+
+
+class SentenceEncoder(nn.Sequential):
+    """Encode sentences into vectors with a sequence of modules.
+
+    Parameters
+    ----------
+    model_name_or_path:
+        A local folder in the sentence-transformers layout, a zoo name such as
+        ``"all-MiniLM-L6-v2"``, an ``https://…zip`` URL or a Hugging Face hub
+        id; see :func:`workbench.sources.resolve_model`.
+    modules:
+        Build a new encoder from these modules instead (first one tokenises).
+    device:
+        ``"cpu"``, ``"cuda"``, …; default: a GPU when there is one.
+    prompts, default_prompt_name:
+        Named text prefixes (e.g. ``{"query": "query: "}``) and the one used
+        when ``encode`` gets no prompt.
+    similarity_fn_name:
+        ``cosine`` (default), ``dot``, ``euclidean`` or ``manhattan``; used by
+        :meth:`similarity`.
+    truncate_dim:
+        Keep only the first dimensions of every embedding (Matryoshka models).
+
+    Example
+    -------
+    >>> from workbench import SentenceEncoder
+    >>> model = SentenceEncoder("all-MiniLM-L6-v2")                  # doctest: +SKIP
+    >>> emb = model.encode(["A man is eating.", "Someone eats."])     # doctest: +SKIP
+    >>> emb.shape                                                     # doctest: +SKIP
+    (2, 384)
+    >>> float(model.similarity(emb[0], emb[1]))                       # doctest: +SKIP
+    0.7...
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike | None = None,
+        modules: Sequence[nn.Module] | None = None,
+        device: str | None = None,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        similarity_fn_name: str = "cosine",
+        truncate_dim: int | None = None,
+    ) -> None:
+        if (model_name_or_path is None) == (modules is None):
+            raise ValueError("give either model_name_or_path or modules, not both or neither")
+        config: dict[str, Any] = {}
+        if model_name_or_path is not None:
+            from .sources import resolve_model
+
+            folder = resolve_model(model_name_or_path)
+            modules, config = _load_folder(folder)
+            self.source = str(model_name_or_path)
+        else:
+            self.source = None
+        super().__init__(OrderedDict((str(i), m) for i, m in enumerate(modules)))
+        self.prompts: dict[str, str] = dict(config.get("prompts") or {}) | dict(prompts or {})
+        self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
+        if self.default_prompt_name and self.default_prompt_name not in self.prompts:
+            raise ValueError(f"default_prompt_name {self.default_prompt_name!r} is not one of the prompts {sorted(self.prompts)}")
+        from .similarity import get_similarity
+
+        self.similarity_fn_name = config.get("similarity_fn_name") or similarity_fn_name
+        get_similarity(self.similarity_fn_name)  # validate early
+        self.truncate_dim = truncate_dim
+        self.to(device or default_device())
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.parameters():
+            return tensor.device
+        return torch.device("cpu")
+
+    @property
+    def tokenizer(self) -> Any:
+        return getattr(self[0], "tokenizer", None)
+
+    @property
+    def max_seq_length(self) -> int | None:
+        return getattr(self[0], "max_seq_length", None)
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        if not hasattr(self[0], "max_seq_length"):
+            raise AttributeError(f"the first module ({type(self[0]).__name__}) has no max_seq_length")
+        self[0].max_seq_length = int(value)
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """Width of ``encode``'s output (after ``truncate_dim``)."""
+        dim = None
+        for module in self:
+            dim = getattr(module, "get_sentence_embedding_dimension", lambda: None)() or dim
+        if dim is None:
+            dim = getattr(self[0], "get_word_embedding_dimension", lambda: None)()
+        if dim is not None and self.truncate_dim:
+            dim = min(dim, self.truncate_dim)
+        return dim
+
+    # ------------------------------------------------------------------ encoding
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenise with the first module (it must define ``tokenize``)."""
+        first = self[0]
+        if not hasattr(first, "tokenize"):
+            raise TypeError(f"the first module ({type(first).__name__}) cannot tokenize; put an input module first")
+        return first.tokenize(texts)
+
+    def encode(
+        self,
+        sentences: str | Sequence[str],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: Literal["sentence_embedding", "token_embeddings"] = "sentence_embedding",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        normalize_embeddings: bool = False,
+        precision: Literal["float32", "bfloat16"] = "float32",
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        truncate_dim: int | None = None,
+        device: str | None = None,
+        callbacks: Iterable[Any] | None = None,
+    ) -> np.ndarray | torch.Tensor | list[Any]:
+        """Embed one sentence (1-D result) or a list of sentences (2-D result).
+
+        Parameters
+        ----------
+        sentences:
+            A string or a sequence of strings; ``""`` is a valid text.
+        batch_size:
+            Sentences per forward pass; batches are formed from sentences of
+            similar length so that little padding is computed.
+        show_progress_bar:
+            Show a tqdm bar; ``None`` shows one in a terminal when no callbacks are given.
+        output_value:
+            ``sentence_embedding`` or ``token_embeddings`` (a list of
+            (tokens, dim) tensors, padding removed).
+        convert_to_numpy, convert_to_tensor:
+            numpy is the default; ``convert_to_tensor=True`` returns torch.
+        normalize_embeddings:
+            L2-normalise each embedding.
+        precision:
+            ``float32`` or ``bfloat16`` (autocast: fast on CPUs with AVX512-BF16 or AMX, and on GPUs).
+        prompt, prompt_name:
+            A text prefix, or the name of one of ``self.prompts``.
+        truncate_dim:
+            Keep the first ``truncate_dim`` dimensions (overrides the model's).
+        callbacks:
+            Subscribers of the ``progress_*`` events (e.g. a notebook widget).
+
+        Returns
+        -------
+        numpy array (n, dim) / (dim,) or a torch tensor; for
+        ``token_embeddings`` a list of tensors.
+        """
+        if output_value not in OUTPUT_VALUES:
+            raise ValueError(f"output_value must be one of {OUTPUT_VALUES}, got {output_value!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        single = isinstance(sentences, str)
+        texts = check_texts([sentences] if single else sentences)
+        prefix = self._prompt(prompt, prompt_name)
+        if prefix:
+            texts = [prefix + t for t in texts]
+        truncate_dim = truncate_dim or self.truncate_dim
+        if device is not None:
+            self.to(device)
+        target = self.device
+
+        # Longest first: memory trouble shows at the first batch, not the last.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        result: torch.Tensor | list[Any] | None = [None] * len(texts) if output_value == "token_embeddings" else None
+        hooks = progress_hooks(show_progress_bar, callbacks)
+        hooks.emit("progress_begin", task="encode", total=len(texts), unit="sentences", desc="Encoding")
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode(), self._autocast(precision, target):
+                for start in range(0, len(texts), batch_size):
+                    idx = order[start:start + batch_size]
+                    features = self.tokenize([texts[i] for i in idx])
+                    features = {k: v.to(target) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+                    out = self.forward(features)
+                    if output_value == "token_embeddings":
+                        for row, i in enumerate(idx):
+                            n_tokens = int(out["attention_mask"][row].sum())
+                            result[i] = self._finish(out["token_embeddings"][row, :n_tokens], truncate_dim, normalize_embeddings)
+                    else:
+                        emb = self._finish(out["sentence_embedding"], truncate_dim, normalize_embeddings)
+                        if result is None:
+                            result = torch.empty((len(texts), emb.shape[1]), dtype=torch.float32, device=emb.device)
+                        result[torch.as_tensor(idx, device=emb.device)] = emb
+                    hooks.emit("progress_update", task="encode", n=len(idx))
+        finally:
+            hooks.emit("progress_end", task="encode")
+            self.train(was_training)
+
+        if output_value == "token_embeddings":
+            return result[0] if single else result
+        if result is None:  # no sentences: still give the right width
+            result = torch.empty((0, self.get_sentence_embedding_dimension() or 0), dtype=torch.float32)
+        if single:
+            result = result[0]
+        if convert_to_tensor or not convert_to_numpy:
+            return result
+        return result.cpu().numpy()
+
+    @staticmethod
+    def _finish(emb: torch.Tensor, truncate_dim: int | None, normalize: bool) -> torch.Tensor:
+        if truncate_dim:
+            emb = emb[..., :truncate_dim]
+        emb = emb.float()
+        return F.normalize(emb, p=2, dim=-1) if normalize else emb
+
+    def _prompt(self, prompt: str | None, prompt_name: str | None) -> str:
+        if prompt is not None:
+            return prompt
+        name = prompt_name or self.default_prompt_name
+        if name is None:
+            return ""
+        if name not in self.prompts:
+            raise ValueError(f"unknown prompt_name {name!r}; this model has prompts {sorted(self.prompts)}")
+        return self.prompts[name]
+
+    @staticmethod
+    def _autocast(precision: str, device: torch.device):
+        if precision == "float32":
+            return nullcontext()
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+    def similarity(self, a: Any, b: Any) -> torch.Tensor:
+        """Similarity matrix between two sets of embeddings with ``similarity_fn_name``."""
+        from .similarity import get_similarity
+
+        return get_similarity(self.similarity_fn_name)(a, b)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model in the sentence-transformers folder layout, atomically.
+
+        The Transformer (when first) goes to the folder's root, every other
+        module to ``<index>_<Name>/``; ``modules.json`` lists them.
+        """
+        entries = []
+        with atomic_dir(path) as tmp:
+            for idx, module in enumerate(self):
+                name = type(module).__name__
+                sub = "" if idx == 0 and isinstance(module, Transformer) else f"{idx}_{name}"
+                module.save(tmp / sub if sub else tmp)
+                entries.append({"idx": idx, "name": str(idx), "path": sub, "type": module.type_string()})
+            write_json(tmp / "modules.json", entries)
+            write_json(tmp / ST_CONFIG_NAME, {
+                "__version__": _versions(),
+                "model_type": "SentenceTransformer",
+                "prompts": self.prompts,
+                "default_prompt_name": self.default_prompt_name,
+                "similarity_fn_name": self.similarity_fn_name,
+            })
+
+    save_pretrained = save
+
+    @classmethod
+    def from_pretrained(cls, model_name_or_path: str | os.PathLike, **kwargs: Any) -> "SentenceEncoder":
+        return cls(model_name_or_path, **kwargs)
+
+    def __repr__(self) -> str:
+        inner = ",\n".join(f"  ({i}): {type(m).__name__}({_short_config(m)})" for i, m in enumerate(self))
+        return f"SentenceEncoder(\n{inner}\n)"
+
+
+def _short_config(module: nn.Module) -> str:
+    config = module.get_config() if isinstance(module, Module) else {}
+    return ", ".join(f"{k}={v!r}" for k, v in config.items() if not isinstance(v, (list, dict)) or len(str(v)) < 40)
+
+
+def _versions() -> dict[str, str]:
+    versions = {"pytorch": torch.__version__}
+    for dist in ("sentence-workbench", "transformers"):
+        try:
+            versions[dist.replace("-", "_")] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def module_class(type_string: str) -> type[Module]:
+    """Find the class for a ``modules.json`` type (ours or sentence-transformers', old or new paths)."""
+    name = type_string.rsplit(".", 1)[-1]
+    if type_string.startswith(("sentence_transformers.", "workbench.")) and name in MODULES:
+        return MODULES[name]
+    raise ValueError(
+        f"modules.json names a module type this library does not provide: {type_string!r}; "
+        f"supported: {sorted(MODULES)}"
+    )
+
+
+def _load_folder(folder: Path) -> tuple[list[nn.Module], dict[str, Any]]:
+    """Modules and encoder config of a saved folder (or a plain Hugging Face model folder)."""
+    folder = Path(folder)
+    config = read_json(folder / ST_CONFIG_NAME) if (folder / ST_CONFIG_NAME).exists() else {}
+    if not (folder / "modules.json").exists():
+        if (folder / "config.json").exists():
+            # A plain Hugging Face checkpoint: mean pooling, as sentence-transformers does.
+            logger.warning("%s has no modules.json; using its transformer with mean pooling", folder)
+            transformer = Transformer(folder)
+            return [transformer, Pooling(transformer.get_word_embedding_dimension(), "mean")], config
+        raise FileNotFoundError(
+            f"{folder} is not a model folder: it has neither modules.json (sentence-transformers layout) "
+            "nor config.json (Hugging Face layout)"
+        )
+    modules = []
+    for entry in sorted(read_json(folder / "modules.json"), key=lambda e: e["idx"]):
+        # A module without settings (Normalize) may have no folder at all.
+        modules.append(module_class(entry["type"]).load(folder / entry.get("path", "")))
+    return modules, config

@@ -1,0 +1,131 @@
+"""Transformer: any Hugging Face encoder turned into token embeddings."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from ..io import read_json, write_json
+from .base import Module, register
+
+logger = logging.getLogger(__name__)
+
+#: Names sentence-transformers has used for this module's config over the years.
+CONFIG_FILE_NAMES = (
+    "sentence_bert_config.json", "sentence_roberta_config.json", "sentence_distilbert_config.json",
+    "sentence_camembert_config.json", "sentence_albert_config.json", "sentence_xlm-roberta_config.json",
+    "sentence_xlnet_config.json",
+)
+
+
+@register
+class Transformer(Module):
+    """Token embeddings from a Hugging Face ``AutoModel`` with its ``AutoTokenizer``.
+
+    Parameters
+    ----------
+    model_name_or_path:
+        A folder with ``config.json``, weights and tokenizer files, or a hub id.
+    max_seq_length:
+        Longer inputs are truncated (one warning per module). ``None`` uses
+        the tokenizer's and the model's limits.
+    do_lower_case:
+        Lower-case text before tokenising (for cased vocabularies used uncased).
+    output_hidden_states:
+        Also return ``all_layer_embeddings`` (needed by WeightedLayerPooling, WKPooling).
+    model_args, tokenizer_args, config_args:
+        Passed to the ``from_pretrained`` calls.
+
+    Example
+    -------
+    >>> from workbench.modules import Transformer, Pooling
+    >>> from workbench import SentenceEncoder
+    >>> t = Transformer("path/to/bert")                                   # doctest: +SKIP
+    >>> enc = SentenceEncoder(modules=[t, Pooling(t.get_word_embedding_dimension())])  # doctest: +SKIP
+    """
+
+    st_name = "Transformer"
+    config_keys = ("max_seq_length", "do_lower_case")
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike,
+        max_seq_length: int | None = None,
+        do_lower_case: bool = False,
+        output_hidden_states: bool = False,
+        model_args: dict[str, Any] | None = None,
+        tokenizer_args: dict[str, Any] | None = None,
+        config_args: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        source = str(model_name_or_path)
+        config = AutoConfig.from_pretrained(source, **(config_args or {}))
+        self.auto_model = AutoModel.from_pretrained(source, config=config, **(model_args or {}))
+        self.tokenizer = AutoTokenizer.from_pretrained(source, **(tokenizer_args or {}))
+        if max_seq_length is None:
+            limits = [getattr(config, "max_position_embeddings", None), self.tokenizer.model_max_length]
+            limits = [n for n in limits if isinstance(n, int) and 0 < n < 1_000_000]
+            max_seq_length = min(limits) if limits else 512
+        self.max_seq_length = int(max_seq_length)
+        self.do_lower_case = do_lower_case
+        self.output_hidden_states = output_hidden_states
+        self._warned_truncation = False
+
+    def get_word_embedding_dimension(self) -> int:
+        return int(self.auto_model.config.hidden_size)
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenise a batch; inputs longer than ``max_seq_length`` are cut (one warning)."""
+        if self.do_lower_case:
+            texts = [t.lower() for t in texts]
+        batch = self.tokenizer(
+            texts, padding=True, truncation="longest_first", max_length=self.max_seq_length,
+            return_tensors="pt",
+        )
+        if not self._warned_truncation and batch["input_ids"].shape[1] == self.max_seq_length:
+            self._warn_if_truncated(texts, batch["attention_mask"])
+        return dict(batch)
+
+    def _warn_if_truncated(self, texts: list[str], mask: torch.Tensor) -> None:
+        # Only rows that reached the limit can have been cut; re-tokenise just those.
+        full = [texts[i] for i in torch.nonzero(mask.sum(1) == self.max_seq_length).flatten().tolist()]
+        lengths = [len(ids) for ids in self.tokenizer(full, truncation=False)["input_ids"]]
+        cut = sum(n > self.max_seq_length for n in lengths)
+        if cut:
+            self._warned_truncation = True
+            logger.warning(
+                "%d text(s) longer than max_seq_length=%d tokens were truncated "
+                "(raise encoder.max_seq_length to keep more; this warning is shown once).",
+                cut, self.max_seq_length,
+            )
+
+    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
+        output = self.auto_model(**inputs, output_hidden_states=self.output_hidden_states, return_dict=True)
+        features["token_embeddings"] = output.last_hidden_state
+        if self.output_hidden_states:
+            features["all_layer_embeddings"] = output.hidden_states
+        return features
+
+    def save(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.auto_model.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        write_json(path / "sentence_bert_config.json", self.get_config())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **kwargs: Any) -> "Transformer":
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"Transformer folder {path} has no config.json (the Hugging Face model config)")
+        config: dict[str, Any] = {}
+        for name in CONFIG_FILE_NAMES:
+            if (path / name).exists():
+                config = read_json(path / name)
+                break
+        return cls(path, **cls.config_from_file(config), **kwargs)
