@@ -320,7 +320,7 @@ class SentenceEncoder(nn.Sequential):
 
 
 def _short_config(module: nn.Module) -> str:
-    config = module.get_config() if isinstance(module, Module) else {}
+    config = {k: getattr(module, k) for k in module.config_keys} if isinstance(module, Module) else {}
     return ", ".join(f"{k}={v!r}" for k, v in config.items() if not isinstance(v, (list, dict)) or len(str(v)) < 40)
 
 

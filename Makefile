@@ -1,0 +1,36 @@
+# Two commands: `make lab` opens the workbench, `make test` runs the whole suite.
+# Both create (or reuse) .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# A CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+DATA ?= $(abspath ../shared/datasets)
+
+.PHONY: setup lab test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(PY) -m workbench.zoo all-MiniLM-L6-v2
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+test: setup
+	WORKBENCH_DATA_DIR=$${WORKBENCH_DATA_DIR:-$(DATA)} $(PY) -m pytest
+
+test-fast: setup
+	WORKBENCH_DATA_DIR=$${WORKBENCH_DATA_DIR:-$(DATA)} $(PY) -m pytest -m "not slow and not notebook and not browser"
+
+bench: setup
+	$(PY) bench/encode.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts
