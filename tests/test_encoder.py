@@ -1,0 +1,138 @@
+"""SentenceEncoder.encode behaviour and bad input, on a tiny random BERT."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from workbench import SentenceEncoder
+from workbench.modules import Dense, Normalize, Pooling, Transformer
+
+SENTENCES = ["a man is eating food .", "the dog plays", "", "a woman is playing the guitar on the street"]
+
+
+def test_shapes_and_types(tiny_encoder):
+    one = tiny_encoder.encode("a man is eating")
+    many = tiny_encoder.encode(SENTENCES)
+    assert one.shape == (32,) and isinstance(one, np.ndarray)
+    assert many.shape == (4, 32) and many.dtype == np.float32
+    as_tensor = tiny_encoder.encode(SENTENCES, convert_to_tensor=True)
+    assert isinstance(as_tensor, torch.Tensor) and as_tensor.shape == (4, 32)
+
+
+def test_results_come_back_in_input_order(tiny_encoder):
+    batched = tiny_encoder.encode(SENTENCES, batch_size=2)
+    one_by_one = np.stack([tiny_encoder.encode(s) for s in SENTENCES])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_empty_list_gives_zero_rows_of_the_right_width(tiny_encoder):
+    assert tiny_encoder.encode([]).shape == (0, 32)
+
+
+def test_empty_string_is_encoded(tiny_encoder):
+    emb = tiny_encoder.encode([""])
+    assert emb.shape == (1, 32) and np.isfinite(emb).all()
+
+
+@pytest.mark.parametrize("bad, index", [(["ok", None], 1), (["ok", "fine", 3], 2)])
+def test_non_string_items_name_their_index(tiny_encoder, bad, index):
+    with pytest.raises(TypeError, match=f"item {index} is"):
+        tiny_encoder.encode(bad)
+
+
+def test_non_list_input_is_rejected(tiny_encoder):
+    with pytest.raises(TypeError, match="expected a string or a list of strings"):
+        tiny_encoder.encode(42)
+
+
+def test_long_texts_are_truncated_with_one_warning(tiny_encoder, caplog):
+    long = "a man is eating food " * 40
+    with caplog.at_level(logging.WARNING, logger="workbench.modules.transformer"):
+        tiny_encoder.encode([long, long])
+        tiny_encoder.encode([long])
+    warnings = [r for r in caplog.records if "truncated" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "max_seq_length=32" in warnings[0].getMessage()
+
+
+def test_normalize_prompt_and_truncate_dim(tiny_encoder):
+    normed = tiny_encoder.encode(SENTENCES, normalize_embeddings=True)
+    np.testing.assert_allclose(np.linalg.norm(normed, axis=1), 1.0, atol=1e-5)
+    cut = tiny_encoder.encode(SENTENCES, truncate_dim=8)
+    np.testing.assert_allclose(cut, tiny_encoder.encode(SENTENCES)[:, :8], atol=1e-6)
+    prompted = tiny_encoder.encode(["dog"], prompt="the ")
+    np.testing.assert_allclose(prompted, tiny_encoder.encode(["the dog"]), atol=1e-6)
+
+
+def test_named_prompts(tiny_bert_dir):
+    t = Transformer(tiny_bert_dir)
+    enc = SentenceEncoder(modules=[t, Pooling(32)], prompts={"query": "the "}, device="cpu")
+    np.testing.assert_allclose(enc.encode(["dog"], prompt_name="query"), enc.encode(["the dog"]), atol=1e-6)
+    with pytest.raises(ValueError, match="unknown prompt_name 'passage'"):
+        enc.encode(["dog"], prompt_name="passage")
+
+
+def test_token_embeddings_drop_padding(tiny_encoder):
+    tokens = tiny_encoder.encode(["a man", "a man is eating food"], output_value="token_embeddings")
+    assert tokens[0].shape[0] < tokens[1].shape[0]
+    assert tokens[0].shape[1] == 32
+
+
+def test_bfloat16_is_close_to_float32(tiny_encoder):
+    fp32 = tiny_encoder.encode(SENTENCES, normalize_embeddings=True)
+    bf16 = tiny_encoder.encode(SENTENCES, precision="bfloat16", normalize_embeddings=True)
+    assert bf16.dtype == np.float32
+    assert (fp32 * bf16).sum(1).min() > 0.99
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"precision": "float8"}, "precision must be one of"),
+    ({"output_value": "tokens"}, "output_value must be one of"),
+    ({"batch_size": 0}, "batch_size must be a positive integer"),
+])
+def test_bad_arguments(tiny_encoder, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_encoder.encode(["x"], **kwargs)
+
+
+@pytest.mark.parametrize("name", ["cosine", "dot", "euclidean", "manhattan"])
+def test_similarity_functions(tiny_bert_dir, name):
+    t = Transformer(tiny_bert_dir)
+    enc = SentenceEncoder(modules=[t, Pooling(32)], similarity_fn_name=name, device="cpu")
+    emb = enc.encode(SENTENCES)
+    sim = enc.similarity(emb, emb)
+    assert sim.shape == (4, 4)
+    if name == "cosine":
+        np.testing.assert_allclose(torch.diagonal(sim).numpy(), 1.0, atol=1e-5)
+
+
+def test_progress_events_reach_callbacks(tiny_encoder):
+    seen = []
+
+    class Recorder:
+        def on_progress_begin(self, event):
+            seen.append(("begin", event.total))
+
+        def on_progress_update(self, event):
+            seen.append(("update", event.n))
+
+        def on_progress_end(self, event):
+            seen.append(("end", None))
+
+    tiny_encoder.encode(SENTENCES, batch_size=3, callbacks=[Recorder()])
+    assert seen == [("begin", 4), ("update", 3), ("update", 1), ("end", None)]
+
+
+def test_module_stack_encodes_with_expected_width(tiny_bert_dir):
+    t = Transformer(tiny_bert_dir)
+    enc = SentenceEncoder(modules=[t, Pooling(32, ("cls", "mean", "max")), Dense(96, 16), Normalize()], device="cpu")
+    assert enc.get_sentence_embedding_dimension() == 16
+    assert enc.encode(SENTENCES).shape == (4, 16)
+
+
+def test_needs_exactly_one_of_name_or_modules(tiny_encoder):
+    with pytest.raises(ValueError, match="either model_name_or_path or modules"):
+        SentenceEncoder()

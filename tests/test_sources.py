@@ -1,0 +1,108 @@
+"""The model resolver's four sources, with local fixtures only (no network)."""
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench import SentenceEncoder, zoo
+from workbench.download import ChecksumError, UnsafeArchiveError
+from workbench.sources import ModelNotFoundError, resolve_model
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture()
+def saved_model(tiny_encoder, tmp_path):
+    tiny_encoder.save(tmp_path / "saved")
+    return tmp_path / "saved"
+
+
+def _zip_folder(folder: Path, archive: Path, prefix: str = "model/") -> str:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                zf.write(path, prefix + str(path.relative_to(folder)))
+    return hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def test_local_folder(saved_model, tiny_encoder):
+    assert resolve_model(saved_model) == saved_model
+    np.testing.assert_allclose(SentenceEncoder(saved_model, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6)
+
+
+def test_zip_url_with_checksum(saved_model, tmp_path, cache, tiny_encoder):
+    digest = _zip_folder(saved_model, tmp_path / "model.zip")
+    url = (tmp_path / "model.zip").as_uri()
+    folder = resolve_model(url + f"#sha256={digest}")
+    assert (folder / "modules.json").exists() and cache in folder.parents
+    np.testing.assert_allclose(SentenceEncoder(url, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6)
+
+
+def test_zip_url_checksum_mismatch_deletes_download(saved_model, tmp_path, cache):
+    _zip_folder(saved_model, tmp_path / "model.zip")
+    with pytest.raises(ChecksumError, match="model.zip"):
+        resolve_model((tmp_path / "model.zip").as_uri(), sha256="0" * 64)
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_zip_url_refuses_paths_outside_target(tmp_path, cache):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../evil.txt", "x")
+    (tmp_path / "evil.zip").write_bytes(buf.getvalue())
+    with pytest.raises(UnsafeArchiveError):
+        resolve_model((tmp_path / "evil.zip").as_uri())
+    assert not (cache.parent / "evil.txt").exists()
+
+
+def test_url_must_be_an_archive(cache):
+    with pytest.raises(ValueError, match="must point to an archive"):
+        resolve_model("https://example.org/model.bin")
+
+
+def test_hub_id_from_local_hub_cache(saved_model, cache, monkeypatch, tiny_encoder):
+    # The layout huggingface_hub keeps on disk: refs/main names a snapshot folder.
+    repo = cache / "hub" / "models--tiny-org--tiny-model"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    import shutil
+    shutil.copytree(saved_model, repo / "snapshots" / "abc123")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve_model("tiny-org/tiny-model") == repo / "snapshots" / "abc123"
+    np.testing.assert_allclose(SentenceEncoder("tiny-org/tiny-model", device="cpu").encode(["dog"]),
+                               tiny_encoder.encode(["dog"]), atol=1e-6)
+
+
+def test_unknown_name_lists_zoo_and_every_source(cache, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as err:
+        resolve_model("no-such-org/no-such-model")
+    message = str(err.value)
+    for part in ("local folder", "URL", "zoo", "all-MiniLM-L6-v2", "Hugging Face hub", "HF_HUB_OFFLINE"):
+        assert part in message
+
+
+def test_zoo_lookup_accepts_aliases():
+    assert zoo.lookup("sentence-transformers/all-MiniLM-L6-v2").name == "all-MiniLM-L6-v2"
+    assert zoo.lookup("ALL-minilm-l6-v2").name == "all-MiniLM-L6-v2"
+    assert zoo.lookup("bert-base-uncased") is None
+
+
+def test_zoo_checksum_mismatch_is_reported(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "weights.bin").write_bytes(b"tampered")
+    model = zoo.ZooModel(name="fake", description="", packages=(), checksums={"pkg/weights.bin": "ab" * 32},
+                         build=lambda src, dst: None)
+    with pytest.raises(ValueError, match="pkg/weights.bin has sha256"):
+        zoo._verify(model, tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        zoo._verify(zoo.ZooModel("fake", "", (), {"pkg/absent": "00"}, lambda s, d: None), tmp_path)
