@@ -1,0 +1,242 @@
+"""The data-set registry: where each data set's files are, how to check and fetch them, how to read them.
+
+``registry.json`` lists every data set by name with its files (paths
+relative to the data folder, SHA-256, download URL), format, license and
+reader.  A file is looked for, in this order:
+
+1. the folder named by ``WORKBENCH_DATA_DIR`` (e.g. a mirror of the data sets);
+2. the cache, ``cache_dir("datasets")``;
+3. its URL, downloaded into the cache and checked against its SHA-256.
+
+Files the mirror built from several sources (``"url": null``, e.g. the STS
+benchmark TSV) cannot be downloaded byte for byte; they must be in one of
+the first two places.
+
+Example
+-------
+>>> from workbench.data import load_dataset
+>>> test = load_dataset("stsb", split="test", normalize=True)  # doctest: +SKIP
+>>> len(test)  # doctest: +SKIP
+1379
+"""
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Any, Callable
+
+from ..download import download
+from ..hooks import Hooks
+from ..io import read_json
+from ..paths import DATA_DIR_ENV, cache_dir, data_dir
+from . import readers
+
+REGISTRY_NAME = "registry.json"
+
+
+def registry_file() -> Path:
+    """The registry JSON: beside this module when installed, else ``data/registry.json`` of the checkout."""
+    here = Path(__file__).resolve().parent
+    candidates = (here / REGISTRY_NAME, here.parents[1] / "data" / REGISTRY_NAME)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"data-set registry not found; looked at {[str(c) for c in candidates]}")
+
+
+def load_registry() -> dict[str, dict[str, Any]]:
+    """Data-set name -> entry, freshly read from :func:`registry_file`.
+
+    Example
+    -------
+    >>> "stsb" in load_registry()
+    True
+    """
+    return read_json(registry_file())["datasets"]
+
+
+def _entry(name: str) -> dict[str, Any]:
+    registry = load_registry()
+    if name not in registry:
+        raise KeyError(f"unknown data set {name!r}; known data sets: {sorted(registry)}")
+    return registry[name]
+
+
+def _relpath(name: str, entry: dict[str, Any], file: str) -> str:
+    """The registry key for ``file``, given relative to the data folder or to the data set's folder."""
+    for candidate in (f"{entry['path']}/{file}", file):
+        if candidate in entry["files"] or any(key.startswith(candidate + "/") for key in entry["files"]):
+            return candidate
+    known = sorted(entry["files"])
+    shown = known if len(known) <= 12 else known[:12] + [f"... ({len(known) - 12} more)"]
+    raise KeyError(f"data set {name!r} has no file {file!r}; its files: {shown}")
+
+
+def dataset_path(name: str, file: str | None = None, hooks: Hooks | None = None) -> Path:
+    """Local path of a data set, or of one file or subfolder of it, fetching it when needed.
+
+    Parameters
+    ----------
+    name
+        A registry name, e.g. ``"stsb"``, ``"senteval"``.
+    file
+        A file or subfolder, relative to the data set's folder (``"MR"`` for
+        ``senteval``) or to the data folder; None means the data set's ``path``.
+    hooks
+        Receives the download progress events.
+
+    Returns
+    -------
+    Path
+        A file, or a folder all of whose registered files are present.
+
+    Raises
+    ------
+    KeyError
+        Unknown data set (the message lists the known ones) or file.
+    FileNotFoundError
+        A file is neither local nor downloadable (built by the mirror).
+
+    Example
+    -------
+    >>> dataset_path("senteval", "MR")  # doctest: +SKIP
+    PosixPath('/work/shared/datasets/senteval/MR')
+    """
+    entry = _entry(name)
+    rel = entry["path"] if file is None else _relpath(name, entry, file)
+    wanted = {key: spec for key, spec in entry["files"].items() if key == rel or key.startswith(rel + "/")}
+    # A folder comes wholly from one root, so its files always sit together.
+    roots = [root for root in (data_dir(), cache_dir("datasets")) if root is not None]
+    for root in roots:
+        if all((root / key).is_file() for key in wanted):
+            return root / rel
+    cache = roots[-1]
+    for key, spec in wanted.items():
+        target = cache / key
+        if target.is_file():
+            continue
+        if not spec.get("url"):
+            raise FileNotFoundError(
+                f"{key} of data set {name!r} is not in {' or '.join(map(str, roots))} and has no download URL "
+                f"(the mirror built it from {spec.get('built_from', 'its sources')}); "
+                f"set {DATA_DIR_ENV} to a folder holding it"
+            )
+        download(spec["url"], target, sha256=spec["sha256"], hooks=hooks)
+    return cache / rel
+
+
+def _fill(name: str, template: str, values: dict[str, Any], entry: dict[str, Any]) -> str:
+    """Put ``values`` into a file template like ``"stsb-multi-mt/stsb-{lang}-{split}.csv"``."""
+    fields = dict.fromkeys(f for _, f, _, _ in string.Formatter().parse(template) if f)
+    missing = [f for f in fields if values.get(f) is None]
+    if missing:
+        choices = {f: list(entry.get({"lang": "languages", "split": "splits", "task": "tasks"}[f], ())) for f in missing}
+        raise ValueError(f"load_dataset({name!r}) needs {', '.join(f'{f}=...' for f in missing)}; choices: {choices}")
+    return template.format(**values)
+
+
+def _check_split(name: str, entry: dict[str, Any], split: str | None) -> None:
+    if split is not None and "splits" in entry and split not in entry["splits"]:
+        raise ValueError(f"data set {name!r} has no split {split!r}; splits: {list(entry['splits'])}")
+
+
+def _file(name: str, entry: dict[str, Any], values: dict[str, Any], hooks: Hooks | None) -> Path:
+    return dataset_path(name, _fill(name, entry["load"]["file"], values, entry), hooks)
+
+
+def _load_split_reader(reader: Callable[..., Any]) -> Callable[..., Any]:
+    """Loader for a single-file reader that takes the split itself."""
+    return lambda name, entry, split, hooks, **kw: reader(_file(name, entry, {}, hooks), split, **kw)
+
+
+def _load_stsb_multi_mt(name, entry, split, hooks, lang=None, **kw):
+    values = {**entry["load"].get("defaults", {}), "split": split}
+    if lang is not None:
+        values["lang"] = lang
+    return readers.read_stsb_multi_mt(_file(name, entry, values, hooks), **kw)
+
+
+def _load_sts17(name, entry, split, hooks, **kw):
+    return readers.read_sts17(_file(name, entry, {}, hooks), **kw)
+
+
+def _load_parallel(name, entry, split, hooks, lang=None):
+    values = {"lang": lang}
+    if lang is not None and lang not in entry["languages"]:
+        raise ValueError(f"data set {name!r} has no language {lang!r}; languages: {entry['languages']}")
+    paths = [dataset_path(name, _fill(name, t, values, entry), hooks) for t in entry["load"]["files"]]
+    return readers.read_parallel_files(*paths)
+
+
+def _load_quora(name, entry, split, hooks):
+    return readers.read_quora_duplicates(_file(name, entry, {}, hooks))
+
+
+def _load_beir(name, entry, split, hooks):
+    return readers.read_beir(dataset_path(name, entry["load"]["folder"], hooks), split or "test")
+
+
+def _load_labelled_text(name, entry, split, hooks, **kw):
+    args = {**entry["load"].get("args", {}), **kw}
+    if isinstance(args.get("label_type"), str):
+        args["label_type"] = {"int": int, "float": float, "str": str}[args["label_type"]]
+    return readers.read_labelled_text(_file(name, entry, {"split": split}, hooks), **args)
+
+
+def _load_senteval(name, entry, split, hooks, task=None):
+    task = readers.senteval_task_name(_fill(name, "{task}", {"task": task}, entry))
+    folder = dataset_path(name, _fill(name, entry["load"]["folder"], {"task": task}, entry), hooks)
+    result = readers.read_senteval(folder.parent, task)
+    if split is None:
+        return result
+    if split not in result.splits:
+        raise ValueError(f"SentEval task {task} has no split {split!r}; splits: {list(result.splits)}")
+    return result.splits[split]
+
+
+#: registry ``reader`` -> loader(name, entry, split, hooks, **kwargs).
+LOADERS: dict[str, Callable[..., Any]] = {
+    "sts_benchmark": _load_split_reader(readers.read_sts_benchmark),
+    "stsb_multi_mt": _load_stsb_multi_mt,
+    "sts17": _load_sts17,
+    "nli": _load_split_reader(readers.read_nli),
+    "parallel_files": _load_parallel,
+    "quora_duplicates": _load_quora,
+    "beir": _load_beir,
+    "labelled_text": _load_labelled_text,
+    "20newsgroups": _load_split_reader(readers.read_20newsgroups),
+    "senteval": _load_senteval,
+}
+
+
+def load_dataset(name: str, split: str | None = None, hooks: Hooks | None = None, **kwargs: Any) -> Any:
+    """Read a registered data set with its reader, fetching its files when needed.
+
+    Parameters
+    ----------
+    name
+        Registry name.
+    split
+        ``"train"``, ``"dev"``, ``"test"`` as the data set has them; None
+        means all rows (or, for SentEval, the whole :class:`~workbench.data.readers.SentEvalTask`).
+    hooks
+        Receives download progress events.
+    **kwargs
+        Reader options: ``normalize=True`` (STS scores / 5), ``lang=``
+        (stsb-multi-mt, tatoeba, ntrex), ``track=`` (sts17), ``task=`` (senteval).
+
+    Returns
+    -------
+    list[Example] | BeirData | SentEvalTask
+
+    Example
+    -------
+    >>> pairs = load_dataset("tatoeba", lang="deu")  # doctest: +SKIP
+    >>> mr = load_dataset("senteval", task="MR")  # doctest: +SKIP
+    """
+    entry = _entry(name)
+    _check_split(name, entry, split)
+    loader = LOADERS.get(entry["reader"])
+    if loader is None:
+        raise ValueError(f"data set {name!r} names reader {entry['reader']!r}, which is not one of {sorted(LOADERS)}")
+    return loader(name, entry, split, hooks, **kwargs)
