@@ -1,0 +1,146 @@
+"""semantic_search and paraphrase mining against brute force over the full score matrix."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.hooks import Hooks
+from workbench.search import paraphrase_mining, paraphrase_mining_embeddings, semantic_search
+from workbench.similarity import SIMILARITY_FUNCTIONS, dot_score
+
+RNG = np.random.default_rng(0)
+# float64 random data: no near-ties, so the brute-force order is unambiguous
+QUERIES = RNG.normal(size=(23, 8))
+CORPUS = RNG.normal(size=(101, 8))
+
+
+def brute_force_search(queries, corpus, top_k, name):
+    scores = SIMILARITY_FUNCTIONS[name](queries, corpus).numpy()
+    ids = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
+    return ids, np.take_along_axis(scores, ids, axis=1)
+
+
+def assert_matches_brute_force(hits, queries, corpus, top_k, name="cosine"):
+    ids, scores = brute_force_search(queries, corpus, top_k, name)
+    assert [[h["corpus_id"] for h in row] for row in hits] == ids.tolist()
+    np.testing.assert_allclose([[h["score"] for h in row] for row in hits], scores, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(SIMILARITY_FUNCTIONS))
+@pytest.mark.parametrize("query_chunk, corpus_chunk", [(1, 1), (4, 7), (5, 10), (100, 50_000)])
+def test_semantic_search_matches_brute_force(name, query_chunk, corpus_chunk):
+    hits = semantic_search(
+        QUERIES, CORPUS, top_k=10, score_function=name,
+        query_chunk_size=query_chunk, corpus_chunk_size=corpus_chunk,
+    )
+    assert_matches_brute_force(hits, QUERIES, CORPUS, 10, name)
+
+
+def test_semantic_search_on_memmap_corpus(tmp_path):
+    path = tmp_path / "corpus.npy"
+    np.save(path, CORPUS)
+    corpus = np.load(path, mmap_mode="r")
+    hits = semantic_search(torch.from_numpy(QUERIES), corpus, top_k=5, corpus_chunk_size=17)
+    assert_matches_brute_force(hits, QUERIES, CORPUS, 5)
+
+
+def test_semantic_search_result_format_and_small_corpus():
+    hits = semantic_search(QUERIES[0].tolist(), CORPUS[:3], top_k=10)
+    assert len(hits) == 1 and len(hits[0]) == 3
+    assert all(type(h["corpus_id"]) is int and type(h["score"]) is float for h in hits[0])
+    assert [h["score"] for h in hits[0]] == sorted((h["score"] for h in hits[0]), reverse=True)
+    assert semantic_search(QUERIES[:2], np.empty((0, 8)), top_k=3) == [[], []]
+
+
+def test_low_precision_inputs():
+    hits = semantic_search(torch.from_numpy(QUERIES).half(), torch.from_numpy(CORPUS).bfloat16(), top_k=3)
+    assert all(row[0]["score"] >= row[1]["score"] >= row[2]["score"] for row in hits)
+    assert len(paraphrase_mining_embeddings(torch.from_numpy(CORPUS).bfloat16(), top_k=1)) > 0
+
+
+def test_semantic_search_with_callable_score():
+    hits = semantic_search(QUERIES, CORPUS, top_k=4, score_function=dot_score, corpus_chunk_size=9)
+    assert_matches_brute_force(hits, QUERIES, CORPUS, 4, "dot")
+
+
+def test_semantic_search_reports_progress():
+    events = []
+    recorder = SimpleNamespace(**{f"on_progress_{e}": events.append for e in ("begin", "update", "end")})
+    semantic_search(QUERIES, CORPUS, corpus_chunk_size=30, hooks=Hooks([recorder]))
+    assert [e.name for e in events] == ["progress_begin"] + ["progress_update"] * 4 + ["progress_end"]
+    assert events[0].total == len(CORPUS) == sum(e.n for e in events[1:-1])
+
+
+def test_semantic_search_errors():
+    with pytest.raises(ValueError, match=r"query_embeddings has shape \(23, 8\).*corpus_embeddings has shape \(101, 5\)"):
+        semantic_search(QUERIES, CORPUS[:, :5])
+    with pytest.raises(ValueError, match="cosine, dot, euclidean, manhattan"):
+        semantic_search(QUERIES, CORPUS, score_function="cos")
+    with pytest.raises(ValueError, match="top_k must be at least 1"):
+        semantic_search(QUERIES, CORPUS, top_k=0)
+    with pytest.raises(ValueError, match="query_chunk_size"):
+        semantic_search(QUERIES, CORPUS, query_chunk_size=0)
+
+
+def brute_force_pairs(embeddings, top_k, max_pairs, name):
+    scores = SIMILARITY_FUNCTIONS[name](embeddings, embeddings).numpy()
+    np.fill_diagonal(scores, -np.inf)
+    pairs = {}
+    for i, row in enumerate(scores):
+        for j in np.argsort(-row, kind="stable")[:top_k]:
+            pairs[min(i, j), max(i, j)] = row[j]
+    ranked = sorted(pairs.items(), key=lambda item: -item[1])[:max_pairs]
+    return [(score, i, j) for (i, j), score in ranked]
+
+
+def assert_same_pairs(got, expected):
+    assert [(i, j) for _, i, j in got] == [(i, j) for _, i, j in expected]
+    np.testing.assert_allclose([s for s, _, _ in got], [s for s, _, _ in expected], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("top_k, max_pairs, chunk, corpus_chunk", [(3, 10_000, 7, 11), (5, 40, 1, 1000), (200, 50, 64, 64)])
+def test_paraphrase_mining_matches_brute_force(name, top_k, max_pairs, chunk, corpus_chunk):
+    got = paraphrase_mining_embeddings(
+        CORPUS, top_k=top_k, max_pairs=max_pairs, chunk_size=chunk,
+        corpus_chunk_size=corpus_chunk, score_function=name,
+    )
+    assert all(i < j for _, i, j in got)
+    assert len({(i, j) for _, i, j in got}) == len(got)
+    assert_same_pairs(got, brute_force_pairs(CORPUS, top_k, max_pairs, name))
+
+
+def test_paraphrase_mining_with_exact_duplicates():
+    emb = np.repeat(CORPUS[:10], 3, axis=0)  # each vector three times: self ties with two twins
+    got = paraphrase_mining_embeddings(emb, top_k=2)
+    twins = {(i, j) for i in range(30) for j in range(i + 1, 30) if i // 3 == j // 3}
+    assert {(i, j) for _, i, j in got} == twins
+    np.testing.assert_allclose([s for s, _, _ in got], 1.0)
+
+
+def test_paraphrase_mining_tiny_inputs():
+    assert paraphrase_mining_embeddings(np.empty((0, 4))) == []
+    assert paraphrase_mining_embeddings(np.ones((1, 4))) == []
+
+
+def test_paraphrase_mining_reports_progress():
+    ends = []
+    paraphrase_mining_embeddings(CORPUS, chunk_size=50, hooks=Hooks([SimpleNamespace(on_progress_end=ends.append)]))
+    assert [e.task for e in ends] == ["paraphrase_mining"]
+
+
+def test_paraphrase_mining_encodes_then_mines():
+    calls = []
+
+    class FakeEncoder:
+        def encode(self, sentences, batch_size, convert_to_tensor):
+            calls.append((list(sentences), batch_size, convert_to_tensor))
+            return torch.from_numpy(CORPUS[: len(sentences)])
+
+    sentences = [f"sentence {i}" for i in range(20)]
+    got = paraphrase_mining(FakeEncoder(), sentences, batch_size=8, top_k=2, max_pairs=5)
+    assert calls == [(sentences, 8, True)]
+    assert_same_pairs(got, brute_force_pairs(CORPUS[:20], 2, 5, "cosine"))

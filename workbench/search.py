@@ -1,0 +1,320 @@
+"""Semantic search and paraphrase mining over embeddings, in bounded memory.
+
+Both walk the score matrix block by block and keep only a running top-k per
+query, so a corpus of millions of embeddings (a ``np.memmap`` on disk, say)
+never needs its full ``queries x corpus`` matrix in memory.
+
+Example
+-------
+>>> import torch
+>>> from workbench.search import semantic_search
+>>> corpus = torch.eye(3)
+>>> hits = semantic_search(torch.tensor([[0.9, 0.1, 0.0]]), corpus, top_k=2)
+>>> [hit["corpus_id"] for hit in hits[0]]
+[0, 1]
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from .hooks import Hooks
+from .similarity import ArrayLike, SimilarityFunction, as_matrix, check_dimensions, get_similarity
+
+__all__ = ["semantic_search", "paraphrase_mining_embeddings", "paraphrase_mining", "Progress"]
+
+
+class Progress:
+    """Emits one task's ``progress_*`` events on ``hooks``; does nothing without hooks.
+
+    Use it as a context manager so ``progress_end`` is sent even on errors,
+    which closes a progress bar that would otherwise stay open in a notebook.
+
+    Example
+    -------
+    >>> with Progress(None, "demo", total=2, unit="rows") as progress:
+    ...     progress.update(2)
+    """
+
+    def __init__(self, hooks: Hooks | None, task: str, total: int, unit: str) -> None:
+        self.hooks, self.task, self.total, self.unit = hooks, task, total, unit
+
+    def __enter__(self) -> "Progress":
+        if self.hooks is not None:
+            self.hooks.emit("progress_begin", task=self.task, total=self.total, unit=self.unit)
+        return self
+
+    def update(self, n: int) -> None:
+        if self.hooks is not None:
+            self.hooks.emit("progress_update", task=self.task, n=n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.hooks is not None:
+            self.hooks.emit("progress_end", task=self.task)
+
+
+class _Rows(Protocol):
+    """A 2-D container that can be sliced by rows without loading all of it."""
+
+    shape: tuple[int, ...]
+
+    def __getitem__(self, item: slice) -> Any: ...
+
+
+def _corpus_rows(corpus: ArrayLike) -> _Rows:
+    """Keep arrays and tensors as they are (a memmap stays on disk); convert the rest."""
+    if isinstance(corpus, (np.ndarray, torch.Tensor)):
+        return corpus.reshape(1, -1) if corpus.ndim == 1 else corpus
+    return as_matrix(corpus)
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+def _top_k(
+    queries: torch.Tensor,
+    corpus: _Rows,
+    top_k: int,
+    score: SimilarityFunction,
+    query_chunk_size: int,
+    corpus_chunk_size: int,
+    progress: Progress | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best ``min(top_k, len(corpus))`` scores and corpus ids per query, best first.
+
+    The corpus is the outer loop so each corpus chunk is read (and converted)
+    once, however many query chunks there are.
+    """
+    k = min(top_k, corpus.shape[0])
+    starts = range(0, len(queries), query_chunk_size)
+    # running (scores, ids) per query chunk; None until the first corpus chunk
+    best: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(starts)
+    for c_start in range(0, corpus.shape[0], corpus_chunk_size):
+        chunk = as_matrix(corpus[c_start:c_start + corpus_chunk_size]).to(queries.device)
+        for b, q_start in enumerate(starts):
+            scores = score(queries[q_start:q_start + query_chunk_size], chunk)
+            top_scores, top_ids = scores.topk(min(k, scores.shape[1]), dim=1)
+            top_ids += c_start
+            if best[b] is not None:
+                # merge with the best so far; while chunks are smaller than k, keep all
+                top_scores = torch.cat([best[b][0], top_scores], dim=1)
+                top_ids = torch.cat([best[b][1], top_ids], dim=1)
+                top_scores, order = top_scores.topk(min(k, top_scores.shape[1]), dim=1)
+                top_ids = top_ids.gather(1, order)
+            best[b] = (top_scores, top_ids)
+        if progress is not None:
+            progress.update(len(chunk))
+    if not best or best[0] is None:  # no queries or an empty corpus
+        return torch.empty(len(queries), 0), torch.empty(len(queries), 0, dtype=torch.long)
+    return torch.cat([s for s, _ in best]), torch.cat([i for _, i in best])
+
+
+@torch.no_grad()
+def semantic_search(
+    query_embeddings: ArrayLike,
+    corpus_embeddings: ArrayLike,
+    top_k: int = 10,
+    score_function: str | SimilarityFunction = "cosine",
+    query_chunk_size: int = 100,
+    corpus_chunk_size: int = 50_000,
+    hooks: Hooks | None = None,
+) -> list[list[dict[str, float | int]]]:
+    """Find the ``top_k`` most similar corpus embeddings for each query.
+
+    Parameters
+    ----------
+    query_embeddings
+        ``(n_queries, dim)`` or one ``(dim,)`` query; array, tensor or list.
+    corpus_embeddings
+        ``(n_corpus, dim)``; a ``np.memmap`` is read chunk by chunk.
+    top_k
+        Hits per query (fewer when the corpus is smaller).
+    score_function
+        ``"cosine"``, ``"dot"``, ``"euclidean"``, ``"manhattan"`` or a function
+        returning a ``(len(a), len(b))`` score matrix; larger is better.
+    query_chunk_size, corpus_chunk_size
+        Block size of the score matrix computed at once.
+    hooks
+        Receives ``progress_*`` events for task ``"semantic_search"``,
+        counted in corpus embeddings.
+
+    Returns
+    -------
+    list of list of dict
+        For each query, ``{"corpus_id": int, "score": float}`` dicts sorted by
+        score, best first.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> corpus = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    >>> semantic_search([1.0, 0.5], corpus, top_k=2, score_function="dot")
+    [[{'corpus_id': 0, 'score': 1.0}, {'corpus_id': 2, 'score': 0.75}]]
+    """
+    _check_positive(top_k=top_k, query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
+    score = get_similarity(score_function)
+    queries = as_matrix(query_embeddings)
+    corpus = _corpus_rows(corpus_embeddings)
+    check_dimensions(queries.shape, corpus.shape, ("query_embeddings", "corpus_embeddings"))
+    with Progress(hooks, "semantic_search", total=corpus.shape[0], unit="embeddings") as progress:
+        scores, ids = _top_k(queries, corpus, top_k, score, query_chunk_size, corpus_chunk_size, progress)
+    return [
+        [{"corpus_id": i, "score": s} for s, i in zip(row_scores, row_ids)]
+        for row_scores, row_ids in zip(scores.tolist(), ids.tolist())
+    ]
+
+
+@torch.no_grad()
+def paraphrase_mining_embeddings(
+    embeddings: ArrayLike,
+    top_k: int = 100,
+    max_pairs: int = 500_000,
+    chunk_size: int = 512,
+    corpus_chunk_size: int = 50_000,
+    score_function: str | SimilarityFunction = "cosine",
+    hooks: Hooks | None = None,
+) -> list[tuple[float, int, int]]:
+    """Most similar pairs among ``embeddings``: each item's ``top_k`` neighbours, merged.
+
+    Every item contributes the pairs with its ``top_k`` most similar other
+    items; pairs found from both ends count once.  The score function is
+    assumed symmetric.
+
+    Parameters
+    ----------
+    embeddings
+        ``(n, dim)`` array, tensor, list or ``np.memmap``.
+    top_k
+        Neighbours considered per item.
+    max_pairs
+        Keep at most this many pairs, the best ones.
+    chunk_size, corpus_chunk_size
+        Rows and columns of the score block computed at once.
+    score_function
+        As in :func:`semantic_search`.
+    hooks
+        Receives ``progress_*`` events for task ``"paraphrase_mining"``,
+        counted in embeddings.
+
+    Returns
+    -------
+    list of (score, i, j)
+        ``i < j``, no duplicates, sorted by score, best first.
+
+    Example
+    -------
+    >>> emb = [[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]
+    >>> [(i, j) for _, i, j in paraphrase_mining_embeddings(emb, top_k=1)]
+    [(0, 1), (1, 2)]
+    """
+    _check_positive(top_k=top_k, max_pairs=max_pairs, chunk_size=chunk_size, corpus_chunk_size=corpus_chunk_size)
+    score = get_similarity(score_function)
+    corpus = _corpus_rows(embeddings)
+    n = corpus.shape[0]
+    best = _BestPairs(n, max_pairs)
+    with Progress(hooks, "paraphrase_mining", total=n, unit="embeddings") as progress:
+        for start in range(0, n, chunk_size):
+            queries = as_matrix(corpus[start:start + chunk_size])
+            # one extra neighbour because an item is usually its own best match
+            scores, ids = _top_k(queries, corpus, top_k + 1, score, chunk_size, corpus_chunk_size)
+            own = torch.arange(start, start + len(queries))
+            scores, ids = _drop_self(scores.cpu(), ids.cpu(), own)
+            rows = own.unsqueeze(1).expand_as(ids)
+            # a pair (i, j) is stored once, under the key min * n + max
+            keys = torch.minimum(rows, ids) * n + torch.maximum(rows, ids)
+            best.add(scores.flatten().double().numpy(), keys.flatten().numpy())
+            progress.update(len(queries))
+    return best.pairs()
+
+
+def _drop_self(scores: torch.Tensor, ids: torch.Tensor, own: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Remove each row's own id from its hits, or its last (worst) hit when absent.
+
+    Either way every row loses exactly one hit, so the result stays rectangular.
+    """
+    keep = ids != own.unsqueeze(1)
+    keep[keep.all(dim=1), -1] = False
+    k = ids.shape[1] - 1
+    return scores[keep].reshape(len(ids), k), ids[keep].reshape(len(ids), k)
+
+
+class _BestPairs:
+    """The best ``limit`` distinct pairs seen so far, each under its key ``i * n + j``.
+
+    Pruning sorts the whole buffer, so it waits until the buffer holds twice
+    what is kept: each pair is then sorted only a few times on average.
+    """
+
+    def __init__(self, n: int, limit: int) -> None:
+        self.n, self.limit = n, limit
+        self.scores: list[np.ndarray] = [np.empty(0)]
+        self.keys: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
+        self.size = 0
+
+    def add(self, scores: np.ndarray, keys: np.ndarray) -> None:
+        self.scores.append(scores)
+        self.keys.append(keys)
+        self.size += len(keys)
+        if self.size > 2 * self.limit:
+            self._prune()
+
+    def _prune(self) -> None:
+        scores, keys = np.concatenate(self.scores), np.concatenate(self.keys)
+        # by key, best score first within a key: the first of each key is its best
+        order = np.lexsort((-scores, keys))
+        scores, keys = scores[order], keys[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        scores, keys = scores[first], keys[first]
+        # stable: ties stay in ascending (i, j) order, so the result is reproducible
+        order = np.argsort(-scores, kind="stable")[: self.limit]
+        self.scores, self.keys, self.size = [scores[order]], [keys[order]], len(order)
+
+    def pairs(self) -> list[tuple[float, int, int]]:
+        """The kept pairs as ``(score, i, j)``, best first."""
+        self._prune()
+        scores, keys = self.scores[0].tolist(), self.keys[0].tolist()
+        return [(s, k // self.n, k % self.n) for s, k in zip(scores, keys)]
+
+
+def paraphrase_mining(
+    encoder: Any,
+    sentences: list[str],
+    batch_size: int = 32,
+    **kwargs: Any,
+) -> list[tuple[float, int, int]]:
+    """Encode ``sentences`` and return their most similar pairs.
+
+    Parameters
+    ----------
+    encoder
+        Anything with ``encode(sentences, batch_size=..., convert_to_tensor=True)``.
+    sentences
+        The texts; the pair indices refer to this list.
+    batch_size
+        Passed to ``encoder.encode``.
+    **kwargs
+        Passed to :func:`paraphrase_mining_embeddings` (``top_k``,
+        ``max_pairs``, ``score_function``, ``hooks``...).
+
+    Returns
+    -------
+    list of (score, i, j)
+        As :func:`paraphrase_mining_embeddings`.
+
+    Example
+    -------
+    >>> import torch
+    >>> class Letters:
+    ...     def encode(self, sentences, batch_size, convert_to_tensor):
+    ...         return torch.tensor([[s.count("a"), s.count("b")] for s in sentences], dtype=torch.float)
+    >>> [(i, j) for _, i, j in paraphrase_mining(Letters(), ["apple", "bob", "banana"], top_k=1)]
+    [(0, 2), (1, 2)]
+    """
+    embeddings = encoder.encode(sentences, batch_size=batch_size, convert_to_tensor=True)
+    return paraphrase_mining_embeddings(embeddings, **kwargs)
