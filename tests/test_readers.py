@@ -13,6 +13,7 @@ from workbench.data import (
     DataFormatError,
     Example,
     iter_beir_corpus,
+    iter_quora_duplicates,
     nli_triplets,
     read_20newsgroups,
     read_beir,
@@ -171,10 +172,22 @@ def test_parallel_files_of_different_length(tmp_path):
 
 @mirror
 def test_quora_duplicates_with_csv_quoting():
-    rows = read_quora_duplicates(MIRROR / "quora" / "quora_duplicate_questions.tsv.gz")
-    assert len(rows) == 404000 and sum(r.label for r in rows) == 149170
-    assert rows[8].texts[1] == 'When do you use "&" instead of "and"?' and rows[8].guid == "8"
-    assert sum("" in r.texts for r in rows) == 2
+    rows, duplicates, empty = 0, 0, 0
+    for row in iter_quora_duplicates(MIRROR / "quora" / "quora_duplicate_questions.tsv.gz"):  # streamed: 404k rows
+        rows, duplicates, empty = rows + 1, duplicates + row.label, empty + ("" in row.texts)
+        if row.guid == "8":
+            assert row.texts[1] == 'When do you use "&" instead of "and"?'
+    assert (rows, duplicates, empty) == (404000, 149170, 2)
+
+
+def test_quora_quoted_line_break(tmp_path):
+    path = tmp_path / "q.tsv"
+    path.write_text('id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n'
+                    '0\t1\t2\t"two\nlines"\t"say ""hi"""\t1\n1\t3\t4\ta\tb\tno\n')
+    with pytest.raises(DataFormatError, match=r"q.tsv, line 4: is_duplicate 'no' is not a valid int"):
+        read_quora_duplicates(path)
+    path.write_text(path.read_text().replace("\tno", "\t0"))
+    assert [r.texts for r in read_quora_duplicates(path)] == [["two\nlines", 'say "hi"'], ["a", "b"]]
 
 
 @mirror
