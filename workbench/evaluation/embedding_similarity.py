@@ -1,0 +1,96 @@
+"""Correlation between embedding similarities and gold similarity scores (STS)."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+
+from ..similarity import get_similarity
+from .base import SIMILARITY_NAMES, Evaluator, check_choice, check_same_length, example_columns
+
+
+def pair_similarities(a: np.ndarray, b: np.ndarray, names: Sequence[str] = SIMILARITY_NAMES) -> dict[str, np.ndarray]:
+    """Row-by-row similarity of ``a`` and ``b`` for each name (distances negated: larger is closer).
+
+    Example
+    -------
+    >>> pair_similarities(np.array([[3.0, 4.0]]), np.array([[0.0, 0.0]]), ["euclidean"])
+    {'euclidean': array([-5.])}
+    """
+    return {name: get_similarity(name, pairwise=True)(a, b).cpu().numpy() for name in names}
+
+
+class EmbeddingSimilarityEvaluator(Evaluator):
+    """Pearson and Spearman correlation of four similarities with gold scores.
+
+    For every pair the cosine, dot, negated euclidean and negated manhattan
+    similarities of the two embeddings are compared with the gold score;
+    keys are ``<name>_pearson_<similarity>`` and ``<name>_spearman_<similarity>``.
+    Each distinct sentence is encoded once.
+
+    Parameters
+    ----------
+    sentences1, sentences2
+        The two sides of the pairs.
+    scores
+        Gold similarity per pair (any scale: correlations ignore it).
+    main_similarity
+        Similarity of the primary metric ``<name>_spearman_<main_similarity>``.
+    name, batch_size, callbacks
+        See :class:`~workbench.evaluation.base.Evaluator`.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> class Fixed:
+    ...     vectors = {"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]}
+    ...     def encode(self, sentences, **kwargs):
+    ...         return np.array([self.vectors[s] for s in sentences])
+    >>> evaluator = EmbeddingSimilarityEvaluator(["a", "a", "b"], ["b", "c", "c"], [5.0, 0.0, 1.0], name="sts-dev")
+    >>> evaluator.primary_metric
+    'sts-dev_spearman_cosine'
+    >>> evaluator(Fixed())["sts-dev_spearman_cosine"]
+    1.0
+    """
+
+    def __init__(
+        self,
+        sentences1: Sequence[str],
+        sentences2: Sequence[str],
+        scores: Sequence[float],
+        main_similarity: str = "cosine",
+        name: str = "sts",
+        batch_size: int = 32,
+        callbacks: Iterable[Any] | None = None,
+    ) -> None:
+        check_choice(main_similarity, SIMILARITY_NAMES, "main_similarity")
+        check_same_length(sentences1=sentences1, sentences2=sentences2, scores=scores)
+        if len(scores) < 2:
+            raise ValueError(f"correlations need at least 2 pairs, got {len(scores)}")
+        super().__init__(name, f"spearman_{main_similarity}", batch_size, callbacks)
+        self.sentences1 = list(sentences1)
+        self.sentences2 = list(sentences2)
+        self.scores = np.asarray(scores, dtype=np.float64)
+
+    @classmethod
+    def from_examples(cls, examples: Iterable[Any], **kwargs: Any) -> "EmbeddingSimilarityEvaluator":
+        """Build from examples with two texts and a float label (the gold score).
+
+        Example
+        -------
+        >>> from workbench.data.records import Example
+        >>> ev = EmbeddingSimilarityEvaluator.from_examples([Example(["a", "b"], 1.0), Example(["a", "c"], 0.0)])
+        >>> len(ev.scores)
+        2
+        """
+        (s1, s2), labels = example_columns(examples, 2, cls.__name__)
+        return cls(s1, s2, labels, **kwargs)
+
+    def compute(self, model: Any) -> dict[str, float]:
+        emb1, emb2 = self.encode_columns(model, self.sentences1, self.sentences2)
+        metrics = {}
+        for sim, values in pair_similarities(emb1, emb2).items():
+            metrics[f"pearson_{sim}"] = float(pearsonr(self.scores, values)[0])
+            metrics[f"spearman_{sim}"] = float(spearmanr(self.scores, values)[0])
+        return metrics

@@ -1,0 +1,81 @@
+"""Bitext retrieval: is each sentence's nearest neighbour in the other language its translation?"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..search import semantic_search
+from .base import Evaluator, check_choice, check_same_length, example_columns
+
+PRIMARY_CHOICES = ("mean_accuracy", "min_accuracy")
+
+
+class TranslationEvaluator(Evaluator):
+    """Nearest-neighbour (cosine) accuracy from source to target sentences and back.
+
+    Keys: ``<name>_src2trg_accuracy`` (share of source sentences whose
+    nearest target is their translation), ``<name>_trg2src_accuracy``,
+    ``<name>_mean_accuracy`` and ``<name>_min_accuracy``.
+
+    Parameters
+    ----------
+    source_sentences, target_sentences
+        Line-aligned translations.
+    primary
+        ``"mean_accuracy"`` (default) or ``"min_accuracy"`` (the weaker direction).
+    name, batch_size, callbacks
+        See :class:`~workbench.evaluation.base.Evaluator`.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> class Fixed:
+    ...     vectors = {"cat": [1.0, 0.0], "Katze": [0.9, 0.1], "dog": [0.0, 1.0], "Hund": [0.8, 0.2]}
+    ...     def encode(self, sentences, **kwargs):
+    ...         return np.array([self.vectors[s] for s in sentences])
+    >>> m = TranslationEvaluator(["cat", "dog"], ["Katze", "Hund"], name="de")(Fixed())
+    >>> m["de_src2trg_accuracy"], m["de_trg2src_accuracy"], m["de_mean_accuracy"]
+    (1.0, 0.5, 0.75)
+    """
+
+    def __init__(
+        self,
+        source_sentences: Sequence[str],
+        target_sentences: Sequence[str],
+        primary: str = "mean_accuracy",
+        name: str = "translation",
+        batch_size: int = 32,
+        callbacks: Iterable[Any] | None = None,
+    ) -> None:
+        check_choice(primary, PRIMARY_CHOICES, "primary")
+        if not check_same_length(source_sentences=source_sentences, target_sentences=target_sentences):
+            raise ValueError("no sentence pairs to evaluate")
+        super().__init__(name, primary, batch_size, callbacks)
+        self.source_sentences, self.target_sentences = list(source_sentences), list(target_sentences)
+
+    @classmethod
+    def from_examples(cls, examples: Iterable[Any], **kwargs: Any) -> "TranslationEvaluator":
+        """Build from (source, target) examples; labels are ignored.
+
+        Example
+        -------
+        >>> from workbench.data.records import Example
+        >>> TranslationEvaluator.from_examples([Example(["cat", "Katze"])]).target_sentences
+        ['Katze']
+        """
+        (sources, targets), _ = example_columns(examples, 2, cls.__name__)
+        return cls(sources, targets, **kwargs)
+
+    def compute(self, model: Any) -> dict[str, float]:
+        source, target = self.encode_columns(model, self.source_sentences, self.target_sentences)
+        expected = np.arange(len(source))
+        src2trg = np.array([hits[0]["corpus_id"] for hits in semantic_search(source, target, top_k=1)])
+        trg2src = np.array([hits[0]["corpus_id"] for hits in semantic_search(target, source, top_k=1)])
+        accuracies = (float((src2trg == expected).mean()), float((trg2src == expected).mean()))
+        return {
+            "src2trg_accuracy": accuracies[0],
+            "trg2src_accuracy": accuracies[1],
+            "mean_accuracy": sum(accuracies) / 2,
+            "min_accuracy": min(accuracies),
+        }
