@@ -1,0 +1,398 @@
+"""The trainer: learning, evaluation and best model, interruption and exact resume, stops, multi-task, streams."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from workbench import SentenceEncoder
+from workbench.data.records import Example
+from workbench.evaluation import EmbeddingSimilarityEvaluator
+from workbench.hooks import Callback
+from workbench.losses import CosineSimilarityLoss, MultipleNegativesRankingLoss, SoftmaxLoss
+from workbench.modules import Pooling, Transformer
+from workbench.training import CheckpointSaver, EarlyStopping, NaNGuard, Trainer, fit
+from workbench.training.checkpoint import list_checkpoints
+from workbench.training.trainer import lr_factor, parameter_groups
+
+SIMILAR = [
+    ("a man is eating food", "a man eats bread"),
+    ("a woman plays the guitar", "a woman is playing music"),
+    ("the child rides a horse", "a child is riding a horse"),
+    ("a cat sits on the car", "the cat is sitting on a car"),
+]
+
+
+def pairs(repeat: int = 4) -> list[Example]:
+    """Scored pairs: each similar pair (1.0) and a mismatched pair (0.0); 8 * repeat examples."""
+    examples = []
+    for i, (a, b) in enumerate(SIMILAR):
+        examples += [Example([a, b], 1.0), Example([a, SIMILAR[(i + 1) % len(SIMILAR)][1]], 0.0)]
+    return examples * repeat
+
+
+def sts_evaluator() -> EmbeddingSimilarityEvaluator:
+    data = pairs(1)
+    return EmbeddingSimilarityEvaluator([e.texts[0] for e in data], [e.texts[1] for e in data],
+                                        [e.label for e in data], name="toy")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models train fastest on one thread; more threads fight over the few shared cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def new_encoder(tiny_bert_dir):
+    """A factory of identical fresh encoders (same weights, read from the same folder)."""
+    def make() -> SentenceEncoder:
+        transformer = Transformer(tiny_bert_dir, max_seq_length=16)
+        return SentenceEncoder(modules=[transformer, Pooling(32)], device="cpu")
+    return make
+
+
+class At(Callback):
+    """Calls ``action(trainer)`` at the end of step ``step``."""
+
+    def __init__(self, step: int, action) -> None:
+        self.step, self.action = step, action
+
+    def on_step_end(self, event) -> None:
+        if event.step == self.step:
+            self.action(event.trainer)
+
+
+class Recorder(Callback):
+    """Records every event's name and fields."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+
+    def __getattr__(self, name: str):
+        if not name.startswith("on_"):
+            raise AttributeError(name)
+        return lambda event: self.events.append((event.name, dict(event.fields)))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]
+
+
+def interrupt(trainer) -> None:
+    raise KeyboardInterrupt
+
+
+# ---------------------------------------------------------------------------- learning, evaluation, best model
+def test_loss_goes_down_and_best_model_is_saved(tiny_encoder, tmp_path):
+    evaluator = sts_evaluator()
+    out = tmp_path / "out"
+    trainer = Trainer(tiny_encoder, [(pairs(), CosineSimilarityLoss(tiny_encoder))], evaluator, epochs=4,
+                      batch_size=8, lr=3e-3, seed=0, evaluation_steps=3, output_path=out)
+    history = trainer.fit()
+
+    assert isinstance(history, pd.DataFrame) and list(history["step"]) == list(range(1, 17))
+    by_epoch = history.groupby("epoch")["loss"].mean()
+    assert by_epoch.iloc[-1] < 0.6 * by_epoch.iloc[0]
+    # Every 3 steps plus each epoch's end (steps 4, 8, 12, 16), evaluated once when both fall together.
+    evaluated = history.dropna(subset=[evaluator.primary_metric])["step"].tolist()
+    assert evaluated == [3, 4, 6, 8, 9, 12, 15, 16]
+    assert trainer.best_metric == history[evaluator.primary_metric].max()
+    saved = SentenceEncoder(out, device="cpu")
+    assert evaluator(saved)[evaluator.primary_metric] == pytest.approx(trainer.best_metric, abs=1e-6)
+    # Saving the best model kept the history and the evaluator's results beside it.
+    assert len(pd.read_csv(out / "history.csv")) == 16
+    assert len((out / "history.jsonl").read_text().splitlines()) == 16
+    assert (out / "eval" / evaluator.csv_file).is_file()
+    assert trainer.global_step == 16 and not list_checkpoints(out / "checkpoints")
+
+
+def test_without_evaluator_the_final_model_is_saved(new_encoder, tmp_path):
+    model = new_encoder()
+    fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=4, seed=0, output_path=tmp_path)
+    probe = ["a man eats bread"]
+    np.testing.assert_allclose(SentenceEncoder(tmp_path, device="cpu").encode(probe), model.encode(probe), atol=1e-6)
+
+
+def test_events_arrive_in_order_with_the_trainer(tiny_encoder, tmp_path):
+    recorder = Recorder()
+    trainer = Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], sts_evaluator(),
+                      batch_size=4, seed=0, checkpoint_path=tmp_path, checkpoint_steps=2, callbacks=[recorder])
+    trainer.fit()
+    assert recorder.names() == [
+        "train_begin", "progress_begin", "epoch_begin",
+        "step_end", "progress_update",
+        "evaluation", "step_end", "checkpoint", "progress_update",
+        "epoch_end", "progress_end", "train_end",
+    ]
+    assert all(fields["trainer"] is trainer for _, fields in recorder.events)
+    step = dict(recorder.events[3][1])
+    assert step["step"] == 1 and step["total_steps"] == 2 and set(step["losses"]) == {"CosineSimilarityLoss"}
+    assert step["lr"] > 0 and step["samples_per_s"] > 0 and math.isfinite(step["grad_norm"])
+    evaluation = recorder.events[5][1]
+    assert evaluation["is_best"] and evaluation["primary"] == evaluation["metrics"][evaluation["primary_metric"]]
+    assert recorder.events[7][1]["path"] == tmp_path / "checkpoint-2"
+    end = recorder.events[-1][1]
+    assert not end["stopped_early"] and not end["interrupted"] and len(end["history"]) == 2
+
+
+# ---------------------------------------------------------------------------- interruption and resume
+def two_objectives(model) -> list:
+    torch.manual_seed(0)  # the classifier of SoftmaxLoss starts the same in every run
+    nli = [Example([e.texts[0], e.texts[1]], int(e.label)) for e in pairs(2)]
+    return [(pairs(3), CosineSimilarityLoss(model)), (nli, SoftmaxLoss(model, num_labels=2))]
+
+
+def test_interrupted_run_resumes_to_the_same_losses(new_encoder, tmp_path):
+    options = dict(epochs=3, batch_size=4, lr=5e-4, seed=7, warmup_steps=2, checkpoint_steps=4)
+    reference_model = new_encoder()
+    reference = fit(reference_model, two_objectives(reference_model), checkpoint_path=tmp_path / "ref", **options)
+    n = len(reference)
+    assert n == 3 * 4  # 3 epochs of the smaller objective's 4 batches
+
+    model = new_encoder()
+    was_training = model.training
+    interrupted = fit(model, two_objectives(model), checkpoint_path=tmp_path / "run",
+                      callbacks=[At(6, interrupt)], **options)
+    assert list(interrupted["step"]) == [1, 2, 3, 4, 5, 6]
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["checkpoint-4", "checkpoint-6"]
+    assert SentenceEncoder(tmp_path / "run" / "checkpoint-6" / "model", device="cpu").encode("a cat").shape == (32,)
+    assert model.training == was_training and model.encode(["a man eats bread"]).shape == (1, 32)
+
+    resumed_model = new_encoder()
+    resumed = fit(resumed_model, two_objectives(resumed_model), checkpoint_path=tmp_path / "run",
+                  resume_from_checkpoint="latest", **options)
+    assert list(resumed["step"]) == list(range(1, n + 1))
+    columns = ["loss_CosineSimilarityLoss", "loss_SoftmaxLoss", "lr", "grad_norm"]
+    np.testing.assert_allclose(resumed[columns].to_numpy(), reference[columns].to_numpy(), rtol=1e-5, atol=1e-7)
+    probe = ["a woman plays the guitar"]
+    np.testing.assert_allclose(resumed_model.encode(probe), reference_model.encode(probe), atol=1e-5)
+
+
+def test_other_errors_write_a_checkpoint_and_propagate(new_encoder, tmp_path):
+    def fail(trainer):
+        raise RuntimeError("disk on fire")
+
+    model = new_encoder()
+    recorder = Recorder()
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0, output_path=tmp_path,
+            callbacks=[At(3, fail), recorder])
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["checkpoint-3"]
+    names = recorder.names()
+    assert names[-4:] == ["exception", "checkpoint", "progress_end", "train_end"]
+    assert isinstance(recorder.events[-4][1]["error"], RuntimeError) and recorder.events[-1][1]["interrupted"]
+    assert not (tmp_path / "modules.json").exists()  # an unfinished run does not pass for a trained model
+
+
+def test_request_stop_ends_after_the_current_step_and_fit_continues(new_encoder, tmp_path):
+    model = new_encoder()
+    recorder = Recorder()
+    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0,
+                      callbacks=[At(3, lambda t: t.request_stop("user pressed Stop")), recorder])
+    history = trainer.fit()
+    assert trainer.global_step == 3 and len(history) == 3 and trainer.stop_reason == "user pressed Stop"
+    assert recorder.events[-1][1]["stopped_early"] and not recorder.events[-1][1]["interrupted"]
+    assert trainer.fit()["step"].tolist() == list(range(1, 5))  # fit again: the remaining step
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(new_encoder, tmp_path):
+    model = new_encoder()
+    fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0, checkpoint_path=tmp_path,
+        checkpoint_steps=2)
+    other = new_encoder()
+    with pytest.raises(ValueError, match="batch_size=2, this run has 4"):
+        fit(other, [(pairs(1), CosineSimilarityLoss(other))], batch_size=4, checkpoint_path=tmp_path,
+            resume_from_checkpoint="latest")
+
+
+# ---------------------------------------------------------------------------- subscribers that stop training
+def test_early_stopping_stops_when_the_metric_stalls(new_encoder, tmp_path):
+    def constant(model, output_path=None, epoch=-1, steps=-1):
+        return {"score": 0.5}
+
+    model = new_encoder()
+    trainer = Trainer(model, [(pairs(2), CosineSimilarityLoss(model))], constant, batch_size=2, seed=0,
+                      evaluation_steps=1, checkpoint_path=tmp_path, checkpoint_steps=100,
+                      callbacks=[EarlyStopping(patience=2)])
+    history = trainer.fit()
+    assert trainer.global_step == 3 and trainer.stop_reason.startswith("early stopping")
+    assert history["score"].tolist() == [0.5] * 3
+    assert not list_checkpoints(tmp_path)  # a finished run is not checkpointed for resuming
+
+
+class NaNAfter(CosineSimilarityLoss):
+    """CosineSimilarityLoss that turns NaN from its ``start``-th call on."""
+
+    def __init__(self, model, start: int) -> None:
+        super().__init__(model)
+        self.start, self.calls = start, 0
+
+    def compute(self, embeddings, labels):
+        self.calls += 1
+        value = super().compute(embeddings, labels)
+        return value * math.nan if self.calls >= self.start else value
+
+
+def test_nan_guard_stops_before_a_checkpoint_of_the_bad_step(new_encoder, tmp_path):
+    model = new_encoder()
+    trainer = Trainer(model, [(pairs(1), NaNAfter(model, start=3))], batch_size=2, seed=0,
+                      checkpoint_path=tmp_path, checkpoint_steps=1, callbacks=[NaNGuard()])
+    history = trainer.fit()
+    assert trainer.global_step == 3 and math.isnan(history["loss"].iloc[-1])
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-1", "checkpoint-2"]
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the NaN step's update was skipped
+
+
+def test_nan_guard_can_raise(new_encoder, tmp_path):
+    model = new_encoder()
+    with pytest.raises(FloatingPointError, match="non-finite loss at step 2"):
+        fit(model, [(pairs(1), NaNAfter(model, start=2))], batch_size=2, seed=0, checkpoint_path=tmp_path,
+            callbacks=[NaNGuard(action="raise")])
+    assert not list_checkpoints(tmp_path)
+
+
+def test_checkpoint_limit_keeps_the_newest(new_encoder, tmp_path):
+    model = new_encoder()
+    fit(model, [(pairs(1), CosineSimilarityLoss(model))], epochs=2, batch_size=2, seed=0,
+        checkpoint_path=tmp_path, checkpoint_steps=2, checkpoint_save_total_limit=2)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-6", "checkpoint-8"]
+
+
+def test_a_callers_checkpoint_saver_replaces_the_default(new_encoder, tmp_path):
+    model = new_encoder()
+    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0,
+                      checkpoint_path=tmp_path / "default", callbacks=[CheckpointSaver(tmp_path / "mine", 3)])
+    trainer.fit()
+    assert sum(isinstance(cb, CheckpointSaver) for cb in trainer.hooks) == 1
+    assert [p.name for p in list_checkpoints(tmp_path / "mine")] == ["checkpoint-3"]
+
+
+# ---------------------------------------------------------------------------- several objectives
+def chosen_objectives(history: pd.DataFrame) -> list[str]:
+    columns = [c for c in history if c.startswith("loss_")]
+    return [next(c[5:] for c in columns if not math.isnan(row[c])) if row[columns].notna().sum() == 1 else "both"
+            for _, row in history.iterrows()]
+
+
+def test_round_robin_uses_every_objective_each_step(new_encoder):
+    model = new_encoder()
+    mnrl = [Example(list(pair)) for pair in SIMILAR] * 2
+    history = fit(model, {"sts": (pairs(6), CosineSimilarityLoss(model)), "nli": (mnrl, MultipleNegativesRankingLoss(model))},
+                  epochs=2, batch_size=4, seed=0, batch_sampler=["default", "no_duplicates"])
+    assert len(history) == 2 * 2  # an epoch ends with the smaller objective (2 batches)
+    assert history[["loss_sts", "loss_nli"]].notna().all().all()
+
+
+def test_proportional_draws_one_objective_by_size_reproducibly(new_encoder):
+    def run() -> list[str]:
+        model = new_encoder()
+        objectives = {"big": (pairs(6), CosineSimilarityLoss(model)), "small": (pairs(2), CosineSimilarityLoss(model))}
+        return chosen_objectives(fit(model, objectives, multi_task="proportional", epochs=2, batch_size=8, seed=3))
+
+    first = run()
+    assert len(first) == 2 * (6 + 2)  # an epoch is one pass over both
+    assert first.count("big") > first.count("small") > 0 and "both" not in first
+    assert run() == first
+
+
+# ---------------------------------------------------------------------------- data sources
+def test_streamed_generator_is_read_lazily(new_encoder):
+    pulled = itertools.count()
+
+    def stream():
+        for i in range(10**7):
+            next(pulled)
+            yield Example([f"a man {i}", f"the dog {i % 7}"])
+
+    model = new_encoder()
+    history = fit(model, [(stream(), MultipleNegativesRankingLoss(model))], steps_per_epoch=20, batch_size=4, seed=0)
+    assert len(history) == 20
+    assert next(pulled) <= 20 * 4 + 4  # the batches trained on, and not much more
+
+
+def test_a_generator_cannot_be_read_twice(new_encoder):
+    model = new_encoder()
+    examples = (Example(pair) for pair in SIMILAR * 2)
+    with pytest.raises(ValueError, match="a generator can be read only once"):
+        fit(model, [(examples, MultipleNegativesRankingLoss(model))], steps_per_epoch=3, batch_size=4)
+
+
+def test_workers_tokenise_the_same_batches(new_encoder):
+    def losses(num_workers: int, data) -> np.ndarray:
+        model = new_encoder()
+        history = fit(model, [(data, CosineSimilarityLoss(model))], batch_size=4, seed=5, num_workers=num_workers,
+                      steps_per_epoch=4)
+        return history["loss"].to_numpy()
+
+    np.testing.assert_allclose(losses(2, pairs(2)), losses(0, pairs(2)), rtol=1e-6)
+
+    class Stream:  # re-iterable, without a length
+        def __iter__(self):
+            return iter(pairs(2))
+
+    np.testing.assert_allclose(losses(2, Stream()), losses(0, Stream()), rtol=1e-6)
+
+
+def test_bfloat16_autocast_trains(new_encoder):
+    model = new_encoder()
+    history = fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=4, seed=0, precision="bfloat16")
+    assert history["loss"].notna().all() and len(history) == 2
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_bad_objectives_are_explained(new_encoder):
+    model = new_encoder()
+    with pytest.raises(ValueError, match="train_objectives is empty"):
+        fit(model, [])
+    triplets = [Example(["a", "b", "c"], 1.0)] * 4
+    with pytest.raises(ValueError, match=r"objective 'CosineSimilarityLoss': its examples have 3 text\(s\).*"
+                                         r"CosineSimilarityLoss expects 2 text columns"):
+        fit(model, [(triplets, CosineSimilarityLoss(model))])
+    with pytest.raises(ValueError, match=r"objective 'CosineSimilarityLoss': its examples have 3 text\(s\)"):
+        fit(model, [(iter(triplets), CosineSimilarityLoss(model))], steps_per_epoch=1)
+    with pytest.raises(ValueError, match="needs integer class ids; map class names"):
+        fit(model, [([Example(["a", "b"], "entailment")], SoftmaxLoss(model, num_labels=3))])
+    with pytest.raises(ValueError, match="was built for another model"):
+        fit(model, [(pairs(1), CosineSimilarityLoss(new_encoder()))])
+    with pytest.raises(ValueError, match="unknown length; give steps_per_epoch"):
+        fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))])
+    with pytest.raises(ValueError, match="needs a list or Dataset"):
+        fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))], steps_per_epoch=1, batch_sampler="no_duplicates")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"scheduler": "linear"}, "unknown scheduler 'linear'; valid: constant"),
+    ({"precision": "float16"}, "needs a CUDA device"),
+    ({"multi_task": "random"}, "unknown multi_task"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+    ({"warmup_steps": 5, "warmup_ratio": 0.1}, "not both"),
+    ({"resume_from_checkpoint": "latest"}, "needs checkpoint_path or output_path"),
+])
+def test_bad_settings_are_explained(tiny_encoder, options, message):
+    with pytest.raises(ValueError, match=message):
+        Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], **options)
+
+
+# ---------------------------------------------------------------------------- optimiser pieces
+def test_learning_rate_schedules():
+    assert [lr_factor("constant", 2, 6)(s) for s in (0, 3)] == [1.0, 1.0]
+    assert [lr_factor("warmup_constant", 2, 6)(s) for s in (0, 1, 2, 5)] == [0.0, 0.5, 1.0, 1.0]
+    assert [lr_factor("warmup_linear", 2, 6)(s) for s in (1, 2, 4, 6)] == [0.5, 1.0, 0.5, 0.0]
+    cosine = lr_factor("warmup_cosine", 2, 6)
+    assert cosine(2) == 1.0 and cosine(4) == pytest.approx(0.5) and cosine(6) == pytest.approx(0.0)
+
+
+def test_no_weight_decay_on_biases_and_layer_norms(tiny_encoder):
+    groups = parameter_groups(tiny_encoder.named_parameters(), 0.01)
+    decayed = {id(p) for p in groups[0]["params"]}
+    for name, param in tiny_encoder.named_parameters():
+        expected = not (name.endswith("bias") or "LayerNorm" in name)
+        assert (id(param) in decayed) == expected, name
+    assert groups[1]["weight_decay"] == 0.0

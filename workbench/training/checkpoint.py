@@ -1,0 +1,150 @@
+"""Checkpoint folders: write, find, read, rotate; random-number-generator state.
+
+A checkpoint is a folder ``checkpoint-<step>/`` holding
+
+* ``model/`` -- the encoder in its usual folder layout (``model.save``);
+* ``trainer_state.json`` -- counters, data positions, best metric, subscriber state;
+* ``<name>.pt`` -- optimizer, scheduler, gradient scaler, the losses' own
+  parameters and the RNG states, each written with ``torch.save`` and read
+  with ``torch.load(weights_only=True)``, so they hold only tensors, numbers,
+  strings and containers of those.
+
+Every folder is written through :func:`workbench.io.atomic_dir`: a crash
+while saving leaves the previous checkpoint untouched.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..io import atomic_dir, read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "checkpoint-"
+STATE_FILE = "trainer_state.json"
+MODEL_DIR = "model"
+_NAME = re.compile(rf"^{PREFIX}(\d+)$")
+
+
+def list_checkpoints(root: str | os.PathLike) -> list[Path]:
+    """The ``checkpoint-<step>`` folders under ``root``, oldest (lowest step) first.
+
+    Example
+    -------
+    >>> list_checkpoints("/no/such/folder")
+    []
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def find_checkpoint(path: str | os.PathLike) -> Path | None:
+    """``path`` itself when it is a checkpoint, else the newest checkpoint inside it (None when there is none)."""
+    path = Path(path)
+    if (path / STATE_FILE).is_file():
+        return path
+    complete = [p for p in list_checkpoints(path) if (p / STATE_FILE).is_file()]
+    return complete[-1] if complete else None
+
+
+def write_checkpoint(folder: str | os.PathLike, model: Any, state: dict[str, Any], tensors: dict[str, Any]) -> Path:
+    """Write a checkpoint folder atomically: ``model/``, ``trainer_state.json`` and one ``<name>.pt`` per entry of ``tensors``."""
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
+        model.save(tmp / MODEL_DIR)
+        for name, obj in tensors.items():
+            torch.save(obj, tmp / f"{name}.pt")
+        write_json(tmp / STATE_FILE, state)
+    return folder
+
+
+def read_checkpoint(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The trainer state and the ``.pt`` objects of a checkpoint (loaded on the CPU, weights only)."""
+    folder = Path(folder)
+    state = read_json(folder / STATE_FILE)
+    tensors = {p.stem: torch.load(p, map_location="cpu", weights_only=True) for p in sorted(folder.glob("*.pt"))}
+    return state, tensors
+
+
+def load_model_weights(model: torch.nn.Module, folder: str | os.PathLike) -> None:
+    """Copy the weights of the encoder saved in ``folder`` into ``model`` (same architecture)."""
+    from ..encoder import SentenceEncoder
+
+    saved = SentenceEncoder(Path(folder), device="cpu")
+    try:
+        model.load_state_dict(saved.state_dict())
+    except RuntimeError as err:
+        raise ValueError(f"the model saved in {folder} does not match the model being trained: {err}") from None
+
+
+def remove_old_checkpoints(root: str | os.PathLike, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` checkpoints under ``root``; return the deleted folders."""
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    old = list_checkpoints(root)[:-keep]
+    for folder in old:
+        shutil.rmtree(folder, ignore_errors=True)
+    return old
+
+
+def save_model_keeping(model: Any, folder: str | os.PathLike) -> None:
+    """``model.save(folder)``, carrying over what else the folder holds (history, checkpoints, eval results).
+
+    ``model.save`` replaces the whole folder atomically; entries of the old
+    folder that the new model does not write are moved into the new one
+    before the swap (and moved back if saving fails).
+    """
+    folder = Path(folder).absolute()
+    with atomic_dir(folder) as tmp:
+        model.save(tmp)
+        moved: list[str] = []
+        try:
+            if folder.is_dir():
+                for entry in folder.iterdir():
+                    if not (tmp / entry.name).exists():
+                        os.replace(entry, tmp / entry.name)
+                        moved.append(entry.name)
+        except BaseException:
+            for name in moved:
+                os.replace(tmp / name, folder / name)
+            raise
+
+
+def rng_state() -> dict[str, Any]:
+    """The states of torch's (CPU and CUDA), numpy's and Python's global generators, as tensors and numbers."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    _, internal, py_gauss = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+        "numpy_pos": int(pos),
+        "numpy_has_gauss": int(has_gauss),
+        "numpy_gauss": float(gauss),
+        "python": torch.tensor(internal, dtype=torch.int64),
+        "python_gauss": py_gauss,
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"],
+                         state["numpy_has_gauss"], state["numpy_gauss"]))
+    random.setstate((random.getstate()[0], tuple(state["python"].tolist()), state["python_gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

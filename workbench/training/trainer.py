@@ -1,0 +1,757 @@
+"""Train an encoder on one or several (data, loss) objectives.
+
+:func:`fit` and :class:`Trainer` run the loop; everything around it --
+progress bars, history files, checkpoints, early stopping, live plots -- is a
+subscriber of the events below (:mod:`workbench.hooks`).  Every event also
+carries ``trainer``.
+
+=================  =================================================================
+event              fields
+=================  =================================================================
+``train_begin``    ``total_steps``
+``epoch_begin``    ``epoch``
+``evaluation``     ``step, epoch, metrics, primary, is_best, primary_metric,
+                   greater_is_better`` (before the ``step_end`` of its step)
+``step_end``       ``step, total_steps, epoch, losses ({objective: float}), lr,
+                   samples_per_s, grad_norm``
+``checkpoint``     ``step, path``
+``epoch_end``      ``epoch``
+``exception``      ``error`` (a ``KeyboardInterrupt`` or any other exception)
+``train_end``      ``history, stopped_early, interrupted``
+``progress_*``     task ``"train"`` (shown by :class:`~workbench.hooks.TqdmProgress`)
+=================  =================================================================
+
+A subscriber ends training after the current step with
+``trainer.request_stop(reason)``.  ``KeyboardInterrupt`` ends it too: a
+checkpoint is written, the model stays usable and ``fit`` returns the history.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ..hooks import Hooks, progress_hooks
+from ..io import read_json
+from .callbacks import CheckpointSaver, History
+from .checkpoint import (
+    STATE_FILE, find_checkpoint, load_model_weights, read_checkpoint, rng_state, save_model_keeping,
+    set_rng_state, write_checkpoint,
+)
+from .collate import Collator
+from .samplers import BATCH_SAMPLERS, EpochBatchSampler, make_batch_sampler
+
+logger = logging.getLogger(__name__)
+
+MULTI_TASK = ("round_robin", "proportional")
+SCHEDULERS = ("constant", "warmup_constant", "warmup_linear", "warmup_cosine")
+PRECISIONS = ("float32", "bfloat16", "float16")
+STATE_VERSION = 1
+
+
+def lr_factor(name: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """The multiplier of the base learning rate at each step for the schedule ``name``.
+
+    Example
+    -------
+    >>> f = lr_factor("warmup_linear", warmup_steps=2, total_steps=4)
+    >>> [f(s) for s in range(5)]
+    [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+    if name not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}; valid: {', '.join(SCHEDULERS)}")
+
+    def factor(step: int) -> float:
+        if name == "constant":
+            return 1.0
+        if step < warmup_steps:
+            return step / warmup_steps
+        if name == "warmup_constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+        if name == "warmup_linear":
+            return max(0.0, 1.0 - progress)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def parameter_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict[str, Any]]:
+    """Two AdamW groups: with ``weight_decay``, and without it for biases and LayerNorm weights.
+
+    Example
+    -------
+    >>> block = nn.ModuleDict({"dense": nn.Linear(4, 4), "LayerNorm": nn.LayerNorm(4)})
+    >>> [len(g["params"]) for g in parameter_groups(block.named_parameters(), 0.01)]
+    [1, 3]
+    """
+    decay, no_decay = [], []
+    for name, param in named_parameters:
+        if not param.requires_grad:
+            continue
+        lower = name.lower()
+        plain = lower.endswith("bias") or "layernorm" in lower or "layer_norm" in lower
+        (no_decay if plain else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class _StreamBatches(IterableDataset):
+    """Batches of ``batch_size`` examples read lazily from an iterable, after skipping ``skip`` batches.
+
+    With several loader workers, worker ``w`` collates batches ``w, w + n, ...``,
+    which the DataLoader returns in the original order.
+    """
+
+    def __init__(self, data: Iterable[Any], batch_size: int, skip: int) -> None:
+        self.data, self.batch_size, self.skip = data, batch_size, skip
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        info = get_worker_info()
+        workers, me = (info.num_workers, info.id) if info is not None else (1, 0)
+        items = itertools.islice(iter(self.data), self.skip * self.batch_size, None)
+        for index in itertools.count():
+            batch = list(itertools.islice(items, self.batch_size))
+            if not batch:
+                return
+            if index % workers == me:
+                yield batch
+
+
+@dataclass
+class Objective:
+    """One (data, loss) pair and where training stands in its data."""
+
+    name: str
+    data: Any
+    loss: nn.Module
+    collator: Collator
+    sampler: EpochBatchSampler | None  # None: streamed data, read in order
+    size: int | None  # examples per pass; None for a stream of unknown length
+    batches_per_pass: int | None
+    epoch: int = 0  # passes over the data started so far, minus one
+    consumed: int = 0  # batches of the current pass used by completed steps
+    iterator: Iterator[Any] | None = None
+    checked: bool = False
+
+
+class Trainer:
+    """Fit ``model`` on ``train_objectives``; see :func:`fit` for the arguments.
+
+    Attributes
+    ----------
+    global_step, epoch, total_steps, steps_per_epoch:
+        Where training stands.
+    best_metric, best_step:
+        Best primary metric of the evaluator so far and the step it came from.
+    history:
+        The :class:`~workbench.training.History` rows as a DataFrame.
+    hooks:
+        The subscribers (``trainer.hooks.add(cb)`` adds one).
+
+    Example
+    -------
+    >>> trainer = Trainer(model, [(examples, CosineSimilarityLoss(model))], epochs=2)   # doctest: +SKIP
+    >>> history = trainer.fit()                                                      # doctest: +SKIP
+    >>> trainer.global_step, history["loss"].iloc[-1]                                # doctest: +SKIP
+    (26, 0.031...)
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_objectives: Sequence[tuple[Any, nn.Module]] | Mapping[str, tuple[Any, nn.Module]],
+        evaluator: Callable[..., Mapping[str, float]] | None = None,
+        *,
+        epochs: int = 1,
+        steps_per_epoch: int | None = None,
+        batch_size: int = 16,
+        multi_task: str = "round_robin",
+        batch_sampler: str | Sequence[str] = "default",
+        num_workers: int = 0,
+        lr: float = 2e-5,
+        weight_decay: float = 0.01,
+        scheduler: str = "warmup_linear",
+        warmup_steps: int = 0,
+        warmup_ratio: float | None = None,
+        max_grad_norm: float | None = 1.0,
+        precision: str = "float32",
+        seed: int | None = None,
+        evaluation_steps: int = 0,
+        output_path: str | os.PathLike | None = None,
+        save_best_model: bool = True,
+        checkpoint_path: str | os.PathLike | None = None,
+        checkpoint_steps: int = 500,
+        checkpoint_save_total_limit: int | None = None,
+        resume_from_checkpoint: str | os.PathLike | None = None,
+        callbacks: Iterable[Any] | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> None:
+        _check_int("epochs", epochs, 1)
+        _check_int("batch_size", batch_size, 1)
+        _check_int("num_workers", num_workers, 0)
+        _check_int("evaluation_steps", evaluation_steps, 0)
+        _check_int("warmup_steps", warmup_steps, 0)
+        if steps_per_epoch is not None:
+            _check_int("steps_per_epoch", steps_per_epoch, 1)
+        for name, value, choices in (("multi_task", multi_task, MULTI_TASK), ("scheduler", scheduler, SCHEDULERS),
+                                     ("precision", precision, PRECISIONS)):
+            if value not in choices:
+                raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
+        if warmup_ratio is not None and (warmup_steps or not 0 <= warmup_ratio < 1):
+            raise ValueError(
+                f"give warmup_steps or warmup_ratio (a fraction in [0, 1)), not both; got "
+                f"warmup_steps={warmup_steps}, warmup_ratio={warmup_ratio}"
+            )
+        self.model = model
+        self.device = next(model.parameters()).device
+        if precision == "float16" and self.device.type != "cuda":
+            raise ValueError(
+                f"precision='float16' needs a CUDA device (the model is on {self.device}); use 'bfloat16' or 'float32'"
+            )
+        self.evaluator = evaluator
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.multi_task = multi_task
+        self.num_workers = num_workers
+        self.max_grad_norm = max_grad_norm
+        self.precision = precision
+        self.evaluation_steps = evaluation_steps
+        self.save_best_model = save_best_model
+        self.output_path = Path(output_path) if output_path is not None else None
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else (
+            self.output_path / "checkpoints" if self.output_path is not None else None)
+
+        # The seed of a resumed run is the checkpoint's: it fixes the data order.
+        self._resume_folder = self._find_resume_folder(resume_from_checkpoint)
+        if self._resume_folder is not None:
+            seed = read_json(self._resume_folder / STATE_FILE)["seed"]
+        self.seed = int(seed) if seed is not None else random.SystemRandom().randrange(2**31)
+
+        self.objectives = self._build_objectives(train_objectives, batch_sampler)
+        self.objective_names = [o.name for o in self.objectives]
+        unsized = [o.name for o in self.objectives if o.size is None]
+        if multi_task == "proportional" and len(self.objectives) > 1 and unsized:
+            raise ValueError(f"multi_task='proportional' weights objectives by their size, but {unsized} "
+                             "stream data of unknown length; use multi_task='round_robin'")
+        self.steps_per_epoch = steps_per_epoch or self._default_steps_per_epoch()
+        self.total_steps = self.epochs * self.steps_per_epoch
+
+        self._params = self._trainable_parameters()
+        self.optimizer = torch.optim.AdamW(parameter_groups(self._params, weight_decay), lr=lr)
+        warmup = int(warmup_ratio * self.total_steps) if warmup_ratio is not None else warmup_steps
+        self.scheduler = LambdaLR(self.optimizer, lr_factor(scheduler, warmup, self.total_steps))
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "float16" else None
+
+        self.hooks = progress_hooks(show_progress_bar, callbacks)
+        self._history = next((cb for cb in self.hooks if isinstance(cb, History)), None)
+        if self._history is None:
+            self._history = History()
+            self.hooks.add(self._history)
+        if self.checkpoint_path is not None and not any(isinstance(cb, CheckpointSaver) for cb in self.hooks):
+            self.hooks.add(CheckpointSaver(
+                every_n_steps=checkpoint_steps if checkpoint_path is not None else None,
+                save_total_limit=checkpoint_save_total_limit,
+            ))
+
+        self.global_step = 0
+        self.epoch = 0
+        self.step_in_epoch = 0
+        self.best_metric: float | None = None
+        self.best_step: int | None = None
+        self.stop_reason: str | None = None
+        self.checkpoint_allowed = True
+        self._started = False
+        self._mid_step = False
+        self._rng_at_step_start: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ setup
+    def _find_resume_folder(self, resume: str | os.PathLike | None) -> Path | None:
+        if resume is None:
+            return None
+        if str(resume) == "latest":
+            if self.checkpoint_path is None:
+                raise ValueError("resume_from_checkpoint='latest' needs checkpoint_path or output_path to look in")
+            folder = find_checkpoint(self.checkpoint_path)
+            if folder is None:
+                logger.info("no checkpoint in %s yet; training from the start", self.checkpoint_path)
+            return folder
+        folder = find_checkpoint(resume)
+        if folder is None:
+            raise FileNotFoundError(
+                f"resume_from_checkpoint={str(resume)!r} is neither a checkpoint folder (with {STATE_FILE}) "
+                "nor a folder holding checkpoint-<step> folders"
+            )
+        return folder
+
+    def _build_objectives(self, train_objectives: Any, batch_sampler: str | Sequence[str]) -> list[Objective]:
+        if isinstance(train_objectives, Mapping):
+            pairs = [(str(name), pair) for name, pair in train_objectives.items()]
+        elif isinstance(train_objectives, Sequence) and not isinstance(train_objectives, str):
+            pairs = [(None, pair) for pair in train_objectives]
+        else:
+            raise TypeError(f"train_objectives must be a list of (data, loss) pairs, got {type(train_objectives).__name__}")
+        if not pairs:
+            raise ValueError("train_objectives is empty; give at least one (data, loss) pair, "
+                             "e.g. [(examples, CosineSimilarityLoss(model))]")
+        samplers = [batch_sampler] * len(pairs) if isinstance(batch_sampler, str) else list(batch_sampler)
+        if len(samplers) != len(pairs):
+            raise ValueError(f"batch_sampler lists {len(samplers)} samplers for {len(pairs)} objectives")
+        for index, (_, pair) in enumerate(pairs):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"train_objectives[{index}] must be a (data, loss) pair, got {type(pair).__name__}")
+        # Unnamed objectives are called after their loss, numbered when a loss class repeats.
+        classes = [type(pair[1]).__name__ for _, pair in pairs]
+        names = [name or (cls if classes.count(cls) == 1 else f"{cls}_{i}")
+                 for i, ((name, _), cls) in enumerate(zip(pairs, classes))]
+        return [self._objective(name, *pair, kind) for name, (_, pair), kind in zip(names, pairs, samplers)]
+
+    def _objective(self, name: str, data: Any, loss: nn.Module, kind: str) -> Objective:
+        if not isinstance(loss, nn.Module) or not hasattr(loss, "label_kind"):
+            raise TypeError(f"objective {name!r}: the loss must be a workbench Loss module, got {type(loss).__name__}")
+        if getattr(loss, "model", None) is not self.model:
+            raise ValueError(f"objective {name!r}: {type(loss).__name__} was built for another model; "
+                             "build the loss with the model being trained")
+        if kind not in BATCH_SAMPLERS:
+            raise ValueError(f"objective {name!r}: unknown batch_sampler {kind!r}; valid: {', '.join(BATCH_SAMPLERS)}")
+        if isinstance(data, (str, bytes)) or not (hasattr(data, "__iter__") or hasattr(data, "__getitem__")):
+            raise TypeError(f"objective {name!r}: data must be a list of Examples, a Dataset or an iterable of "
+                            f"Examples, got {type(data).__name__}")
+        loss.to(self.device)
+        collator = Collator(self.model.tokenize, loss.label_kind, f"objective {name!r} ({type(loss).__name__})")
+        indexable = hasattr(data, "__len__") and hasattr(data, "__getitem__") and not isinstance(data, IterableDataset)
+        size = len(data) if hasattr(data, "__len__") else None
+        if size == 0:
+            raise ValueError(f"objective {name!r}: the data is empty")
+        sampler, per_pass = None, None
+        if indexable:
+            sampler = make_batch_sampler(kind, data, self.batch_size, self.seed)
+            per_pass = len(sampler)
+        elif kind != "default":
+            raise ValueError(f"objective {name!r}: batch_sampler={kind!r} needs a list or Dataset (it looks at all "
+                             "examples); streamed data is read in order")
+        elif size is not None:
+            per_pass = math.ceil(size / self.batch_size)
+        objective = Objective(name, data, loss, collator, sampler, size, per_pass)
+        if indexable:
+            first = [data[0]]
+            self._check_objective(objective, len(collator.columns(first)), collator.labels(first))
+        return objective
+
+    def _check_objective(self, objective: Objective, n_columns: int, labels: torch.Tensor | None) -> None:
+        """Fail early, naming the objective and its loss, when the data does not suit the loss."""
+        try:
+            objective.loss.check_batch(n_columns, labels)
+        except ValueError as err:
+            raise ValueError(f"objective {objective.name!r}: its examples have {n_columns} text(s) and "
+                             f"{type(objective.loss).__name__} does not accept them: {err}") from None
+        objective.checked = True
+
+    def _default_steps_per_epoch(self) -> int:
+        per_pass = [o.batches_per_pass for o in self.objectives]
+        unknown = [o.name for o in self.objectives if o.batches_per_pass is None]
+        if unknown:
+            raise ValueError(f"objective(s) {unknown} stream data of unknown length; give steps_per_epoch")
+        if len(per_pass) == 1:
+            return per_pass[0]
+        # Round robin ends an epoch with the smallest data set (as sentence-transformers did);
+        # proportional sampling sees every batch once per epoch on average.
+        return min(per_pass) if self.multi_task == "round_robin" else sum(per_pass)
+
+    def _trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """The model's parameters, then those of each loss that the model does not have (e.g. a classifier)."""
+        named = list(self.model.named_parameters())
+        seen = {id(p) for _, p in named}
+        for objective in self.objectives:
+            for name, param in objective.loss.named_parameters():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    named.append((f"{objective.name}.{name}", param))
+        return named
+
+    # ------------------------------------------------------------------ control
+    def request_stop(self, reason: str = "stop requested", checkpoint: bool = True) -> None:
+        """End training after the current step.
+
+        Parameters
+        ----------
+        reason:
+            Why (logged and kept in ``stop_reason``).
+        checkpoint:
+            ``False`` when the state is not worth resuming (diverged, or
+            finished by early stopping): no checkpoint is written after this.
+        """
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            logger.info("stopping after step %d: %s", self.global_step, reason)
+        self.checkpoint_allowed = self.checkpoint_allowed and checkpoint
+
+    @property
+    def history(self) -> Any:
+        """The history rows as a pandas DataFrame."""
+        return self._history.dataframe()
+
+    def emit(self, name: str, **fields: Any) -> None:
+        """Send event ``name`` with ``fields`` (and ``trainer=self``) to every subscriber."""
+        self.hooks.emit(name, trainer=self, **fields)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> Any:
+        """Train; return the history DataFrame (also after ``KeyboardInterrupt``).
+
+        Calling ``fit`` again after a requested stop continues from the current step.
+        """
+        self._start()
+        try:
+            self._run()
+        except KeyboardInterrupt as error:
+            logger.warning("training interrupted at step %d of %d", self.global_step, self.total_steps)
+            self._end(error)
+            return self.history
+        except Exception as error:
+            self._end(error)
+            raise
+        self._end(None)
+        return self.history
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            torch.manual_seed(self.seed)
+            np.random.seed(self.seed % 2**32)
+            random.seed(self.seed)
+            if self._resume_folder is not None:
+                self.load_checkpoint(self._resume_folder)
+        for objective in self.objectives:
+            objective.iterator = None  # restart each loader at the position of the last completed step
+        self.stop_reason = None
+        self._modes = [(m, m.training) for m in [self.model, *(o.loss for o in self.objectives)]]
+        for objective in self.objectives:
+            objective.loss.train()
+        self.emit("train_begin", total_steps=self.total_steps)
+        self.emit("progress_begin", task="train", total=self.total_steps, unit="steps", desc="Training")
+
+    def _run(self) -> None:
+        while self.epoch < self.epochs and self.stop_reason is None:
+            self.emit("epoch_begin", epoch=self.epoch)
+            while self.step_in_epoch < self.steps_per_epoch and self.stop_reason is None:
+                self._step()
+            if self.step_in_epoch < self.steps_per_epoch:
+                return
+            self.emit("epoch_end", epoch=self.epoch)
+            self.epoch += 1
+            self.step_in_epoch = 0
+
+    def _step(self) -> None:
+        self._rng_at_step_start = rng_state()
+        self._mid_step = True
+        started = time.perf_counter()
+        chosen = self._objectives_for_step()
+        self.optimizer.zero_grad(set_to_none=True)
+        losses: dict[str, float] = {}
+        examples = 0
+        for objective in chosen:
+            features, labels = self._next_batch(objective)
+            examples += len(next(iter(features[0].values())))
+            with self._autocast():
+                value = objective.loss(features, labels)
+            # Backward per objective frees each graph before the next objective's forward pass.
+            (self.scaler.scale(value) if self.scaler else value).backward()
+            losses[objective.name] = float(value.detach())
+        lr = self.optimizer.param_groups[0]["lr"]
+        grad_norm = self._update()
+        for objective in chosen:
+            objective.consumed += 1
+        self.global_step += 1
+        self.step_in_epoch += 1
+        self._mid_step = False
+        samples_per_s = examples / max(time.perf_counter() - started, 1e-9)
+        if self.evaluator is not None and (
+            (self.evaluation_steps and self.global_step % self.evaluation_steps == 0)
+            or self.step_in_epoch == self.steps_per_epoch
+        ):
+            self.evaluate()
+        self.emit("step_end", step=self.global_step, total_steps=self.total_steps, epoch=self.epoch,
+                  losses=losses, lr=lr, samples_per_s=samples_per_s, grad_norm=grad_norm)
+        self.emit("progress_update", task="train", n=1, loss=round(sum(losses.values()) / len(losses), 4))
+
+    def _objectives_for_step(self) -> list[Objective]:
+        if self.multi_task == "round_robin" or len(self.objectives) == 1:
+            return self.objectives
+        sizes = np.array([o.size for o in self.objectives], dtype=np.float64)
+        # A generator per step (not one advancing state) makes the choice reproducible after resuming.
+        choice = np.random.default_rng([self.seed, self.global_step]).choice(len(sizes), p=sizes / sizes.sum())
+        return [self.objectives[int(choice)]]
+
+    def _next_batch(self, objective: Objective) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor | None]:
+        if objective.iterator is None:
+            objective.iterator = iter(self._loader(objective))
+        try:
+            features, labels = next(objective.iterator)
+        except StopIteration:
+            if objective.consumed == 0:
+                raise ValueError(f"objective {objective.name!r}: the data yielded no batch "
+                                 f"(pass {objective.epoch})") from None
+            objective.epoch, objective.consumed = objective.epoch + 1, 0
+            objective.iterator = iter(self._loader(objective))
+            try:
+                features, labels = next(objective.iterator)
+            except StopIteration:
+                raise ValueError(
+                    f"objective {objective.name!r}: the data ran out and yields nothing when read again; "
+                    "a generator can be read only once: give a re-iterable (a list, a Dataset, or an object "
+                    "whose __iter__ starts over) or fewer epochs * steps_per_epoch"
+                ) from None
+        if not objective.checked:
+            self._check_objective(objective, len(features), labels)
+        features = [{k: v.to(self.device) for k, v in column.items()} for column in features]
+        return features, labels.to(self.device) if labels is not None else None
+
+    def _loader(self, objective: Objective) -> DataLoader:
+        # Own generator: creating a loader iterator must not draw from torch's global RNG.
+        generator = torch.Generator().manual_seed(self.seed + objective.epoch)
+        if objective.sampler is not None:
+            objective.sampler.set_epoch(objective.epoch, skip=objective.consumed)
+            return DataLoader(objective.data, batch_sampler=objective.sampler, collate_fn=objective.collator,
+                              num_workers=self.num_workers, generator=generator)
+        stream = _StreamBatches(objective.data, self.batch_size, objective.consumed)
+        return DataLoader(stream, batch_size=None, collate_fn=objective.collator,
+                          num_workers=self.num_workers, generator=generator)
+
+    def _autocast(self) -> Any:
+        if self.precision == "float32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def _update(self) -> float:
+        """Clip, step the optimiser (skipped when the gradients are not finite) and the schedule; return the norm."""
+        params = [p for _, p in self._params]
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if self.max_grad_norm:
+            norm = float(torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm))
+        else:
+            norm = float(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)  # skips the update itself on inf/NaN
+            self.scaler.update()
+        elif math.isfinite(norm):
+            self.optimizer.step()
+        else:
+            logger.warning("step %d: gradient norm is %s; the update is skipped", self.global_step + 1, norm)
+        self.scheduler.step()
+        return norm
+
+    def evaluate(self) -> dict[str, float]:
+        """Run the evaluator now; save the model to ``output_path`` when the primary metric is the best so far."""
+        self.model.eval()
+        try:
+            metrics = self.evaluator(self.model, output_path=self.output_path / "eval" if self.output_path else None,
+                                     epoch=self.epoch, steps=self.global_step)
+        finally:
+            self.model.train()
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"the evaluator must return a dict of metrics, got {type(metrics).__name__}")
+        key = getattr(self.evaluator, "primary_metric", None) or (next(iter(metrics)) if len(metrics) == 1 else None)
+        if key not in metrics:
+            raise KeyError(f"the evaluator's primary metric {key!r} is not among its results {sorted(metrics)}")
+        primary = float(metrics[key])
+        greater = getattr(self.evaluator, "greater_is_better", True)
+        is_best = math.isfinite(primary) and (
+            self.best_metric is None or (primary > self.best_metric if greater else primary < self.best_metric))
+        if is_best:
+            self.best_metric, self.best_step = primary, self.global_step
+            if self.output_path is not None and self.save_best_model:
+                save_model_keeping(self.model, self.output_path)
+        self.emit("evaluation", step=self.global_step, epoch=self.epoch, metrics=dict(metrics), primary=primary,
+                  is_best=is_best, primary_metric=key, greater_is_better=greater)
+        return dict(metrics)
+
+    def _end(self, error: BaseException | None) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        for module, training in self._modes:
+            module.train(training)
+        if error is None:
+            if self.output_path is not None and (self.evaluator is None or self.best_step is None):
+                save_model_keeping(self.model, self.output_path)
+            emit = self.emit
+        else:
+            emit = self._emit_guarded
+            emit("exception", error=error)
+        emit("progress_end", task="train")
+        emit("train_end", history=self.history, stopped_early=self.stop_reason is not None,
+             interrupted=error is not None)
+
+    def _emit_guarded(self, name: str, **fields: Any) -> None:
+        """Emit while handling an error: a failing subscriber is logged, not allowed to hide the error."""
+        try:
+            self.emit(name, **fields)
+        except Exception:
+            logger.exception("a subscriber of %r failed while training was ending on an error", name)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, root: str | os.PathLike | None = None) -> Path:
+        """Write ``<root>/checkpoint-<global_step>/`` (root default: ``checkpoint_path``) and emit ``checkpoint``."""
+        root = root if root is not None else self.checkpoint_path
+        if root is None:
+            raise ValueError("no folder for checkpoints: give checkpoint_path or output_path")
+        state = {
+            "version": STATE_VERSION, "global_step": self.global_step, "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch, "steps_per_epoch": self.steps_per_epoch,
+            "total_steps": self.total_steps, "batch_size": self.batch_size, "multi_task": self.multi_task,
+            "seed": self.seed, "best_metric": self.best_metric, "best_step": self.best_step,
+            "objectives": [{"name": o.name, "epoch": o.epoch, "consumed": o.consumed} for o in self.objectives],
+            "callbacks": {key: cb.state_dict() for key, cb in self._stateful_callbacks()},
+        }
+        tensors = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "losses": {o.name: _own_state(o.loss, self.model) for o in self.objectives},
+            # Interrupted inside a step: the generators as they were when the step began.
+            "rng": self._rng_at_step_start if self._mid_step else rng_state(),
+        }
+        if self.scaler is not None:
+            tensors["scaler"] = self.scaler.state_dict()
+        folder = write_checkpoint(Path(root) / f"checkpoint-{self.global_step}", self.model, state, tensors)
+        logger.info("checkpoint written to %s", folder)
+        self.emit("checkpoint", step=self.global_step, path=folder)
+        return folder
+
+    def load_checkpoint(self, folder: str | os.PathLike) -> None:
+        """Restore model, losses, optimiser, schedule, scaler, positions, subscribers and RNG from ``folder``."""
+        state, tensors = read_checkpoint(folder)
+        names = [o["name"] for o in state["objectives"]]
+        for key, now in (("objectives", self.objective_names), ("batch_size", self.batch_size),
+                         ("multi_task", self.multi_task)):
+            then = names if key == "objectives" else state[key]
+            if then != now:
+                raise ValueError(f"checkpoint {folder} was written with {key}={then!r}, this run has {now!r}; "
+                                 "resume with the settings of the original run")
+        load_model_weights(self.model, Path(folder) / "model")
+        for objective in self.objectives:
+            _load_own_state(objective.loss, self.model, tensors["losses"][objective.name])
+        self.optimizer.load_state_dict(tensors["optimizer"])
+        self.scheduler.load_state_dict(tensors["scheduler"])
+        if self.scaler is not None and "scaler" in tensors:
+            self.scaler.load_state_dict(tensors["scaler"])
+        for objective, saved in zip(self.objectives, state["objectives"]):
+            objective.epoch, objective.consumed = saved["epoch"], saved["consumed"]
+        self.global_step, self.epoch, self.step_in_epoch = state["global_step"], state["epoch"], state["step_in_epoch"]
+        self.best_metric, self.best_step = state["best_metric"], state["best_step"]
+        for key, callback in self._stateful_callbacks():
+            if key in state["callbacks"]:
+                callback.load_state_dict(state["callbacks"][key])
+        set_rng_state(tensors["rng"])
+        logger.info("resumed from %s at step %d", folder, self.global_step)
+
+    def _stateful_callbacks(self) -> list[tuple[str, Any]]:
+        found = [cb for cb in self.hooks if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict")]
+        names = [type(cb).__name__ for cb in found]
+        return [(name if names.count(name) == 1 else f"{name}-{i}", cb) for i, (name, cb) in enumerate(zip(names, found))]
+
+
+def _model_prefixes(loss: nn.Module, model: nn.Module) -> tuple[str, ...]:
+    """The attribute paths under which ``loss`` holds ``model`` (``"model."``, ``"loss.model."``, ...)."""
+    return tuple(f"{name}." for name, module in loss.named_modules(remove_duplicate=False) if module is model and name)
+
+
+def _own_state(loss: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state of ``loss`` without the model's (a classifier head, a learnable scale, ...)."""
+    prefixes = _model_prefixes(loss, model)
+    return {k: v for k, v in loss.state_dict().items() if not k.startswith(prefixes)}
+
+
+def _load_own_state(loss: nn.Module, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    result = loss.load_state_dict(state, strict=False)
+    prefixes = _model_prefixes(loss, model)
+    missing = [k for k in result.missing_keys if not k.startswith(prefixes)]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"the checkpoint's state of {type(loss).__name__} does not match the loss: "
+                         f"missing {missing}, unexpected {result.unexpected_keys}")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def fit(
+    model: nn.Module,
+    train_objectives: Sequence[tuple[Any, nn.Module]] | Mapping[str, tuple[Any, nn.Module]],
+    evaluator: Callable[..., Mapping[str, float]] | None = None,
+    **options: Any,
+) -> Any:
+    """Train ``model`` on ``train_objectives``; return the history as a pandas DataFrame.
+
+    Parameters
+    ----------
+    model:
+        The :class:`~workbench.SentenceEncoder` to train (in place).
+    train_objectives:
+        ``[(data, loss), ...]`` or ``{name: (data, loss)}``.  ``data`` is a
+        list of :class:`~workbench.data.records.Example`, a ``Dataset``, or any
+        iterable of examples (streamed: read lazily, in order; needs
+        ``steps_per_epoch`` when it has no length).  Objective names (used in
+        events and history columns) default to the loss class names.
+    evaluator:
+        Called as ``evaluator(model, output_path=, epoch=, steps=)``, returns
+        a dict of metrics; ``primary_metric`` and ``greater_is_better``
+        decide which model is best.
+    epochs, steps_per_epoch:
+        ``steps_per_epoch`` defaults to one pass over the data (the smallest
+        data set for round robin, all of them for proportional sampling).
+    batch_size, num_workers:
+        Examples per batch; DataLoader worker processes (tokenisation runs in them).
+    multi_task:
+        ``"round_robin"``: one batch of every objective per step;
+        ``"proportional"``: one objective per step, drawn with probability
+        proportional to its number of examples.
+    batch_sampler:
+        ``"default"`` (shuffled), ``"no_duplicates"`` (no text twice per
+        batch, for in-batch negatives) or ``"group_by_label"`` (for batch-hard
+        triplet losses); one name, or one per objective.
+    lr, weight_decay, scheduler, warmup_steps, warmup_ratio, max_grad_norm:
+        AdamW (no decay on biases and LayerNorm) with a schedule among
+        ``constant``, ``warmup_constant``, ``warmup_linear``, ``warmup_cosine``;
+        gradients are clipped to ``max_grad_norm`` (``None``: no clipping).
+    precision:
+        ``float32``, ``bfloat16`` (autocast) or ``float16`` (CUDA only, with a gradient scaler).
+    seed:
+        Seeds torch, numpy, random and the data order (``seed + epoch`` per
+        pass); ``None`` draws one (kept in ``trainer.seed`` and checkpoints).
+    evaluation_steps:
+        Evaluate every this many steps; evaluation also ends every epoch (0: only then).
+    output_path, save_best_model:
+        Folder of the best model (by the primary metric), or of the final model
+        without an evaluator; also holds ``history.csv``/``history.jsonl``,
+        ``eval/`` and, without ``checkpoint_path``, interruption checkpoints.
+    checkpoint_path, checkpoint_steps, checkpoint_save_total_limit:
+        Write ``checkpoint-<step>/`` every ``checkpoint_steps`` steps, keep the newest few.
+    resume_from_checkpoint:
+        A checkpoint folder, a folder of checkpoints, or ``"latest"`` (the
+        newest in the checkpoint folder; a fresh start when there is none).
+    callbacks, show_progress_bar:
+        Extra subscribers; a tqdm bar (``None``: in a terminal when no callbacks are given).
+
+    Example
+    -------
+    >>> from workbench.data.records import Example
+    >>> from workbench.losses import CosineSimilarityLoss                     # doctest: +SKIP
+    >>> data = [Example(["A man eats.", "Someone eats food."], 0.9)] * 64
+    >>> history = fit(model, [(data, CosineSimilarityLoss(model))], epochs=1)  # doctest: +SKIP
+    >>> history[["step", "loss"]].tail(1)                                     # doctest: +SKIP
+    """
+    return Trainer(model, train_objectives, evaluator, **options).fit()
