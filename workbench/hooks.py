@@ -17,7 +17,7 @@ Example
 ...     def on_progress_begin(self, event):
 ...         print("starting", event.task, event.total)
 >>> hooks = Hooks([Printer()])
->>> hooks.emit("progress_begin", task="encode", total=3, unit="sentences")
+>>> _ = hooks.emit("progress_begin", task="encode", total=3, unit="sentences")
 starting encode 3
 """
 from __future__ import annotations
