@@ -211,6 +211,7 @@ def padded_batch(dim: int = 4) -> dict[str, torch.Tensor]:
     return {"token_embeddings": torch.randn(3, 5, dim), "attention_mask": torch.tensor([[1] * 5, [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]])}
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("module", [LSTM(4, hidden_dim=3), LSTM(4, 3, num_layers=2, dropout=0.1, bidirectional=False),
                                     CNN(4, out_channels=2, kernel_sizes=(1, 3, 5)), CNN(4, 2, kernel_sizes=(2, 4))])
 def test_sequence_modules_keep_length_and_ignore_padding(module):
@@ -333,8 +334,8 @@ def test_sentence_transformers_loads_our_word_encoders(kind, tmp_path):
 
 def test_we_load_word_encoders_saved_by_sentence_transformers(tmp_path):
     st = pytest.importorskip("sentence_transformers")
-    from sentence_transformers import models
-    from sentence_transformers.models.tokenizer import WhitespaceTokenizer
+    from sentence_transformers.sentence_transformer import modules as models
+    from sentence_transformers.sentence_transformer.modules.tokenizer import WhitespaceTokenizer
 
     torch.manual_seed(0)
     tokenizer = WhitespaceTokenizer(["PADDING_TOKEN", *WORDS], stop_words={"on"}, do_lower_case=True)
