@@ -15,10 +15,7 @@ Example
 >>> class Norm(Evaluator):
 ...     def compute(self, model):
 ...         return {"norm": float(np.linalg.norm(self.encode(model, ["a"])))}
->>> class Ones:
-...     def encode(self, sentences, **kwargs):
-...         return np.ones((len(sentences), 4))
->>> Norm("demo", main_metric="norm")(Ones())
+>>> Norm("demo", main_metric="norm")(LookupEncoder({"a": [1.0, 1.0, 1.0, 1.0]}))
 {'demo_norm': 2.0}
 """
 from __future__ import annotations
@@ -144,6 +141,28 @@ class Evaluator:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, primary_metric={self.primary_metric!r})"
+
+
+class LookupEncoder:
+    """A stand-in model whose ``encode`` looks sentences up in a dict of fixed vectors.
+
+    Makes evaluator examples (and checks by hand) independent of any trained model.
+
+    Example
+    -------
+    >>> LookupEncoder({"a": [1.0, 0.0]}).encode(["a", "a"])
+    array([[1., 0.],
+           [1., 0.]])
+    """
+
+    def __init__(self, vectors: dict[str, Sequence[float]]) -> None:
+        self.vectors = {text: np.asarray(vector, dtype=np.float64) for text, vector in vectors.items()}
+
+    def encode(self, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
+        missing = [s for s in sentences if s not in self.vectors]
+        if missing:
+            raise KeyError(f"no vector for {missing[:3]}; known: {sorted(self.vectors)[:10]}")
+        return np.stack([self.vectors[s] for s in sentences])
 
 
 def append_csv_row(path: Path, row: dict[str, Any]) -> None:

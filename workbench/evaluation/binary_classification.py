@@ -6,8 +6,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from .base import SIMILARITY_NAMES, Evaluator, check_choice, check_same_length, example_columns
-from .embedding_similarity import pair_similarities
+from .embedding_similarity import LabelledPairsEvaluator, pair_similarities
 
 
 def counts_at_thresholds(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,7 +78,7 @@ def best_f1(scores: Sequence[float], labels: Sequence[int]) -> tuple[float, floa
     return float(f1[best]), float(precision), float(tp[best] / positives), float(midpoint_thresholds(cut_scores)[best])
 
 
-class BinaryClassificationEvaluator(Evaluator):
+class BinaryClassificationEvaluator(LabelledPairsEvaluator):
     """Accuracy, F1, precision, recall and average precision of pair labels from similarities.
 
     For each similarity (cosine, dot, and the negated euclidean and manhattan
@@ -103,13 +102,10 @@ class BinaryClassificationEvaluator(Evaluator):
 
     Example
     -------
-    >>> import numpy as np
-    >>> class Fixed:
-    ...     vectors = {"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]}
-    ...     def encode(self, sentences, **kwargs):
-    ...         return np.array([self.vectors[s] for s in sentences])
+    >>> from workbench.evaluation.base import LookupEncoder
+    >>> model = LookupEncoder({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
     >>> evaluator = BinaryClassificationEvaluator(["a", "a"], ["b", "c"], [1, 0], name="quora")
-    >>> evaluator(Fixed())["quora_cosine_accuracy"]
+    >>> evaluator(model)["quora_cosine_accuracy"]
     1.0
     """
 
@@ -123,35 +119,16 @@ class BinaryClassificationEvaluator(Evaluator):
         batch_size: int = 32,
         callbacks: Iterable[Any] | None = None,
     ) -> None:
-        check_choice(main_similarity, SIMILARITY_NAMES, "main_similarity")
-        check_same_length(sentences1=sentences1, sentences2=sentences2, labels=labels)
+        super().__init__(sentences1, sentences2, labels, main_similarity, f"{main_similarity}_ap",
+                         name, batch_size, callbacks)
         bad = sorted({repr(label) for label in labels if label not in (0, 1)})
         if bad:
             raise ValueError(f"labels must be 0 or 1 (or True/False), got {', '.join(bad[:5])}")
-        if not len(labels):
-            raise ValueError("no pairs to evaluate")
-        super().__init__(name, f"{main_similarity}_ap", batch_size, callbacks)
-        self.sentences1 = list(sentences1)
-        self.sentences2 = list(sentences2)
         self.labels = np.asarray(labels, dtype=np.int64)
 
-    @classmethod
-    def from_examples(cls, examples: Iterable[Any], **kwargs: Any) -> "BinaryClassificationEvaluator":
-        """Build from examples with two texts and a 0/1 label.
-
-        Example
-        -------
-        >>> from workbench.data.records import Example
-        >>> BinaryClassificationEvaluator.from_examples([Example(["a", "b"], 1)]).labels
-        array([1])
-        """
-        (s1, s2), labels = example_columns(examples, 2, cls.__name__)
-        return cls(s1, s2, labels, **kwargs)
-
     def compute(self, model: Any) -> dict[str, float]:
-        emb1, emb2 = self.encode_columns(model, self.sentences1, self.sentences2)
         metrics: dict[str, float] = {}
-        for sim, scores in pair_similarities(emb1, emb2).items():
+        for sim, scores in pair_similarities(*self.pair_embeddings(model)).items():
             accuracy, accuracy_threshold = best_accuracy(scores, self.labels)
             f1, precision, recall, f1_threshold = best_f1(scores, self.labels)
             metrics.update({

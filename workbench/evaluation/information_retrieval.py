@@ -141,15 +141,12 @@ class InformationRetrievalEvaluator(Evaluator):
 
     Example
     -------
-    >>> import numpy as np
-    >>> class Fixed:
-    ...     vectors = {"q": [1.0, 0.0], "near": [0.9, 0.1], "far": [0.0, 1.0]}
-    ...     def encode(self, sentences, **kwargs):
-    ...         return np.array([self.vectors[s] for s in sentences])
+    >>> from workbench.evaluation.base import LookupEncoder
+    >>> model = LookupEncoder({"q": [1.0, 0.0], "near": [0.9, 0.1], "far": [0.0, 1.0]})
     >>> ir = InformationRetrievalEvaluator({"q1": "q"}, {"d1": "far", "d2": "near"}, {"q1": {"d1"}}, name="toy")
     >>> ir.primary_metric
     'toy_cosine_ndcg@10'
-    >>> ir(Fixed())["toy_cosine_mrr@10"]
+    >>> ir(model)["toy_cosine_mrr@10"]
     0.5
     """
 

@@ -55,13 +55,10 @@ class ParaphraseMiningEvaluator(Evaluator):
 
     Example
     -------
-    >>> import numpy as np
-    >>> class Fixed:
-    ...     vectors = {"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]}
-    ...     def encode(self, sentences, **kwargs):
-    ...         return np.array([self.vectors[s] for s in sentences])
+    >>> from workbench.evaluation.base import LookupEncoder
+    >>> model = LookupEncoder({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
     >>> ev = ParaphraseMiningEvaluator({"x": "a", "y": "b", "z": "c"}, [("y", "x")], name="dups")
-    >>> ev(Fixed())["dups_average_precision"]
+    >>> ev(model)["dups_average_precision"]
     1.0
     """
 

@@ -29,12 +29,9 @@ class TranslationEvaluator(Evaluator):
 
     Example
     -------
-    >>> import numpy as np
-    >>> class Fixed:
-    ...     vectors = {"cat": [1.0, 0.0], "Katze": [0.9, 0.1], "dog": [0.0, 1.0], "Hund": [0.8, 0.2]}
-    ...     def encode(self, sentences, **kwargs):
-    ...         return np.array([self.vectors[s] for s in sentences])
-    >>> m = TranslationEvaluator(["cat", "dog"], ["Katze", "Hund"], name="de")(Fixed())
+    >>> from workbench.evaluation.base import LookupEncoder
+    >>> model = LookupEncoder({"cat": [1.0, 0.0], "Katze": [0.9, 0.1], "dog": [0.0, 1.0], "Hund": [0.8, 0.2]})
+    >>> m = TranslationEvaluator(["cat", "dog"], ["Katze", "Hund"], name="de")(model)
     >>> m["de_src2trg_accuracy"], m["de_trg2src_accuracy"], m["de_mean_accuracy"]
     (1.0, 0.5, 0.75)
     """

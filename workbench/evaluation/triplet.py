@@ -24,12 +24,9 @@ class TripletEvaluator(Evaluator):
 
     Example
     -------
-    >>> import numpy as np
-    >>> class Fixed:
-    ...     vectors = {"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]}
-    ...     def encode(self, sentences, **kwargs):
-    ...         return np.array([self.vectors[s] for s in sentences])
-    >>> TripletEvaluator(["a", "c"], ["b", "a"], ["c", "b"], name="nli")(Fixed())["nli_cosine_accuracy"]
+    >>> from workbench.evaluation.base import LookupEncoder
+    >>> model = LookupEncoder({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
+    >>> TripletEvaluator(["a", "c"], ["b", "a"], ["c", "b"], name="nli")(model)["nli_cosine_accuracy"]
     0.5
     """
 
