@@ -99,9 +99,8 @@ class SentenceEncoder(nn.Sequential):
 
             folder = resolve_model(model_name_or_path)
             modules, config = _load_folder(folder)
-            self.source = str(model_name_or_path)
         else:
-            self.source = None
+            folder = None
         super().__init__(OrderedDict((str(i), m) for i, m in enumerate(modules)))
         self.prompts: dict[str, str] = dict(config.get("prompts") or {}) | dict(prompts or {})
         self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
@@ -112,6 +111,9 @@ class SentenceEncoder(nn.Sequential):
         self.similarity_fn_name = config.get("similarity_fn_name") or similarity_fn_name
         get_similarity(self.similarity_fn_name)  # validate early
         self.truncate_dim = truncate_dim
+        #: what the user asked for, and the local folder it resolved to (None when built from modules)
+        self.source = None if model_name_or_path is None else str(model_name_or_path)
+        self.source_folder = folder
         self.to(device or default_device())
 
     # ------------------------------------------------------------------ properties
