@@ -143,13 +143,26 @@ def test_events_arrive_in_order_with_the_trainer(tiny_encoder, tmp_path):
 
 
 # ---------------------------------------------------------------------------- interruption and resume
-def two_objectives(model) -> list:
+class InterruptedSoftmax(SoftmaxLoss):
+    """SoftmaxLoss whose ``calls``-th forward pass is interrupted (Ctrl-C in the middle of a step)."""
+
+    calls = 0
+
+    def compute(self, embeddings, labels):
+        InterruptedSoftmax.calls -= 1
+        if InterruptedSoftmax.calls == 0:
+            raise KeyboardInterrupt
+        return super().compute(embeddings, labels)
+
+
+def two_objectives(model, softmax=SoftmaxLoss) -> dict:
     torch.manual_seed(0)  # the classifier of SoftmaxLoss starts the same in every run
     nli = [Example([e.texts[0], e.texts[1]], int(e.label)) for e in pairs(2)]
-    return [(pairs(3), CosineSimilarityLoss(model)), (nli, SoftmaxLoss(model, num_labels=2))]
+    return {"sts": (pairs(3), CosineSimilarityLoss(model)), "nli": (nli, softmax(model, num_labels=2))}
 
 
-def test_interrupted_run_resumes_to_the_same_losses(new_encoder, tmp_path):
+@pytest.mark.parametrize("where", ["after step 6", "inside step 7"])
+def test_interrupted_run_resumes_to_the_same_losses(new_encoder, tmp_path, where):
     options = dict(epochs=3, batch_size=4, lr=5e-4, seed=7, warmup_steps=2, checkpoint_steps=4)
     reference_model = new_encoder()
     reference = fit(reference_model, two_objectives(reference_model), checkpoint_path=tmp_path / "ref", **options)
@@ -158,8 +171,12 @@ def test_interrupted_run_resumes_to_the_same_losses(new_encoder, tmp_path):
 
     model = new_encoder()
     was_training = model.training
-    interrupted = fit(model, two_objectives(model), checkpoint_path=tmp_path / "run",
-                      callbacks=[At(6, interrupt)], **options)
+    if where == "after step 6":
+        interrupted = fit(model, two_objectives(model), checkpoint_path=tmp_path / "run",
+                          callbacks=[At(6, interrupt)], **options)
+    else:  # the second objective's forward pass of step 7, after the first objective's batch was taken
+        InterruptedSoftmax.calls = 7
+        interrupted = fit(model, two_objectives(model, InterruptedSoftmax), checkpoint_path=tmp_path / "run", **options)
     assert list(interrupted["step"]) == [1, 2, 3, 4, 5, 6]
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["checkpoint-4", "checkpoint-6"]
     assert SentenceEncoder(tmp_path / "run" / "checkpoint-6" / "model", device="cpu").encode("a cat").shape == (32,)
@@ -169,7 +186,7 @@ def test_interrupted_run_resumes_to_the_same_losses(new_encoder, tmp_path):
     resumed = fit(resumed_model, two_objectives(resumed_model), checkpoint_path=tmp_path / "run",
                   resume_from_checkpoint="latest", **options)
     assert list(resumed["step"]) == list(range(1, n + 1))
-    columns = ["loss_CosineSimilarityLoss", "loss_SoftmaxLoss", "lr", "grad_norm"]
+    columns = ["loss_sts", "loss_nli", "lr", "grad_norm"]
     np.testing.assert_allclose(resumed[columns].to_numpy(), reference[columns].to_numpy(), rtol=1e-5, atol=1e-7)
     probe = ["a woman plays the guitar"]
     np.testing.assert_allclose(resumed_model.encode(probe), reference_model.encode(probe), atol=1e-5)
@@ -363,6 +380,8 @@ def test_bad_objectives_are_explained(new_encoder):
         fit(model, [(pairs(1), CosineSimilarityLoss(new_encoder()))])
     with pytest.raises(ValueError, match="unknown length; give steps_per_epoch"):
         fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))])
+    with pytest.raises(TypeError, match="give the examples .*, not a DataLoader"):
+        fit(model, [(torch.utils.data.DataLoader(pairs(1)), CosineSimilarityLoss(model))])
     with pytest.raises(ValueError, match="needs a list or Dataset"):
         fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))], steps_per_epoch=1, batch_sampler="no_duplicates")
 

@@ -50,10 +50,8 @@ class History(Callback):
     -------
     >>> from workbench.hooks import Hooks
     >>> history = History()
-    >>> Hooks([history]).emit("step_end", step=1, epoch=0, losses={"mnrl": 0.5}, lr=1e-5,
-    ...                       samples_per_s=100.0, grad_norm=1.0, total_steps=10, trainer=None)
-    ... # doctest: +ELLIPSIS
-    Event(...)
+    >>> _ = Hooks([history]).emit("step_end", step=1, epoch=0, losses={"mnrl": 0.5}, lr=1e-5,
+    ...                           samples_per_s=100.0, grad_norm=1.0, total_steps=10, trainer=None)
     >>> history.dataframe()[["step", "loss"]].to_dict("records")
     [{'step': 1, 'loss': 0.5}]
     """

@@ -44,7 +44,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from ..hooks import Hooks, progress_hooks
+from ..hooks import progress_hooks
 from ..io import read_json
 from .callbacks import CheckpointSaver, History
 from .checkpoint import (
@@ -141,7 +141,7 @@ class Objective:
     sampler: EpochBatchSampler | None  # None: streamed data, read in order
     size: int | None  # examples per pass; None for a stream of unknown length
     batches_per_pass: int | None
-    epoch: int = 0  # passes over the data started so far, minus one
+    epoch: int = 0  # index of the current pass over the data (its shuffle is seeded seed + epoch)
     consumed: int = 0  # batches of the current pass used by completed steps
     iterator: Iterator[Any] | None = None
     checked: bool = False
@@ -204,6 +204,7 @@ class Trainer:
         _check_int("num_workers", num_workers, 0)
         _check_int("evaluation_steps", evaluation_steps, 0)
         _check_int("warmup_steps", warmup_steps, 0)
+        _check_int("checkpoint_steps", checkpoint_steps, 1)
         if steps_per_epoch is not None:
             _check_int("steps_per_epoch", steps_per_epoch, 1)
         for name, value, choices in (("multi_task", multi_task, MULTI_TASK), ("scheduler", scheduler, SCHEDULERS),
@@ -326,6 +327,9 @@ class Trainer:
                              "build the loss with the model being trained")
         if kind not in BATCH_SAMPLERS:
             raise ValueError(f"objective {name!r}: unknown batch_sampler {kind!r}; valid: {', '.join(BATCH_SAMPLERS)}")
+        if isinstance(data, DataLoader):
+            raise TypeError(f"objective {name!r}: give the examples (e.g. loader.dataset), not a DataLoader; "
+                            "the trainer builds its own loaders from batch_size, batch_sampler and num_workers")
         if isinstance(data, (str, bytes)) or not (hasattr(data, "__iter__") or hasattr(data, "__getitem__")):
             raise TypeError(f"objective {name!r}: data must be a list of Examples, a Dataset or an iterable of "
                             f"Examples, got {type(data).__name__}")
@@ -635,7 +639,7 @@ class Trainer:
         state, tensors = read_checkpoint(folder)
         names = [o["name"] for o in state["objectives"]]
         for key, now in (("objectives", self.objective_names), ("batch_size", self.batch_size),
-                         ("multi_task", self.multi_task)):
+                         ("multi_task", self.multi_task), ("seed", self.seed)):
             then = names if key == "objectives" else state[key]
             if then != now:
                 raise ValueError(f"checkpoint {folder} was written with {key}={then!r}, this run has {now!r}; "
@@ -743,6 +747,7 @@ def fit(
     resume_from_checkpoint:
         A checkpoint folder, a folder of checkpoints, or ``"latest"`` (the
         newest in the checkpoint folder; a fresh start when there is none).
+        The run continues with the checkpoint's seed (it fixes the data order).
     callbacks, show_progress_bar:
         Extra subscribers; a tqdm bar (``None``: in a terminal when no callbacks are given).
 
