@@ -58,7 +58,8 @@ def test_weighted_layer_pooling_round_trip(tmp_path):
 
 def test_weighted_layer_pooling_reads_newer_sentence_transformers_keys(tmp_path):
     WeightedLayerPooling(8, 3, 1).save(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps({"embedding_dimension": 8, "num_hidden_layers": 3, "layer_start": 1}))
+    config = {"embedding_dimension": 8, "num_hidden_layers": 3, "layer_start": 1}
+    (tmp_path / "config.json").write_text(json.dumps(config))
     assert WeightedLayerPooling.load(tmp_path).word_embedding_dimension == 8
 
 

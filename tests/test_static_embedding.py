@@ -107,7 +107,8 @@ def test_model2vec_modules_add_normalize_as_the_config_says(tmp_path):
 def test_round_trip_in_sentence_transformers_layout(m2v, tmp_path):
     static = StaticEmbedding.from_model2vec(m2v, max_seq_length=64)
     static.save(tmp_path / "saved")
-    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
+    files = sorted(p.name for p in (tmp_path / "saved").iterdir())
+    assert files == ["config.json", "model.safetensors", "tokenizer.json"]
     assert set(load_file(str(tmp_path / "saved" / "model.safetensors"))) == {"embedding.weight"}
     loaded = StaticEmbedding.load(tmp_path / "saved")
     assert loaded.get_config() == static.get_config() == {"max_seq_length": 64}
@@ -178,7 +179,8 @@ def real_encoder() -> SentenceEncoder:
 def test_real_model2vec_model(real_encoder):
     static = real_encoder[0]
     assert static.embedding.weight.shape == (276326, 64)
-    embeddings = real_encoder.encode(["A man is playing a guitar.", "Un homme joue de la guitare.", "Stock prices fell."])
+    texts = ["A man is playing a guitar.", "Un homme joue de la guitare.", "Stock prices fell."]
+    embeddings = real_encoder.encode(texts)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     same, other = embeddings[0] @ embeddings[1], embeddings[0] @ embeddings[2]
     assert same > other  # the French paraphrase is closer than the unrelated sentence

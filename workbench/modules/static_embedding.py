@@ -35,7 +35,8 @@ def fold_model2vec(
         rows = rows[mapping.to(torch.long)]
     if weights is not None:
         if weights.shape != (rows.shape[0],):
-            raise ValueError(f"model2vec weights have shape {tuple(weights.shape)}; expected ({rows.shape[0]},), one per token")
+            raise ValueError(f"model2vec weights have shape {tuple(weights.shape)}; "
+                             f"expected ({rows.shape[0]},), one per token")
         rows = rows * weights.to(torch.float32).unsqueeze(1)
     return rows.contiguous()
 
@@ -102,7 +103,8 @@ class StaticEmbedding(Module):
             if weight.ndim != 2 or weight.shape[0] < vocab_size:
                 raise ValueError(f"embeddings must be a (tokens, dimension) matrix with at least {vocab_size} rows "
                                  f"(the tokenizer's vocabulary), got shape {tuple(weight.shape)}")
-            self.embedding = nn.EmbeddingBag.from_pretrained(weight.clone(), freeze=False, mode="mean")  # no aliasing of the caller's array
+            # A copy: training must not write into the caller's array.
+            self.embedding = nn.EmbeddingBag.from_pretrained(weight.clone(), freeze=False, mode="mean")
         elif embedding_dim is not None:
             self.embedding = nn.EmbeddingBag(vocab_size, int(embedding_dim), mode="mean")
         else:
@@ -117,7 +119,8 @@ class StaticEmbedding(Module):
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Flat ``input_ids`` of all texts and ``offsets``, the position where each text starts."""
-        ids = [encoding.ids[: self.max_seq_length] for encoding in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        ids = [encoding.ids[: self.max_seq_length] for encoding in encodings]
         lengths = torch.tensor([len(row) for row in ids], dtype=torch.long)
         return {
             "input_ids": torch.tensor([i for row in ids for i in row], dtype=torch.long),
@@ -151,7 +154,9 @@ class StaticEmbedding(Module):
         return cls(tokenizer, embeddings, max_seq_length=config.get("max_seq_length"))
 
     @classmethod
-    def from_model2vec(cls, folder: str | os.PathLike, max_seq_length: int | None = MODEL2VEC_MAX_LENGTH) -> "StaticEmbedding":
+    def from_model2vec(
+        cls, folder: str | os.PathLike, max_seq_length: int | None = MODEL2VEC_MAX_LENGTH
+    ) -> "StaticEmbedding":
         """Load a model2vec folder (``config.json``, ``model.safetensors``, ``tokenizer.json``).
 
         Quantised models (int8 ``embeddings``, ``mapping`` and ``weights``) are

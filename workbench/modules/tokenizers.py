@@ -62,7 +62,8 @@ class WordTokenizer:
         self.stop_words = set(stop_words)
         self.do_lower_case = bool(do_lower_case)
         if unknown_token is not None and unknown_token not in self.word2idx:
-            raise ValueError(f"unknown_token {unknown_token!r} is not in the vocabulary; give a vocabulary word or None")
+            raise ValueError(f"unknown_token {unknown_token!r} is not in the vocabulary; "
+                             "give a vocabulary word or None")
         self.unknown_token = unknown_token
 
     def __len__(self) -> int:
@@ -73,7 +74,7 @@ class WordTokenizer:
         return _TOKEN.findall(text.lower() if self.do_lower_case else text)
 
     def tokenize(self, text: str) -> list[int]:
-        """The vocabulary ids of ``text``; stop words and unknown tokens are dropped (or mapped to ``unknown_token``)."""
+        """The vocabulary ids of ``text``: no stop words, and unknown tokens only as ``unknown_token``."""
         unknown = [self.word2idx[self.unknown_token]] if self.unknown_token is not None else []
         ids: list[int] = []
         for token in self.split(text):

@@ -57,7 +57,8 @@ class WeightedLayerPooling(Module):
     ) -> None:
         super().__init__()
         if not 0 <= layer_start <= num_hidden_layers:
-            raise ValueError(f"layer_start must be between 0 and num_hidden_layers={num_hidden_layers}, got {layer_start}")
+            raise ValueError(f"layer_start must be between 0 and num_hidden_layers={num_hidden_layers}, "
+                             f"got {layer_start}")
         self.word_embedding_dimension = int(word_embedding_dimension)
         self.num_hidden_layers = int(num_hidden_layers)
         self.layer_start = int(layer_start)

@@ -47,7 +47,7 @@ class NamedConfigFile:
         return module
 
 
-def read_weights(path: Path, owner: str) -> dict[str, torch.Tensor]:
+def _read_weights(path: Path, owner: str) -> dict[str, torch.Tensor]:
     """The tensors in ``model.safetensors`` (or a legacy ``pytorch_model.bin``) of a module folder."""
     if (path / WEIGHTS_NAME).exists():
         return load_file(str(path / WEIGHTS_NAME))
@@ -164,7 +164,7 @@ class WordEmbeddings(NamedConfigFile, Module):
         """Load a folder written by :meth:`save` or by sentence-transformers' WordEmbeddings."""
         path = Path(path)
         config = cls.config_from_file(read_json(path / cls.config_file_name))
-        weights = read_weights(path, cls.__name__)["emb_layer.weight"]
+        weights = _read_weights(path, cls.__name__)["emb_layer.weight"]
         return cls(WordTokenizer.load(path), weights, **config)
 
     # ------------------------------------------------------------------ builders

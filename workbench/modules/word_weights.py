@@ -23,7 +23,8 @@ def vocab_weights(vocab: Sequence[str], word_weights: dict[str, float], unknown_
             weight = unknown_word_weight
         weights.append(float(weight))
     if missing:
-        logger.info("%d of %d words have no weight; they get unknown_word_weight=%s", missing, len(vocab), unknown_word_weight)
+        logger.info("%d of %d words have no weight; they get unknown_word_weight=%s",
+                    missing, len(vocab), unknown_word_weight)
     return torch.tensor(weights, dtype=torch.float32)
 
 
