@@ -1,0 +1,73 @@
+"""MultipleNegativesRankingLoss: find each anchor's positive among all candidates of the batch."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..similarity import SimilarityFunction, get_similarity
+from .base import Loss
+
+if TYPE_CHECKING:
+    from ..encoder import SentenceEncoder
+
+
+class MultipleNegativesRankingLoss(Loss):
+    """Cross-entropy of each anchor over every candidate of the batch (in-batch negatives, InfoNCE).
+
+    For anchor ``i`` the candidates are all positives of the batch and all
+    hard negatives; the right answer is positive ``i``.  Larger batches give
+    more negatives and usually better models.
+
+    Inputs: 2 or more text columns (anchor, positive, then any number of
+    hard-negative columns) and no labels.
+
+    Parameters
+    ----------
+    model:
+        The encoder being trained.
+    scale:
+        Multiplies the similarities before the softmax (inverse temperature);
+        20 suits cosine, 1 suits dot product.
+    similarity:
+        ``cosine`` (default), ``dot``, ``euclidean``, ``manhattan`` or a
+        function returning the ``(len(a), len(b))`` similarity matrix.
+    symmetric:
+        Also rank the anchors for each positive and average both directions
+        (hard negatives only take part in the anchor-to-positive direction).
+
+    Example
+    -------
+    >>> loss = MultipleNegativesRankingLoss(model)                             # doctest: +SKIP
+    >>> features = [model.tokenize(["A man eats.", "A dog runs."]),
+    ...             model.tokenize(["Someone eats.", "The dog plays."])]       # doctest: +SKIP
+    >>> loss(features, None).backward()                                        # doctest: +SKIP
+    """
+
+    columns = (2, None)
+    label_kind = None
+    expects = "2 or more text columns (anchor, positive, optional hard negatives) and no labels"
+
+    def __init__(
+        self,
+        model: SentenceEncoder,
+        scale: float = 20.0,
+        similarity: str | SimilarityFunction = "cosine",
+        symmetric: bool = False,
+    ) -> None:
+        super().__init__(model)
+        self.scale = scale
+        self.similarity_fct = get_similarity(similarity)
+        self.symmetric = symmetric
+
+    def compute(self, embeddings: list[Tensor], labels: None) -> Tensor:
+        anchors, positives = embeddings[0], embeddings[1]
+        targets = torch.arange(len(anchors), device=anchors.device)
+        scores = self.similarity_fct(anchors, torch.cat(embeddings[1:])) * self.scale
+        loss = F.cross_entropy(scores, targets)
+        if self.symmetric:
+            backward_scores = self.similarity_fct(positives, anchors) * self.scale
+            loss = (loss + F.cross_entropy(backward_scores, targets)) / 2
+        return loss
