@@ -79,6 +79,10 @@ class WordEmbeddings(NamedConfigFile, Module):
     Use :meth:`from_text_file`, :meth:`from_arrays` or :meth:`from_glove_npy`
     to build one from vectors without a padding row.
 
+    Saved folders have sentence-transformers' layout and load there too; its
+    WhitespaceTokenizer strips punctuation where ours splits it off, so texts
+    with punctuation may get different word ids there.
+
     Example
     -------
     >>> import numpy as np
