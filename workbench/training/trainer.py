@@ -18,7 +18,9 @@ event              fields
 ``epoch_end``      ``epoch``
 ``exception``      ``error`` (a ``KeyboardInterrupt`` or any other exception)
 ``train_end``      ``history, stopped_early, interrupted``
-``progress_*``     task ``"train"`` (shown by :class:`~workbench.hooks.TqdmProgress`)
+``progress_*``     task ``"train"``, shown by :class:`~workbench.hooks.TqdmProgress`
+                   (the shared progress protocol: these carry no ``trainer``, whose
+                   repr would land in the bar's postfix)
 =================  =================================================================
 
 A subscriber ends training after the current step with
@@ -445,7 +447,7 @@ class Trainer:
         for objective in self.objectives:
             objective.loss.train()
         self.emit("train_begin", total_steps=self.total_steps)
-        self.emit("progress_begin", task="train", total=self.total_steps, unit="steps", desc="Training")
+        self.hooks.emit("progress_begin", task="train", total=self.total_steps, unit="steps", desc="Training")
 
     def _run(self) -> None:
         while self.epoch < self.epochs and self.stop_reason is None:
@@ -489,7 +491,7 @@ class Trainer:
             self.evaluate()
         self.emit("step_end", step=self.global_step, total_steps=self.total_steps, epoch=self.epoch,
                   losses=losses, lr=lr, samples_per_s=samples_per_s, grad_norm=grad_norm)
-        self.emit("progress_update", task="train", n=1, loss=round(sum(losses.values()) / len(losses), 4))
+        self.hooks.emit("progress_update", task="train", n=1, loss=round(sum(losses.values()) / len(losses), 4))
 
     def _objectives_for_step(self) -> list[Objective]:
         if self.multi_task == "round_robin" or len(self.objectives) == 1:
@@ -588,23 +590,21 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         for module, training in self._modes:
             module.train(training)
+        if error is None and self.output_path is not None and (self.evaluator is None or self.best_step is None):
+            save_model_keeping(self.model, self.output_path)
+        ending = [("progress_end", {"task": "train"}),
+                  ("train_end", {"trainer": self, "history": self.history,
+                                 "stopped_early": self.stop_reason is not None, "interrupted": error is not None})]
         if error is None:
-            if self.output_path is not None and (self.evaluator is None or self.best_step is None):
-                save_model_keeping(self.model, self.output_path)
-            emit = self.emit
-        else:
-            emit = self._emit_guarded
-            emit("exception", error=error)
-        emit("progress_end", task="train")
-        emit("train_end", history=self.history, stopped_early=self.stop_reason is not None,
-             interrupted=error is not None)
-
-    def _emit_guarded(self, name: str, **fields: Any) -> None:
-        """Emit while handling an error: a failing subscriber is logged, not allowed to hide the error."""
-        try:
-            self.emit(name, **fields)
-        except Exception:
-            logger.exception("a subscriber of %r failed while training was ending on an error", name)
+            for name, fields in ending:
+                self.hooks.emit(name, **fields)
+            return
+        for name, fields in [("exception", {"trainer": self, "error": error}), *ending]:
+            try:
+                self.hooks.emit(name, **fields)
+            except Exception:
+                # A failing subscriber must not hide the error that ended training.
+                logger.exception("a subscriber of %r failed while training was ending on an error", name)
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, root: str | os.PathLike | None = None) -> Path:
