@@ -27,8 +27,7 @@ def random_layers(n_layers: int = 4, batch: int = 3, tokens: int = 6, dim: int =
 def reload_with_hidden_states(encoder: SentenceEncoder, folder) -> SentenceEncoder:
     encoder.save(folder)
     loaded = SentenceEncoder(folder, device="cpu")
-    # Transformer does not save output_hidden_states (reported); switch it back on.
-    loaded[0].output_hidden_states = True
+    assert loaded[0].output_hidden_states  # kept in the saved config.json
     return loaded
 
 

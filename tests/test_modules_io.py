@@ -18,7 +18,7 @@ SENTENCES = ["a man is eating food .", "the dog plays", ""]
 def stacked(tiny_bert_dir):
     t = Transformer(tiny_bert_dir, max_seq_length=24)
     torch.manual_seed(1)
-    return SentenceEncoder(modules=[t, Pooling(32, ("mean", "max")), Dense(64, 8, activation="gelu"), Normalize()],
+    return SentenceEncoder(modules=[t, Pooling(32, ("max", "mean")), Dense(64, 8, activation="gelu"), Normalize()],
                            device="cpu", prompts={"query": "query: "})
 
 
@@ -124,3 +124,10 @@ def test_failed_save_leaves_previous_model_intact(stacked, tmp_path, monkeypatch
     assert sorted(p.relative_to(target) for p in target.rglob("*")) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.tmp")]
     SentenceEncoder(target, device="cpu")  # still loads
+
+
+def test_pooling_keeps_a_non_canonical_order(tmp_path):
+    Pooling(8, ("mean", "cls")).save(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["pooling_mode"] == ["mean", "cls"]
+    assert Pooling.load(tmp_path).modes == ("mean", "cls")

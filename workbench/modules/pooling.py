@@ -7,12 +7,13 @@ import torch
 
 from .base import Module, register
 
-MODES = ("cls", "mean", "max", "mean_sqrt_len", "weighted_mean", "last_token")
+#: in the order sentence-transformers concatenates them for a legacy (boolean) config
+MODES = ("cls", "max", "mean", "mean_sqrt_len", "weighted_mean", "last_token")
 #: our mode name -> the boolean key sentence-transformers writes in 1_Pooling/config.json
 LEGACY_KEYS = {
     "cls": "pooling_mode_cls_token",
-    "mean": "pooling_mode_mean_tokens",
     "max": "pooling_mode_max_tokens",
+    "mean": "pooling_mode_mean_tokens",
     "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens",
     "weighted_mean": "pooling_mode_weightedmean_tokens",
     "last_token": "pooling_mode_lasttoken",
@@ -20,6 +21,7 @@ LEGACY_KEYS = {
 #: newer sentence-transformers releases write ``pooling_mode`` with these names
 ST_MODE_NAMES = {"cls": "cls", "mean": "mean", "max": "max", "mean_sqrt_len_tokens": "mean_sqrt_len",
                  "weightedmean": "weighted_mean", "lasttoken": "last_token"}
+OUR_TO_ST = {ours: theirs for theirs, ours in ST_MODE_NAMES.items()}
 
 
 @register
@@ -33,7 +35,7 @@ class Pooling(Module):
     modes:
         One or several of ``cls``, ``mean``, ``max``, ``mean_sqrt_len``,
         ``weighted_mean`` (later positions weigh more) and ``last_token``;
-        several are concatenated in that order.
+        several are concatenated in the order given.
 
     Example
     -------
@@ -55,15 +57,18 @@ class Pooling(Module):
         if unknown or not modes:
             raise ValueError(f"unknown pooling mode(s) {unknown or modes!r}; choose from {MODES}")
         self.word_embedding_dimension = int(word_embedding_dimension)
-        self.modes = tuple(m for m in MODES if m in modes)  # canonical order = saved order
+        self.modes = modes
 
     def get_sentence_embedding_dimension(self) -> int:
         return self.word_embedding_dimension * len(self.modes)
 
     def get_config(self) -> dict[str, Any]:
-        # The legacy boolean layout loads in every sentence-transformers release.
         config: dict[str, Any] = {"word_embedding_dimension": self.word_embedding_dimension}
-        config.update({key: mode in self.modes for mode, key in LEGACY_KEYS.items()})
+        if self.modes == tuple(m for m in MODES if m in self.modes):
+            # The legacy boolean layout loads in every sentence-transformers release, but fixes the order.
+            config.update({key: mode in self.modes for mode, key in LEGACY_KEYS.items()})
+        else:
+            config["pooling_mode"] = [OUR_TO_ST[m] for m in self.modes]
         config["include_prompt"] = True
         return config
 
@@ -98,9 +103,11 @@ class Pooling(Module):
                 if mode == "weighted_mean":
                     weights = mask * torch.arange(1, mask.shape[1] + 1, device=mask.device, dtype=tokens.dtype).view(1, -1, 1)
                 summed = (tokens * weights).sum(1)
-                counts = weights.sum(1).clamp(min=1e-9)
-                if "token_weights_sum" in features and mode == "mean":
+                # WordWeights already scaled the tokens; divide by the sum of their weights.
+                if "token_weights_sum" in features and mode != "weighted_mean":
                     counts = features["token_weights_sum"].unsqueeze(-1).to(tokens.dtype).clamp(min=1e-9)
+                else:
+                    counts = weights.sum(1).clamp(min=1e-9)
                 pooled.append(summed / (counts.sqrt() if mode == "mean_sqrt_len" else counts))
         features["sentence_embedding"] = torch.cat(pooled, dim=1)
         return features

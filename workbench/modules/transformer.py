@@ -37,6 +37,8 @@ class Transformer(Module):
         Lower-case text before tokenising (for cased vocabularies used uncased).
     output_hidden_states:
         Also return ``all_layer_embeddings`` (needed by WeightedLayerPooling, WKPooling).
+        Kept in the model's ``config.json``, so a saved model remembers it; ``None``
+        takes the value from there.
     model_args, tokenizer_args, config_args:
         Passed to the ``from_pretrained`` calls.
 
@@ -56,7 +58,7 @@ class Transformer(Module):
         model_name_or_path: str | os.PathLike,
         max_seq_length: int | None = None,
         do_lower_case: bool = False,
-        output_hidden_states: bool = False,
+        output_hidden_states: bool | None = None,
         model_args: dict[str, Any] | None = None,
         tokenizer_args: dict[str, Any] | None = None,
         config_args: dict[str, Any] | None = None,
@@ -64,6 +66,8 @@ class Transformer(Module):
         super().__init__()
         source = str(model_name_or_path)
         config = AutoConfig.from_pretrained(source, **(config_args or {}))
+        if output_hidden_states is not None:
+            config.output_hidden_states = output_hidden_states
         self.auto_model = AutoModel.from_pretrained(source, config=config, **(model_args or {}))
         self.tokenizer = AutoTokenizer.from_pretrained(source, **(tokenizer_args or {}))
         if max_seq_length is None:
@@ -72,8 +76,11 @@ class Transformer(Module):
             max_seq_length = min(limits) if limits else 512
         self.max_seq_length = int(max_seq_length)
         self.do_lower_case = do_lower_case
-        self.output_hidden_states = output_hidden_states
         self._warned_truncation = False
+
+    @property
+    def output_hidden_states(self) -> bool:
+        return bool(self.auto_model.config.output_hidden_states)
 
     def get_word_embedding_dimension(self) -> int:
         return int(self.auto_model.config.hidden_size)
@@ -105,7 +112,7 @@ class Transformer(Module):
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
-        output = self.auto_model(**inputs, output_hidden_states=self.output_hidden_states, return_dict=True)
+        output = self.auto_model(**inputs, return_dict=True)
         features["token_embeddings"] = output.last_hidden_state
         if self.output_hidden_states:
             features["all_layer_embeddings"] = output.hidden_states
