@@ -176,11 +176,13 @@ def test_interrupted_run_resumes_to_the_same_losses(new_encoder, tmp_path, where
     model = new_encoder()
     was_training = model.training
     if where == "after step 6":
-        interrupted = fit(model, two_objectives(model), checkpoint_path=tmp_path / "run",
+        trainer = Trainer(model, two_objectives(model), checkpoint_path=tmp_path / "run",
                           callbacks=[At(6, interrupt)], **options)
     else:  # the second objective's forward pass of step 7, after the first objective's batch was taken
         InterruptedSoftmax.calls = 7
-        interrupted = fit(model, two_objectives(model, InterruptedSoftmax), checkpoint_path=tmp_path / "run", **options)
+        trainer = Trainer(model, two_objectives(model, InterruptedSoftmax), checkpoint_path=tmp_path / "run",
+                          **options)
+    interrupted = trainer.fit()
     assert list(interrupted["step"]) == [1, 2, 3, 4, 5, 6]
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["checkpoint-4", "checkpoint-6"]
     assert SentenceEncoder(tmp_path / "run" / "checkpoint-6" / "model", device="cpu").encode("a cat").shape == (32,)
@@ -194,6 +196,10 @@ def test_interrupted_run_resumes_to_the_same_losses(new_encoder, tmp_path, where
     np.testing.assert_allclose(resumed[columns].to_numpy(), reference[columns].to_numpy(), rtol=1e-5, atol=1e-7)
     probe = ["a woman plays the guitar"]
     np.testing.assert_allclose(resumed_model.encode(probe), reference_model.encode(probe), atol=1e-5)
+
+    # The interrupted trainer itself can go on too, in memory.
+    continued = trainer.fit()
+    np.testing.assert_allclose(continued[columns].to_numpy(), reference[columns].to_numpy(), rtol=1e-5, atol=1e-7)
 
 
 def test_other_errors_write_a_checkpoint_and_propagate(new_encoder, tmp_path):

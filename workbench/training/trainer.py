@@ -279,6 +279,7 @@ class Trainer:
         self._started = False
         self._mid_step = False
         self._rng_at_step_start: dict[str, Any] | None = None
+        self._rng_at_stop: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ setup
     def _find_resume_folder(self, resume: str | os.PathLike | None) -> Path | None:
@@ -417,7 +418,8 @@ class Trainer:
     def fit(self) -> Any:
         """Train; return the history DataFrame (also after ``KeyboardInterrupt``).
 
-        Calling ``fit`` again after a requested stop continues from the current step.
+        Calling ``fit`` again after a requested stop or an interruption continues
+        from the last completed step.
         """
         self._start()
         try:
@@ -440,8 +442,13 @@ class Trainer:
             random.seed(self.seed)
             if self._resume_folder is not None:
                 self.load_checkpoint(self._resume_folder)
-        for objective in self.objectives:
-            objective.iterator = None  # restart each loader at the position of the last completed step
+        else:
+            # Go on as if the run had not stopped, whatever drew random numbers in between.
+            set_rng_state(self._rng_at_stop)
+        if self._mid_step:
+            for objective in self.objectives:
+                objective.iterator = None  # the loaders may be a batch ahead of the last completed step
+            self._mid_step = False
         self.stop_reason = None
         self._modes = [(m, m.training) for m in [self.model, *(o.loss for o in self.objectives)]]
         for objective in self.objectives:
@@ -587,6 +594,7 @@ class Trainer:
         return dict(metrics)
 
     def _end(self, error: BaseException | None) -> None:
+        self._rng_at_stop = self._boundary_rng()
         self.optimizer.zero_grad(set_to_none=True)
         for module, training in self._modes:
             module.train(training)
@@ -624,8 +632,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "losses": {o.name: _own_state(o.loss, self.model) for o in self.objectives},
-            # Interrupted inside a step: the generators as they were when the step began.
-            "rng": self._rng_at_step_start if self._mid_step else rng_state(),
+            "rng": self._boundary_rng(),
         }
         if self.scaler is not None:
             tensors["scaler"] = self.scaler.state_dict()
@@ -660,6 +667,10 @@ class Trainer:
                 callback.load_state_dict(state["callbacks"][key])
         set_rng_state(tensors["rng"])
         logger.info("resumed from %s at step %d", folder, self.global_step)
+
+    def _boundary_rng(self) -> dict[str, Any]:
+        """The RNG states after the last completed step (inside a step: as they were when it began)."""
+        return self._rng_at_step_start if self._mid_step else rng_state()
 
     def _stateful_callbacks(self) -> list[tuple[str, Any]]:
         found = [cb for cb in self.hooks if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict")]
