@@ -136,3 +136,13 @@ def test_module_stack_encodes_with_expected_width(tiny_bert_dir):
 def test_needs_exactly_one_of_name_or_modules(tiny_encoder):
     with pytest.raises(ValueError, match="either model_name_or_path or modules"):
         SentenceEncoder()
+
+
+def test_bfloat16_copy_follows_weight_changes(tiny_encoder):
+    before = tiny_encoder.encode(["a dog"], precision="bfloat16")
+    with torch.no_grad():
+        tiny_encoder[0].auto_model.embeddings.word_embeddings.weight.mul_(3.0)
+    after = tiny_encoder.encode(["a dog"], precision="bfloat16")
+    fp32_after = tiny_encoder.encode(["a dog"])
+    assert not np.allclose(before, after, atol=1e-3)
+    assert np.dot(after[0], fp32_after[0]) / np.linalg.norm(after) / np.linalg.norm(fp32_after) > 0.99
