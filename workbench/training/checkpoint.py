@@ -14,7 +14,6 @@ while saving leaves the previous checkpoint untouched.
 """
 from __future__ import annotations
 
-import logging
 import os
 import random
 import re
@@ -27,7 +26,6 @@ import torch
 
 from ..io import atomic_dir, read_json, write_json
 
-logger = logging.getLogger(__name__)
 
 PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
