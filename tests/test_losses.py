@@ -100,7 +100,7 @@ BAD_BATCHES = [
     ("MSELoss", MSELoss, 0, torch.zeros(2, 32), "got 0 text column"),
     ("ContrastiveLoss", ContrastiveLoss, 2, torch.tensor([0, 2]), "must be 0 or 1"),
     ("OnlineContrastiveLoss", OnlineContrastiveLoss, 2, torch.tensor([0.0, 1.0]), "integer class ids"),
-    ("CoSENTLoss", CoSENTLoss, 2, torch.tensor([0, 1]), r"float scores \(use labels.float\(\)\)"),
+    ("CoSENTLoss", CoSENTLoss, 2, torch.tensor([0, 1]), r"floating point \(use labels.float\(\)\)"),
     ("AnglELoss", AnglELoss, 2, torch.tensor([0.5, float("nan")]), "NaN"),
     ("MatryoshkaLoss", lambda m: MatryoshkaLoss(CoSENTLoss(m), (8, 16)), 3, torch.tensor([0.5, 1.0]),
      "got 3 text column"),
@@ -125,6 +125,8 @@ def test_shape_mismatches_found_after_embedding_are_rejected(tiny_encoder):
     uneven = tokenize(tiny_encoder, [["a dog", "a cat"], ["the dog"]])
     with pytest.raises(ValueError, match=r"different numbers of rows \[2, 1\]"):
         MultipleNegativesRankingLoss(tiny_encoder)(uneven, None)
+    with pytest.raises(ValueError, match=r"matryoshka_dims \[64\] exceed the model's embedding width 32"):
+        MatryoshkaLoss(CoSENTLoss(tiny_encoder), (16, 64))(pair, torch.tensor([0.1, 0.2]))
     with pytest.raises(ValueError, match="features must be a list"):
         MultipleNegativesRankingLoss(tiny_encoder)(pair[0], None)
 
@@ -136,8 +138,6 @@ def test_bad_settings_are_rejected(tiny_encoder):
         SoftmaxLoss(tiny_encoder, num_labels=1)
     with pytest.raises(ValueError, match="mini_batch_size must be a positive integer"):
         CachedMultipleNegativesRankingLoss(tiny_encoder, mini_batch_size=0)
-    with pytest.raises(ValueError, match=r"matryoshka_dims \[64\] exceed the model's embedding width 32"):
-        MatryoshkaLoss(CoSENTLoss(tiny_encoder), (16, 64))
     with pytest.raises(ValueError, match="got 1 matryoshka_weights for 2"):
         MatryoshkaLoss(CoSENTLoss(tiny_encoder), (8, 16), (1.0,))
     with pytest.raises(ValueError, match="SoftmaxLoss cannot be computed on truncated embeddings"):
@@ -224,6 +224,8 @@ def test_cached_mnrl_equals_mnrl(tiny_encoder, symmetric):
     assert sum(g.abs().sum() for g in plain_grads.values()) > 0
     for name, grad in plain_grads.items():
         torch.testing.assert_close(cached_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    with torch.no_grad():  # evaluation: mini-batches without the checkpointing
+        assert cached(features, None).item() == pytest.approx(plain_value, rel=1e-5)
 
 
 def test_cached_mnrl_replays_dropout_in_its_second_pass(tiny_encoder):

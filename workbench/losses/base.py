@@ -14,7 +14,7 @@ on truncated embeddings, and
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import torch
 from torch import Tensor, nn
@@ -155,7 +155,7 @@ class Loss(nn.Module):
         """The loss value from the embeddings of every column (what subclasses implement)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement compute")
 
-    def fail(self, problem: str) -> None:
+    def fail(self, problem: str) -> NoReturn:
         """Raise a ``ValueError`` with ``problem`` and what this loss expects."""
         raise ValueError(f"{problem}; {type(self).__name__} expects {self.expects}")
 
@@ -176,7 +176,7 @@ class Loss(nn.Module):
             self.fail(f"labels must be integer class ids (torch.long), got {describe(labels)}")
         if self.label_kind == "float":
             if not labels.is_floating_point():
-                self.fail(f"labels must be float scores (use labels.float()), got {describe(labels)}")
+                self.fail(f"labels must be floating point (use labels.float()), got {describe(labels)}")
             if not torch.isfinite(labels).all():
                 self.fail("labels contain NaN or infinite values")
         if labels.dim() != self.label_ndim:

@@ -61,13 +61,6 @@ class MatryoshkaLoss(Loss):
         self.matryoshka_weights = weights
         self.columns, self.label_kind = loss.columns, loss.label_kind
         self.label_ndim, self.expects = loss.label_ndim, loss.expects
-        self.check_width(loss.model.get_sentence_embedding_dimension())
-
-    def check_width(self, width: int | None) -> None:
-        """Raise ``ValueError`` when a requested width exceeds the embeddings' ``width`` (None: unknown)."""
-        too_wide = [d for d in self.matryoshka_dims if width is not None and d > width]
-        if too_wide:
-            raise ValueError(f"matryoshka_dims {too_wide} exceed the model's embedding width {width}")
 
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
         self.loss.check_batch(n_columns, labels)
@@ -77,7 +70,11 @@ class MatryoshkaLoss(Loss):
 
     def check_embeddings(self, embeddings: list[Tensor], labels: Tensor | None) -> None:
         self.loss.check_embeddings(embeddings, labels)
-        self.check_width(embeddings[0].shape[1])
+        # Checked here, not at construction: the model's reported width may include its truncate_dim.
+        width = embeddings[0].shape[1]
+        too_wide = [d for d in self.matryoshka_dims if d > width]
+        if too_wide:
+            raise ValueError(f"matryoshka_dims {too_wide} exceed the model's embedding width {width}")
 
     def compute(self, embeddings: list[Tensor], labels: Tensor | None) -> Tensor:
         return sum(
