@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
 from torch import Tensor
 
 from .cosent import CoSENTLoss
@@ -23,6 +22,7 @@ def pairwise_angle_sim(a: Tensor, b: Tensor) -> Tensor:
 
     Example
     -------
+    >>> import torch
     >>> pairwise_angle_sim(torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 0.0]]))
     tensor([1.])
     """
