@@ -176,12 +176,12 @@ class InformationRetrievalEvaluator(Evaluator):
             raise ValueError("ndcg_at_k must hold at least one cut-off: the primary metric is nDCG")
         if corpus_chunk_size < 1:
             raise ValueError(f"corpus_chunk_size must be at least 1, got {corpus_chunk_size}")
-        super().__init__(name, f"{main_score_function}_ndcg@{max(ndcg_at_k)}", batch_size, callbacks)
         self.cutoffs = {
             "mrr_at_k": list(mrr_at_k), "ndcg_at_k": list(ndcg_at_k), "accuracy_at_k": list(accuracy_at_k),
             "precision_recall_at_k": list(precision_recall_at_k), "map_at_k": list(map_at_k),
         }
         _check_cutoffs(**self.cutoffs)
+        super().__init__(name, f"{main_score_function}_ndcg@{max(ndcg_at_k)}", batch_size, callbacks)
         self.top_k = max(max(ks) for ks in self.cutoffs.values() if ks)
         self.score_functions = list(score_functions)
         self.corpus_chunk_size = corpus_chunk_size
