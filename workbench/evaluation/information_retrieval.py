@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..search import Progress, semantic_search
-from .base import SIMILARITY_NAMES, Evaluator, check_choice, example_columns
+from .base import SIMILARITY_NAMES, Evaluator, check_choice
 
 logger = logging.getLogger(__name__)
 
