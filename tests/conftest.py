@@ -26,8 +26,10 @@ def make_tiny_bert(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 
     folder.mkdir(parents=True, exist_ok=True)
     letters = list(string.ascii_lowercase + string.digits)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + letters + [f"##{c}" for c in letters]
-    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    # transformers 5 ignores vocab_file for the fast tokenizer; pass the mapping itself.
+    ids = {token: i for i, token in enumerate(dict.fromkeys(vocab))}
+    tokenizer = BertTokenizerFast(vocab=ids, do_lower_case=True, model_max_length=128)
+    assert tokenizer.vocab_size == len(ids), "the tiny tokenizer lost its vocabulary"
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,

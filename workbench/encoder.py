@@ -221,8 +221,11 @@ class SentenceEncoder(nn.Sequential):
             self.to(device)
         target = self.device
 
+        # Batches of similar length waste little on padding; token counts beat
+        # character counts for that when the first module can give them.
         # Longest first: memory trouble shows at the first batch, not the last.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        lengths = getattr(self[0], "text_lengths", lambda batch: [len(t) for t in batch])(texts) if texts else []
+        order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
         result: torch.Tensor | list[Any] | None = [None] * len(texts) if output_value == "token_embeddings" else None
         hooks = progress_hooks(show_progress_bar, callbacks)
         hooks.emit("progress_begin", task="encode", total=len(texts), unit="sentences", desc="Encoding")

@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from ..io import read_json, write_json
 from .base import Module, register
+from .fused_encoder import FusedEncoder, supports_fused
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Transformer(Module):
         self.max_seq_length = int(max_seq_length)
         self.do_lower_case = do_lower_case
         self._warned_truncation = False
+        self._fused = FusedEncoder(self.auto_model) if supports_fused(self.auto_model) else None
 
     @property
     def output_hidden_states(self) -> bool:
@@ -97,6 +99,14 @@ class Transformer(Module):
             self._warn_if_truncated(texts, batch["attention_mask"])
         return dict(batch)
 
+    def text_lengths(self, texts: list[str]) -> list[int]:
+        """Token counts (capped at ``max_seq_length``); the encoder batches texts of equal length together."""
+        if self.do_lower_case:
+            texts = [t.lower() for t in texts]
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_seq_length,
+                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        return [len(row) for row in ids]
+
     def _warn_if_truncated(self, texts: list[str], mask: torch.Tensor) -> None:
         # Only rows that reached the limit can have been cut; re-tokenise just those.
         full = [texts[i] for i in torch.nonzero(mask.sum(1) == self.max_seq_length).flatten().tolist()]
@@ -111,6 +121,10 @@ class Transformer(Module):
             )
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        if self._fused is not None and not self.output_hidden_states and not self.training \
+                and not torch.is_grad_enabled():
+            features["token_embeddings"] = self._fused(features)
+            return features
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
         output = self.auto_model(**inputs, return_dict=True)
         features["token_embeddings"] = output.last_hidden_state

@@ -1,0 +1,94 @@
+"""Shared helpers of the benchmarks: machine description, peak memory, STSb sentences."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("WORKBENCH_DATA_DIR", str(REPO.parent / "shared" / "datasets"))
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Best wall time over ``repeats`` runs (the least disturbed by other load) and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def stsb_sentences(limit: int) -> list[str]:
+    """Unique STSb sentences in file order (train, dev, test)."""
+    from workbench.data import load_dataset
+
+    seen: dict[str, None] = {}
+    for split in ("train", "dev", "test"):
+        for example in load_dataset("stsb", split=split):
+            for text in example.texts:
+                seen.setdefault(text, None)
+    sentences = list(seen)
+    if len(sentences) < limit:
+        raise SystemExit(f"only {len(sentences)} unique STSb sentences, asked for {limit}")
+    return sentences[:limit]
+
+
+def stsb_spearman(encode: Callable[[list[str]], Any], split: str = "test") -> float:
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from workbench.data import load_dataset
+
+    data = load_dataset("stsb", split=split)
+    a = np.asarray(encode([e.texts[0] for e in data]), dtype=np.float32)
+    b = np.asarray(encode([e.texts[1] for e in data]), dtype=np.float32)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return float(spearmanr(cos, [e.label for e in data]).statistic)
+
+
+def min_cosine(a: Any, b: Any) -> float:
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+
+
+def run_child(code: str) -> dict[str, Any]:
+    """Run ``code`` in a fresh Python (for clean peak-memory numbers); it must print one JSON line last."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def table(rows: list[tuple], header: tuple) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])

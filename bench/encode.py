@@ -1,0 +1,108 @@
+"""Encoding speed and fidelity against sentence-transformers, measured in the same run.
+
+    .venv/bin/python bench/encode.py [--sentences 10000] [--repeats 3] [--memmap 200000]
+
+all-MiniLM-L6-v2 (zoo), batch 32, the machine's threads.  Prints a table, then one
+JSON line with fp32_ratio, fp32_min_cos, bf16_ratio, bf16_min_cos, bf16_stsb_delta,
+memmap_peak_rss_mb (and more).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from common import machine, min_cosine, run_child, stsb_sentences, stsb_spearman, table, timed
+
+MEMMAP_CHILD = """
+import json, itertools, sys, tempfile, time
+sys.path.insert(0, '.')
+from bench.common import peak_rss_mb, stsb_sentences
+from workbench import SentenceEncoder
+from workbench.corpus import encode_corpus
+n = {n}
+base = stsb_sentences(10000)
+texts = (f"{{base[i % len(base)]}} ({{i // len(base)}})" for i in range(n))  # a stream: never all in memory
+model = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
+with tempfile.TemporaryDirectory() as tmp:
+    start = time.perf_counter()
+    emb = encode_corpus(model, texts, tmp, total=n, chunk_size=10000, dtype="float16", precision="{precision}",
+                        show_progress_bar=False)
+    seconds = time.perf_counter() - start
+    ok = bool((emb[-1] != 0).any())
+print(json.dumps({{"peak_rss_mb": peak_rss_mb(), "seconds": seconds, "last_row_written": ok}}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sentences", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memmap", type=int, default=200_000, help="sentences for the memmap run (0 skips it)")
+    parser.add_argument("--memmap-precision", default="bfloat16", choices=["float32", "bfloat16"])
+    args = parser.parse_args()
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from workbench import SentenceEncoder
+
+    sentences = stsb_sentences(args.sentences)
+    ours = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
+    theirs = SentenceTransformer(str(ours.source_folder), device="cpu")
+    bs = args.batch_size
+    runs = {
+        "sentence-transformers fp32": lambda: theirs.encode(sentences, batch_size=bs),
+        "workbench fp32": lambda: ours.encode(sentences, batch_size=bs),
+        "workbench bf16": lambda: ours.encode(sentences, batch_size=bs, precision="bfloat16"),
+    }
+    # Warm up threads, allocators and the bf16 copy.
+    theirs.encode(sentences[:512], batch_size=bs)
+    ours.encode(sentences[:512], batch_size=bs)
+    ours.encode(sentences[:512], batch_size=bs, precision="bfloat16")
+
+    seconds, outputs = {}, {}
+    for _ in range(args.repeats):  # interleaved, so drifting machine load hits all alike
+        for name, fn in runs.items():
+            t, out = timed(fn, 1)
+            seconds[name] = min(seconds.get(name, float("inf")), t)
+            outputs[name] = out
+    ref = outputs["sentence-transformers fp32"]
+    base = seconds["sentence-transformers fp32"]
+    bf16_fn = lambda texts: ours.encode(texts, batch_size=bs, precision="bfloat16")  # noqa: E731
+    fp32_rho = stsb_spearman(lambda texts: ours.encode(texts, batch_size=bs))
+    bf16_rho = stsb_spearman(bf16_fn)
+    result = {
+        "machine": machine(),
+        "bf16_supported": torch.backends.mkldnn.is_available() and "avx512_bf16" in open("/proc/cpuinfo").read(),
+        "sentences": len(sentences),
+        "st_sentences_per_s": len(sentences) / base,
+        "fp32_sentences_per_s": len(sentences) / seconds["workbench fp32"],
+        "bf16_sentences_per_s": len(sentences) / seconds["workbench bf16"],
+        "fp32_ratio": base / seconds["workbench fp32"],
+        "fp32_min_cos": min_cosine(outputs["workbench fp32"], ref),
+        "bf16_ratio": base / seconds["workbench bf16"],
+        "bf16_min_cos": min_cosine(outputs["workbench bf16"], ref),
+        "fp32_stsb_spearman": fp32_rho,
+        "bf16_stsb_spearman": bf16_rho,
+        "bf16_stsb_delta": bf16_rho - fp32_rho,
+    }
+    if args.memmap:
+        child = run_child(MEMMAP_CHILD.format(n=args.memmap, precision=args.memmap_precision))
+        result.update(memmap_sentences=args.memmap, memmap_precision=args.memmap_precision,
+                      memmap_peak_rss_mb=child["peak_rss_mb"], memmap_sentences_per_s=args.memmap / child["seconds"],
+                      memmap_last_row_written=child["last_row_written"])
+
+    rows = [(name, f"{len(sentences) / s:,.0f}", f"{base / s:.2f}x",
+             f"{min_cosine(outputs[name], ref):.6f}") for name, s in seconds.items()]
+    print(f"machine: {result['machine']}")
+    print(table(rows, ("setting", "sentences/s", "vs ST fp32", "min cos vs ST")))
+    print(f"STSb test Spearman: fp32 {fp32_rho:.4f}, bf16 {bf16_rho:.4f} (delta {bf16_rho - fp32_rho:+.4f})")
+    if args.memmap:
+        print(f"memmap: {args.memmap:,} sentences -> float16 .npy, peak RSS {result['memmap_peak_rss_mb']:.0f} MB, "
+              f"{result['memmap_sentences_per_s']:,.0f} sentences/s ({args.memmap_precision})")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
