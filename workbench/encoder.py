@@ -310,6 +310,25 @@ class SentenceEncoder(nn.Sequential):
 
         return get_similarity(self.similarity_fn_name)(a, b)
 
+    # ------------------------------------------------------------------ training
+    def fit(self, train_objectives: Any, evaluator: Any = None, **options: Any) -> Any:
+        """Train this encoder in place; returns the history as a pandas DataFrame.
+
+        ``train_objectives`` is a list of ``(data, loss)`` pairs; every option of
+        :class:`workbench.training.Trainer` (epochs, batch_size, lr, warmup,
+        evaluation_steps, output_path, checkpoints, callbacks, …) is accepted.
+
+        Example
+        -------
+        >>> from workbench.data import Example
+        >>> from workbench.losses import CosineSimilarityLoss
+        >>> data = [Example(["A man eats.", "Someone eats."], 0.9)]           # doctest: +SKIP
+        >>> model.fit([(data, CosineSimilarityLoss(model))], epochs=1)        # doctest: +SKIP
+        """
+        from .training import fit
+
+        return fit(self, train_objectives, evaluator, **options)
+
     # ------------------------------------------------------------------ saving
     def save(self, path: str | os.PathLike) -> None:
         """Write the model in the sentence-transformers folder layout, atomically.
