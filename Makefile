@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 DATA ?= $(abspath ../shared/datasets)
+# Jupyter refuses to run as root unless told to (containers, CI machines).
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test test-fast bench clean
 
@@ -21,7 +23,7 @@ setup: $(STAMP)
 
 lab: setup
 	$(PY) -m workbench.zoo all-MiniLM-L6-v2
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 test: setup
 	WORKBENCH_DATA_DIR=$${WORKBENCH_DATA_DIR:-$(DATA)} $(PY) -m pytest
