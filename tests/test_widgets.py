@@ -1,0 +1,464 @@
+"""The notebook widgets, driven through their Python state API (no browser)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from workbench.data.records import Example
+from workbench.evaluation import EmbeddingSimilarityEvaluator
+from workbench.evaluation.base import LookupEncoder
+from workbench.hooks import Callback, Hooks
+from workbench.losses import CosineSimilarityLoss
+from workbench.training import Trainer
+
+widgets = pytest.importorskip("widgets")
+from widgets import ClusterExplorer, ModelPicker, ProgressBar, SearchBox, STSExplorer, TrainingMonitor  # noqa: E402
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+SIMILAR = [
+    ("a man is eating food", "a man eats bread"),
+    ("a woman plays the guitar", "a woman is playing music"),
+    ("the child rides a horse", "a child is riding a horse"),
+    ("a cat sits on the car", "the cat is sitting on a car"),
+]
+
+
+def scored_pairs() -> list[Example]:
+    """Each similar pair (1.0) and a mismatched pair (0.0)."""
+    examples = []
+    for i, (a, b) in enumerate(SIMILAR):
+        examples += [Example([a, b], 1.0), Example([a, SIMILAR[(i + 1) % len(SIMILAR)][1]], 0.0)]
+    return examples
+
+
+def test_workbench_never_imports_the_widget_layer():
+    code = ("import sys, workbench, workbench.training, workbench.evaluation, workbench.search, "
+            "workbench.clustering, workbench.corpus\n"
+            "print(sorted(m for m in ('widgets', 'ipywidgets', 'plotly', 'umap', 'anywidget') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_view_displays_as_its_widget(tiny_encoder):
+    views = [TrainingMonitor(), ProgressBar(), ModelPicker(),
+             SearchBox(LookupEncoder({"a": [1.0, 0.0]}), ["a"]),
+             STSExplorer({"m": [0.1, 0.9]}, ["a", "b"], ["c", "d"], [0.0, 1.0]),
+             ClusterExplorer(np.eye(4), ["a", "b", "c", "d"], k=2, projection="pca")]
+    for view in views:
+        bundle = view._repr_mimebundle_()
+        assert bundle[WIDGET_MIME]["model_id"] == view.widget.model_id
+
+
+# --------------------------------------------------------------------------- TrainingMonitor
+class PressStop(Callback):
+    """Presses the monitor's Stop button at the end of step ``step``, as a user would mid-run."""
+
+    def __init__(self, monitor: TrainingMonitor, step: int) -> None:
+        self.monitor, self.step = monitor, step
+
+    def on_step_end(self, event) -> None:
+        if event.step == self.step:
+            self.monitor.stop_button.click()
+
+
+def test_monitor_follows_a_real_fit_and_its_stop_button_ends_it(tiny_encoder, tmp_path):
+    data = scored_pairs() * 4
+    evaluator = EmbeddingSimilarityEvaluator([e.texts[0] for e in scored_pairs()], [e.texts[1] for e in scored_pairs()],
+                                             [e.label for e in scored_pairs()], name="toy")
+    monitor = TrainingMonitor(redraw_every_s=0.0)
+    trainer = Trainer(tiny_encoder, [(data, CosineSimilarityLoss(tiny_encoder))], evaluator, epochs=2, batch_size=4,
+                      evaluation_steps=2, seed=0, checkpoint_path=tmp_path / "ckpt", checkpoint_steps=2,
+                      callbacks=[monitor, PressStop(monitor, 3)])
+    history = trainer.fit()
+
+    assert trainer.total_steps == 16 and trainer.global_step == 3
+    assert trainer.stop_reason == "stopped from the notebook"
+    assert monitor.history["step"].tolist() == [1, 2, 3] == history["step"].tolist()
+    assert monitor.history["loss"].tolist() == pytest.approx(history["loss"].tolist())
+    assert monitor.metrics_table["step"].tolist() == [2]
+    assert monitor.metrics_table["toy_spearman_cosine"].iloc[0] == pytest.approx(history["toy_spearman_cosine"].iloc[1])
+    assert monitor.best == {"step": 2, "metric": "toy_spearman_cosine", "value": pytest.approx(trainer.best_metric),
+                            "path": str(tmp_path / "ckpt" / "checkpoint-2")}
+    # The widgets show the same: progress, curves, metric table, outcome.
+    assert (monitor.progress.value, monitor.progress.max) == (3, 16)
+    lr, metric, best, loss = monitor.figure.data
+    assert list(loss.x) == [1, 2, 3] and list(loss.y) == pytest.approx(history["loss"].tolist())
+    assert list(metric.x) == [2] and metric.name == "toy_spearman_cosine" and list(best.x) == [2]
+    assert "<td>2</td>" in monitor.table.value and "stopped early" in monitor.status.value
+    assert monitor.stop_button.disabled
+    assert "wb-monitor" in monitor.widget._dom_classes and "wb-stop" in monitor.stop_button._dom_classes
+
+
+def test_stop_outside_training_only_says_so():
+    monitor = TrainingMonitor()
+    monitor.stop_button.click()
+    assert "not running" in monitor.status.value
+
+
+class FakeTrainer:
+    """Stands in for the trainer in synthetic event streams."""
+
+    objective_names = ["a", "b"]
+    stop_reason = None
+
+    def request_stop(self, reason: str, checkpoint: bool = True) -> None:
+        self.stop_reason = reason
+
+
+def emit_run(monitor: TrainingMonitor, steps: int, trainer: FakeTrainer | None = None) -> FakeTrainer:
+    trainer = trainer or FakeTrainer()
+    hooks = Hooks([monitor])
+    hooks.emit("train_begin", trainer=trainer, total_steps=steps)
+    for step in range(1, steps + 1):
+        if step == steps // 2:
+            hooks.emit("evaluation", trainer=trainer, step=step, epoch=0, metrics={"dev": step / steps},
+                       primary=step / steps, is_best=True, primary_metric="dev", greater_is_better=True)
+        hooks.emit("step_end", trainer=trainer, step=step, total_steps=steps, epoch=0,
+                   losses={"a": 1.0 / step, "b": 2.0 / step}, lr=1e-5, samples_per_s=100.0, grad_norm=1.0)
+    hooks.emit("train_end", trainer=trainer, history=None, stopped_early=False, interrupted=False)
+    return trainer
+
+
+def test_monitor_redraws_are_throttled():
+    slow = TrainingMonitor(redraw_every_s=3600)
+    emit_run(slow, 1000)
+    # train_begin, the first step, the evaluation and train_end; the other 999 steps are only recorded.
+    assert slow.redraws == 4
+    assert len(slow.history) == 1000 and list(slow.history.columns[:5]) == ["step", "epoch", "loss", "loss_a", "loss_b"]
+    assert len(slow.figure.data[3].x) == 1000 and slow.figure.data[4].y[-1] == pytest.approx(2.0 / 1000)
+    assert "finished" in slow.status.value and slow.best["step"] == 500
+
+    eager = TrainingMonitor(redraw_every_s=0)
+    emit_run(eager, 50)
+    assert eager.redraws == 1 + 50 + 1 + 1
+
+
+def test_monitor_thins_long_curves_and_starts_over_for_a_new_trainer():
+    monitor = TrainingMonitor(redraw_every_s=3600, max_plot_points=100)
+    trainer = emit_run(monitor, 1000)
+    x = list(monitor.figure.data[3].x)
+    assert len(x) <= 100 and x[0] == 1 and x[-1] == 1000
+
+    emit_run(monitor, 10, trainer)  # the same run going on: curves continue
+    assert len(monitor.history) == 1010
+    emit_run(monitor, 10)  # a new trainer: a new run
+    assert len(monitor.history) == 10 and monitor.best["step"] == 5
+
+
+# --------------------------------------------------------------------------- ProgressBar
+def test_progress_bar_follows_encode(tiny_encoder):
+    bar = ProgressBar(redraw_every_s=3600)
+    texts = [pair[0] for pair in SIMILAR] * 5
+    tiny_encoder.encode(texts, batch_size=4, callbacks=[bar])
+    state = bar.tasks["encode"]
+    assert (state.n, state.total, state.done) == (20, 20, True)
+    assert bar.bars["encode"].value == 20 and bar.bars["encode"].bar_style == "success"
+    assert "Encoding: 20/20 sentences" in bar._labels["encode"].value
+
+    tiny_encoder.encode(texts[:3], callbacks=[bar])  # a task that begins again reuses its bar
+    assert len(bar.widget.children) == 1 and bar.tasks["encode"].n == 3 and bar.bars["encode"].max == 3
+
+
+def test_progress_bar_without_total_and_without_leave():
+    bar = ProgressBar(leave=False)
+    hooks = Hooks([bar])
+    hooks.emit("progress_begin", task="download", total=None, unit="B")
+    hooks.emit("progress_update", task="download", n=512, speed=1.5)
+    assert len(bar.widget.children) == 1 and "download: 512 B" in bar._labels["download"].value
+    assert "speed=1.5" in bar._labels["download"].value
+    hooks.emit("progress_end", task="download")
+    assert bar.widget.children == () and bar.bars["download"].value == 1
+
+
+# --------------------------------------------------------------------------- SearchBox
+class CountingEncoder(LookupEncoder):
+    """A lookup encoder that counts the texts it encodes."""
+
+    encoded = 0
+
+    def encode(self, sentences, **kwargs):
+        self.encoded += len(sentences)
+        return super().encode(sentences, **kwargs)
+
+
+CORPUS = {"cats purr": [1.0, 0.0, 0.0], "dogs bark": [0.0, 1.0, 0.0], "fish swim": [0.0, 0.0, 1.0],
+          "kittens purr": [0.9, 0.1, 0.0], "quiet cat": [1.0, 0.0, 0.3]}
+
+
+def test_search_box_ranks_encodes_the_corpus_once_and_keeps_columns():
+    model = CountingEncoder(CORPUS)
+    frame = pd.DataFrame({"id": range(5), "sentence": list(CORPUS)})
+    box = SearchBox(model, frame, top_k=2, text_column="sentence")
+    assert model.encoded == 0  # nothing is encoded before the first search
+
+    box.query.value = "cats purr"
+    assert box.results["text"].tolist() == ["cats purr", "kittens purr"]
+    assert box.results.columns.tolist() == ["rank", "score", "text", "id"]
+    assert box.results["id"].tolist() == [0, 3] and box.results["rank"].tolist() == [1, 2]
+    assert box.results["score"].iloc[0] == pytest.approx(1.0)
+    assert box.last_latency_ms > 0 and "in " in box.status.value and "kittens purr" in box.table.value
+
+    box.query.value = "dogs bark"
+    box.run_button.click()
+    assert box.results["text"].iloc[0] == "dogs bark"
+    assert model.encoded == 5 + 3  # the corpus once, then one text per search
+    assert box.search("fish swim", top_k=10)["text"].tolist()[0] == "fish swim"
+    assert len(box.results) == 5
+
+
+def test_search_box_with_given_embeddings_and_plain_lists():
+    model = CountingEncoder(CORPUS)
+    texts = list(CORPUS)
+    box = SearchBox(model, pd.Series(texts), corpus_embeddings=np.array(list(CORPUS.values())), top_k=1)
+    assert box.search("fish swim")["text"].tolist() == ["fish swim"] and model.encoded == 1
+    assert box.search("   ").empty and box.table.value == ""
+    assert SearchBox(model, texts).search("quiet cat")["text"].iloc[0] == "quiet cat"
+
+
+def test_search_box_rejects_bad_corpora():
+    model = LookupEncoder(CORPUS)
+    with pytest.raises(ValueError, match="text_column= one of"):
+        SearchBox(model, pd.DataFrame({"sentence": ["a"]}))
+    with pytest.raises(ValueError, match="clash"):
+        SearchBox(model, pd.DataFrame({"text": ["a"], "score": [1]}))
+    with pytest.raises(ValueError, match="one embedding per corpus text"):
+        SearchBox(model, ["a", "b"], corpus_embeddings=np.zeros((3, 2)))
+    with pytest.raises(TypeError, match="item 1"):
+        SearchBox(model, ["a", 2])
+    with pytest.raises(ValueError, match="empty"):
+        SearchBox(model, [])
+
+
+def test_search_box_with_a_real_encoder(tiny_encoder):
+    texts = [pair[1] for pair in SIMILAR]
+    box = SearchBox(tiny_encoder, texts, top_k=4)
+    assert box.search(texts[2])["text"].iloc[0] == texts[2]
+
+
+# --------------------------------------------------------------------------- STSExplorer
+def sts_set():
+    s1 = ["a", "b", "c", "d", "e", "f"]
+    s2 = ["a2", "b2", "c2", "d2", "e2", "f2"]
+    gold = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    genres = ["news", "news", "news", "forum", "forum", "forum"]
+    return s1, s2, gold, genres
+
+
+def test_sts_explorer_results_summary_and_worst_pairs():
+    s1, s2, gold, genres = sts_set()
+    # "perfect" follows the gold order; "swapped" puts the lowest pair on top.
+    angles = {"a": 0.0, "b": 0.2, "c": 0.4, "d": 0.6, "e": 0.8, "f": 1.0}
+    vectors = {t: [1.0, 0.0] for t in s1} | {f"{t}2": [np.cos(1.5 - a), np.sin(1.5 - a)] for t, a in angles.items()}
+    swapped = [0.95, 0.2, 0.3, 0.4, 0.5, 0.6]
+    explorer = STSExplorer({"perfect": LookupEncoder(vectors), "swapped": swapped}, s1, s2, gold, genres=genres)
+
+    assert explorer.results.columns.tolist() == ["sentence1", "sentence2", "genre", "gold", "pred_perfect", "pred_swapped"]
+    assert explorer.results["pred_perfect"].tolist() == pytest.approx(np.cos(1.5 - np.array(list(angles.values()))))
+    summary = explorer.summary.set_index("model")
+    assert summary.loc["perfect", "spearman"] == pytest.approx(1.0)
+    assert summary.loc["swapped", "spearman"] == pytest.approx(spearmanr(gold, swapped)[0])
+    assert explorer.worst(1, model="swapped")["sentence1"].tolist() == ["a"]
+    assert explorer.worst(2, model="perfect")["rank_gap"].tolist() == [0.0, 0.0]
+
+    explorer.worst_model.value = "swapped"
+    assert "<td>a</td>" in explorer.worst_table.value.split("</tr>")[1]  # the first data row
+    assert [len(trace.x) for trace in explorer.figure.data] == [6, 6]
+    assert "Spearman 1.0000" in explorer.figure.layout.annotations[0].text
+    assert "wb-sts-explorer" in explorer.widget._dom_classes
+
+
+def test_sts_explorer_filters_by_genre_and_score():
+    s1, s2, gold, genres = sts_set()
+    explorer = STSExplorer({"m": [0.1, 0.3, 0.2, 0.5, 0.4, 0.9]}, s1, s2, gold, genres=genres)
+    assert list(explorer.genre.options) == ["all", "forum", "news"]
+
+    explorer.set_filter(genre="news")
+    assert explorer.filtered["sentence1"].tolist() == ["a", "b", "c"]
+    assert explorer.summary["pairs"].tolist() == [3] and len(explorer.figure.data[0].x) == 3
+    assert explorer.summary["spearman"].iloc[0] == pytest.approx(0.5)
+
+    explorer.set_filter(genre="all", score_range=(1.5, 4.5))
+    assert explorer.filtered["gold"].tolist() == [2.0, 3.0, 4.0]
+    explorer.score_range.value = (4.5, 5.0)  # one pair: no correlation
+    assert np.isnan(explorer.summary["spearman"].iloc[0])
+    with pytest.raises(ValueError, match="unknown genre"):
+        explorer.set_filter(genre="poetry")
+
+
+def test_sts_explorer_from_examples_with_a_real_encoder(tiny_encoder):
+    examples = scored_pairs()
+    explorer = STSExplorer.from_examples({"tiny": tiny_encoder}, examples)
+    emb = tiny_encoder.encode([e.texts[0] for e in examples] + [e.texts[1] for e in examples])
+    a, b = emb[:len(examples)], emb[len(examples):]
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert explorer.results["pred_tiny"].to_numpy() == pytest.approx(cosine, abs=1e-5)
+    assert set(explorer.results["genre"]) == {"all"}
+    with pytest.raises(ValueError, match="scored pair"):
+        STSExplorer.from_examples({"tiny": tiny_encoder}, [Example(["only one"], 1.0)])
+    with pytest.raises(ValueError, match="same length"):
+        STSExplorer({"m": [0.1, 0.2]}, ["a", "b"], ["c"], [0.0, 1.0])
+    with pytest.raises(ValueError, match="2 predicted scores"):
+        STSExplorer({"m": [0.1]}, ["a", "b"], ["c", "d"], [0.0, 1.0])
+
+
+# --------------------------------------------------------------------------- ClusterExplorer
+TOPICS = {"fruit": "apple banana cherry", "space": "rocket planet orbit", "music": "guitar piano drum"}
+
+
+def blobs(per_topic: int = 20, dim: int = 8, seed: int = 0):
+    """Three well separated groups of embeddings with texts that name their topic."""
+    rng = np.random.default_rng(seed)
+    centres = np.eye(dim)[:len(TOPICS)] * 5
+    emb, texts, labels = [], [], []
+    for centre, (topic, words) in zip(centres, TOPICS.items()):
+        emb.append(centre + rng.normal(scale=0.3, size=(per_topic, dim)))
+        texts += [f"{words} item{i}" for i in range(per_topic)]
+        labels += [topic] * per_topic
+    return np.concatenate(emb), texts, labels
+
+
+def test_cluster_explorer_kmeans_keywords_scores_and_slider():
+    emb, texts, labels = blobs()
+    explorer = ClusterExplorer(emb, texts, labels=labels, k=3, projection="pca")
+    assert explorer.labels.shape == (60,) and len(set(explorer.labels)) == 3
+    assert explorer.scores["nmi"] == pytest.approx(1.0) and explorer.scores["ari"] == pytest.approx(1.0)
+    assert explorer.silhouette > 0.8
+    assert sorted(sorted(words) for words in explorer.keywords.values()) == sorted(
+        sorted(words.split()) for words in TOPICS.values())
+    assert explorer.coords.shape == (60, 2) and not explorer.sampled
+    assert len(explorer.figure.data) == 3 and sum(len(t.x) for t in explorer.figure.data) == 60
+    assert {t.name.split(": ")[1] for t in explorer.figure.data} == {", ".join(sorted(w.split())) for w in TOPICS.values()}
+    assert len(explorer.figure.layout.annotations) == 3
+    assert "NMI 1.000" in explorer.info.value and "wb-cluster-plot" in explorer.figure._dom_classes
+
+    explorer.k_slider.value = 6
+    assert len(set(explorer.labels)) == 6 and len(explorer.figure.data) == 6
+    assert explorer.scores["nmi"] < 1.0
+    explorer.threshold_slider.value = 0.5  # belongs to community detection: no effect on k-means
+    assert len(set(explorer.labels)) == 6
+
+
+def test_cluster_explorer_community_detection_leaves_outliers_unclustered():
+    emb, texts, _ = blobs()
+    emb = np.concatenate([emb, np.eye(8)[7:8] * 5])  # one point far from every group
+    texts = texts + ["lonely outlier"]
+    explorer = ClusterExplorer(emb, texts, method="community", threshold=0.9, min_community_size=5, projection="pca")
+    assert explorer.k_slider.disabled and not explorer.threshold_slider.disabled
+    assert sorted(np.bincount(explorer.labels[explorer.labels >= 0])) == [20, 20, 20]
+    assert explorer.labels[-1] == -1 and explorer.scores["unclustered"] == pytest.approx(1 / 61)
+    assert -1 not in explorer.keywords and explorer.figure.data[-1].name == "unclustered"
+
+    explorer.threshold_slider.value = 0.99  # stricter: groups split up and more points stay out
+    assert explorer.scores["unclustered"] > 0.2 and explorer.scores["clusters"] > 3
+    assert min(np.bincount(explorer.labels[explorer.labels >= 0])) >= 5
+    explorer.method.value = "kmeans"
+    assert len(set(explorer.labels)) == 8
+
+    nothing = ClusterExplorer(emb, texts, method="community", threshold=0.9, min_community_size=30, projection="pca")
+    assert (nothing.labels == -1).all() and nothing.silhouette is None and nothing.keywords == {}
+    assert [t.name for t in nothing.figure.data] == ["unclustered"] and len(nothing.figure.layout.annotations) == 0
+
+
+def test_cluster_explorer_selection_from_code_and_from_the_figure():
+    emb, texts, labels = blobs()
+    explorer = ClusterExplorer(emb, texts, labels=labels, k=3, projection="pca")
+    picked = explorer.select([5, 25, 45])
+    assert picked["index"].tolist() == [5, 25, 45] and picked["class"].tolist() == ["fruit", "space", "music"]
+    assert picked["text"].iloc[1] == texts[25] and {"x", "y", "cluster", "name"} <= set(picked.columns)
+    assert sum(len(t.selectedpoints) for t in explorer.figure.data) == 3
+
+    # What the browser sends after a lasso around two points of the first trace.
+    first = explorer._trace_members[0]
+    explorer.figure._js2py_pointsCallback = {
+        "event_type": "plotly_selected", "points": {
+            "trace_indexes": [0, 0], "point_indexes": [0, 1], "xs": [0.0, 0.0], "ys": [0.0, 0.0]},
+        "selector": {"type": "lasso", "selector_state": {"xs": [0, 1, 1], "ys": [0, 1, 0]}}}
+    assert explorer.selection["index"].tolist() == sorted(first[:2].tolist())
+    assert "2 selected" in explorer.selection_table.value
+    explorer.figure._js2py_pointsCallback = {
+        "event_type": "plotly_deselect", "points": {"trace_indexes": [], "point_indexes": [], "xs": [], "ys": []}}
+    assert explorer.selection.empty
+
+
+def test_cluster_explorer_samples_above_the_cap_and_switches_to_3d(tiny_encoder):
+    emb, texts, labels = blobs(per_topic=40)
+    explorer = ClusterExplorer(emb, texts, labels=labels, k=3, max_points=50, seed=1, projection="pca")
+    assert explorer.sampled and len(explorer.indices) == 50 and "random sample (seed 1) of 120" in explorer.info.value
+    again = ClusterExplorer(emb, texts, k=3, max_points=50, seed=1, projection="pca")
+    assert again.indices.tolist() == explorer.indices.tolist()
+    hidden = sorted(set(range(120)) - set(explorer.indices.tolist()))[0]
+    with pytest.raises(ValueError, match="not on the map"):
+        explorer.select([hidden])
+
+    explorer.components.value = 3
+    assert explorer.coords.shape == (50, 3) and explorer.figure.data[0].type == "scatter3d"
+    assert len(explorer.figure.layout.annotations) == 0
+
+    model_explorer = ClusterExplorer(tiny_encoder, [t for t, _ in SIMILAR] * 2, k=2, projection="pca")
+    assert model_explorer.embeddings.shape == (8, 32)
+
+
+def test_cluster_explorer_projection_uses_umap_or_says_it_fell_back(monkeypatch):
+    emb, texts, _ = blobs(per_topic=5)
+    calls = {}
+
+    class FakeUMAP:
+        def __init__(self, **kwargs):
+            calls.update(kwargs)
+
+        def fit_transform(self, points):
+            return points[:, :calls["n_components"]] * 2
+
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=FakeUMAP))
+    explorer = ClusterExplorer(emb, texts, k=3, n_components=3)
+    assert calls["n_components"] == 3 and calls["metric"] == "cosine" and calls["random_state"] == 0
+    assert calls["n_neighbors"] == 14 and explorer.coords.shape == (15, 3) and explorer.projection_note == ""
+
+    monkeypatch.setitem(sys.modules, "umap", None)  # an import of umap now fails
+    fallback = ClusterExplorer(emb, texts, k=3)
+    assert "PCA" in fallback.projection_note and "PCA" in fallback.info.value and fallback.coords.shape == (15, 2)
+
+
+def test_cluster_explorer_rejects_bad_input():
+    emb, texts, _ = blobs(per_topic=2)
+    with pytest.raises(ValueError, match="unknown method"):
+        ClusterExplorer(emb, texts, method="dbscan")
+    with pytest.raises(ValueError, match="one row per text"):
+        ClusterExplorer(emb[:3], texts)
+    with pytest.raises(ValueError, match="one true class per text"):
+        ClusterExplorer(emb, texts, labels=[1, 2])
+
+
+# --------------------------------------------------------------------------- ModelPicker
+def test_model_picker_loads_a_folder_lazily_and_reports_changes(tiny_encoder, tmp_path):
+    folder = tmp_path / "tiny"
+    tiny_encoder.save(folder)
+    picker = ModelPicker(default="all-MiniLM-L6-v2")
+    assert "all-MiniLM-L6-v2" in picker.dropdown.options and picker.source == "all-MiniLM-L6-v2"
+    seen = []
+    picker.on_change(seen.append)
+
+    picker.folder.value = str(folder)
+    assert seen == [str(folder)] and "loads when first used" in picker.status.value
+    model = picker.model
+    assert model.encode("a cat").shape == (32,) and picker.model is model
+    assert "32-d embeddings" in picker.status.value
+
+    picker.folder.value = str(tmp_path / "missing")
+    assert "no folder" in picker.status.value
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        picker.model
+    picker.load_button.click()
+    assert "cannot load" in picker.status.value
+    assert seen[-1] == str(tmp_path / "missing")
+
+    from_folder = ModelPicker(default=str(folder))
+    assert from_folder.source == str(folder) and from_folder.model.encode("a dog").shape == (32,)
+    with pytest.raises(ValueError, match="neither one of"):
+        ModelPicker(default="no-such-model")

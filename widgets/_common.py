@@ -1,0 +1,67 @@
+"""Pieces the widgets share: display, throttling, HTML tables and encoding with any encoder."""
+from __future__ import annotations
+
+import html
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+
+class WidgetView:
+    """Base of the views: ``display(view)`` shows ``view.widget``, the ipywidgets container."""
+
+    widget: Any
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+class Throttle:
+    """Says when a redraw is due: at most once every ``every_s`` seconds, or when forced.
+
+    Example
+    -------
+    >>> throttle = Throttle(every_s=60.0)
+    >>> throttle.due(), throttle.due(), throttle.due(force=True)
+    (True, False, True)
+    """
+
+    def __init__(self, every_s: float) -> None:
+        if not every_s >= 0:
+            raise ValueError(f"the redraw interval must be a number of seconds >= 0, got {every_s!r}")
+        self.every_s = float(every_s)
+        self._last: float | None = None
+
+    def due(self, force: bool = False) -> bool:
+        now = time.monotonic()
+        if force or self._last is None or now - self._last >= self.every_s:
+            self._last = now
+            return True
+        return False
+
+
+def html_table(frame: Any, digits: int = 4) -> str:
+    """A DataFrame as an HTML table (escaped text, floats with ``digits`` decimals)."""
+    return frame.to_html(index=False, border=0, escape=True, na_rep="",
+                         float_format=lambda value: f"{value:.{digits}f}")
+
+
+def hover_text(text: str, limit: int = 160) -> str:
+    """``text`` cut to ``limit`` characters and escaped, so plotly's hover labels show it literally."""
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return html.escape(text)
+
+
+def encode(model: Any, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """Embed ``texts`` with any encoder that has a sentence-transformers style ``encode``."""
+    if not hasattr(model, "encode"):
+        raise TypeError(f"expected an encoder with an encode(texts) method, got {type(model).__name__}")
+    return np.asarray(model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                                   show_progress_bar=False), dtype=np.float32)
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero)."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)

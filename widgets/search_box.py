@@ -1,0 +1,152 @@
+"""SearchBox: type a query, see the closest texts of a corpus with their scores."""
+from __future__ import annotations
+
+import html
+import time
+from typing import Any, Sequence
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+
+from workbench.search import semantic_search
+
+from ._common import WidgetView, encode, html_table
+
+RESULT_COLUMNS = ("rank", "score", "text")
+
+
+class SearchBox(WidgetView):
+    """Semantic search over a corpus with any encoder (monolingual or cross-lingual).
+
+    The corpus is encoded once, on the first search (or given already
+    encoded); each search then encodes only the query.
+
+    Parameters
+    ----------
+    model
+        Anything with ``encode(texts)``: a :class:`~workbench.SentenceEncoder`,
+        a sentence-transformers model, ...
+    corpus
+        A list of texts, a pandas Series, or a DataFrame with ``text_column``
+        (its other columns come along in the results).
+    top_k
+        Results per query.
+    text_column
+        The DataFrame column to search (default ``"text"``).
+    corpus_embeddings
+        ``(len(corpus), dim)`` embeddings made by ``model`` beforehand (a
+        ``np.memmap`` works), to skip encoding the corpus.
+    batch_size
+        Texts per batch when encoding the corpus.
+
+    Attributes
+    ----------
+    query, run_button
+        The query box (Enter searches) and the Search button.
+    results
+        The last results: ``rank, score, text`` and the corpus' other columns.
+    last_latency_ms
+        Time of the last search (query encoding + scoring), in milliseconds.
+
+    Example
+    -------
+    >>> from widgets import SearchBox
+    >>> box = SearchBox(model, ["A man is eating.", "A cat sleeps."], top_k=1)   # doctest: +SKIP
+    >>> box.search("Someone eats food")[["rank", "text"]].values.tolist()        # doctest: +SKIP
+    [[1, 'A man is eating.']]
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        corpus: Sequence[str] | pd.Series | pd.DataFrame,
+        top_k: int = 5,
+        text_column: str | None = None,
+        corpus_embeddings: Any = None,
+        batch_size: int = 64,
+    ) -> None:
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        self.model = model
+        self.top_k = top_k
+        self.batch_size = batch_size
+        self.corpus = _corpus_frame(corpus, text_column)
+        if corpus_embeddings is not None and len(corpus_embeddings) != len(self.corpus):
+            raise ValueError(f"corpus_embeddings has {len(corpus_embeddings)} rows for {len(self.corpus)} texts; "
+                             "give one embedding per corpus text, in the same order")
+        self._embeddings = corpus_embeddings
+        self.results = pd.DataFrame(columns=[*RESULT_COLUMNS, *self.corpus.columns.drop("text")])
+        self.last_latency_ms: float | None = None
+
+        # continuous_update=False: the box reports its value on Enter (or leaving it), not per keystroke.
+        self.query = w.Text(placeholder="type a query and press Enter", continuous_update=False,
+                            layout=w.Layout(width="60%"))
+        self.run_button = w.Button(description="Search", icon="search", button_style="primary")
+        self.status = w.HTML(f"{len(self.corpus)} texts in the corpus")
+        self.table = w.HTML().add_class("wb-search-results")
+        self.query.observe(lambda change: self.search(change["new"]), names="value")
+        self.run_button.on_click(lambda _button: self.search(self.query.value))
+        self.widget = w.VBox([w.HBox([self.query, self.run_button]), self.status, self.table]).add_class("wb-search")
+
+    @property
+    def corpus_embeddings(self) -> Any:
+        """The corpus' embeddings, encoded on first use."""
+        if self._embeddings is None:
+            self.status.value = f"encoding {len(self.corpus)} texts…"
+            self._embeddings = encode(self.model, self.corpus["text"].tolist(), self.batch_size)
+        return self._embeddings
+
+    def search(self, query: str, top_k: int | None = None) -> pd.DataFrame:
+        """Find the ``top_k`` corpus texts closest to ``query`` (cosine); show and return them.
+
+        Returns
+        -------
+        DataFrame
+            ``rank`` (from 1), ``score``, ``text`` and the corpus' other
+            columns; empty for an empty query.
+        """
+        top_k = top_k or self.top_k
+        if not query.strip():
+            self.results = self.results.iloc[:0]
+            self.table.value = ""
+            self.status.value = "type a query"
+            return self.results
+        corpus = self.corpus_embeddings
+        started = time.perf_counter()
+        query_embedding = encode(self.model, [query])
+        hits = semantic_search(query_embedding, corpus, top_k=top_k)[0]
+        self.last_latency_ms = (time.perf_counter() - started) * 1000
+        rows = self.corpus.iloc[[hit["corpus_id"] for hit in hits]]
+        frame = pd.DataFrame({"rank": np.arange(1, len(hits) + 1), "score": [hit["score"] for hit in hits]})
+        self.results = pd.concat([frame, rows.reset_index(drop=True)], axis=1)[self.results.columns]
+        self.table.value = html_table(self.results)
+        self.status.value = html.escape(
+            f"top {len(hits)} of {len(self.corpus)} texts in {self.last_latency_ms:.1f} ms")
+        return self.results
+
+
+def _corpus_frame(corpus: Any, text_column: str | None) -> pd.DataFrame:
+    """The corpus as a DataFrame whose column ``text`` holds the texts (other columns kept)."""
+    if isinstance(corpus, pd.DataFrame):
+        column = text_column or "text"
+        if column not in corpus.columns:
+            raise ValueError(f"the corpus DataFrame has no column {column!r}; give text_column= one of "
+                             f"{list(corpus.columns)}")
+        clashing = [c for c in corpus.columns if c in RESULT_COLUMNS and c != column]
+        if clashing:
+            raise ValueError(f"the corpus columns {clashing} clash with the result columns {list(RESULT_COLUMNS)}; "
+                             "rename them")
+        frame = corpus.rename(columns={column: "text"}).reset_index(drop=True)
+    elif isinstance(corpus, pd.Series):
+        frame = pd.DataFrame({"text": corpus.to_list()})
+    elif isinstance(corpus, Sequence) and not isinstance(corpus, str):
+        frame = pd.DataFrame({"text": list(corpus)})
+    else:
+        raise TypeError(f"corpus must be a list of texts, a pandas Series or a DataFrame, got {type(corpus).__name__}")
+    if frame.empty:
+        raise ValueError("the corpus is empty; give at least one text")
+    bad = [i for i, text in enumerate(frame["text"]) if not isinstance(text, str)]
+    if bad:
+        raise TypeError(f"every corpus text must be a str; item {bad[0]} is {type(frame['text'][bad[0]]).__name__}")
+    return frame[["text", *[c for c in frame.columns if c != "text"]]]
