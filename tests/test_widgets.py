@@ -82,6 +82,7 @@ def test_monitor_follows_a_real_fit_and_its_stop_button_ends_it(tiny_encoder, tm
     assert monitor.history["step"].tolist() == [1, 2, 3] == history["step"].tolist()
     assert monitor.history["loss"].tolist() == pytest.approx(history["loss"].tolist())
     assert monitor.metrics_table["step"].tolist() == [2]
+    assert monitor.metrics_table.columns[:3].tolist() == ["step", "epoch", "toy_spearman_cosine"]
     assert monitor.metrics_table["toy_spearman_cosine"].iloc[0] == pytest.approx(history["toy_spearman_cosine"].iloc[1])
     assert monitor.best == {"step": 2, "metric": "toy_spearman_cosine", "value": pytest.approx(trainer.best_metric),
                             "path": str(tmp_path / "ckpt" / "checkpoint-2")}
@@ -149,6 +150,8 @@ def test_monitor_thins_long_curves_and_starts_over_for_a_new_trainer():
     assert len(monitor.history) == 1010
     emit_run(monitor, 10)  # a new trainer: a new run
     assert len(monitor.history) == 10 and monitor.best["step"] == 5
+    assert len(monitor.figure.data) == 5 and list(monitor.figure.data[3].x) == list(range(1, 11))
+    assert list(monitor.figure.data[1].x) == [5]
 
 
 # --------------------------------------------------------------------------- ProgressBar
@@ -209,7 +212,8 @@ def test_search_box_ranks_encodes_the_corpus_once_and_keeps_columns():
     assert box.results["text"].iloc[0] == "dogs bark"
     assert model.encoded == 5 + 3  # the corpus once, then one text per search
     assert box.search("fish swim", top_k=10)["text"].tolist()[0] == "fish swim"
-    assert len(box.results) == 5
+    assert len(box.results) == 5 and box.query.value == "fish swim"  # the box shows what was searched
+    assert model.encoded == 5 + 3 + 1  # ... without searching it again
 
 
 def test_search_box_with_given_embeddings_and_plain_lists():

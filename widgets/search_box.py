@@ -85,7 +85,8 @@ class SearchBox(WidgetView):
         self.run_button = w.Button(description="Search", icon="search", button_style="primary")
         self.status = w.HTML(f"{len(self.corpus)} texts in the corpus")
         self.table = w.HTML().add_class("wb-search-results")
-        self.query.observe(lambda change: self.search(change["new"]), names="value")
+        self._echoing = False  # True while search() writes its query into the box
+        self.query.observe(self._query_changed, names="value")
         self.run_button.on_click(lambda _button: self.search(self.query.value))
         self.widget = w.VBox([w.HBox([self.query, self.run_button]), self.status, self.table]).add_class("wb-search")
 
@@ -107,6 +108,12 @@ class SearchBox(WidgetView):
             columns; empty for an empty query.
         """
         top_k = top_k or self.top_k
+        if self.query.value != query:
+            self._echoing = True
+            try:
+                self.query.value = query
+            finally:
+                self._echoing = False
         if not query.strip():
             self.results = self.results.iloc[:0]
             self.table.value = ""
@@ -124,6 +131,10 @@ class SearchBox(WidgetView):
         self.status.value = html.escape(
             f"top {len(hits)} of {len(self.corpus)} texts in {self.last_latency_ms:.1f} ms")
         return self.results
+
+    def _query_changed(self, change: dict[str, Any]) -> None:
+        if not self._echoing:
+            self.search(change["new"])
 
 
 def _corpus_frame(corpus: Any, text_column: str | None) -> pd.DataFrame:

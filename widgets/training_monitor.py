@@ -88,10 +88,12 @@ class TrainingMonitor(Callback, WidgetView):
 
     @property
     def metrics_table(self) -> Any:
-        """One row per evaluation: ``step, epoch`` and the evaluator's metrics."""
+        """One row per evaluation: ``step, epoch``, the primary metric, then the evaluator's other metrics."""
         import pandas as pd
 
-        return pd.DataFrame(self._evaluations)
+        frame = pd.DataFrame(self._evaluations)
+        first = ["step", "epoch", self._primary_metric]
+        return frame[[c for c in first if c in frame] + [c for c in frame if c not in first]]
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -188,8 +190,9 @@ class TrainingMonitor(Callback, WidgetView):
         figure.update_layout(height=360, margin={"t": 40, "b": 40, "l": 50, "r": 20},
                              legend={"orientation": "h", "y": -0.2})
         figure.update_xaxes(title_text="step")
-        figure.update_yaxes(title_text="loss", row=1, col=1, secondary_y=False)
-        figure.update_yaxes(title_text="learning rate", row=1, col=1, secondary_y=True, showgrid=False)
+        figure.update_yaxes(title_text="loss", row=1, col=1, secondary_y=False, rangemode="tozero")
+        figure.update_yaxes(title_text="learning rate", row=1, col=1, secondary_y=True, showgrid=False,
+                            rangemode="tozero")
         return figure
 
     def _redraw(self) -> None:
@@ -225,23 +228,23 @@ class TrainingMonitor(Callback, WidgetView):
         keep = _thin(len(self._steps), self.max_plot_points)
         steps = np.asarray(self._steps)[keep]
         names = list(self._losses)
-        missing = len(names) - (len(self.figure.data) - 3)
-        if missing > 0:
-            for name in names[-missing:]:
-                self.figure.add_trace(go.Scatter(name=f"loss {name}", mode="lines"), row=1, col=1)
-        evaluation_steps = [row["step"] for row in self._evaluations]
+        # One loss trace per objective, after the three fixed ones (a new run may have other objectives).
+        if len(self.figure.data) > 3 + len(names):
+            self.figure.data = self.figure.data[:3 + len(names)]
+        for _ in range(3 + len(names) - len(self.figure.data)):
+            self.figure.add_trace(go.Scatter(mode="lines"), row=1, col=1)
+        key, best = self._primary_metric, self._best
         with self.figure.batch_update():
-            lr, metric, best, *loss_traces = self.figure.data
+            lr_trace, metric_trace, best_trace, *loss_traces = self.figure.data
             for trace, name in zip(loss_traces, names):
+                trace.name = f"loss {name}"
                 trace.x, trace.y = steps, np.asarray(self._losses[name])[keep]
-            lr.x, lr.y = steps, np.asarray(self._lr)[keep]
-            key = self._primary_metric
-            if key is not None:
-                metric.name = key
-                metric.x, metric.y = evaluation_steps, [row.get(key, math.nan) for row in self._evaluations]
-                self.figure.layout.yaxis3.title.text = key
-            if self._best is not None:
-                best.x, best.y = [self._best["step"]], [self._best["value"]]
+            lr_trace.x, lr_trace.y = steps, np.asarray(self._lr)[keep]
+            metric_trace.name = key or "primary metric"
+            metric_trace.x = [row["step"] for row in self._evaluations]
+            metric_trace.y = [row.get(key, math.nan) for row in self._evaluations]
+            best_trace.x, best_trace.y = ([best["step"]], [best["value"]]) if best else ([], [])
+            self.figure.layout.yaxis3.title.text = key or ""
 
 
 def _heard_while_busy(button: w.Button) -> None:
