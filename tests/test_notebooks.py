@@ -1,0 +1,144 @@
+"""Every notebook runs top to bottom under papermill with small parameters; the numbers it records are checked.
+
+Each notebook writes its key results to the JSON file named by its
+``results_path`` parameter; the tests read that file.  Notebooks run in a
+kernel of this interpreter (see :func:`notebook_kernel`) with ``notebooks/``
+as working directory, like in JupyterLab.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notebook_kernel import NOTEBOOKS, notebook_kernel  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.notebook
+
+# Small parameters per notebook: enough to run every cell, fast on 2 cores.
+SMALL: dict[str, dict[str, Any]] = {
+    "01_quickstart": {},
+    "02_sts_evaluation": {"include_mpnet": False},
+    "03_train_sts": {"max_train": 64, "max_dev": 100, "max_test": 300, "batch_size": 16, "eval_steps": 2},
+    "04_train_nli": {"max_train": 120, "max_eval": 60, "max_sts_dev": 100, "batch_size": 16, "eval_steps": 2},
+    "05_semantic_search": {"max_corpus": 300, "max_queries": 40, "quora_questions": 800, "quora_queries": 60},
+    "06_clustering": {"newsgroups_docs": 300, "agnews_docs": 200},
+}
+
+TIMES: dict[str, float] = {}
+
+
+def run_notebook(name: str, folder: Path, kernel: str, **parameters: Any) -> dict[str, Any]:
+    """Execute ``notebooks/<name>.ipynb`` with SMALL parameters (plus ``parameters``); return its results JSON."""
+    import papermill
+
+    results = folder / f"{name}.json"
+    started = time.perf_counter()
+    papermill.execute_notebook(
+        NOTEBOOKS / f"{name}.ipynb", folder / f"{name}.ipynb",
+        parameters={**SMALL[name], **parameters, "results_path": str(results)},
+        kernel_name=kernel, cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
+    )
+    TIMES[name] = time.perf_counter() - started
+    print(f"{name}: {TIMES[name]:.0f} s")
+    return json.loads(results.read_text())
+
+
+def test_every_notebook_has_small_parameters_and_is_committed_clean():
+    import nbformat
+
+    names = sorted(path.stem for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert names, f"no notebooks in {NOTEBOOKS}"
+    missing = [name for name in names if name not in SMALL]
+    assert not missing, f"notebooks without small test parameters in SMALL: {missing}"
+    for name in names:
+        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        nbformat.validate(nb)
+        tagged = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{name}: expected one cell tagged 'parameters', found {len(tagged)}"
+        assert "results_path" in tagged[0].source, f"{name}: the parameters cell must define results_path"
+        unknown = [key for key in SMALL[name] if f"{key} =" not in tagged[0].source]
+        assert not unknown, f"{name}: SMALL sets {unknown}, which its parameters cell does not define"
+        dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and (cell.outputs or cell.execution_count)]
+        assert not dirty, f"{name}: cells {dirty} were committed with outputs; clear them before committing"
+
+
+def test_01_quickstart(tmp_path, notebook_kernel):
+    results = run_notebook("01_quickstart", tmp_path, notebook_kernel)
+    assert results["dimension"] == 384
+    assert results["paraphrase_similarity"] > results["unrelated_similarity"] + 0.3
+    assert results["top_hits"] == {
+        "Someone is having dinner.": "A man is eating pasta.",
+        "An animal is hunting.": "A cheetah is running behind its prey.",
+        "Monetary policy got tighter.": "The bank raised interest rates by half a point.",
+    }
+    assert results["search_box_top"]["text"] == "Heavy rain flooded the streets of the old town."
+    assert results["reload_identical"] is True
+
+
+def test_02_sts_evaluation(tmp_path, notebook_kernel):
+    results = run_notebook("02_sts_evaluation", tmp_path, notebook_kernel)
+    assert results["pairs"] == 1379
+    spearman = results["spearman"]
+    assert set(spearman) == {"all-MiniLM-L6-v2", "glove.6B.50d"}
+    # The published all-MiniLM-L6-v2 number on the whole STSb test split.
+    assert spearman["all-MiniLM-L6-v2"] == pytest.approx(0.8203, abs=5e-4)
+    assert 0.2 < spearman["glove.6B.50d"] < spearman["all-MiniLM-L6-v2"] - 0.2
+    genres = results["spearman_by_genre"]
+    assert set(genres) == {"all", "main-captions", "main-forums", "main-news"}
+    assert genres["all"]["all-MiniLM-L6-v2"] == pytest.approx(spearman["all-MiniLM-L6-v2"])
+    assert len(results["worst"]) == 5
+
+
+def test_03_train_sts(tmp_path, notebook_kernel):
+    output = tmp_path / "model"
+    results = run_notebook("03_train_sts", tmp_path, notebook_kernel, output_dir=str(output))
+    assert results["train_pairs"] == 64 and results["steps"] == 4  # 64 pairs / batch 16
+    assert results["evaluation_steps"][:2] == [2, 4]
+    assert all(-1 <= value <= 1 for value in results["dev_spearman"])
+    best = results["best"]
+    assert best["metric"] == "sts-dev_spearman_cosine"
+    assert best["value"] == max(results["dev_spearman"])
+    assert (output / "modules.json").is_file(), "the best model was not saved to output_dir"
+    # Four small steps at lr 2e-5 move a good model only a little.
+    assert results["test_spearman_after"] == pytest.approx(results["test_spearman_before"], abs=0.05)
+
+
+def test_04_train_nli(tmp_path, notebook_kernel):
+    results = run_notebook("04_train_nli", tmp_path, notebook_kernel, output_dir=str(tmp_path / "model"))
+    assert results["objectives"] == ["softmax", "mnrl"]
+    assert results["training_pairs"] == 120 and 0 < results["triplets"] <= 120
+    assert results["steps"] >= 1
+    assert set(results["final_loss"]) == {"softmax", "mnrl"}
+    assert all(math.isfinite(value) and value > 0 for value in results["final_loss"].values())
+    for when in ("before", "after"):
+        assert set(results[when]) == {"sts-dev_spearman_cosine", "snli-test_accuracy"}
+        assert 0 <= results[when]["snli-test_accuracy"] <= 1
+
+
+def test_05_semantic_search(tmp_path, notebook_kernel):
+    results = run_notebook("05_semantic_search", tmp_path, notebook_kernel)
+    scifact = results["scifact"]
+    assert scifact["corpus"] == 300 and scifact["queries"] == 40
+    # A 300-abstract corpus is an easy search: MiniLM ranks well above chance.
+    assert 0.5 < scifact["ndcg@10"] <= 1
+    quora = results["quora"]
+    assert quora["questions"] <= 800 and quora["queries"] > 0
+    assert 0 < quora["ndcg@10"] <= 1
+    assert results["search_example"], "the search box returned nothing"
+
+
+def test_06_clustering(tmp_path, notebook_kernel):
+    results = run_notebook("06_clustering", tmp_path, notebook_kernel)
+    news = results["20newsgroups"]
+    assert news["documents"] == 300 and news["k"] == 20
+    # Random cluster labels would give NMI near 0 and ARI near 0.
+    assert 0.25 < news["nmi"] <= 1 and 0.05 < news["ari"] <= 1
+    ag = results["ag_news"]
+    assert ag["documents"] == 200 and ag["k"] == 4
+    assert 0.2 < ag["nmi"] <= 1
+    assert len(news["keywords"]) == 20
