@@ -1,7 +1,6 @@
-"""An inference fast path for BERT-style encoders: packed tokens, oneDNN matrix products.
+"""A fast path for BERT-style encoders: packed tokens, oneDNN matrix products.
 
-Two things make Hugging Face's forward slower than it needs to be for
-inference on a CPU:
+Two things make Hugging Face's forward slower than it needs to be on a CPU:
 
 * padded positions are computed like real tokens;
 * ``F.linear`` goes through the BLAS library, which on some CPUs (AMD's among
@@ -10,10 +9,13 @@ inference on a CPU:
 This path keeps only the real tokens of a batch as one (tokens, hidden)
 matrix for every linear layer, computes attention per sentence with a
 key-padding mask, and runs the linear layers through oneDNN
-(``mkldnn._linear_pointwise``, with GELU fused) where available.  It computes
-the same function as the Hugging Face layers (post-norm, exact GELU, absolute
-positions) and is used only for inference (no grad, eval mode); training and
-other architectures use the Hugging Face forward.
+(``mkldnn._linear_pointwise``) where available.  It computes the same
+function as the Hugging Face layers (post-norm, exact GELU, absolute
+positions, dropout where the model is in training mode).
+
+Inference (no gradients) fuses GELU into the matrix product and reuses packed
+weights.  Training runs the products through :class:`OneDNNLinear`, whose
+backward pass computes both gradient products with oneDNN too.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
+
+Linear = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor]
 
 
 def supports_fused(model: nn.Module) -> bool:
@@ -39,14 +43,60 @@ def supports_fused(model: nn.Module) -> bool:
     )
 
 
-def _linear_for(device: torch.device) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor]:
-    """``linear(x, weight, bias, gelu)``: oneDNN on CPU when PyTorch has it, else ``F.linear``."""
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise"):
-        pointwise = torch.ops.mkldnn._linear_pointwise
+def onednn_available(device: torch.device) -> bool:
+    """Whether oneDNN's linear kernel can run on ``device`` (CPU builds of PyTorch with mkldnn)."""
+    return (device.type == "cpu" and torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
 
-        def onednn(x, weight, bias, gelu):
-            return pointwise(x, weight, bias, "gelu", [], "none") if gelu else pointwise(x, weight, bias, "none", [], "")
-        return onednn
+
+def _onednn_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                    gelu: bool = False) -> torch.Tensor:
+    """``x @ weight.T + bias`` (then GELU) with oneDNN; all operands contiguous."""
+    if gelu:
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu", [], "none")
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+
+class OneDNNLinear(torch.autograd.Function):
+    """``F.linear`` for 2-D inputs with oneDNN in the forward and the backward pass.
+
+    The backward products are written as linear layers too, so that they
+    run through oneDNN as well: ``grad_x = grad_y @ W`` is a linear layer
+    with weight ``W.T``, and ``grad_W = grad_y.T @ x`` one with input
+    ``grad_y.T`` and weight ``x.T`` (transposed copies are cheap next to
+    the products).
+
+    Example
+    -------
+    >>> x, layer = torch.randn(5, 4), nn.Linear(4, 3)
+    >>> y = OneDNNLinear.apply(x, layer.weight, layer.bias)
+    >>> torch.allclose(y, layer(x), atol=1e-6), y.requires_grad
+    (True, True)
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return _onednn_product(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _onednn_product(grad, weight.t().contiguous())
+        if ctx.needs_input_grad[1]:
+            grad_w = _onednn_product(grad.t().contiguous(), x.t().contiguous())
+        if ctx.needs_input_grad[2]:
+            grad_b = grad.sum(0)
+        return grad_x, grad_w, grad_b
+
+
+def _inference_linear(device: torch.device) -> Linear:
+    """``linear(x, weight, bias, gelu)`` without autograd: oneDNN with GELU fused, else ``F.linear``."""
+    if onednn_available(device):
+        return _onednn_product
 
     def plain(x, weight, bias, gelu):
         y = F.linear(x, weight, bias)
@@ -54,11 +104,42 @@ def _linear_for(device: torch.device) -> Callable[[torch.Tensor, torch.Tensor, t
     return plain
 
 
+def _training_linear(device: torch.device) -> Linear:
+    """``linear(x, weight, bias, gelu)`` with autograd: :class:`OneDNNLinear`, else ``F.linear``.
+
+    Under autocast ``F.linear`` it is: autocast chooses its operand types, and
+    oneDNN's kernel needs input and weight of one type.
+    """
+    fast = onednn_available(device) and not torch.is_autocast_enabled(device.type)
+    product = OneDNNLinear.apply if fast else F.linear
+
+    def linear(x, weight, bias, gelu):
+        y = product(x, weight, bias)
+        return F.gelu(y) if gelu else y
+    return linear
+
+
+def _layer_tensors(layer: nn.Module) -> tuple[torch.Tensor, ...]:
+    """One encoder layer's weights in the order :meth:`FusedEncoder.__call__` uses, query/key/value joined."""
+    att, out = layer.attention, layer.output
+    return (
+        torch.cat([att.self.query.weight, att.self.key.weight, att.self.value.weight]),
+        torch.cat([att.self.query.bias, att.self.key.bias, att.self.value.bias]),
+        att.output.dense.weight, att.output.dense.bias,
+        att.output.LayerNorm.weight, att.output.LayerNorm.bias,
+        layer.intermediate.dense.weight, layer.intermediate.dense.bias,
+        out.dense.weight, out.dense.bias,
+        out.LayerNorm.weight, out.LayerNorm.bias,
+    )
+
+
 class FusedEncoder:
     """Runs a Hugging Face BERT-style model's layers on packed tokens.
 
-    The packed query/key/value weights are rebuilt whenever a parameter of the
-    model changes (training steps, ``load_state_dict``, dtype or device moves).
+    Without gradients the packed query/key/value weights are cached and
+    rebuilt whenever a parameter of the model changes (training steps,
+    ``load_state_dict``, dtype or device moves); with gradients they are
+    joined anew each call, so that autograd reaches the parameters.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -69,19 +150,9 @@ class FusedEncoder:
     def _packed(self) -> list[tuple[torch.Tensor, ...]]:
         key = tuple((p.data_ptr(), p._version) for p in self.model.encoder.parameters())
         if key != self._key:
-            layers = []
-            for layer in self.model.encoder.layer:
-                att, out = layer.attention, layer.output
-                layers.append(tuple(t.detach() for t in (
-                    torch.cat([att.self.query.weight, att.self.key.weight, att.self.value.weight]),
-                    torch.cat([att.self.query.bias, att.self.key.bias, att.self.value.bias]),
-                    att.output.dense.weight, att.output.dense.bias,
-                    att.output.LayerNorm.weight, att.output.LayerNorm.bias,
-                    layer.intermediate.dense.weight, layer.intermediate.dense.bias,
-                    out.dense.weight, out.dense.bias,
-                    out.LayerNorm.weight, out.LayerNorm.bias,
-                )))
-            self._layers, self._key = layers, key
+            with torch.no_grad():
+                self._layers = [_layer_tensors(layer) for layer in self.model.encoder.layer]
+            self._key = key
         return self._layers
 
     def __call__(self, features: dict[str, Any]) -> torch.Tensor:
@@ -92,18 +163,28 @@ class FusedEncoder:
         batch, length, dim = hidden.shape
         heads = config.num_attention_heads
         eps = config.layer_norm_eps
-        linear = _linear_for(hidden.device)
+        if torch.is_grad_enabled():
+            layers = [_layer_tensors(layer) for layer in self.model.encoder.layer]
+            linear = _training_linear(hidden.device)
+        else:
+            layers, linear = self._packed(), _inference_linear(hidden.device)
+        training = self.model.training
+        p_hidden = config.hidden_dropout_prob if training else 0.0
+        p_attention = config.attention_probs_dropout_prob if training else 0.0
         # Real tokens only, as one matrix; attention needs them back in (batch, length) form.
         x = hidden[mask]
         key_mask = mask.view(batch, 1, 1, length)
-        padded = hidden.new_zeros(batch, length, 3 * dim)
-        for (qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, f1_w, f1_b, f2_w, f2_b, n2_w, n2_b) in self._packed():
-            padded[mask] = linear(x, qkv_w, qkv_b, False)
+        for (qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, f1_w, f1_b, f2_w, f2_b, n2_w, n2_b) in layers:
+            qkv = linear(x, qkv_w, qkv_b, False)
+            padded = qkv.new_zeros(batch, length, 3 * dim)  # under autocast qkv may be narrower than x
+            padded[mask] = qkv
             q, k, v = padded.view(batch, length, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=p_attention)
             context = context.transpose(1, 2).reshape(batch, length, dim)[mask]
-            x = F.layer_norm(linear(context, o_w, o_b, False) + x, (dim,), n1_w, n1_b, eps)
-            x = F.layer_norm(linear(linear(x, f1_w, f1_b, True), f2_w, f2_b, False) + x, (dim,), n2_w, n2_b, eps)
-        out = hidden.new_zeros(batch, length, dim)
+            attended = F.dropout(linear(context, o_w, o_b, False), p_hidden, training)
+            x = F.layer_norm(attended + x, (dim,), n1_w, n1_b, eps)
+            fed = F.dropout(linear(linear(x, f1_w, f1_b, True), f2_w, f2_b, False), p_hidden, training)
+            x = F.layer_norm(fed + x, (dim,), n2_w, n2_b, eps)
+        out = x.new_zeros(batch, length, dim)
         out[mask] = x
         return out

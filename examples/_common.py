@@ -1,0 +1,103 @@
+"""What the training examples share: data folder, STSb loading and evaluation, common flags, the result line.
+
+The examples read their data through :func:`workbench.data.load_dataset`.  When
+``WORKBENCH_DATA_DIR`` is not set and the data mirror sits beside the checkout
+(``../shared/datasets``), it is used.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = REPO.parent / "shared" / "datasets"
+if "WORKBENCH_DATA_DIR" not in os.environ and MIRROR.is_dir():
+    os.environ["WORKBENCH_DATA_DIR"] = str(MIRROR)
+
+from workbench.data import Example, load_dataset  # noqa: E402  (after the data folder is set)
+from workbench.evaluation import EmbeddingSimilarityEvaluator  # noqa: E402
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the flags every training example takes.
+
+    Flags: ``--output``, ``--epochs``, ``--batch-size``, ``--lr``,
+    ``--warmup-ratio``, ``--seed``, ``--evaluation-steps``, ``--max-train``,
+    ``--max-eval``, ``--threads``; each example adds its own and may change
+    the defaults with ``set_defaults``.
+
+    Example
+    -------
+    >>> args = parser("demo").parse_args(["--output", "out", "--epochs", "2"])
+    >>> args.epochs, args.batch_size, args.max_train
+    (2, 16, None)
+    """
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--output", required=True, type=Path, help="folder for the best model (and history, eval CSVs)")
+    p.add_argument("--epochs", type=int, default=1, help="passes over the training data")
+    p.add_argument("--batch-size", type=int, default=16, help="examples per step")
+    p.add_argument("--lr", type=float, default=2e-5, help="peak learning rate of AdamW")
+    p.add_argument("--warmup-ratio", type=float, default=0.1, help="fraction of the steps with a rising learning rate")
+    p.add_argument("--seed", type=int, default=42, help="seed of the data order, dropout and new layers")
+    p.add_argument("--evaluation-steps", type=int, default=0,
+                   help="evaluate on STSb dev every this many steps (0: at epoch ends only)")
+    p.add_argument("--max-train", type=int, default=None, help="use only the first N training examples (quick runs)")
+    p.add_argument("--max-eval", type=int, default=None, help="use only the first N pairs of STSb dev and test")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: PyTorch's choice)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines, only the result line")
+    return p
+
+
+def setup(args: argparse.Namespace) -> float:
+    """Apply ``--threads`` and ``--quiet``; return the start time for :func:`finish`."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.quiet:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    return time.perf_counter()
+
+
+def limited(examples: list[Example], limit: int | None) -> list[Example]:
+    """The first ``limit`` examples (all of them when ``limit`` is None)."""
+    return examples if limit is None else examples[:limit]
+
+
+def stsb(split: str, limit: int | None = None) -> list[Example]:
+    """STSb pairs of ``split`` with scores scaled to 0..1."""
+    return limited(load_dataset("stsb", split=split, normalize=True), limit)
+
+
+def sts_evaluator(split: str, limit: int | None = None) -> EmbeddingSimilarityEvaluator:
+    """Spearman/Pearson on STSb ``split``; the primary metric is ``sts-<split>_spearman_cosine``."""
+    return EmbeddingSimilarityEvaluator.from_examples(stsb(split, limit), name=f"sts-{split}")
+
+
+def spearman(evaluator: EmbeddingSimilarityEvaluator, model: Any) -> float:
+    """The evaluator's primary metric (cosine Spearman) for ``model``."""
+    return float(evaluator(model)[evaluator.primary_metric])
+
+
+def nli_pairs(limit: int | None = None) -> list[Example]:
+    """The mirror's SNLI pairs (its dev and test splits: it has no train split), labels 0..2."""
+    return limited(load_dataset("snli", split="dev") + load_dataset("snli", split="test"), limit)
+
+
+def trainer_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``fit`` options every example passes through from its flags."""
+    return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+            "warmup_ratio": args.warmup_ratio, "seed": args.seed, "evaluation_steps": args.evaluation_steps,
+            "show_progress_bar": False if args.quiet else None}
+
+
+def finish(started: float, **result: Any) -> dict[str, Any]:
+    """Print the result as one JSON line (with ``seconds`` since ``started``) and return it."""
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(result), flush=True)
+    return result
