@@ -1,10 +1,13 @@
 """Encoding speed and fidelity against sentence-transformers, measured in the same run.
 
-    .venv/bin/python bench/encode.py [--sentences 10000] [--repeats 3] [--memmap 200000]
+    .venv/bin/python bench/encode.py [--sentences 10000] [--repeats 3] [--memmap 200000] [--scifact-docs N]
 
-all-MiniLM-L6-v2 (zoo), batch 32, the machine's threads.  Prints a table, then one
+all-MiniLM-L6-v2 (zoo), batch 32, the machine's threads (``--threads`` to change).  Prints a table, then one
 JSON line with fp32_ratio, fp32_min_cos, bf16_ratio, bf16_min_cos, bf16_stsb_delta,
-memmap_peak_rss_mb (and more).
+int8_ratio, int8_stsb_retained, int8_scifact_retained, onnx_ratio,
+memmap_peak_rss_mb (and more).  int8 is onnxruntime's dynamic quantization
+(``encode(precision="int8")``); SciFact nDCG@10 is measured on the whole
+corpus unless ``--scifact-docs`` shrinks it (0 skips it).
 """
 from __future__ import annotations
 
@@ -39,13 +42,20 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memmap", type=int, default=200_000, help="sentences for the memmap run (0 skips it)")
-    parser.add_argument("--memmap-precision", default="bfloat16", choices=["float32", "bfloat16"])
+    parser.add_argument("--memmap-precision", default="bfloat16", choices=["float32", "bfloat16", "int8"])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for PyTorch and onnxruntime (default: PyTorch's, the machine's cores)")
+    parser.add_argument("--scifact-docs", type=int, default=None,
+                        help="SciFact documents for the int8 retrieval check (default all 5,183; 0 skips it)")
     args = parser.parse_args()
 
     import torch
     from sentence_transformers import SentenceTransformer
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from workbench import SentenceEncoder
+    from workbench.backends.fidelity import Setting, scifact_evaluator
 
     sentences = stsb_sentences(args.sentences)
     ours = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
@@ -55,11 +65,15 @@ def main() -> None:
         "sentence-transformers fp32": lambda: theirs.encode(sentences, batch_size=bs),
         "workbench fp32": lambda: ours.encode(sentences, batch_size=bs),
         "workbench bf16": lambda: ours.encode(sentences, batch_size=bs, precision="bfloat16"),
+        "workbench int8": lambda: ours.encode(sentences, batch_size=bs, precision="int8"),
+        "workbench onnx fp32": lambda: Setting(backend="onnx").bind(ours).encode(sentences, batch_size=bs),
     }
     # Warm up threads, allocators and the bf16 copy.
     theirs.encode(sentences[:512], batch_size=bs)
     ours.encode(sentences[:512], batch_size=bs)
     ours.encode(sentences[:512], batch_size=bs, precision="bfloat16")
+    ours.encode(sentences[:512], batch_size=bs, precision="int8")  # exports on the first run (cached after)
+    Setting(backend="onnx").bind(ours).encode(sentences[:512], batch_size=bs)
 
     seconds, outputs = {}, {}
     for _ in range(args.repeats):  # interleaved, so drifting machine load hits all alike
@@ -72,6 +86,7 @@ def main() -> None:
     bf16_fn = lambda texts: ours.encode(texts, batch_size=bs, precision="bfloat16")  # noqa: E731
     fp32_rho = stsb_spearman(lambda texts: ours.encode(texts, batch_size=bs))
     bf16_rho = stsb_spearman(bf16_fn)
+    int8_rho = stsb_spearman(lambda texts: ours.encode(texts, batch_size=bs, precision="int8"))
     result = {
         "machine": machine(),
         "bf16_supported": torch.backends.mkldnn.is_available() and "avx512_bf16" in open("/proc/cpuinfo").read(),
@@ -86,7 +101,20 @@ def main() -> None:
         "fp32_stsb_spearman": fp32_rho,
         "bf16_stsb_spearman": bf16_rho,
         "bf16_stsb_delta": bf16_rho - fp32_rho,
+        "int8_sentences_per_s": len(sentences) / seconds["workbench int8"],
+        "int8_ratio": base / seconds["workbench int8"],
+        "int8_min_cos": min_cosine(outputs["workbench int8"], ref),
+        "int8_stsb_spearman": int8_rho,
+        "int8_stsb_retained": int8_rho / fp32_rho,
+        "onnx_ratio": base / seconds["workbench onnx fp32"],
+        "onnx_min_cos": min_cosine(outputs["workbench onnx fp32"], ref),
     }
+    if args.scifact_docs != 0:
+        ir = scifact_evaluator(docs=args.scifact_docs, batch_size=bs)
+        ndcg = {precision: ir(Setting(precision=precision).bind(ours))[ir.primary_metric]
+                for precision in ("float32", "int8")}
+        result.update(scifact_docs=len(ir.corpus_ids), fp32_scifact_ndcg10=ndcg["float32"],
+                      int8_scifact_ndcg10=ndcg["int8"], int8_scifact_retained=ndcg["int8"] / ndcg["float32"])
     if args.memmap:
         child = run_child(MEMMAP_CHILD.format(n=args.memmap, precision=args.memmap_precision))
         result.update(memmap_sentences=args.memmap, memmap_precision=args.memmap_precision,
@@ -97,7 +125,11 @@ def main() -> None:
              f"{min_cosine(outputs[name], ref):.6f}") for name, s in seconds.items()]
     print(f"machine: {result['machine']}")
     print(table(rows, ("setting", "sentences/s", "vs ST fp32", "min cos vs ST")))
-    print(f"STSb test Spearman: fp32 {fp32_rho:.4f}, bf16 {bf16_rho:.4f} (delta {bf16_rho - fp32_rho:+.4f})")
+    print(f"STSb test Spearman: fp32 {fp32_rho:.4f}, bf16 {bf16_rho:.4f} (delta {bf16_rho - fp32_rho:+.4f}), "
+          f"int8 {int8_rho:.4f} (retained {int8_rho / fp32_rho:.4f})")
+    if "int8_scifact_retained" in result:
+        print(f"SciFact nDCG@10 ({result['scifact_docs']:,} docs): fp32 {result['fp32_scifact_ndcg10']:.4f}, "
+              f"int8 {result['int8_scifact_ndcg10']:.4f} (retained {result['int8_scifact_retained']:.4f})")
     if args.memmap:
         print(f"memmap: {args.memmap:,} sentences -> float16 .npy, peak RSS {result['memmap_peak_rss_mb']:.0f} MB, "
               f"{result['memmap_sentences_per_s']:,.0f} sentences/s ({args.memmap_precision})")

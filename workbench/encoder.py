@@ -21,7 +21,8 @@ from .modules import MODULES, Module, Pooling, Transformer
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "int8")
+BACKENDS = ("torch", "onnx")
 OUTPUT_VALUES = ("sentence_embedding", "token_embeddings")
 ST_CONFIG_NAME = "config_sentence_transformers.json"
 
@@ -70,6 +71,9 @@ class SentenceEncoder(nn.Sequential):
         :meth:`similarity`.
     truncate_dim:
         Keep only the first dimensions of every embedding (Matryoshka models).
+    backend:
+        ``torch`` (default) or ``onnx``: run the Transformer with onnxruntime
+        on an export cached beside the model (see :mod:`workbench.backends`).
 
     Example
     -------
@@ -91,7 +95,10 @@ class SentenceEncoder(nn.Sequential):
         default_prompt_name: str | None = None,
         similarity_fn_name: str = "cosine",
         truncate_dim: int | None = None,
+        backend: Literal["torch", "onnx"] = "torch",
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if (model_name_or_path is None) == (modules is None):
             raise ValueError("give either model_name_or_path or modules, not both or neither")
         config: dict[str, Any] = {}
@@ -112,6 +119,7 @@ class SentenceEncoder(nn.Sequential):
         self.similarity_fn_name = config.get("similarity_fn_name") or similarity_fn_name
         get_similarity(self.similarity_fn_name)  # validate early
         self.truncate_dim = truncate_dim
+        self.backend = backend
         #: what the user asked for, and the local folder it resolved to (None when built from modules)
         self.source = None if model_name_or_path is None else str(model_name_or_path)
         self.source_folder = folder
@@ -166,7 +174,7 @@ class SentenceEncoder(nn.Sequential):
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
         normalize_embeddings: bool = False,
-        precision: Literal["float32", "bfloat16"] = "float32",
+        precision: Literal["float32", "bfloat16", "int8"] = "float32",
         prompt: str | None = None,
         prompt_name: str | None = None,
         truncate_dim: int | None = None,
@@ -192,7 +200,9 @@ class SentenceEncoder(nn.Sequential):
         normalize_embeddings:
             L2-normalise each embedding.
         precision:
-            ``float32`` or ``bfloat16`` (autocast: fast on CPUs with AVX512-BF16 or AMX, and on GPUs).
+            ``float32``, ``bfloat16`` (autocast: fast on CPUs with AVX512-BF16 or AMX, and on GPUs)
+            or ``int8`` (int8 weights, activations quantized per batch; runs on onnxruntime
+            whatever the backend). The ``onnx`` backend runs float32 and int8.
         prompt, prompt_name:
             A text prefix, or the name of one of ``self.prompts``.
         truncate_dim:
@@ -281,13 +291,17 @@ class SentenceEncoder(nn.Sequential):
         return self.prompts[name]
 
     def _model_for(self, precision: str) -> nn.Module:
-        """The modules to run: ``self`` for float32, else a cached low-precision copy.
+        """The modules to run: ``self`` for float32, a cached low-precision copy for bfloat16, or onnxruntime.
 
         Weights stored in bfloat16 run about 3x faster than float32 weights under
         autocast on CPUs with AVX512-BF16 (autocast alone re-casts every weight
         on every call).  The copy is rebuilt when any parameter changes (training,
         loading weights, moving devices).
         """
+        if precision == "int8" or self.backend == "onnx":
+            from .backends import onnx_modules
+
+            return onnx_modules(self, precision)
         if precision == "float32":
             return self
         key = tuple((p.data_ptr(), p._version) for p in self.parameters())
@@ -300,7 +314,7 @@ class SentenceEncoder(nn.Sequential):
 
     @staticmethod
     def _autocast(precision: str, device: torch.device):
-        if precision == "float32":
+        if precision != "bfloat16":
             return nullcontext()
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 

@@ -1,0 +1,138 @@
+"""ONNX/int8 backends on the tiny random BERT, and the fidelity report."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from workbench import SentenceEncoder
+from workbench.backends import Setting, export_onnx, fidelity_report
+from workbench.backends import onnx as onnx_backend
+from workbench.backends.fidelity import scifact_evaluator, use_backend
+from workbench.modules import BoW, Pooling
+
+TEXTS = ["a man is eating food .", "the dog", "", "a woman plays the guitar with a child in the street",
+         "someone rides a horse"]
+
+
+@pytest.fixture()
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_onnx_float32_matches_torch_for_any_batch_and_length(tiny_encoder, private_cache):
+    expected = tiny_encoder.encode(TEXTS, batch_size=2)
+    tiny_encoder.backend = "onnx"
+    for batch_size in (1, 2, 5):  # other batch sizes and paddings than the traced ones
+        got = tiny_encoder.encode(TEXTS, batch_size=batch_size)
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    tokens = tiny_encoder.encode(TEXTS[:2], output_value="token_embeddings")
+    tiny_encoder.backend = "torch"
+    reference = tiny_encoder.encode(TEXTS[:2], output_value="token_embeddings")
+    for a, b in zip(tokens, reference):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_int8_is_quantized_and_close(tiny_encoder, private_cache):
+    fp32 = tiny_encoder.encode(TEXTS)
+    int8 = tiny_encoder.encode(TEXTS, precision="int8")
+    assert int8.dtype == np.float32 and int8.shape == fp32.shape
+    assert not np.allclose(int8, fp32, atol=1e-5), "int8 gave float32's numbers: nothing was quantized"
+    assert cosines(int8, fp32).min() > 0.98
+    graph = onnx.load(str(export_onnx(tiny_encoder, "int8"))).graph
+    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= {node.op_type for node in graph.node}
+    # the switch is per call: float32 afterwards is float32 again
+    np.testing.assert_array_equal(tiny_encoder.encode(TEXTS), fp32)
+
+
+def test_exports_are_cached_and_redone_only_for_new_weights(tiny_encoder, private_cache, monkeypatch):
+    first = export_onnx(tiny_encoder, "int8")
+    assert first.parent.parent == private_cache / "models"
+    assert sorted(p.name for p in first.parent.glob("*.onnx")) == ["model-int8.onnx", "model.onnx"]
+
+    def no_export(*args):
+        raise AssertionError("exported again although the weights did not change")
+
+    monkeypatch.setattr(onnx_backend, "_export_float32", no_export)
+    twin = copy.deepcopy(tiny_encoder)  # another encoder, same weights
+    assert export_onnx(twin, "int8") == first
+    twin.encode(TEXTS, precision="int8")
+    monkeypatch.undo()
+
+    with torch.no_grad():
+        twin[0].auto_model.encoder.layer[0].output.dense.weight.mul_(-1.0)
+    changed = twin.encode(TEXTS, precision="int8")
+    assert export_onnx(twin, "int8").parent != first.parent
+    assert not np.allclose(changed, tiny_encoder.encode(TEXTS, precision="int8"))
+
+
+def test_sessions_do_not_travel_with_copies(tiny_encoder, private_cache):
+    tiny_encoder.encode(TEXTS, precision="int8")
+    clone = copy.deepcopy(tiny_encoder)  # a session inside the encoder could not be copied
+    np.testing.assert_allclose(clone.encode(TEXTS, precision="bfloat16"),
+                               tiny_encoder.encode(TEXTS, precision="bfloat16"), atol=1e-6)
+
+
+def test_backend_errors_say_what_is_accepted(tiny_bert_dir, tiny_encoder, private_cache):
+    with pytest.raises(ValueError, match=r"backend must be one of \('torch', 'onnx'\)"):
+        SentenceEncoder(tiny_bert_dir, backend="tensorrt")
+    tiny_encoder.backend = "onnx"
+    with pytest.raises(ValueError, match="bfloat16.*torch backend"):
+        tiny_encoder.encode(TEXTS, precision="bfloat16")
+    bow = SentenceEncoder(modules=[BoW(["a", "dog"])], device="cpu")
+    with pytest.raises(ValueError, match="must be a Transformer; this encoder starts with BoW"):
+        bow.encode(TEXTS, precision="int8")
+
+
+def test_use_backend_restores_the_encoders_own(tiny_encoder):
+    with pytest.raises(RuntimeError):
+        with use_backend(tiny_encoder, "onnx"):
+            assert tiny_encoder.backend == "onnx"
+            raise RuntimeError("boom")
+    assert tiny_encoder.backend == "torch"
+    with pytest.raises(ValueError, match="backend must be one of"):
+        with use_backend(tiny_encoder, "openvino"):
+            pass
+
+
+def test_setting_labels_and_errors():
+    assert Setting().label == "torch/float32"
+    assert Setting(precision="int8", name="fast").label == "fast"
+    assert Setting.of({"backend": "onnx", "truncate_dim": 8}) == Setting(backend="onnx", truncate_dim=8)
+    with pytest.raises(ValueError, match=r"unknown setting key\(s\) \['dtype'\]"):
+        Setting.of({"dtype": "int8"})
+    with pytest.raises(TypeError, match="a setting is a Setting or a dict"):
+        Setting.of("int8")
+
+
+def test_fidelity_report_compares_settings(tiny_encoder, private_cache, mirror):
+    report = fidelity_report(tiny_encoder, {}, {"precision": "int8"}, {"backend": "onnx"}, {"truncate_dim": 16},
+                             stsb_pairs=300, scifact_docs=40, scifact_queries=8, top_k=5)
+    assert list(report["setting"]) == ["torch/float32", "torch/int8", "onnx/float32", "torch/float32/16d"]
+    reference, int8, onnx_fp32, narrow = (report.iloc[i] for i in range(4))
+    assert reference["mean_cosine"] == pytest.approx(1.0) and reference["stsb_delta"] == 0
+    assert reference["top5_overlap"] == 1 and reference["ndcg_retained"] == 1
+    assert onnx_fp32["min_cosine"] > 0.99999 and abs(onnx_fp32["stsb_delta"]) < 1e-4
+    assert 0.9 < int8["mean_cosine"] < 1.0 and int8["stsb_spearman"] != reference["stsb_spearman"]
+    assert narrow["dim"] == 16 and np.isnan(narrow["mean_cosine"]) and narrow["top5_overlap"] < 1
+    assert (report["sentences_per_s"] > 0).all()
+
+
+def test_fidelity_report_needs_distinct_settings(tiny_encoder):
+    with pytest.raises(ValueError, match="settings must differ"):
+        fidelity_report(tiny_encoder, {}, Setting(), scifact_docs=0)
+
+
+def test_scifact_subset_keeps_relevant_documents(mirror):
+    ir = scifact_evaluator(docs=30, queries=5)
+    assert len(ir.query_ids) == 5 and len(ir.corpus_ids) == 30
+    kept = set(ir.corpus_ids)
+    assert all(doc in kept for q in ir.query_ids for doc in ir.qrels[q])

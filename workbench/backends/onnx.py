@@ -1,0 +1,278 @@
+"""Run an encoder's Transformer with onnxruntime, in float32 or int8.
+
+The Transformer (the first module) is exported once to ONNX with dynamic
+batch and sequence axes; its int8 version is made from that export by
+onnxruntime's dynamic quantization (weights int8 per output channel,
+activations quantized per batch at run time, so no calibration data is
+needed).  Both files are cached beside the model folder in the cache,
+under a digest of the weights: the same weights are never exported twice,
+and changed weights (training) get a fresh export.  The other modules
+(pooling, dense, normalize) keep running in PyTorch.
+
+Why onnxruntime for int8: on a 2-core AMD EPYC (AVX512-VNNI) its dynamic
+int8 model encodes all-MiniLM-L6-v2 about 2.5x faster than the float32
+packed-token PyTorch path, while PyTorch's own int8 routes (dynamically
+quantized ``Linear`` layers, or oneDNN ``qlinear_pointwise`` on packed
+tokens) reached 1.4-1.75x, with the same STSb fidelity (Spearman 0.818 vs
+0.820 in float32).
+
+Example
+-------
+>>> from workbench import SentenceEncoder
+>>> model = SentenceEncoder("all-MiniLM-L6-v2", backend="onnx")       # doctest: +SKIP
+>>> emb = model.encode(["A man is eating."], precision="int8")        # doctest: +SKIP
+>>> export_onnx(model, "int8").name                                    # doctest: +SKIP
+'model-int8.onnx'
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..io import atomic_dir, read_json, write_json
+from ..modules import Transformer
+from ..paths import cache_dir
+
+logger = logging.getLogger(__name__)
+
+#: Precisions the onnx backend runs.
+ONNX_PRECISIONS = ("float32", "int8")
+#: Bumped when the export changes, so that old cached files are not reused.
+EXPORT_VERSION = 1
+OPSET = 17
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+FILES = {"float32": "model.onnx", "int8": "model-int8.onnx"}
+# Texts of different lengths, so that the traced graph pads and masks.
+_TRACE_TEXTS = ["an export", "a longer sentence, so that the batch has padding to mask"]
+
+# encoder -> {precision: (weights key, modules to run)}; weak, so sessions go with their encoder,
+# and outside the encoder, so that copying or pickling an encoder never meets a session.
+_RUNNERS: "weakref.WeakKeyDictionary[nn.Module, dict[str, tuple[Any, nn.Module]]]" = weakref.WeakKeyDictionary()
+
+
+def _require_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ImportError(
+            "the onnx backend and precision='int8' need onnxruntime and onnx: pip install onnxruntime onnx"
+        ) from None
+    return onnxruntime
+
+
+def _transformer(encoder: nn.Module) -> Transformer:
+    first = encoder[0]
+    if not isinstance(first, Transformer):
+        raise ValueError(
+            f"the onnx backend and precision='int8' export the encoder's first module, which must be a Transformer; "
+            f"this encoder starts with {type(first).__name__} (use backend='torch' with float32 or bfloat16)"
+        )
+    if first.output_hidden_states:
+        raise ValueError(
+            "the onnx backend exports token embeddings only, but this Transformer returns all hidden states "
+            "(output_hidden_states=True, needed by layer-pooling modules); use backend='torch'"
+        )
+    return first
+
+
+def _input_names(transformer: Transformer) -> list[str]:
+    """The tokenizer outputs the model takes (``token_type_ids`` only where the tokenizer makes them)."""
+    return [name for name in INPUT_NAMES if name in transformer.tokenize(_TRACE_TEXTS[:1])]
+
+
+def weights_digest(transformer: Transformer) -> str:
+    """SHA-256 of what an export depends on: the model config, every weight, the inputs and the export version.
+
+    Example
+    -------
+    >>> weights_digest(model[0])[:12]                                       # doctest: +SKIP
+    '3f1c0a9b27de'
+    """
+    digest = hashlib.sha256()
+    digest.update(transformer.auto_model.config.to_json_string().encode())
+    digest.update(json.dumps([EXPORT_VERSION, OPSET, _input_names(transformer)]).encode())
+    for name, tensor in transformer.auto_model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def export_folder(encoder: nn.Module, digest: str | None = None) -> Path:
+    """Where the exports of ``encoder``'s current weights live: ``<cache>/models/<name>-onnx-<digest>``.
+
+    ``<name>`` is the model folder's name (``encoder`` for models built from
+    modules); ``digest`` is :func:`weights_digest` (computed when not given).
+    """
+    digest = digest or weights_digest(_transformer(encoder))
+    source = getattr(encoder, "source_folder", None)
+    name = Path(source).name if source else "encoder"
+    return cache_dir("models") / f"{name}-onnx-{digest[:16]}"
+
+
+class _TokenEmbeddings(nn.Module):
+    """The Hugging Face model as a function of positional tensors, for the exporter."""
+
+    def __init__(self, model: nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**dict(zip(self.names, inputs)), return_dict=True).last_hidden_state
+
+
+def _export_float32(transformer: Transformer, path: Path) -> None:
+    names = _input_names(transformer)
+    model = copy.deepcopy(transformer.auto_model).to("cpu", torch.float32).eval()
+    features = transformer.tokenize(_TRACE_TEXTS)
+    inputs = tuple(features[name] for name in names)
+    axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "token_embeddings"]}
+    with warnings.catch_warnings(), torch.no_grad():
+        # The TorchScript exporter warns that it is deprecated and that traced Python
+        # conditions become constants; the check below is what tells a good export.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _TokenEmbeddings(model, names).eval(), inputs, str(path), input_names=names,
+            output_names=["token_embeddings"], dynamic_axes=axes, opset_version=OPSET, dynamo=False,
+        )
+        expected = model(**features, return_dict=True).last_hidden_state
+    session = _session(path, torch.device("cpu"))
+    got = session.run(None, {name: features[name].numpy() for name in names})[0]
+    mask = features["attention_mask"].bool()
+    error = float(np.abs(got[mask.numpy()] - expected[mask].numpy()).max())
+    if error > 1e-3:
+        raise RuntimeError(f"the ONNX export of {type(model).__name__} differs from PyTorch by {error:.2g} "
+                           "on a padded batch; this architecture does not export cleanly, use backend='torch'")
+
+
+def _quantize(source: Path, target: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+
+
+def export_onnx(encoder: nn.Module, precision: str = "float32") -> Path:
+    """The cached ONNX file of ``encoder``'s Transformer, exported (and quantized) when missing.
+
+    Parameters
+    ----------
+    encoder:
+        A :class:`~workbench.SentenceEncoder` whose first module is a Transformer.
+    precision:
+        ``float32`` (``model.onnx``) or ``int8`` (``model-int8.onnx``: dynamic
+        quantization, int8 weights per output channel).
+
+    Returns
+    -------
+    Path of the ``.onnx`` file; inputs ``input_ids``, ``attention_mask`` (and
+    ``token_type_ids`` when the tokenizer makes them), output ``token_embeddings``.
+
+    Example
+    -------
+    >>> path = export_onnx(SentenceEncoder("all-MiniLM-L6-v2"), "int8")   # doctest: +SKIP
+    >>> path.parent.name                                                   # doctest: +SKIP
+    'all-MiniLM-L6-v2-onnx-3f1c0a9b27de41a2'
+    """
+    if precision not in ONNX_PRECISIONS:
+        raise ValueError(f"ONNX exports are float32 or int8, got precision={precision!r}")
+    _require_onnxruntime()
+    transformer = _transformer(encoder)
+    digest = weights_digest(transformer)
+    folder = export_folder(encoder, digest)
+    path = folder / FILES[precision]
+    if path.is_file():
+        return path
+    with atomic_dir(folder) as tmp:
+        # Keep what an earlier call made (the float32 export) and add what is missing.
+        for existing in folder.glob("*") if folder.is_dir() else ():
+            os.link(existing, tmp / existing.name)
+        if not (tmp / FILES["float32"]).is_file():
+            logger.info("exporting %s to ONNX in %s", type(transformer.auto_model).__name__, folder)
+            _export_float32(transformer, tmp / FILES["float32"])
+        if precision == "int8":
+            _quantize(tmp / FILES["float32"], tmp / FILES["int8"])
+        info = read_json(tmp / "export.json") if (tmp / "export.json").is_file() else {}
+        write_json(tmp / "export.json", info | {
+            "source": str(getattr(encoder, "source", None)), "digest": digest,
+            "inputs": _input_names(transformer), "opset": OPSET, "export_version": EXPORT_VERSION,
+            "files": sorted(p.name for p in tmp.glob("*.onnx")),
+        })
+    return path
+
+
+def _session(path: Path, device: torch.device) -> Any:
+    ort = _require_onnxruntime()
+    options = ort.SessionOptions()
+    # As many threads as PyTorch uses, so that both backends are compared on equal terms.
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
+    return ort.InferenceSession(str(path), options, providers=providers)
+
+
+class OnnxTransformer(nn.Module):
+    """Stands in for a :class:`~workbench.modules.Transformer` at inference: token embeddings from onnxruntime.
+
+    Parameters
+    ----------
+    path:
+        An ONNX file from :func:`export_onnx`.
+    input_names:
+        The tokenizer outputs the graph takes.
+    device:
+        Where the outputs go (and the execution provider: CUDA when onnxruntime has it).
+
+    Example
+    -------
+    >>> runner = OnnxTransformer(export_onnx(model), ["input_ids", "attention_mask"])   # doctest: +SKIP
+    >>> runner(model.tokenize(["hi"]))["token_embeddings"].shape                          # doctest: +SKIP
+    torch.Size([1, 3, 384])
+    """
+
+    def __init__(self, path: str | os.PathLike, input_names: list[str], device: str | torch.device = "cpu") -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.input_names = list(input_names)
+        self.target = torch.device(device)
+        self.session = _session(self.path, self.target)
+
+    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        inputs = {name: features[name].detach().cpu().numpy().astype(np.int64, copy=False)
+                  for name in self.input_names}
+        (tokens,) = self.session.run(["token_embeddings"], inputs)
+        features["token_embeddings"] = torch.from_numpy(tokens).to(self.target)
+        return features
+
+
+def onnx_modules(encoder: nn.Module, precision: str) -> nn.Module:
+    """The modules :meth:`SentenceEncoder.encode` runs for ``precision`` through onnxruntime.
+
+    The Transformer is replaced by an :class:`OnnxTransformer` of the cached
+    export; the other modules are the encoder's own.  The session is built
+    once per encoder and precision, and again only after the weights change.
+    """
+    if precision not in ONNX_PRECISIONS:
+        raise ValueError(
+            f"precision={precision!r} runs on the torch backend; the onnx backend runs {' and '.join(ONNX_PRECISIONS)}"
+        )
+    transformer = _transformer(encoder)
+    key = (tuple((p.data_ptr(), p._version) for p in transformer.parameters()), str(encoder.device))
+    cached = _RUNNERS.setdefault(encoder, {}).get(precision)
+    if cached is None or cached[0] != key:
+        runner = OnnxTransformer(export_onnx(encoder, precision), _input_names(transformer), encoder.device)
+        cached = (key, nn.Sequential(runner, *list(encoder)[1:]))
+        _RUNNERS[encoder][precision] = cached
+    return cached[1]
