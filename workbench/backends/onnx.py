@@ -104,7 +104,7 @@ def weights_digest(transformer: Transformer) -> str:
     digest.update(json.dumps([EXPORT_VERSION, OPSET, _input_names(transformer)]).encode())
     for name, tensor in transformer.auto_model.state_dict().items():
         digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy())  # no copy: a buffer
     return digest.hexdigest()
 
 
