@@ -15,17 +15,15 @@ TEXTS = [f"{'a man is eating food . ' * (i % 5)}the dog {i}" for i in range(37)]
 
 
 class Recorder:
+    """Keeps every ``progress_*`` event as (name, fields)."""
+
     def __init__(self) -> None:
         self.events: list[tuple[str, dict]] = []
 
-    def on_progress_begin(self, event):
-        self.events.append(("begin", event.fields))
-
-    def on_progress_update(self, event):
-        self.events.append(("update", event.fields))
-
-    def on_progress_end(self, event):
-        self.events.append(("end", event.fields))
+    def __getattr__(self, name: str):
+        if name.startswith("on_progress_"):
+            return lambda event: self.events.append((event.name, event.fields))
+        raise AttributeError(name)
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +48,11 @@ def test_pool_gives_the_single_process_embeddings_in_order(encoder, pool):
     recorder = Recorder()
     got = pool.encode(TEXTS, chunk_size=4, batch_size=3, callbacks=[recorder])
     np.testing.assert_allclose(got, encoder.encode(TEXTS, batch_size=3), atol=1e-5)
-    kinds = [kind for kind, _ in recorder.events]
-    assert kinds[0] == "begin" and kinds[-1] == "end" and set(kinds[1:-1]) == {"update"}
+    names = [name for name, _ in recorder.events]
+    assert names[0] == "progress_begin" and names[-1] == "progress_end" and set(names[1:-1]) == {"progress_update"}
     assert recorder.events[0][1]["total"] == len(TEXTS) and recorder.events[0][1]["task"] == "encode"
-    assert [fields["n"] for kind, fields in recorder.events if kind == "update"].count(4) == 9
-    assert sum(fields["n"] for kind, fields in recorder.events if kind == "update") == len(TEXTS)
+    counts = [fields["n"] for name, fields in recorder.events if name == "progress_update"]
+    assert counts.count(4) == 9 and sum(counts) == len(TEXTS)
 
 
 def test_pool_passes_encode_options_and_stays_usable_after_a_failed_chunk(encoder, pool):
