@@ -119,7 +119,8 @@ def fake_cache(tmp_path, dim=4):
 
 
 def test_examples_are_source_and_target_labelled_with_the_source_embedding(tmp_path):
-    data = ParallelSentencesDataset(fake_cache(tmp_path)).add_pairs([("Hello there", "Hallo"), ("Bye", "Tschüss")], "de")
+    pairs = [("Hello there", "Hallo"), ("Bye", "Tschüss")]
+    data = ParallelSentencesDataset(fake_cache(tmp_path)).add_pairs(pairs, "de")
     examples = [data[i] for i in range(len(data))]
     assert len(examples) == 4
     by_text = {e.texts[0]: e.label.tolist() for e in examples}
@@ -136,7 +137,8 @@ def test_files_tsv_filters_duplicates_and_summary(tmp_path):
     tsv.write_text("Hello\tBonjour\nThe cat\tLe chat\n", encoding="utf-8")
     data = ParallelSentencesDataset(fake_cache(tmp_path), min_chars=2, max_chars=40)
     data.add_files(src, trg, "de").add_tsv(tsv, "fr")
-    assert data.train_pairs["de"] == [("Short.", "Kurz."), ("A sentence of medium length.", "Ein Satz mittlerer Länge.")]
+    assert data.train_pairs["de"] == [
+        ("Short.", "Kurz."), ("A sentence of medium length.", "Ein Satz mittlerer Länge.")]
     assert all(not t.endswith("\r") for pair in data.train_pairs["de"] for t in pair)
     assert data.train_pairs["fr"] == [("Hello", "Bonjour"), ("The cat", "Le chat")]
     summary = data.summary()
@@ -160,8 +162,8 @@ def test_held_out_lines_are_the_same_in_every_language_and_never_trained_on(tmp_
     assert not trained & held_texts
     assert len(data.train_pairs["de"]) == 2 * 50 and data.summary().loc["de", "overlap"] == 10
 
-    same_seed = ParallelSentencesDataset(fake_cache(tmp_path), seed=3).add_pairs(zip(english, english), "de", held_out=10)
-    other_seed = ParallelSentencesDataset(fake_cache(tmp_path), seed=4).add_pairs(zip(english, english), "de", held_out=10)
+    same_seed, other_seed = (ParallelSentencesDataset(fake_cache(tmp_path), seed=seed).add_pairs(
+        zip(english, english), "de", held_out=10) for seed in (3, 4))
     assert sorted(s for s, _ in same_seed.held_out["de"]) == sorted(s for s, _ in data.held_out["de"])
     assert sorted(other_seed.held_out["de"]) != sorted(same_seed.held_out["de"])
 
@@ -228,6 +230,22 @@ def test_build_student_adds_a_projection_only_when_needed_and_copies(tiny_encode
     assert [type(m).__name__ for m in student] == ["StaticEmbedding", "Normalize", "Dense"]
     assert student[-1].activation == "identity" and student.get_sentence_embedding_dimension() == 32
     assert len(static) == 2 and student[0] is not static[0]
+    # The token vectors are rescaled to unit mean norm, which the Normalize after them cancels.
+    assert student[0].embedding.weight.norm(dim=1).mean().item() == pytest.approx(1.0, rel=1e-5)
+    assert static[0].embedding.weight.norm(dim=1).mean().item() != pytest.approx(1.0, rel=1e-2)
+    with torch.no_grad():
+        normalised = student[1](student[0](student.tokenize(ENGLISH)))["sentence_embedding"]
+    np.testing.assert_allclose(normalised.numpy(), static.encode(ENGLISH), atol=1e-6)
+    wide = build_student(static, 32, static_width=20)
+    assert wide[0].get_sentence_embedding_dimension() == 20 and wide[2].in_features == 20
+    with torch.no_grad():
+        wide_vectors = wide[1](wide[0](wide.tokenize(ENGLISH)))["sentence_embedding"].numpy()
+    reference = static.encode(ENGLISH)
+    np.testing.assert_allclose(wide_vectors @ wide_vectors.T, reference @ reference.T, atol=1e-5)
+    with pytest.raises(ValueError, match="at least the current width 8"):
+        build_student(static, 32, static_width=4)
+    with pytest.raises(ValueError, match="StaticEmbedding and Normalize"):
+        build_student(tiny_encoder, 32, static_width=64)
     same = build_student(tiny_encoder, 32)
     assert [type(m).__name__ for m in same] == ["Transformer", "Pooling"]
     with pytest.raises(ValueError, match="dimension"):
@@ -269,12 +287,13 @@ def test_crosslingual_stsb_pairs_english_with_translation(mirror):
     from workbench.data import load_dataset
 
     pairs = crosslingual_stsb("de")
-    english, german = load_dataset("stsb-multi-mt", split="test", lang="en"), load_dataset("stsb-multi-mt", split="test", lang="de")
+    english, german = (load_dataset("stsb-multi-mt", split="test", lang=lang) for lang in ("en", "de"))
     assert len(pairs) == 1379
     assert [p.texts for p in pairs[:3]] == [[e.texts[0], g.texts[1]] for e, g in zip(english[:3], german[:3])]
     assert [p.label for p in pairs] == [e.label for e in english]
     train = stsb_parallel_pairs("fr")
-    assert len(train) == len(set(train)) > 10_000 and train[0][0] == load_dataset("stsb-multi-mt", split="train")[0].texts[0]
+    assert len(train) == len(set(train)) > 10_000
+    assert train[0][0] == load_dataset("stsb-multi-mt", split="train")[0].texts[0]
 
 
 def test_sts_benchmarks_names_and_tracks(mirror):

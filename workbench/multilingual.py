@@ -49,11 +49,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .data import Example, load_dataset, read_parallel_files, read_parallel_tsv
+from .data import Example, dataset_path, load_dataset, read_parallel_files, read_parallel_tsv
 from .encoder import PRECISIONS, SentenceEncoder
 from .evaluation import EmbeddingSimilarityEvaluator, MSEEvaluator, SequentialEvaluator, TranslationEvaluator
 from .io import atomic_write_bytes, read_json, write_json
-from .modules import Dense
+from .modules import Dense, Normalize, StaticEmbedding
 from .paths import cache_dir
 
 #: Subfolder of the workbench cache that holds teacher embeddings.
@@ -63,6 +63,10 @@ STS17_TRACKS: dict[str, str] = {
     "en-en": "track5.en-en", "en-de": "extended.de-en", "en-fr": "extended.fr-en", "en-it": "extended.it-en",
     "en-nl": "extended.nl-en", "es-en": "track4a.es-en", "es-es": "track3.es-es", "ar-en": "track2.ar-en",
     "ar-ar": "track1.ar-ar", "tr-en": "track6.tr-en",
+}
+#: Two-letter language code -> the three-letter code in the Tatoeba and NTREX file names.
+FILE_CODES: dict[str, str] = {
+    "de": "deu", "fr": "fra", "es": "spa", "it": "ita", "nl": "nld", "pt": "por", "pl": "pol", "ru": "rus",
 }
 PairLike = tuple[str, str] | Sequence[str] | Example
 
@@ -210,6 +214,20 @@ class TeacherEmbeddings:
             return np.zeros((0, self.dimension or 0), dtype=np.float32)
         return np.stack([self._rows[k] for k in keys])
 
+    def encode(self, sentences: str | Sequence[str], **options: Any) -> np.ndarray:
+        """The cached embeddings with a model's ``encode`` call, so evaluators can score the teacher cheaply.
+
+        ``options`` (batch size, progress bar, ...) are accepted and ignored:
+        the teacher's settings were fixed when this object was made.
+
+        Example
+        -------
+        >>> sts_spearman(TeacherEmbeddings(teacher), benchmarks)   # doctest: +SKIP
+        """
+        if isinstance(sentences, str):
+            return self([sentences])[0]
+        return self(sentences)
+
     @property
     def dimension(self) -> int | None:
         """Width of the cached embeddings (None while the cache is empty)."""
@@ -237,8 +255,10 @@ class TeacherEmbeddings:
         name = hashlib.blake2b(key_matrix.tobytes(), digest_size=12).hexdigest()
         atomic_write_bytes(self.path / f"shard-{name}.npz", buffer.getvalue())
         if not (self.path / "teacher.json").exists():
-            write_json(self.path / "teacher.json", {"teacher": str(getattr(self.teacher, "source", type(self.teacher).__name__)),
-                                                    "precision": self.precision})
+            # For people browsing the cache: which teacher a folder belongs to.
+            about = {"teacher": str(getattr(self.teacher, "source", type(self.teacher).__name__)),
+                     "precision": self.precision}
+            write_json(self.path / "teacher.json", about)
         self._rows.update(zip(keys, embeddings))
 
 
@@ -427,29 +447,31 @@ class ParallelSentencesDataset(Dataset):
     @property
     def train_pairs(self) -> dict[str, list[tuple[str, str]]]:
         """Language -> the ``(source, target)`` pairs trained on."""
-        return self.build().train
+        return self._processed().train
 
     @property
     def held_out(self) -> dict[str, list[tuple[str, str]]]:
         """Language -> the held-out ``(source, target)`` pairs (empty lists for languages without)."""
-        return self.build().held_out
+        return self._processed().held_out
 
     def summary(self) -> pd.DataFrame:
         """One row per language: pairs read, dropped by each rule, held out, and trained on."""
-        counts = self.build().counts
+        counts = self._processed().counts
         return pd.DataFrame([{"language": lang, **vars(c)} for lang, c in counts.items()]).set_index("language")
 
-    def build(self) -> _Built:
-        """Filter, split, cap and embed (once; adding data makes the next use build again)."""
-        if self._built is None:
-            self._built = self._build()
-        return self._built
+    def build(self) -> "ParallelSentencesDataset":
+        """Filter, split, cap and embed now rather than on first use; returns the data set.
+
+        Processing happens once; adding data makes the next use process again.
+        """
+        self._processed()
+        return self
 
     def __len__(self) -> int:
-        return len(self.build().texts)
+        return len(self._processed().texts)
 
     def __getitem__(self, index: int) -> Example:
-        built = self.build()
+        built = self._processed()
         return Example([built.texts[index]], built.embeddings[built.rows[index]])
 
     # ------------------------------------------------------------------ evaluation
@@ -467,14 +489,15 @@ class ParallelSentencesDataset(Dataset):
         max_pairs
             Use at most this many held-out pairs per language (the first ones).
         """
-        built = self.build()
+        built = self._processed()
         translation, mse = [], []
         for lang, pairs in built.held_out.items():
             pairs = pairs[:max_pairs]
             if not pairs:
                 continue
             sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
-            translation.append(TranslationEvaluator(sources, targets, name=f"translation-{lang}", batch_size=batch_size))
+            translation.append(TranslationEvaluator(sources, targets, name=f"translation-{lang}",
+                                                    batch_size=batch_size))
             mse.append(MSEEvaluator(sources, targets, teacher_embeddings=self.teacher(sources),
                                     name=f"mse-{lang}", batch_size=batch_size))
         if not translation:
@@ -484,6 +507,11 @@ class ParallelSentencesDataset(Dataset):
                                    name="held-out")
 
     # ------------------------------------------------------------------ processing
+    def _processed(self) -> _Built:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
     def _build(self) -> _Built:
         if not self._corpora:
             raise ValueError("no parallel data yet; add some with add_files, add_tsv or add_pairs")
@@ -513,18 +541,67 @@ class ParallelSentencesDataset(Dataset):
             counts.over_cap = len(allowed) - len(kept)
             counts.train = len(kept)
             built.train[lang] = kept
-        sources = list(dict.fromkeys(s for pairs in (*built.train.values(), *built.held_out.values()) for s, _ in pairs))
+        all_pairs = (*built.train.values(), *built.held_out.values())
+        sources = list(dict.fromkeys(s for pairs in all_pairs for s, _ in pairs))
         built.embeddings = self.teacher(sources)
         row = {s: i for i, s in enumerate(sources)}
         examples = [(t, row[s]) for pairs in built.train.values() for s, t in pairs]
         if self.include_source:
-            examples = [(s, row[s]) for s in dict.fromkeys(s for pairs in built.train.values() for s, _ in pairs)] + examples
+            trained_sources = dict.fromkeys(s for pairs in built.train.values() for s, _ in pairs)
+            examples = [(s, row[s]) for s in trained_sources] + examples
         built.texts = [text for text, _ in examples]
         built.rows = np.array([r for _, r in examples], dtype=np.int64)
         return built
 
     def _fits(self, text: str) -> bool:
         return len(text) >= self.min_chars and (self.max_chars is None or len(text) <= self.max_chars)
+
+
+def standard_parallel_data(
+    teacher: TeacherEmbeddings | Any,
+    languages: Sequence[str] = ("de", "fr", "es"),
+    held_out: int = 500,
+    stsb_splits: Sequence[str] = ("train", "dev"),
+    **options: Any,
+) -> ParallelSentencesDataset:
+    """English-to-``languages`` parallel data of the data registry: Tatoeba, NTREX and stsb-multi-mt.
+
+    Per language: the Tatoeba pairs, the NTREX news lines (``held_out`` of
+    them set aside -- the same English lines in every language) and the
+    translated sentences of the stsb-multi-mt ``stsb_splits`` (never its test
+    split, which is an STS benchmark).
+
+    Parameters
+    ----------
+    teacher
+        As for :class:`ParallelSentencesDataset`.
+    languages
+        Two-letter codes among :data:`FILE_CODES`.
+    held_out
+        NTREX lines held out per language.
+    stsb_splits
+        stsb-multi-mt splits to train on; ``()`` for none.
+    **options
+        Passed to :class:`ParallelSentencesDataset` (``max_chars``, ``max_per_language``, ``exclude``, ``seed``, ...).
+
+    Example
+    -------
+    >>> data = standard_parallel_data(teacher, ["de"], held_out=500, max_chars=500)   # doctest: +SKIP
+    >>> data.summary()                                                                 # doctest: +SKIP
+    """
+    unknown = [lang for lang in languages if lang not in FILE_CODES]
+    if unknown:
+        raise ValueError(f"no parallel files known for {unknown}; languages: {sorted(FILE_CODES)}")
+    data = ParallelSentencesDataset(teacher, **options)
+    english_news = dataset_path("ntrex", "newstest2019-src.eng.txt")
+    for lang in languages:
+        code = FILE_CODES[lang]
+        data.add_files(english_news, dataset_path("ntrex", f"newstest2019-ref.{code}.txt"), lang, held_out=held_out)
+        data.add_files(dataset_path("tatoeba", f"tatoeba.{code}-eng.eng"),
+                       dataset_path("tatoeba", f"tatoeba.{code}-eng.{code}"), lang)
+        for split in stsb_splits:
+            data.add_pairs(stsb_parallel_pairs(lang, split), lang, name=f"stsb-multi-mt {lang} {split}")
+    return data
 
 
 # --------------------------------------------------------------------------- students
@@ -534,6 +611,7 @@ def build_student(
     base: str | os.PathLike | SentenceEncoder,
     dimension: int,
     activation: str = "identity",
+    static_width: int | None = None,
     device: str | None = None,
 ) -> SentenceEncoder:
     """A student encoder: ``base`` plus, when its width differs, a Dense projection to ``dimension``.
@@ -541,6 +619,13 @@ def build_student(
     Works for any base: a static model (``"static-multilingual"``, 64-d), a
     Transformer with pooling, a saved folder.  A given encoder is copied, so
     the original stays as it was (e.g. to compare before and after training).
+
+    A base that starts with StaticEmbedding and Normalize is prepared for
+    training without changing its sentence similarities: its token vectors are
+    rescaled to a mean norm of 1 (so one learning rate suits both the table
+    and the projection), and ``static_width`` widens them by a random map with
+    orthonormal columns.  A static model's capacity is its table: 64 numbers
+    per token are too few to follow a 384-d teacher (256 are about enough).
 
     Parameters
     ----------
@@ -550,19 +635,37 @@ def build_student(
         The teacher's embedding width.
     activation
         Of the projection; ``identity`` (default) keeps it linear, fit for regressing onto the teacher.
+    static_width
+        Widen a static base's token vectors to this many dimensions (``None``: keep them).
+        Uses torch's global random generator (seed it with ``torch.manual_seed``).
     device
         Where the student lives; default: the base's device (or the library default).
 
     Example
     -------
     >>> from workbench import SentenceEncoder
-    >>> student = build_student("static-multilingual", 384)                 # doctest: +SKIP
+    >>> student = build_student("static-multilingual", 384, static_width=256)       # doctest: +SKIP
     >>> [type(m).__name__ for m in student], student.get_sentence_embedding_dimension()  # doctest: +SKIP
     (['StaticEmbedding', 'Normalize', 'Dense'], 384)
+    >>> student[2].in_features                                                      # doctest: +SKIP
+    256
     """
     if not isinstance(dimension, int) or dimension < 1:
         raise ValueError(f"dimension must be a positive integer (the teacher's width), got {dimension!r}")
     encoder = copy.deepcopy(base) if isinstance(base, SentenceEncoder) else SentenceEncoder(base, device=device)
+    static = len(encoder) > 1 and isinstance(encoder[0], StaticEmbedding) and isinstance(encoder[1], Normalize)
+    if static_width is not None:
+        if not static:
+            raise ValueError(f"static_width applies to a base that starts with StaticEmbedding and Normalize; "
+                             f"this one starts with {[type(m).__name__ for m in encoder][:2]}")
+        _widen(encoder[0], static_width)
+    if static:
+        # The sentence vector is normalised, so one scale for all token vectors changes no output. Adam moves
+        # every weight by about the learning rate per step: at model2vec's row norms (~90) the table would
+        # hardly move at a rate that suits the projection.
+        with torch.no_grad():
+            table = encoder[0].embedding.weight
+            table /= table.norm(dim=1).mean()
     width = encoder.get_sentence_embedding_dimension()
     if width is None:
         raise ValueError(f"cannot tell the width of {type(encoder[-1]).__name__}'s output; "
@@ -570,6 +673,17 @@ def build_student(
     if width != dimension:
         encoder.append(Dense(width, dimension, activation=activation))
     return encoder.to(device or encoder.device)
+
+
+def _widen(static: StaticEmbedding, width: int) -> None:
+    """Give the token vectors ``width`` dimensions; every dot product between them stays the same."""
+    table = static.embedding.weight.detach()
+    if not isinstance(width, int) or width < table.shape[1]:
+        raise ValueError(f"static_width must be an integer of at least the current width {table.shape[1]}, "
+                         f"got {width!r}")
+    # Q has orthonormal columns (Q^T Q = I), so (x Q^T) . (y Q^T) = x . y.
+    q, _ = torch.linalg.qr(torch.randn(width, table.shape[1], device=table.device))
+    static.embedding = nn.EmbeddingBag.from_pretrained(table @ q.T, freeze=False, mode="mean")
 
 
 # --------------------------------------------------------------------------- cross-lingual STS
