@@ -8,8 +8,8 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 # The data-set mirror beside the checkout, when there is one (tests skip what needs it otherwise).
 DATA ?= $(wildcard $(abspath ../shared/datasets))
-# Jupyter refuses to run as root unless told to (containers, CI machines).
 DATA_ENV = $(if $(DATA),WORKBENCH_DATA_DIR=$${WORKBENCH_DATA_DIR:-$(DATA)})
+# Jupyter refuses to run as root unless told to (containers, CI machines).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test test-fast bench clean
