@@ -23,6 +23,10 @@ from workbench.data import Example, load_dataset  # noqa: E402  (after the data 
 from workbench.evaluation import EmbeddingSimilarityEvaluator  # noqa: E402
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written (a script's docstring), defaults after each flag's help."""
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     """An argument parser with the flags every training example takes.
 
@@ -37,7 +41,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     >>> args.epochs, args.batch_size, args.max_train
     (2, 16, None)
     """
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
     p.add_argument("--output", required=True, type=Path, help="folder for the best model (and history, eval CSVs)")
     p.add_argument("--epochs", type=int, default=1, help="passes over the training data")
     p.add_argument("--batch-size", type=int, default=16, help="examples per step")
@@ -59,7 +63,11 @@ def setup(args: argparse.Namespace) -> float:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not args.quiet:
+    if args.quiet:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # the weight-loading bars
+    else:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     return time.perf_counter()
 

@@ -16,6 +16,7 @@ from _common import finish, parser, setup, spearman, sts_evaluator, stsb, traine
 
 from workbench import SentenceEncoder
 from workbench.losses import AnglELoss, CoSENTLoss, CosineSimilarityLoss
+from workbench.training.trainer import SCHEDULERS
 
 LOSSES = {
     "cosine": lambda model, args: CosineSimilarityLoss(model),
@@ -29,7 +30,7 @@ def main() -> dict:
     p.add_argument("--model", default="all-MiniLM-L6-v2", help="model to start from (zoo name or folder)")
     p.add_argument("--loss", choices=sorted(LOSSES), default="cosine", help="training loss")
     p.add_argument("--scale", type=float, default=20.0, help="scale (inverse temperature) of cosent and angle")
-    p.add_argument("--scheduler", default="warmup_linear", help="learning-rate schedule of the trainer")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default="warmup_linear", help="learning-rate schedule")
     p.set_defaults(epochs=4, evaluation_steps=100)
     args = p.parse_args()
     started = setup(args)

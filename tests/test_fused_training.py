@@ -1,6 +1,7 @@
 """Training through the packed-token path: the same gradients as the Hugging Face forward, dropout included."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -90,3 +91,18 @@ def test_training_step_through_the_encoder_uses_the_packed_path(tiny_encoder):
     transformer._fused = None  # the Hugging Face forward
     reference = _gradients(tiny_encoder, lambda: loss([dict(f) for f in features], labels))
     _assert_same_gradients(reference, fused)
+
+
+def test_evaluation_after_training_steps_sees_the_new_weights(tiny_encoder):
+    from workbench.data import Example
+    from workbench.training import fit
+
+    texts = ["a man is eating food", "the dog sits on the street"]
+    before = tiny_encoder.encode(texts)  # fills the packed-weight cache of the inference path
+    data = [Example(["a man eats", "someone eats food"], 0.9), Example(["a cat sits", "the car drives"], 0.1)] * 4
+    fit(tiny_encoder, [(data, CosineSimilarityLoss(tiny_encoder))], batch_size=4, lr=1e-2, seed=0)
+    after = tiny_encoder.encode(texts)
+    tiny_encoder[0]._fused = None  # the Hugging Face forward: no cache
+    reference = tiny_encoder.encode(texts)
+    assert not np.allclose(before, reference, atol=1e-3)
+    np.testing.assert_allclose(after, reference, atol=1e-5)
