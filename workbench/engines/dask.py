@@ -1,0 +1,231 @@
+"""Corpus encoding on a Dask cluster: one machine's worker processes, or many machines'.
+
+The encoder is sent to every worker once (``client.scatter(..., broadcast=True)``),
+the corpus goes out in chunks, and each chunk comes back as an array -- or,
+with :func:`encode_dask_shards`, is written by the worker as one ``.npy``
+shard in a folder all workers can reach, so that nothing passes through the
+client and a rerun skips the shards already written.
+
+Why Dask rather than Ray: ``dask[distributed]`` is pure Python and installs
+in seconds; a 2-worker ``LocalCluster`` starts in a few seconds on 2 cores,
+while Ray brings a large binary wheel and several daemons (GCS, raylet,
+dashboard) to start before the first task.  Both scale to many machines;
+for encoding, which is one map over chunks, Dask's futures are all that is needed.
+
+Example
+-------
+>>> from distributed import Client, LocalCluster
+>>> from workbench.engines.dask import encode_dask
+>>> with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client:   # doctest: +SKIP
+...     emb = encode_dask(model, sentences, client=client, chunk_size=5000)
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..encoder import check_texts
+from ..hooks import progress_hooks
+from ..io import read_json, write_json
+
+SHARD_PATTERN = "embeddings-{:06d}.npy"
+MANIFEST_NAME = "shards.json"
+
+
+def _require_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError("the Dask engine needs dask.distributed: pip install 'dask[distributed]'") from None
+    return distributed
+
+
+class _Pickled:
+    """An encoder as Python pickle bytes, unpickled once per worker process by :meth:`get`.
+
+    Dask's own serializer for torch modules does not keep all of an encoder's
+    state (copies between workers gave other embeddings), so only the bytes
+    ever travel, and the unpickled encoder never leaves the worker.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.payload = pickle.dumps(model)
+        self._setup()
+
+    def _setup(self) -> None:
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, bytes]:
+        return {"payload": self.payload}
+
+    def __setstate__(self, state: dict[str, bytes]) -> None:
+        self.payload = state["payload"]
+        self._setup()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                self._model = pickle.loads(self.payload)
+            return self._model
+
+
+def _encode_chunk(shipped: _Pickled, texts: list[str], options: dict[str, Any], threads: int | None,
+                  path: str | None) -> Any:
+    """Runs on a worker: the chunk's embeddings, or their shape once written to ``path``."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    emb = shipped.get().encode(texts, show_progress_bar=False, convert_to_numpy=True, **options).astype(np.float32, copy=False)
+    if path is None:
+        return emb
+    tmp = f"{path}.tmp-{os.getpid()}.npy"
+    np.save(tmp, emb)
+    os.replace(tmp, path)  # a shard is there whole or not at all
+    return emb.shape
+
+
+@contextmanager
+def _client(client: Any, n_workers: int) -> Iterator[Any]:
+    """The given client, or a local cluster of ``n_workers`` single-threaded processes for the call."""
+    distributed = _require_distributed()
+    if client is not None:
+        yield client
+        return
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as local:
+        yield local
+
+
+def _run(model: Any, texts: list[str], client: Any, chunk_size: int, folder: Path | None,
+         threads: int | None, n_workers: int, callbacks: Iterable[Any] | None, show_progress_bar: bool | None,
+         options: dict[str, Any]) -> dict[int, Any]:
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    distributed = _require_distributed()
+    if client is None and threads is None:  # our local cluster: share the cores among its workers
+        threads = max(1, (os.cpu_count() or 1) // n_workers)
+    starts = list(range(0, len(texts), chunk_size))
+    hooks = progress_hooks(show_progress_bar, callbacks)
+    hooks.emit("progress_begin", task="encode", total=len(texts), unit="sentences", desc="Encoding (dask)")
+    results: dict[int, Any] = {}
+    try:
+        with _client(client, n_workers) as active:
+            remote_model = active.scatter(_Pickled(model), broadcast=True, hash=False)
+            futures = {}
+            for i, start in enumerate(starts):
+                path = folder / SHARD_PATTERN.format(i) if folder is not None else None
+                if path is not None and path.exists():  # written by an earlier run
+                    results[i] = path
+                    hooks.emit("progress_update", task="encode", n=min(chunk_size, len(texts) - start), skipped=True)
+                    continue
+                future = active.submit(_encode_chunk, remote_model, texts[start:start + chunk_size], options, threads,
+                                       None if path is None else str(path), pure=False)
+                futures[future] = (i, path)
+            for future in distributed.as_completed(futures):
+                i, path = futures[future]
+                value = future.result()
+                results[i] = value if path is None else path
+                hooks.emit("progress_update", task="encode", n=len(value) if path is None else value[0])
+    finally:
+        hooks.emit("progress_end", task="encode")
+    return results
+
+
+def _check_manifest(folder: Path, settings: dict[str, Any]) -> None:
+    """Record the settings of the shards in ``folder``; refuse to mix shards of other settings."""
+    manifest = folder / MANIFEST_NAME
+    if manifest.exists():
+        previous = read_json(manifest)
+        if previous != settings:
+            raise ValueError(f"{folder} holds shards made with other settings ({previous}, now {settings}); "
+                             "use another folder or delete it to start over")
+    else:
+        write_json(manifest, settings)
+
+
+def encode_dask(
+    model: Any,
+    sentences: Sequence[str],
+    client: Any = None,
+    chunk_size: int = 10_000,
+    threads_per_task: int | None = None,
+    n_workers: int = 2,
+    callbacks: Iterable[Any] | None = None,
+    show_progress_bar: bool | None = None,
+    **options: Any,
+) -> np.ndarray:
+    """Embed ``sentences`` on a Dask cluster; the ``(n, dim)`` float32 array in input order.
+
+    Parameters
+    ----------
+    model:
+        A :class:`~workbench.SentenceEncoder` (sent once to every worker).
+    sentences:
+        A list of strings.
+    client:
+        A ``distributed.Client``; default: a ``LocalCluster`` of ``n_workers``
+        single-threaded processes, started and closed for this call.
+    chunk_size:
+        Sentences per task.
+    threads_per_task:
+        PyTorch threads inside each task (default: the worker's setting).
+    callbacks, show_progress_bar:
+        One ``progress_*`` task ``"encode"``, counted in sentences, in this process.
+    **options:
+        ``encode`` options (batch_size, precision, normalize_embeddings, prompt, truncate_dim, ...).
+
+    Example
+    -------
+    >>> emb = encode_dask(model, ["A man is eating.", "A dog runs."], chunk_size=1)     # doctest: +SKIP
+    >>> emb.shape                                                                      # doctest: +SKIP
+    (2, 384)
+    """
+    texts = check_texts(sentences)
+    results = _run(model, texts, client, chunk_size, None, threads_per_task, n_workers, callbacks,
+                   show_progress_bar, options)
+    if not results:
+        return np.empty((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
+    return np.concatenate([results[i] for i in range(len(results))])
+
+
+def encode_dask_shards(
+    model: Any,
+    sentences: Sequence[str],
+    output_dir: str | os.PathLike,
+    client: Any = None,
+    chunk_size: int = 10_000,
+    threads_per_task: int | None = None,
+    n_workers: int = 2,
+    callbacks: Iterable[Any] | None = None,
+    show_progress_bar: bool | None = None,
+    **options: Any,
+) -> list[Path]:
+    """Like :func:`encode_dask`, but every worker writes its chunks as ``.npy`` shards into ``output_dir``.
+
+    ``output_dir`` must be reachable by every worker (a shared file system for
+    a multi-machine cluster).  A rerun with the same folder and ``chunk_size``
+    skips the shards already written.  Returns the shard paths in corpus
+    order; ``np.concatenate([np.load(p, mmap_mode="r") for p in paths])`` joins them.
+
+    Example
+    -------
+    >>> paths = encode_dask_shards(model, sentences, "/shared/emb", client=client)      # doctest: +SKIP
+    >>> paths[0].name                                                                    # doctest: +SKIP
+    'embeddings-000000.npy'
+    """
+    texts = check_texts(sentences)
+    folder = Path(output_dir).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    _check_manifest(folder, {"n": len(texts), "chunk_size": chunk_size, "model": str(getattr(model, "source", None)),
+                             "options": {k: repr(v) for k, v in sorted(options.items())}})
+    results = _run(model, texts, client, chunk_size, folder, threads_per_task, n_workers, callbacks,
+                   show_progress_bar, options)
+    return [results[i] for i in range(len(results))]
