@@ -36,6 +36,8 @@ from ..io import read_json, write_json
 
 SHARD_PATTERN = "embeddings-{:06d}.npy"
 MANIFEST_NAME = "shards.json"
+#: Options that change how shards are computed, not what they hold.
+RUN_OPTIONS = ("threads_per_task", "n_workers", "callbacks", "show_progress_bar")
 
 
 def _require_distributed() -> Any:
@@ -105,11 +107,12 @@ def _client(client: Any, n_workers: int) -> Iterator[Any]:
 
 
 def _run(model: Any, texts: list[str], client: Any, chunk_size: int, folder: Path | None,
-         threads: int | None, n_workers: int, callbacks: Iterable[Any] | None, show_progress_bar: bool | None,
-         options: dict[str, Any]) -> dict[int, Any]:
+         threads_per_task: int | None = None, n_workers: int = 2, callbacks: Iterable[Any] | None = None,
+         show_progress_bar: bool | None = None, **options: Any) -> dict[int, Any]:
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     distributed = _require_distributed()
+    threads = threads_per_task
     if client is None and threads is None:  # our local cluster: share the cores among its workers
         threads = max(1, (os.cpu_count() or 1) // n_workers)
     starts = list(range(0, len(texts), chunk_size))
@@ -190,29 +193,21 @@ def encode_dask(
     """
     texts = check_texts(sentences)
     results = _run(model, texts, client, chunk_size, None, threads_per_task, n_workers, callbacks,
-                   show_progress_bar, options)
+                   show_progress_bar, **options)
     if not results:
         return np.empty((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
     return np.concatenate([results[i] for i in range(len(results))])
 
 
-def encode_dask_shards(
-    model: Any,
-    sentences: Sequence[str],
-    output_dir: str | os.PathLike,
-    client: Any = None,
-    chunk_size: int = 10_000,
-    threads_per_task: int | None = None,
-    n_workers: int = 2,
-    callbacks: Iterable[Any] | None = None,
-    show_progress_bar: bool | None = None,
-    **options: Any,
-) -> list[Path]:
+def encode_dask_shards(model: Any, sentences: Sequence[str], output_dir: str | os.PathLike, client: Any = None,
+                       chunk_size: int = 10_000, **options: Any) -> list[Path]:
     """Like :func:`encode_dask`, but every worker writes its chunks as ``.npy`` shards into ``output_dir``.
 
     ``output_dir`` must be reachable by every worker (a shared file system for
     a multi-machine cluster).  A rerun with the same folder and ``chunk_size``
-    skips the shards already written.  Returns the shard paths in corpus
+    skips the shards already written.  The other parameters (``threads_per_task``,
+    ``n_workers``, ``callbacks``, ``show_progress_bar`` and ``encode`` options)
+    are those of :func:`encode_dask`.  Returns the shard paths in corpus
     order; ``np.concatenate([np.load(p, mmap_mode="r") for p in paths])`` joins them.
 
     Example
@@ -225,7 +220,6 @@ def encode_dask_shards(
     folder = Path(output_dir).absolute()
     folder.mkdir(parents=True, exist_ok=True)
     _check_manifest(folder, {"n": len(texts), "chunk_size": chunk_size, "model": str(getattr(model, "source", None)),
-                             "options": {k: repr(v) for k, v in sorted(options.items())}})
-    results = _run(model, texts, client, chunk_size, folder, threads_per_task, n_workers, callbacks,
-                   show_progress_bar, options)
+                             "options": {k: repr(v) for k, v in sorted(options.items()) if k not in RUN_OPTIONS}})
+    results = _run(model, texts, client, chunk_size, folder, **options)
     return [results[i] for i in range(len(results))]
