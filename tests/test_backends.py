@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-import onnx
 import pytest
 import torch
 
@@ -12,7 +11,10 @@ from workbench import SentenceEncoder
 from workbench.backends import Setting, export_onnx, fidelity_report
 from workbench.backends import onnx as onnx_backend
 from workbench.backends.fidelity import scifact_evaluator, use_backend
-from workbench.modules import BoW, Pooling
+from workbench.modules import BoW
+
+onnx = pytest.importorskip("onnx")  # the backends import onnxruntime and onnx only when used
+pytest.importorskip("onnxruntime")
 
 TEXTS = ["a man is eating food .", "the dog", "", "a woman plays the guitar with a child in the street",
          "someone rides a horse"]

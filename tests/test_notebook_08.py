@@ -7,7 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from notebook_kernel import NOTEBOOKS, notebook_kernel  # noqa: F401  (a fixture)
+try:
+    from notebook_kernel import NOTEBOOKS, notebook_kernel  # noqa: F401  (the shared fixture)
+except ImportError:  # without the shared helper: a kernel of this interpreter, findable only by these tests
+    NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+    @pytest.fixture(scope="session")
+    def notebook_kernel(tmp_path_factory):
+        from ipykernel.kernelspec import install
+
+        prefix = tmp_path_factory.mktemp("jupyter")
+        install(kernel_name="workbench-notebook-08", prefix=str(prefix))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+            yield "workbench-notebook-08"
 
 pytestmark = pytest.mark.notebook
 
