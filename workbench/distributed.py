@@ -219,6 +219,8 @@ def _broadcast_seed(seed: int | None) -> int:
     """The same seed in every process: process 0's (drawn there when ``None``)."""
     value = torch.tensor([seed if seed is not None else random.SystemRandom().randrange(2**31)], dtype=torch.int64)
     if world()[1] > 1:
+        # nccl moves CUDA tensors only
+        value = value.to("cuda" if dist.get_backend() == "nccl" else "cpu")
         dist.broadcast(value, src=0)
     return int(value)
 
