@@ -314,3 +314,34 @@ def test_sts_spearman_scores_each_benchmark():
     good = [Example(["a", "b"], 3.0), Example(["a", "c"], 0.0), Example(["b", "c"], 4.0)]
     bad = [Example(["a", "b"], 1.0), Example(["a", "c"], 5.0), Example(["b", "c"], 0.0)]
     assert sts_spearman(model, {"good": good, "bad": bad}) == pytest.approx({"good": 1.0, "bad": -1.0})
+
+
+# --------------------------------------------------------------------------- the example script (real models)
+
+
+@pytest.mark.slow
+def test_example_script_runs_and_its_second_run_encodes_nothing(mirror, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "distill_multilingual.py"
+    command = [sys.executable, str(script), "--output", str(tmp_path / "student"), "--cache", str(tmp_path / "cache"),
+               "--languages", "de", "--held-out", "20", "--max-train", "100", "--max-eval", "30", "--epochs", "1",
+               "--static-width", "0", "--batch-size", "64", "--quiet"]
+
+    def run() -> dict:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first = run()
+    assert set(first["translation_accuracy"]) == set(first["translation_accuracy_before"]) == {"en-de"}
+    assert 0 <= first["translation_accuracy"]["en-de"] <= 1
+    assert {"sts17_en_de_before", "sts17_en_de_after", "seconds"} <= set(first)
+    assert first["teacher_encoded"] > 100 and first["reloaded_identical"] is True
+    assert SentenceEncoder(tmp_path / "student", device="cpu").get_sentence_embedding_dimension() == 384
+    second = run()
+    assert second["teacher_encoded"] == 0
+    assert second["translation_accuracy"] == first["translation_accuracy"]  # same data, seed and teacher embeddings

@@ -1,0 +1,52 @@
+"""Notebook 07 (multilingual distillation) runs top to bottom under papermill with small parameters.
+
+Runs through the shared helper of ``test_notebooks.py``, which reads a notebook's
+small parameters from its ``SMALL`` table; they are put there for this test only.
+"""
+from __future__ import annotations
+
+import pytest
+
+from notebook_kernel import notebook_kernel  # noqa: F401  (a fixture)
+from test_notebooks import SMALL, run_notebook
+
+pytestmark = pytest.mark.notebook
+
+# Two languages, 300 pairs each, the 64-d table, two short epochs, short STS sets, PCA for the map
+# (UMAP's first call compiles for about a minute): every cell runs, in well under 90 s on 2 cores.
+SMALL_07 = {
+    "languages": ["de", "es"], "held_out": 40, "max_pairs_per_language": 300, "stsb_splits": [],
+    "max_sts_pairs": 60, "static_width": None, "epochs": 2, "batch_size": 256, "map_lines": 12,
+    "map_projection": "pca", "search_corpus_size": 40,
+}
+
+
+def test_07_multilingual(tmp_path, notebook_kernel, monkeypatch):  # noqa: F811
+    output = tmp_path / "student"
+    monkeypatch.setitem(SMALL, "07_multilingual", SMALL_07)
+    results = run_notebook("07_multilingual", tmp_path, notebook_kernel, output_dir=str(output))
+    assert results["languages"] == ["de", "es"]
+    assert results["held_out_pairs"] == {"de": 40, "es": 40}
+    # Two epochs of five batches (1,173 examples / 256), one evaluation at the end of each.
+    assert results["steps"] == 2 * 5 and results["evaluations"] == 2
+    for lang in ("de", "es"):
+        assert 0 <= results["translation_accuracy_before"][lang] <= 1
+        assert 0 <= results["translation_accuracy"][lang] <= 1
+        # Even a short run pulls the translations onto the teacher.
+        assert results["mse_after"][lang] < results["mse_before"][lang]
+    assert set(results["sts"]) == {"sts17-en-de", "sts17-es-en", "stsb-de", "stsb-es", "stsb-en-de", "stsb-en-es"}
+    assert set(results["sts"]["stsb-de"]) == {"student before", "student after", "teacher", "gain"}
+    assert results["map_points"] == 12 * 3  # every line in English, German and Spanish
+    assert set(results["map_link_length"]) == {"before", "after"}
+    assert [hit["language"] for hit in results["search_hits"]] == ["de"] * 3 + ["es"] * 3
+    assert results["reload_identical"] is True and (output / "modules.json").is_file()
+
+
+def test_07_small_parameters_are_defined_by_the_notebook():
+    import nbformat
+
+    from notebook_kernel import NOTEBOOKS
+
+    nb = nbformat.read(NOTEBOOKS / "07_multilingual.ipynb", as_version=4)
+    (cell,) = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
+    assert [key for key in SMALL_07 if f"\n{key} =" not in f"\n{cell.source}"] == []
