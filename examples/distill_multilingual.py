@@ -16,6 +16,9 @@ evaluated at each epoch end but never pick a model: the last one is saved, in
 ``--output`` (a folder SentenceEncoder loads).  The teacher's embeddings are
 cached on disk, so a second run does not encode them again.
 
+For quick runs, --max-train caps the training pairs of each language (a
+seeded choice) and --max-eval the pairs of each STS benchmark.
+
 The last line printed is a JSON object with translation_accuracy (per pair
 ``en-<lang>``, the lower of both directions) after and before training,
 sts17_en_de_before/after, every STS score, and seconds.
@@ -55,7 +58,7 @@ def main() -> dict:
                    help="of the teacher's encoding (bfloat16: ~1.3x the float32 speed here, cosine to it > 0.9999)")
     p.add_argument("--cache", type=Path, default=None, help="teacher-embedding cache (default: the workbench cache)")
     # A token table wants a far larger step than transformer weights and large batches (each optimiser
-    # step updates the whole table); --max-train caps the training pairs per language, --max-eval the STS pairs.
+    # step updates the whole table).
     p.set_defaults(epochs=4, batch_size=512, lr=0.02, warmup_ratio=0.05, seed=0)
     args = p.parse_args()
     started = setup(args)

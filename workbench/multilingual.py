@@ -143,7 +143,7 @@ class TeacherEmbeddings:
         Where teacher caches live (one subfolder per teacher identity);
         default: ``teacher-embeddings`` in the workbench cache (``WORKBENCH_CACHE``).
     precision
-        ``float32`` or ``bfloat16`` encoding; part of the cache key.
+        Passed to the teacher's ``encode`` (``float32``, ``bfloat16``, ...); part of the cache key.
     batch_size
         Sentences per teacher forward pass.
     teacher_id
