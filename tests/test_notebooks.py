@@ -53,9 +53,11 @@ def test_every_notebook_has_small_parameters_and_is_committed_clean():
 
     names = sorted(path.stem for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     assert names, f"no notebooks in {NOTEBOOKS}"
-    missing = [name for name in names if name not in SMALL]
+    # Notebooks 07 and 08 are run by their own files, tests/test_notebook_07.py and _08.py.
+    own_file = {name for name in names if (Path(__file__).parent / f"test_notebook_{name[:2]}.py").exists()}
+    missing = [name for name in names if name not in SMALL and name not in own_file]
     assert not missing, f"notebooks without small test parameters in SMALL: {missing}"
-    for name in names:
+    for name in (n for n in names if n in SMALL):
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
         nbformat.validate(nb)
         tagged = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
