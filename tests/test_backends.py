@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import logging
+import threading
 
 import numpy as np
 import pytest
@@ -43,7 +45,26 @@ def test_onnx_float32_matches_torch_for_any_batch_and_length(tiny_encoder, priva
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
-def test_int8_is_quantized_and_close(tiny_encoder, private_cache):
+def test_concurrent_onnx_batches_come_back_in_input_order(tiny_encoder, private_cache, monkeypatch):
+    texts = [f"{text} {i}" for i in range(6) for text in TEXTS]  # 30 texts, many lengths
+    expected = tiny_encoder.encode(texts)
+    monkeypatch.setattr(onnx_backend, "concurrency", lambda device: (3, 1))
+    tiny_encoder.backend = "onnx"
+    runs = []
+    forward = onnx_backend.OnnxTransformer.forward
+
+    def recorded(self, features):
+        runs.append(threading.current_thread().name)
+        return forward(self, features)
+
+    monkeypatch.setattr(onnx_backend.OnnxTransformer, "forward", recorded)
+    got = tiny_encoder.encode(texts, batch_size=2)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert len(runs) == 15 and all(name.startswith("encode") for name in runs)  # in the worker threads
+    assert len(tiny_encoder.encode(texts[:1], batch_size=2)) == 1
+
+
+def test_int8_is_quantized_and_close(tiny_encoder, private_cache, caplog):
     fp32 = tiny_encoder.encode(TEXTS)
     int8 = tiny_encoder.encode(TEXTS, precision="int8")
     assert int8.dtype == np.float32 and int8.shape == fp32.shape
@@ -53,6 +74,9 @@ def test_int8_is_quantized_and_close(tiny_encoder, private_cache):
     assert {"MatMulInteger", "DynamicQuantizeLinear"} <= {node.op_type for node in graph.node}
     # the switch is per call: float32 afterwards is float32 again
     np.testing.assert_array_equal(tiny_encoder.encode(TEXTS), fp32)
+    with caplog.at_level(logging.WARNING):  # tracing the export did not use up the one truncation warning
+        tiny_encoder.encode(["a " * 40])
+    assert "truncated" in caplog.text
 
 
 def test_exports_are_cached_and_redone_only_for_new_weights(tiny_encoder, private_cache, monkeypatch):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from importlib import metadata
 from pathlib import Path
@@ -48,6 +49,36 @@ def check_texts(sentences: Any) -> list[str]:
                 "every item must be a string (use '' for an empty text)"
             )
     return texts
+
+
+def _forward_batches(model: nn.Module, batches: Iterable[tuple[Any, dict[str, Any]]],
+                     workers: int) -> Iterable[tuple[Any, dict[str, Any]]]:
+    """``(idx, model(features))`` for each ``(idx, features)`` of ``batches``, in order.
+
+    With ``workers > 1`` up to that many batches run at once in threads while
+    the caller tokenizes the next ones; only a model that asks for it (the
+    onnxruntime runner, whose single-threaded runs scale better than one run
+    on several threads) gets more than one.
+    """
+    if workers <= 1:
+        for idx, features in batches:
+            yield idx, model.forward(features)
+        return
+
+    def forward(features: dict[str, Any]) -> dict[str, Any]:
+        with torch.inference_mode():  # grad mode is per thread
+            return model.forward(features)
+
+    pending: deque[tuple[Any, Future]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
+        for idx, features in batches:
+            pending.append((idx, pool.submit(forward, features)))
+            if len(pending) > workers:  # one batch queued beyond the running ones, no more: memory stays flat
+                done_idx, future = pending.popleft()
+                yield done_idx, future.result()
+        while pending:
+            done_idx, future = pending.popleft()
+            yield done_idx, future.result()
 
 
 class SentenceEncoder(nn.Sequential):
@@ -242,13 +273,16 @@ class SentenceEncoder(nn.Sequential):
         was_training = self.training
         self.eval()
         model = self._model_for(precision)
+        def tokenized() -> Iterable[tuple[np.ndarray, dict[str, Any]]]:
+            # Tokenizing stays in this thread: a fast tokenizer must not be used by two threads at once.
+            for start in range(0, len(texts), batch_size):
+                idx = order[start:start + batch_size]
+                features = self.tokenize([texts[i] for i in idx])
+                yield idx, {k: v.to(target) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+
         try:
             with torch.inference_mode(), self._autocast(precision, target):
-                for start in range(0, len(texts), batch_size):
-                    idx = order[start:start + batch_size]
-                    features = self.tokenize([texts[i] for i in idx])
-                    features = {k: v.to(target) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-                    out = model.forward(features)
+                for idx, out in _forward_batches(model, tokenized(), getattr(model, "concurrent_batches", 1)):
                     if output_value == "token_embeddings":
                         for row, i in enumerate(idx):
                             n_tokens = int(out["attention_mask"][row].sum())

@@ -9,12 +9,13 @@ under a digest of the weights: the same weights are never exported twice,
 and changed weights (training) get a fresh export.  The other modules
 (pooling, dense, normalize) keep running in PyTorch.
 
-Why onnxruntime for int8: on a 2-core AMD EPYC (AVX512-VNNI) its dynamic
-int8 model encodes all-MiniLM-L6-v2 about 2.5x faster than the float32
-packed-token PyTorch path, while PyTorch's own int8 routes (dynamically
-quantized ``Linear`` layers, or oneDNN ``qlinear_pointwise`` on packed
-tokens) reached 1.4-1.75x, with the same STSb fidelity (Spearman 0.818 vs
-0.820 in float32).
+Why onnxruntime for int8: on a 2-core AMD EPYC (AVX512-VNNI) PyTorch's own
+int8 routes (dynamically quantized ``Linear`` layers, or oneDNN
+``qlinear_pointwise`` on packed tokens) reached 1.4-1.75x the float32 path,
+with the same STSb fidelity (Spearman 0.818 vs 0.820 in float32); onnxruntime's
+dynamic int8 model with batches run concurrently (:func:`concurrency`) goes
+further (see ``bench/RESULTS.md``).  Fusing attention with onnxruntime's
+transformer optimizer before quantizing was tried and measured no faster.
 
 Example
 -------
@@ -51,6 +52,8 @@ ONNX_PRECISIONS = ("float32", "int8")
 #: Bumped when the export changes, so that old cached files are not reused.
 EXPORT_VERSION = 1
 OPSET = 17
+#: Most batches one encoder runs at once on CPU (see :func:`concurrency`).
+MAX_CONCURRENT_BATCHES = 8
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 FILES = {"float32": "model.onnx", "int8": "model-int8.onnx"}
 # Texts of different lengths, so that the traced graph pads and masks.
@@ -86,9 +89,15 @@ def _transformer(encoder: nn.Module) -> Transformer:
     return first
 
 
+def _trace_batch(transformer: Transformer) -> dict[str, torch.Tensor]:
+    """A padded batch for tracing (straight from the tokenizer: ``tokenize`` would spend its one truncation warning)."""
+    return dict(transformer.tokenizer(_TRACE_TEXTS, padding=True, truncation=True,
+                                      max_length=transformer.max_seq_length, return_tensors="pt"))
+
+
 def _input_names(transformer: Transformer) -> list[str]:
     """The tokenizer outputs the model takes (``token_type_ids`` only where the tokenizer makes them)."""
-    return [name for name in INPUT_NAMES if name in transformer.tokenize(_TRACE_TEXTS[:1])]
+    return [name for name in INPUT_NAMES if name in _trace_batch(transformer)]
 
 
 def weights_digest(transformer: Transformer) -> str:
@@ -134,7 +143,7 @@ class _TokenEmbeddings(nn.Module):
 def _export_float32(transformer: Transformer, path: Path) -> None:
     names = _input_names(transformer)
     model = copy.deepcopy(transformer.auto_model).to("cpu", torch.float32).eval()
-    features = transformer.tokenize(_TRACE_TEXTS)
+    features = _trace_batch(transformer)
     inputs = tuple(features[name] for name in names)
     axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "token_embeddings"]}
     with warnings.catch_warnings(), torch.no_grad():
@@ -158,7 +167,24 @@ def _export_float32(transformer: Transformer, path: Path) -> None:
 def _quantize(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    # onnxruntime suggests its shape pre-processing on the root logger at every call; for
+    # dynamic quantization of MatMul weights it changes nothing, so the advice is muted.
+    root = logging.getLogger()
+    advice = _DropMessage("pre-processing before quantization")
+    root.addFilter(advice)
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.removeFilter(advice)
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
 
 
 def export_onnx(encoder: nn.Module, precision: str = "float32") -> Path:
@@ -210,12 +236,30 @@ def export_onnx(encoder: nn.Module, precision: str = "float32") -> Path:
     return path
 
 
+def concurrency(device: torch.device) -> tuple[int, int]:
+    """``(batches run at once, threads per run)`` for onnxruntime on ``device``.
+
+    On CPU, as many single-threaded runs as PyTorch has threads (up to
+    :data:`MAX_CONCURRENT_BATCHES`): a batch of a small encoder is too little
+    work to split over threads (measured on 2 cores, all-MiniLM-L6-v2 int8:
+    2,250 sentences/s for two concurrent runs of one thread, 1,500-1,800 for
+    one run of two).  On a GPU, one run at a time.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu":
+        return 1, threads
+    runs = max(1, min(threads, MAX_CONCURRENT_BATCHES))
+    return runs, max(1, threads // runs)
+
+
 def _session(path: Path, device: torch.device) -> Any:
     ort = _require_onnxruntime()
     options = ort.SessionOptions()
-    # As many threads as PyTorch uses, so that both backends are compared on equal terms.
-    options.intra_op_num_threads = torch.get_num_threads()
+    # The threads PyTorch would use, shared among the concurrent runs, so both backends use the same cores.
+    options.intra_op_num_threads = concurrency(device)[1]
     options.inter_op_num_threads = 1
+    # Between two runs PyTorch pools, normalises and tokenizes; spinning ORT workers would take its cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
@@ -247,7 +291,8 @@ class OnnxTransformer(nn.Module):
         self.path = Path(path)
         self.input_names = list(input_names)
         self.target = torch.device(device)
-        self.session = _session(self.path, self.target)
+        self.session = _session(self.path, self.target)  # run() is thread-safe: one session serves every run
+        self.concurrent_batches = concurrency(self.target)[0]
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
         inputs = {name: features[name].detach().cpu().numpy().astype(np.int64, copy=False)
@@ -273,6 +318,8 @@ def onnx_modules(encoder: nn.Module, precision: str) -> nn.Module:
     cached = _RUNNERS.setdefault(encoder, {}).get(precision)
     if cached is None or cached[0] != key:
         runner = OnnxTransformer(export_onnx(encoder, precision), _input_names(transformer), encoder.device)
-        cached = (key, nn.Sequential(runner, *list(encoder)[1:]))
+        modules = nn.Sequential(runner, *list(encoder)[1:])
+        modules.concurrent_batches = runner.concurrent_batches  # read by SentenceEncoder.encode
+        cached = (key, modules)
         _RUNNERS[encoder][precision] = cached
     return cached[1]
