@@ -31,7 +31,18 @@ def machine() -> str:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process, in MB."""
+    """Peak resident memory of this process, in MB.
+
+    Linux's ``VmHWM`` where there is one: ``getrusage``'s ``ru_maxrss`` survives
+    ``exec``, so a child started by a large benchmark process would report its
+    parent's size at the fork instead of its own.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import signal
 import subprocess
 import sys
@@ -62,9 +61,19 @@ def child(args: argparse.Namespace) -> None:
                       "skipped_chunks": Count.skipped, "peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads()}))
 
 
-def children_peak_rss_mb() -> float:
-    """Peak RSS of the largest child waited for so far (killed ones included), in MB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def process_peak_rss_mb(pid: int) -> float:
+    """Peak RSS so far of a running process, in MB (Linux ``VmHWM``; 0 once it is gone).
+
+    Not ``getrusage(RUSAGE_CHILDREN)``: its ``ru_maxrss`` survives ``exec``, so
+    it would count this process's own size at the fork as the child's.
+    """
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def run(args: argparse.Namespace, folder: Path) -> dict:
@@ -81,12 +90,14 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
     # First run: kill it once about half of the chunks are on disk.
     target = max(1, round(args.interrupt_at * n_chunks))
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    first_started = None
+    first_started, first_peak_mb = None, 0.0
     while proc.poll() is None:
+        first_peak_mb = max(first_peak_mb, process_peak_rss_mb(proc.pid))
         done = chunks_done(out)
         if first_started is None and (out / "progress.json").exists():
             first_started = time.perf_counter()  # the model is loaded and the output file exists
         if len(done) >= target:
+            first_peak_mb = max(first_peak_mb, process_peak_rss_mb(proc.pid))
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.2)
@@ -120,7 +131,9 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
         "recomputed_chunks_after_resume": second["encoded_chunks"] - (n_chunks - done_at_kill),
         "skipped_chunks_after_resume": second["skipped_chunks"],
         "sentences_per_s": min(encoded, args.sentences) / (first_seconds + second["seconds"]),
-        "peak_rss_mb": children_peak_rss_mb(),
+        "peak_rss_mb": max(first_peak_mb, second["peak_rss_mb"]),
+        "peak_rss_mb_first_run": first_peak_mb,
+        "peak_rss_mb_resumed_run": second["peak_rss_mb"],
         "estimated_peak_ram_mb": estimate.peak_ram_mb,
         "output_mb": (out / "embeddings.npy").stat().st_size / 2**20,
         "empty_rows": empty_rows,

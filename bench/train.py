@@ -1,15 +1,18 @@
 """Training speed and quality against the sentence-transformers trainer, measured in the same run.
 
-    .venv/bin/python bench/train.py [--steps 200] [--batch-size 16] [--repeats 2] [--lr 2e-5] [--seed 42]
+    .venv/bin/python bench/train.py [--steps 200] [--batch-size 16] [--repeats 2] [--lr 2e-5] [--seed 42] [--no-monitor]
 
 Both trainers continue training all-MiniLM-L6-v2 (zoo) on STSb train (scores / 5)
 with CosineSimilarityLoss, AdamW (lr, weight decay 0.01, linear schedule, 10%
 warmup, gradient clipping at 1), the same batch size, seed and step count, no
 evaluation during training.  The runs alternate (theirs, ours, ours, theirs, ...)
 so that drifting machine load hits both alike; the best time of each counts.
-Afterwards the same STSb dev evaluator scores both trained models.  Prints a
-table, then one JSON line with samples_per_s_ratio (ours / theirs),
-dev_spearman, reference_dev_spearman and more.
+Afterwards the same STSb dev evaluator scores both trained models.  A third
+run trains ours with the notebook's TrainingMonitor subscribed (redrawing at
+its default rate; outside Jupyter the widgets still build and serialise every
+update, only the message to a browser is not sent), so the cost of watching
+is measured too.  Prints a table, then one JSON line with samples_per_s_ratio
+(ours / theirs), dev_spearman, reference_dev_spearman, monitor_overhead and more.
 
 sentence-transformers' trainer needs its ``train`` extra (``datasets``, ``accelerate``).
 """
@@ -28,6 +31,7 @@ from common import machine, table
 WARMUP_RATIO = 0.1
 WEIGHT_DECAY = 0.01
 MAX_GRAD_NORM = 1.0
+MONITORED = "workbench + TrainingMonitor"
 
 
 def warmup_steps(args: argparse.Namespace) -> int:
@@ -92,6 +96,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeats", type=int, default=2,
                         help="runs of each trainer, alternating; the best time counts")
+    parser.add_argument("--no-monitor", dest="monitor", action="store_false",
+                        help="skip the run with the TrainingMonitor attached")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for both (1 is faster on a machine loaded by other work)")
     args = parser.parse_args()
@@ -110,12 +116,14 @@ def main() -> None:
 
     train = load_dataset("stsb", split="train", normalize=True)
     dev = EmbeddingSimilarityEvaluator.from_examples(load_dataset("stsb", split="dev", normalize=True), name="sts-dev")
-    # Subscribers of our trainer's events (e.g. a monitor whose overhead is measured) go here.
-    callbacks: list[Any] = []
     trainers = {
         "sentence-transformers": lambda: train_sentence_transformers(train, args),
-        "workbench": lambda: train_workbench(train, args, callbacks),
+        "workbench": lambda: train_workbench(train, args, []),
     }
+    if args.monitor:
+        from widgets import TrainingMonitor
+
+        trainers[MONITORED] = lambda: train_workbench(train, args, [TrainingMonitor()])
     load_before = os.getloadavg()
     seconds: dict[str, float] = {}
     spearman: dict[str, float] = {}
@@ -143,11 +151,16 @@ def main() -> None:
         "reference_dev_spearman": round(spearman[theirs], 5),
         "dev_spearman_delta": round(spearman[ours] - spearman[theirs], 5),
     }
+    if args.monitor:
+        result.update(monitor_samples_per_s=round(rate[MONITORED], 2),
+                      monitor_overhead=round(1 - rate[MONITORED] / rate[ours], 4))
     rows = [(name, f"{seconds[name]:.1f}", f"{rate[name]:.1f}", f"{rate[name] / rate[theirs]:.2f}x",
              f"{spearman[name]:.4f}") for name in trainers]
     print(f"machine: {result['machine']}; load average before {load_before[0]:.1f}, after {load_after[0]:.1f}")
     print(f"{args.steps} steps of batch {args.batch_size}, CosineSimilarityLoss, STSb train; best of {args.repeats}")
     print(table(rows, ("trainer", "seconds", "samples/s", "vs ST", "STSb dev Spearman")))
+    if args.monitor:
+        print(f"TrainingMonitor attached: {100 * result['monitor_overhead']:+.1f}% samples/s lost")
     print(json.dumps(result))
 
 
