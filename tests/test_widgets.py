@@ -93,6 +93,19 @@ def test_monitor_follows_a_real_fit_and_its_stop_button_ends_it(tiny_encoder, tm
     assert list(metric.x) == [2] and metric.name == "toy_spearman_cosine" and list(best.x) == [2]
     assert "<td>2</td>" in monitor.table.value and "stopped early" in monitor.status.value
     assert monitor.stop_button.disabled
+
+
+def test_monitor_names_the_folder_the_best_model_was_saved_to(tiny_encoder, tmp_path):
+    evaluator = EmbeddingSimilarityEvaluator([e.texts[0] for e in scored_pairs()], [e.texts[1] for e in scored_pairs()],
+                                             [e.label for e in scored_pairs()], name="toy")
+    monitor = TrainingMonitor(redraw_every_s=0.0)
+    tiny_encoder.fit([(scored_pairs() * 2, CosineSimilarityLoss(tiny_encoder))], evaluator, epochs=1, batch_size=4,
+                     evaluation_steps=2, seed=0, output_path=tmp_path / "best", callbacks=[monitor],
+                     show_progress_bar=False)
+
+    assert monitor.best["path"] == str(tmp_path / "best")
+    assert (tmp_path / "best" / "modules.json").is_file()
+    assert f"saved in {tmp_path / 'best'}" in monitor.best_label.value
     assert "wb-monitor" in monitor.widget._dom_classes and "wb-stop" in monitor.stop_button._dom_classes
 
 

@@ -97,7 +97,10 @@ class TrainingMonitor(Callback, WidgetView):
 
     @property
     def best(self) -> dict[str, Any] | None:
-        """The best evaluation so far: ``step, metric, value, path`` (path: its checkpoint, when one was written)."""
+        """The best evaluation so far: ``step, metric, value, path``.
+
+        ``path`` is where that model was saved (``output_path``), else its checkpoint, else None.
+        """
         return dict(self._best) if self._best is not None else None
 
     def _reset(self) -> None:
@@ -149,11 +152,13 @@ class TrainingMonitor(Callback, WidgetView):
         self._evaluations.append({"step": event.step, "epoch": event.epoch, **event.metrics})
         self._primary_metric = event.primary_metric
         if event.is_best:
-            self._best = {"step": event.step, "metric": event.primary_metric, "value": event.primary, "path": None}
+            saved_to = event.get("saved_to")
+            self._best = {"step": event.step, "metric": event.primary_metric, "value": event.primary,
+                          "path": str(saved_to) if saved_to is not None else None}
         self._redraw()
 
     def on_checkpoint(self, event: Event) -> None:
-        if self._best is not None and self._best["step"] == event.step:
+        if self._best is not None and self._best["step"] == event.step and self._best["path"] is None:
             self._best["path"] = str(event.path)
 
     def on_train_end(self, event: Event) -> None:
@@ -208,7 +213,7 @@ class TrainingMonitor(Callback, WidgetView):
         best = self._best
         self.best_label.value = "" if best is None else html.escape(
             f"best: {best['metric']} = {best['value']:.4f} at step {best['step']}"
-            + (f", checkpoint {best['path']}" if best["path"] else ""))
+            + (f", saved in {best['path']}" if best["path"] else ""))
 
     def _status_text(self, step: int) -> str:
         parts = [f"step {step} / {self._total}"]

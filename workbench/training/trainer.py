@@ -11,7 +11,8 @@ event              fields
 ``train_begin``    ``total_steps``
 ``epoch_begin``    ``epoch``
 ``evaluation``     ``step, epoch, metrics, primary, is_best, primary_metric,
-                   greater_is_better`` (before the ``step_end`` of its step)
+                   greater_is_better, saved_to`` (the folder the best model was
+                   just saved to, else None; before the ``step_end`` of its step)
 ``step_end``       ``step, total_steps, epoch, losses ({objective: float}), lr,
                    samples_per_s, grad_norm``
 ``checkpoint``     ``step, path``
@@ -591,12 +592,14 @@ class Trainer:
         greater = getattr(self.evaluator, "greater_is_better", True)
         is_best = math.isfinite(primary) and (
             self.best_metric is None or (primary > self.best_metric if greater else primary < self.best_metric))
+        saved_to = None
         if is_best:
             self.best_metric, self.best_step = primary, self.global_step
             if self.output_path is not None and self.save_best_model:
                 save_model_keeping(self.model, self.output_path)
+                saved_to = self.output_path
         self.emit("evaluation", step=self.global_step, epoch=self.epoch, metrics=dict(metrics), primary=primary,
-                  is_best=is_best, primary_metric=key, greater_is_better=greater)
+                  is_best=is_best, primary_metric=key, greater_is_better=greater, saved_to=saved_to)
         return dict(metrics)
 
     def _end(self, error: BaseException | None) -> None:
