@@ -23,7 +23,8 @@ pytestmark = pytest.mark.notebook
 SMALL: dict[str, dict[str, Any]] = {
     "01_quickstart": {},
     "02_sts_evaluation": {"include_mpnet": False},
-    "03_train_sts": {"max_train": 64, "max_dev": 100, "max_test": 300, "batch_size": 16, "eval_steps": 2},
+    "03_train_sts": {"max_train": 64, "max_dev": 100, "max_test": 300, "batch_size": 16, "eval_steps": 2, "epochs": 1,
+                     "lr": 2e-5},
     "04_train_nli": {"max_train": 120, "max_eval": 60, "max_sts_dev": 100, "batch_size": 16, "eval_steps": 2},
     "05_semantic_search": {"max_corpus": 300, "max_queries": 40, "quora_questions": 800, "quora_queries": 60},
     "06_clustering": {"newsgroups_docs": 300, "agnews_docs": 200},
