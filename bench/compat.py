@@ -1,0 +1,93 @@
+"""Folders move both ways between workbench and sentence-transformers, checked on the real all-MiniLM-L6-v2.
+
+    .venv/bin/python bench/compat.py [--sentences 1000]
+
+Installs sentence-transformers 6.2.0 (the ``bench`` extra) with pip when it is
+missing, then checks three folders on STSb sentences:
+
+1. all-MiniLM-L6-v2 from the zoo, saved by workbench, loaded by sentence-transformers;
+2. the same model grown a Dense layer (384 -> 128, tanh) and Normalize, saved by
+   workbench, loaded by sentence-transformers;
+3. that model built and saved by sentence-transformers, loaded by workbench.
+
+Prints a table, then one JSON line with the lowest cosine and largest absolute
+difference of each direction; exits with status 1 when any cosine is below
+0.99999.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from common import REPO, stsb_sentences, table
+
+REFERENCE = "sentence-transformers==6.2.0"
+MIN_COS = 0.99999
+
+
+def ensure_sentence_transformers() -> None:
+    """Install the reference with pip into this interpreter's environment when it is not importable."""
+    if importlib.util.find_spec("sentence_transformers") is None:
+        print(f"installing {REFERENCE} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", REFERENCE], check=True, cwd=REPO)
+
+
+def compare(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return {"min_cos": float(cos.min()), "max_abs_diff": float(np.abs(a - b).max())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sentences", type=int, default=1000)
+    args = parser.parse_args()
+    ensure_sentence_transformers()
+
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+
+    from workbench import SentenceEncoder
+    from workbench.modules import Dense, Normalize
+
+    sentences = stsb_sentences(args.sentences)
+    checks: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ours = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
+        ours.save(folder / "minilm")
+        theirs = SentenceTransformer(str(folder / "minilm"), device="cpu")
+        checks["zoo MiniLM: workbench -> ST"] = compare(theirs.encode(sentences), ours.encode(sentences))
+
+        torch.manual_seed(0)
+        grown = SentenceEncoder(modules=[*ours, Dense(384, 128, activation="tanh"), Normalize()], device="cpu")
+        grown.save(folder / "grown")
+        theirs = SentenceTransformer(str(folder / "grown"), device="cpu")
+        checks["MiniLM + Dense + Normalize: workbench -> ST"] = compare(theirs.encode(sentences),
+                                                                        grown.encode(sentences))
+
+        base = SentenceTransformer(str(ours.source_folder), device="cpu")
+        torch.manual_seed(0)
+        built = SentenceTransformer(modules=[*base, models.Dense(384, 128, activation_function=torch.nn.Tanh()),
+                                             models.Normalize()], device="cpu")
+        built.save(str(folder / "st"))
+        loaded = SentenceEncoder(folder / "st", device="cpu")
+        checks["MiniLM + Dense + Normalize: ST -> workbench"] = compare(loaded.encode(sentences),
+                                                                        built.encode(sentences))
+
+    rows = [(name, f"{c['min_cos']:.7f}", f"{c['max_abs_diff']:.2e}") for name, c in checks.items()]
+    print(f"{len(sentences):,} STSb sentences")
+    print(table(rows, ("folder", "min cos", "max |diff|")))
+    ok = all(c["min_cos"] >= MIN_COS for c in checks.values())
+    print(json.dumps({"sentences": len(sentences), "checks": checks, "ok": ok}))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
