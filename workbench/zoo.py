@@ -151,7 +151,8 @@ def _build_paraphrase_minilm(unpacked: Path, target: Path) -> None:
         max_position_embeddings=weights["embeddings.position_embeddings.weight"].shape[0],
     )
     bert = BertModel(config, add_pooling_layer=False)
-    missing, unexpected = bert.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
+    # Writable copies: the arrays read from the ONNX file are read-only, which torch.from_numpy warns about.
+    missing, unexpected = bert.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()}, strict=False)
     if unexpected or [k for k in missing if not k.endswith("position_ids")]:
         raise ValueError(f"ONNX weights do not fit BERT: missing {missing}, unexpected {unexpected}")
     staging = unpacked / "bert"
