@@ -273,6 +273,7 @@ class SentenceEncoder(nn.Sequential):
         was_training = self.training
         self.eval()
         model = self._model_for(precision)
+
         def tokenized() -> Iterable[tuple[np.ndarray, dict[str, Any]]]:
             # Tokenizing stays in this thread: a fast tokenizer must not be used by two threads at once.
             for start in range(0, len(texts), batch_size):
