@@ -38,6 +38,7 @@ Example
 """
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import weakref
@@ -86,7 +87,15 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend)
+    # A process group still alive when the interpreter exits can abort it (gloo's threads are
+    # destroyed while joinable: "terminate called without an active exception").
+    atexit.register(_destroy_process_group)
     return world()
+
+
+def _destroy_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class _GatherWithGrad(torch.autograd.Function):
