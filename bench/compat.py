@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import REPO, stsb_sentences, table
+from common import REPO, min_cosine, stsb_sentences, table
 
 REFERENCE = "sentence-transformers==6.2.0"
 MIN_COS = 0.99999
@@ -40,8 +40,7 @@ def ensure_sentence_transformers() -> None:
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    return {"min_cos": float(cos.min()), "max_abs_diff": float(np.abs(a - b).max())}
+    return {"min_cos": min_cosine(a, b), "max_abs_diff": float(np.abs(a - b).max())}
 
 
 def main() -> None:
