@@ -19,6 +19,7 @@ backward pass computes both gradient products with oneDNN too.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import torch
@@ -43,10 +44,26 @@ def supports_fused(model: nn.Module) -> bool:
     )
 
 
-def onednn_available(device: torch.device) -> bool:
-    """Whether oneDNN's linear kernel can run on ``device`` (CPU builds of PyTorch with mkldnn)."""
+def onednn_available(device: torch.device, dtype: torch.dtype = torch.float32) -> bool:
+    """Whether oneDNN's linear kernel runs on ``device`` for ``dtype`` (CPU builds of PyTorch with mkldnn).
+
+    Example
+    -------
+    >>> onednn_available(torch.device("meta"))
+    False
+    """
     return (device.type == "cpu" and torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise") and _onednn_runs(dtype))
+
+
+@functools.cache
+def _onednn_runs(dtype: torch.dtype) -> bool:
+    """Try a tiny product once per type: oneDNN has bfloat16 kernels only on CPUs with AVX-512 or AMX."""
+    try:
+        _onednn_product(torch.ones(2, 8, dtype=dtype), torch.ones(4, 8, dtype=dtype), torch.zeros(4, dtype=dtype))
+    except RuntimeError:
+        return False
+    return True
 
 
 def _onednn_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -93,9 +110,9 @@ class OneDNNLinear(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
-def _inference_linear(device: torch.device) -> Linear:
+def _inference_linear(device: torch.device, dtype: torch.dtype) -> Linear:
     """``linear(x, weight, bias, gelu)`` without autograd: oneDNN with GELU fused, else ``F.linear``."""
-    if onednn_available(device):
+    if onednn_available(device, dtype):
         return _onednn_product
 
     def plain(x, weight, bias, gelu):
@@ -104,13 +121,13 @@ def _inference_linear(device: torch.device) -> Linear:
     return plain
 
 
-def _training_linear(device: torch.device) -> Linear:
+def _training_linear(device: torch.device, dtype: torch.dtype) -> Linear:
     """``linear(x, weight, bias, gelu)`` with autograd: :class:`OneDNNLinear`, else ``F.linear``.
 
     Under autocast ``F.linear`` it is: autocast chooses its operand types, and
     oneDNN's kernel needs input and weight of one type.
     """
-    fast = onednn_available(device) and not torch.is_autocast_enabled(device.type)
+    fast = onednn_available(device, dtype) and not torch.is_autocast_enabled(device.type)
     product = OneDNNLinear.apply if fast else F.linear
 
     def linear(x, weight, bias, gelu):
@@ -165,9 +182,9 @@ class FusedEncoder:
         eps = config.layer_norm_eps
         if torch.is_grad_enabled():
             layers = [_layer_tensors(layer) for layer in self.model.encoder.layer]
-            linear = _training_linear(hidden.device)
+            linear = _training_linear(hidden.device, hidden.dtype)
         else:
-            layers, linear = self._packed(), _inference_linear(hidden.device)
+            layers, linear = self._packed(), _inference_linear(hidden.device, hidden.dtype)
         training = self.model.training
         p_hidden = config.hidden_dropout_prob if training else 0.0
         p_attention = config.attention_probs_dropout_prob if training else 0.0
