@@ -77,6 +77,27 @@ def _new_temp(parent: Path, prefix: str, directory: bool) -> Path:
             continue
 
 
+def _follow_umask(staging: Path) -> None:
+    """Give everything written into ``staging`` the permissions the umask asks for.
+
+    Some writers (``save_pretrained`` among them) go through ``tempfile`` and
+    leave owner-only files; the modes of a fresh probe file and of ``staging``
+    itself (made by :func:`_new_temp`) are what the umask gives, read without
+    touching the process-wide umask.
+    """
+    probe = _new_temp(staging, ".probe-", directory=False)
+    file_mode = probe.stat().st_mode & 0o777
+    probe.unlink()
+    folder_mode = staging.stat().st_mode & 0o777
+    for path in staging.rglob("*"):
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            os.chmod(path, folder_mode)
+        else:  # an executable stays executable, for whom the umask allows it
+            os.chmod(path, file_mode | (folder_mode & 0o111 if path.stat().st_mode & 0o100 else 0))
+
+
 def _remove_entries(parent: Path, prefixes: Sequence[str]) -> None:
     """Delete leftovers of interrupted writes (names that only this module creates) from ``parent``."""
     for entry in parent.iterdir() if parent.is_dir() else ():
@@ -106,6 +127,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
         tmp = _new_temp(target.parent, f".{target.name}.tmp-", directory=True)
         try:
             yield tmp
+            _follow_umask(tmp)
             if target.exists():
                 old = target.with_name(f".{target.name}.old-{secrets.token_hex(6)}")
                 os.replace(target, old)
@@ -195,6 +217,7 @@ def save_into(target: str | os.PathLike, write: Callable[[Path], None], last: Se
         staging = _new_temp(target, _STAGING_PREFIX, directory=True)
         try:
             write(staging)
+            _follow_umask(staging)
             _merge(staging, target, last)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
