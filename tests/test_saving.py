@@ -311,7 +311,7 @@ def test_truncated_weights_name_the_file(stacked, tmp_path):
         SentenceEncoder(tmp_path / "m", device="cpu")
     stacked.save(tmp_path / "m")
     _truncate(tmp_path / "m" / "model.safetensors")
-    with pytest.raises(ValueError, match=f"weights in {tmp_path / 'm'} are damaged"):
+    with pytest.raises(ValueError, match=rf"weights in {tmp_path / 'm'} \(model.safetensors\) are damaged"):
         SentenceEncoder(tmp_path / "m", device="cpu")
 
 

@@ -96,7 +96,8 @@ class Transformer(Module):
             if not local:
                 raise
             # The libraries' messages do not say which file is broken.
-            raise ValueError(f"the model weights in {source} are damaged or truncated "
+            files = ", ".join(sorted(p.name for p in Path(source).iterdir() if p.suffix in (".safetensors", ".bin")))
+            raise ValueError(f"the model weights in {source} ({files}) are damaged or truncated "
                              f"({type(err).__name__}: {err}); save or download the model again") from err
         self.tokenizer = AutoTokenizer.from_pretrained(source, **(tokenizer_args or {}))
         if max_seq_length is None:
