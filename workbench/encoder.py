@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 from collections import OrderedDict, deque
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .hooks import progress_hooks
-from .io import atomic_dir, read_json, write_json
+from .io import contained, folder_lock, read_json, save_into, write_json
 from .modules import MODULES, Module, Pooling, Transformer
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ PRECISIONS = ("float32", "bfloat16", "int8")
 BACKENDS = ("torch", "onnx")
 OUTPUT_VALUES = ("sentence_embedding", "token_embeddings")
 ST_CONFIG_NAME = "config_sentence_transformers.json"
+MODULES_NAME = "modules.json"
 
 
 def default_device() -> str:
@@ -140,6 +142,14 @@ class SentenceEncoder(nn.Sequential):
             modules, config = _load_folder(folder)
         else:
             folder = None
+            modules = list(modules)
+            if not modules:
+                raise ValueError("modules is empty; give at least one module, the first one tokenising "
+                                 "(e.g. [Transformer(path), Pooling(dim)])")
+            bad = [f"{i}: {type(m).__name__}" for i, m in enumerate(modules) if not isinstance(m, nn.Module)]
+            if bad:
+                raise TypeError(f"every item of modules must be a torch.nn.Module; got {', '.join(bad)}")
+        check_dimensions(modules, where=str(folder) if folder is not None else "modules")
         super().__init__(OrderedDict((str(i), m) for i, m in enumerate(modules)))
         self.prompts: dict[str, str] = dict(config.get("prompts") or {}) | dict(prompts or {})
         self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
@@ -380,26 +390,32 @@ class SentenceEncoder(nn.Sequential):
 
     # ------------------------------------------------------------------ saving
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model in the sentence-transformers folder layout, atomically.
+        """Write the model into the folder ``path`` in the sentence-transformers layout.
 
         The Transformer (when first) goes to the folder's root, every other
-        module to ``<index>_<Name>/``; ``modules.json`` lists them.
+        module to ``<index>_<Name>/``; ``modules.json`` lists them.  Other
+        files in the folder stay: each of the model's files is moved in with
+        an atomic rename (see :func:`workbench.io.save_into`), and only files
+        an earlier save wrote that this model lacks are removed.  A ``path``
+        that is an existing file is refused.
         """
+        save_into(path, self._write_files, last=(MODULES_NAME, ST_CONFIG_NAME))
+
+    def _write_files(self, folder: Path) -> None:
         entries = []
-        with atomic_dir(path) as tmp:
-            for idx, module in enumerate(self):
-                name = type(module).__name__
-                sub = "" if idx == 0 and isinstance(module, Transformer) else f"{idx}_{name}"
-                module.save(tmp / sub if sub else tmp)
-                entries.append({"idx": idx, "name": str(idx), "path": sub, "type": module.type_string()})
-            write_json(tmp / "modules.json", entries)
-            write_json(tmp / ST_CONFIG_NAME, {
-                "__version__": _versions(),
-                "model_type": "SentenceTransformer",
-                "prompts": self.prompts,
-                "default_prompt_name": self.default_prompt_name,
-                "similarity_fn_name": self.similarity_fn_name,
-            })
+        for idx, module in enumerate(self):
+            name = type(module).__name__
+            sub = "" if idx == 0 and isinstance(module, Transformer) else f"{idx}_{name}"
+            module.save(folder / sub if sub else folder)
+            entries.append({"idx": idx, "name": str(idx), "path": sub, "type": module.type_string()})
+        write_json(folder / MODULES_NAME, entries)
+        write_json(folder / ST_CONFIG_NAME, {
+            "__version__": _versions(),
+            "model_type": "SentenceTransformer",
+            "prompts": self.prompts,
+            "default_prompt_name": self.default_prompt_name,
+            "similarity_fn_name": self.similarity_fn_name,
+        })
 
     save_pretrained = save
 
@@ -410,6 +426,28 @@ class SentenceEncoder(nn.Sequential):
     def __repr__(self) -> str:
         inner = ",\n".join(f"  ({i}): {type(m).__name__}({_short_config(m)})" for i, m in enumerate(self))
         return f"SentenceEncoder(\n{inner}\n)"
+
+
+def check_dimensions(modules: Sequence[nn.Module], where: str) -> None:
+    """Refuse modules whose widths disagree (a Pooling of 999 after a 32-wide Transformer).
+
+    Each module that declares the width it takes (``word_embedding_dimension``,
+    ``in_word_embedding_dimension`` for token vectors, ``in_features`` for
+    sentence vectors) must get what the module before it produces.
+    """
+    token_dim: int | None = None
+    sentence_dim: int | None = None
+    for idx, module in enumerate(modules):
+        for attr, have, kind in (("word_embedding_dimension", token_dim, "token"),
+                                 ("in_word_embedding_dimension", token_dim, "token"),
+                                 ("in_features", sentence_dim, "sentence")):
+            wanted = getattr(module, attr, None)
+            if isinstance(wanted, int) and have is not None and wanted != have:
+                raise ValueError(
+                    f"{where}: module {idx} ({type(module).__name__}) has {attr}={wanted}, but the modules "
+                    f"before it produce {kind} embeddings of width {have}; set it to {have}")
+        token_dim = getattr(module, "get_word_embedding_dimension", lambda: None)() or token_dim
+        sentence_dim = getattr(module, "get_sentence_embedding_dimension", lambda: None)() or sentence_dim
 
 
 def _short_config(module: nn.Module) -> str:
@@ -439,21 +477,46 @@ def module_class(type_string: str) -> type[Module]:
 
 
 def _load_folder(folder: Path) -> tuple[list[nn.Module], dict[str, Any]]:
-    """Modules and encoder config of a saved folder (or a plain Hugging Face model folder)."""
+    """Modules and encoder config of a saved folder (or a plain Hugging Face model folder).
+
+    Reads under the folder's lock, so a save in progress is never seen half done.
+    """
     folder = Path(folder)
-    config = read_json(folder / ST_CONFIG_NAME) if (folder / ST_CONFIG_NAME).exists() else {}
-    if not (folder / "modules.json").exists():
-        if (folder / "config.json").exists():
-            # A plain Hugging Face checkpoint: mean pooling, as sentence-transformers does.
-            logger.warning("%s has no modules.json; using its transformer with mean pooling", folder)
-            transformer = Transformer(folder)
-            return [transformer, Pooling(transformer.get_word_embedding_dimension(), "mean")], config
-        raise FileNotFoundError(
-            f"{folder} is not a model folder: it has neither modules.json (sentence-transformers layout) "
-            "nor config.json (Hugging Face layout)"
-        )
-    modules = []
-    for entry in sorted(read_json(folder / "modules.json"), key=lambda e: e["idx"]):
+    with folder_lock(folder):
+        config = read_json(folder / ST_CONFIG_NAME) if (folder / ST_CONFIG_NAME).exists() else {}
+        if not (folder / MODULES_NAME).exists():
+            if (folder / "config.json").exists():
+                # A plain Hugging Face checkpoint: mean pooling, as sentence-transformers does.
+                logger.warning("%s has no modules.json; using its transformer with mean pooling", folder)
+                transformer = Transformer(folder)
+                return [transformer, Pooling(transformer.get_word_embedding_dimension(), "mean")], config
+            raise FileNotFoundError(
+                f"{folder} is not a model folder: it has neither modules.json (sentence-transformers layout) "
+                "nor config.json (Hugging Face layout)"
+            )
         # A module without settings (Normalize) may have no folder at all.
-        modules.append(module_class(entry["type"]).load(folder / entry.get("path", "")))
-    return modules, config
+        return [module_class(kind).load(path) for kind, path in _module_entries(folder)], config
+
+
+def _module_entries(folder: Path) -> list[tuple[str, Path]]:
+    """``(type, folder)`` of each ``modules.json`` entry in ``idx`` order; a malformed file is refused."""
+    file = folder / MODULES_NAME
+    entries = read_json(file)
+    expected = ('a non-empty JSON list of modules such as [{"idx": 0, "name": "0", "path": "", '
+                '"type": "sentence_transformers.models.Transformer"}]')
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{file} must hold {expected}; got {json.dumps(entries)[:80]}")
+    found: dict[int, tuple[str, Path]] = {}
+    for pos, entry in enumerate(entries):
+        where = f"{file}, entry {pos}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise ValueError(f"{where}: each entry must be an object with a string \"type\"; got {entry!r:.80}; "
+                             f"expected {expected}")
+        idx = entry.get("idx", pos)
+        if not isinstance(idx, int) or isinstance(idx, bool) or idx in found:
+            raise ValueError(f"{where}: \"idx\" must be a whole number used once; got {idx!r}")
+        path = contained(folder, entry.get("path", ""), f"{where}: path")
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"{where}: path {entry.get('path')!r} is a file; it must name a module folder")
+        found[idx] = (entry["type"], path)
+    return [found[idx] for idx in sorted(found)]

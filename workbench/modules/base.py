@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from ..io import read_json, write_json
+from ..io import read_json, read_tensor_file, write_json
 
 #: module name -> class; filled by :func:`register`.
 MODULES: dict[str, type["Module"]] = {}
@@ -46,6 +46,18 @@ def register(cls: type["Module"]) -> type["Module"]:
     for st_name in cls.st_types():
         ST_TYPES[st_name] = cls
     return cls
+
+
+def read_weights(path: Path, owner: str) -> dict[str, torch.Tensor]:
+    """The tensors in ``model.safetensors`` (or a legacy ``pytorch_model.bin``) of the module folder ``path``.
+
+    A missing file names the folder and ``owner`` (the module class); a
+    damaged one is named by :func:`workbench.io.read_tensor_file`.
+    """
+    for name in (WEIGHTS_NAME, "pytorch_model.bin"):
+        if (path / name).exists():
+            return read_tensor_file(path / name)
+    raise FileNotFoundError(f"{owner} folder {path} has no {WEIGHTS_NAME} (nor pytorch_model.bin)")
 
 
 class Module(nn.Module):
@@ -106,19 +118,8 @@ class Module(nn.Module):
 
     def load_weights(self, path: Path) -> None:
         """Load ``model.safetensors`` (or a legacy ``pytorch_model.bin``) when the module has parameters."""
-        if not self.state_dict():
-            return
-        weights = path / WEIGHTS_NAME
-        legacy = path / "pytorch_model.bin"
-        if weights.exists():
-            state = load_file(str(weights))
-        elif legacy.exists():
-            state = torch.load(legacy, map_location="cpu", weights_only=True)
-        else:
-            raise FileNotFoundError(
-                f"{type(self).__name__} folder {path} has no {WEIGHTS_NAME} (nor pytorch_model.bin)"
-            )
-        self.load_state_dict(state)
+        if self.state_dict():
+            self.load_state_dict(read_weights(path, type(self).__name__))
 
     def get_sentence_embedding_dimension(self) -> int | None:
         """The width of ``sentence_embedding`` after this module, or None if it does not set it."""

@@ -7,11 +7,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from tokenizers import Tokenizer
 from torch import nn
 
-from ..io import read_json
+from ..io import read_json, read_tensor_file
 from .base import CONFIG_NAME, WEIGHTS_NAME, Module, register
 from .normalize import Normalize
 
@@ -142,7 +141,7 @@ class StaticEmbedding(Module):
         """Load a folder saved here or by sentence-transformers, or a model2vec folder (then unnormalised)."""
         path = Path(path)
         config = read_json(path / CONFIG_NAME) if (path / CONFIG_NAME).is_file() else {}
-        state = load_file(str(_folder_file(path, WEIGHTS_NAME, "the token vectors")))
+        state = read_tensor_file(_folder_file(path, WEIGHTS_NAME, "the token vectors"))
         if "embedding.weight" in state:
             embeddings = state["embedding.weight"]
         elif "embeddings" in state:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from ..io import read_json, write_json
@@ -21,6 +23,22 @@ CONFIG_FILE_NAMES = (
     "sentence_camembert_config.json", "sentence_albert_config.json", "sentence_xlm-roberta_config.json",
     "sentence_xlnet_config.json",
 )
+
+
+#: Files a Hugging Face tokenizer is built from; a local model folder needs at least one.
+TOKENIZER_FILES = (
+    "tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+    "tokenizer.model", "spm.model", "source.spm", "sentencepiece.model", "vocab.model",
+)
+
+
+def _check_tokenizer_files(folder: Path) -> None:
+    """Refuse a local model folder without a tokenizer (every word would become ``[UNK]``)."""
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise FileNotFoundError(
+            f"Transformer folder {folder} has no tokenizer files; looked for {', '.join(TOKENIZER_FILES)}. "
+            "Save the tokenizer beside the model (tokenizer.save_pretrained(folder))"
+        )
 
 
 @register
@@ -66,10 +84,21 @@ class Transformer(Module):
     ) -> None:
         super().__init__()
         source = str(model_name_or_path)
+        local = Path(source).is_dir()
+        if local:
+            _check_tokenizer_files(Path(source))
         config = AutoConfig.from_pretrained(source, **(config_args or {}))
         if output_hidden_states is not None:
             config.output_hidden_states = output_hidden_states
-        self.auto_model = AutoModel.from_pretrained(source, config=config, **(model_args or {}))
+        try:
+            self.auto_model = AutoModel.from_pretrained(source, config=config, **(model_args or {}))
+        except (SafetensorError, EOFError, RuntimeError, pickle.UnpicklingError) as err:
+            if not local:
+                raise
+            # The libraries' messages do not say which file is broken.
+            files = ", ".join(sorted(p.name for p in Path(source).iterdir() if p.suffix in (".safetensors", ".bin")))
+            raise ValueError(f"the model weights in {source} ({files}) are damaged or truncated "
+                             f"({type(err).__name__}: {err}); save or download the model again") from err
         self.tokenizer = AutoTokenizer.from_pretrained(source, **(tokenizer_args or {}))
         if max_seq_length is None:
             limits = [getattr(config, "max_position_embeddings", None), self.tokenizer.model_max_length]

@@ -9,11 +9,10 @@ from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from ..io import read_json
-from .base import CONFIG_NAME, WEIGHTS_NAME, Module, register
+from .base import CONFIG_NAME, WEIGHTS_NAME, Module, read_weights, register
 from .tokenizers import WordTokenizer
 
 logger = logging.getLogger(__name__)
@@ -45,15 +44,6 @@ class NamedConfigFile:
         module = cls(**cls.config_from_file(read_json(path / cls.config_file_name)))  # type: ignore[attr-defined]
         module.load_weights(path)
         return module
-
-
-def _read_weights(path: Path, owner: str) -> dict[str, torch.Tensor]:
-    """The tensors in ``model.safetensors`` (or a legacy ``pytorch_model.bin``) of a module folder."""
-    if (path / WEIGHTS_NAME).exists():
-        return load_file(str(path / WEIGHTS_NAME))
-    if (path / "pytorch_model.bin").exists():
-        return torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    raise FileNotFoundError(f"{owner} folder {path} has no {WEIGHTS_NAME} (nor pytorch_model.bin)")
 
 
 @register
@@ -168,7 +158,7 @@ class WordEmbeddings(NamedConfigFile, Module):
         """Load a folder written by :meth:`save` or by sentence-transformers' WordEmbeddings."""
         path = Path(path)
         config = cls.config_from_file(read_json(path / cls.config_file_name))
-        weights = _read_weights(path, cls.__name__)["emb_layer.weight"]
+        weights = read_weights(path, cls.__name__)["emb_layer.weight"]
         return cls(WordTokenizer.load(path), weights, **config)
 
     # ------------------------------------------------------------------ builders

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io import atomic_dir, read_json, write_json
+from ..io import atomic_dir, read_json, read_tensor_file, write_json
 
 
 PREFIX = "checkpoint-"
@@ -72,7 +72,7 @@ def read_checkpoint(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str
     """The trainer state and the ``.pt`` objects of a checkpoint (loaded on the CPU, weights only)."""
     folder = Path(folder)
     state = read_json(folder / STATE_FILE)
-    tensors = {p.stem: torch.load(p, map_location="cpu", weights_only=True) for p in sorted(folder.glob("*.pt"))}
+    tensors = {p.stem: read_tensor_file(p) for p in sorted(folder.glob("*.pt"))}
     return state, tensors
 
 
@@ -98,26 +98,13 @@ def remove_old_checkpoints(root: str | os.PathLike, keep: int) -> list[Path]:
 
 
 def save_model_keeping(model: Any, folder: str | os.PathLike) -> None:
-    """``model.save(folder)``, carrying over what else the folder holds (history, checkpoints, eval results).
+    """Save the trained model into ``folder`` (``output_path``), keeping what else it holds.
 
-    ``model.save`` replaces the whole folder atomically; entries of the old
-    folder that the new model does not write are moved into the new one
-    before the swap (and moved back if saving fails).
+    ``SentenceEncoder.save`` itself leaves history, checkpoints and evaluation
+    results in place (see :func:`workbench.io.save_into`), so ``fit`` and
+    ``model.save`` write a folder the same way; this is the trainer's name for it.
     """
-    folder = Path(folder).absolute()
-    with atomic_dir(folder) as tmp:
-        model.save(tmp)
-        moved: list[str] = []
-        try:
-            if folder.is_dir():
-                for entry in folder.iterdir():
-                    if not (tmp / entry.name).exists():
-                        os.replace(entry, tmp / entry.name)
-                        moved.append(entry.name)
-        except BaseException:
-            for name in moved:
-                os.replace(tmp / name, folder / name)
-            raise
+    model.save(folder)
 
 
 def rng_state() -> dict[str, Any]:
