@@ -191,7 +191,8 @@ def describe_changes(saved: dict[str, Any], now: dict[str, Any], labels: dict[st
             continue
         if key == "model":
             old, new = saved.get("model") or {}, now["model"]
-            source = f" (earlier: {old.get('source')}, now: {new.get('source')})"
+            source = f" (earlier: {old.get('source')}, now: {new.get('source')})" \
+                if old.get("source") or new.get("source") else ""
             changes += [f"the model weights differ{source}"] if old.get("weights") != new["weights"] else []
             changes += [f"the model configuration differs (module settings, tokenizer, prompts or truncate_dim)"
                         f"{source}"] if old.get("config") != new["config"] else []
@@ -280,7 +281,7 @@ def encode_corpus(
         raise ValueError(f"total={total} but sentences holds {n} {'lines' if is_file else 'texts'}; leave total out")
     settings = {"n": n, "dim": model.get_sentence_embedding_dimension(), "dtype": dtype, "chunk_size": chunk_size,
                 "batch_size": batch_size, "precision": precision, "normalize": normalize_embeddings,
-                "model": {"source": str(getattr(model, "source", None)), **model_fingerprint(model)}}
+                "model": {"source": getattr(model, "source", None), **model_fingerprint(model)}}
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     chunks, emb = _open(out, settings, restart)
