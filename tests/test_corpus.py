@@ -29,7 +29,7 @@ def test_reads_a_text_file_and_writes_float16(tiny_encoder, tmp_path):
 
 
 def interrupt_after(model, chunks: int) -> list[int]:
-    """Make ``model.encode`` raise KeyboardInterrupt once, on its call after ``chunks`` calls; returns the call sizes."""
+    """Make ``model.encode`` raise KeyboardInterrupt once, on the call after ``chunks`` calls; returns call sizes."""
     calls: list[int] = []
     real_encode = type(model).encode.__get__(model)
 

@@ -127,7 +127,7 @@ def _check_encoding(encoding: str) -> None:
     try:
         newline = codecs.encode("\r\n", encoding)
     except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}; use a Python codec name such as 'utf-8' or 'latin-1'") from None
+        raise ValueError(f"unknown encoding {encoding!r}; use a codec name such as 'utf-8' or 'latin-1'") from None
     if not newline.endswith(b"\r\n"):
         raise ValueError(f"encoding {encoding!r} does not write a newline as the byte 0x0A, so its lines cannot be "
                          "split; accepted: UTF-8 and other ASCII-compatible encodings (latin-1, cp1252, ...)")
@@ -145,9 +145,11 @@ def _chunks(texts: Iterable[str], chunk_size: int) -> Iterator[list[str]]:
         start += len(chunk)
 
 
-def _lines(start: int, stop: int) -> str:
-    """Rows ``start:stop`` as 1-based line numbers, as an editor shows them."""
-    return f"line {start + 1}" if stop == start + 1 else f"lines {start + 1}-{stop}"
+def chunk_lines(chunk_ids: list[int], chunk_size: int, n: int) -> str:
+    """The rows of some chunks as 1-based line numbers, as an editor shows them: ``"lines 6-10, line 21"``."""
+    spans = [(i * chunk_size + 1, min(n, (i + 1) * chunk_size)) for i in chunk_ids[:5]]
+    shown = ", ".join(f"line {a}" if a == b else f"lines {a}-{b}" for a, b in spans)
+    return shown + (f" and {len(chunk_ids) - 5} more chunks" if len(chunk_ids) > 5 else "")
 
 
 def model_fingerprint(model: Any) -> dict[str, str]:
@@ -333,15 +335,14 @@ def _count(source: Iterable[str]) -> int | None:
 def _check_inputs(out: Path, chunks: dict[int, dict[str, str]], hashes: dict[int, str],
                   settings: dict[str, Any]) -> None:
     """Refuse to resume when finished chunks were encoded from other lines than ``hashes`` says the input holds."""
-    size, n = settings["chunk_size"], settings["n"]
     changed = [i for i, h in hashes.items() if i in chunks and chunks[i]["input"] != h]
     if changed:
-        shown = ", ".join(_lines(i * size, min(n, (i + 1) * size)) for i in changed[:5])
-        more = f" and {len(changed) - 5} more chunks" if len(changed) > 5 else ""
-        _refuse(out, [f"the input differs in {shown}{more}, which the earlier run already encoded"])
+        refuse_resume(out, [f"the input differs in {chunk_lines(changed, settings['chunk_size'], settings['n'])}, "
+                            "which the earlier run already encoded"])
 
 
-def _refuse(out: Path, changes: list[str]) -> None:
+def refuse_resume(out: Path, changes: list[str]) -> None:
+    """Raise the ``ValueError`` of a resume that would mix two runs' rows, listing ``changes``."""
     raise ValueError(
         f"{out} holds a run with other settings or input, so resuming would mix its rows with new ones: "
         + "; ".join(changes)
@@ -387,11 +388,11 @@ def _open(out: Path, settings: dict[str, Any], restart: bool) -> tuple[dict[int,
     chunks: dict[int, dict[str, str]] = {}
     if previous is not None and not restart:
         if previous.get("format") != PROGRESS_FORMAT:
-            _refuse(out, [f"{progress} comes from an earlier version of workbench that recorded no input or model "
-                          "fingerprints, so its rows cannot be checked"])
+            refuse_resume(out, [f"{progress} comes from an earlier version of workbench that recorded no input "
+                                "or model fingerprints, so its rows cannot be checked"])
         changes = describe_changes(previous, settings, SETTING_LABELS)
         if changes:
-            _refuse(out, changes)
+            refuse_resume(out, changes)
         chunks = {int(i): record for i, record in previous["chunks"].items()}
         if chunks and not path.exists():
             warnings.warn(f"{path} is missing although {progress} records {len(chunks)} finished chunks; "
@@ -440,10 +441,9 @@ def _verified(path: Path, settings: dict[str, Any], chunks: dict[int, dict[str, 
         expected = offset + n * row_bytes
         actual = path.stat().st_size
         why = f"the file is truncated ({actual} of {expected} bytes)" if actual < expected else "the file was changed"
-        shown = ", ".join(_lines(i * size, min(n, (i + 1) * size)) for i in damaged[:5])
-        warnings.warn(f"{path}: the rows of {len(damaged)} finished chunks ({shown}"
-                      f"{', ...' if len(damaged) > 5 else ''}) do not match the checksums recorded when they were "
-                      f"written ({why}); encoding them again", stacklevel=4)
+        warnings.warn(f"{path}: the rows of {len(damaged)} finished chunks ({chunk_lines(damaged, size, n)}) do not "
+                      f"match the checksums recorded when they were written ({why}); encoding them again",
+                      stacklevel=4)
     return good
 
 

@@ -31,7 +31,7 @@ def hash_bytes(data: bytes | memoryview) -> str:
 
 
 def hash_file(path: str | os.PathLike, start: int = 0, length: int | None = None) -> str:
-    """SHA-256 hex digest of a file's bytes, or of ``length`` bytes from ``start`` on (fewer when the file is shorter)."""
+    """SHA-256 hex digest of a file, or of its ``length`` bytes from ``start`` on (fewer where the file ends)."""
     digest = hashlib.sha256()
     left = length
     with open(path, "rb") as fh:
