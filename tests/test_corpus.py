@@ -302,3 +302,15 @@ def test_row_i_of_encode_corpus_is_line_i(tmp_path, text, chunk_size):
     emb = encode_corpus(LineEncoder(), tmp_path / "c.txt", tmp_path / "out", chunk_size=chunk_size, dtype="float32",
                         restart=True)
     np.testing.assert_array_equal(emb, LineEncoder().encode(lines).reshape(len(lines), 3))
+
+
+def test_lines_and_line_numbers_hold_across_read_batches(tmp_path):
+    # Over 1 MB, so read_lines decodes the file in several batches.
+    lines = [f"sentence {i}\r{i}" if i % 7 == 0 else f"sentence {i}" for i in range(150_000)]
+    (tmp_path / "c.txt").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    assert (tmp_path / "c.txt").stat().st_size > 2 * 2**20
+    assert list(read_lines(tmp_path / "c.txt")) == lines
+    with open(tmp_path / "c.txt", "ab") as fh:
+        fh.write(b"ok\nna\xefve\n")
+    with pytest.raises(ValueError, match=r"c.txt, line 150002: not valid utf-8 \(byte 0xef at position 2"):
+        list(read_lines(tmp_path / "c.txt"))

@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from typing import Any, Iterable, Mapping
 
@@ -46,18 +47,14 @@ def hash_file(path: str | os.PathLike, start: int = 0, length: int | None = None
     return digest.hexdigest()
 
 
-def _update_text(digest: Any, text: str) -> None:
-    # surrogatepass: a lone surrogate is a valid Python str and must hash, not raise
-    data = text.encode("utf-8", "surrogatepass")
-    digest.update(len(data).to_bytes(8, "little"))
-    digest.update(data)
-
-
 def hash_texts(texts: Iterable[str]) -> str:
     """SHA-256 hex digest of a sequence of strings (their order, count and each one's content)."""
     digest = hashlib.sha256()
-    for text in texts:
-        _update_text(digest, text)
+    stream = iter(texts)
+    # In batches: each batch's byte lengths, then its bytes (the lengths keep ["ab", "c"] apart from ["a", "bc"]).
+    while batch := [t.encode("utf-8", "surrogatepass") for t in itertools.islice(stream, 4096)]:
+        digest.update(np.fromiter(map(len, batch), dtype="<i8", count=len(batch)).data)
+        digest.update(b"".join(batch))
     return digest.hexdigest()
 
 
