@@ -1,6 +1,7 @@
 """Corpus-scale encoding: memmap output, resume without recomputing, clear errors."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -314,3 +315,21 @@ def test_lines_and_line_numbers_hold_across_read_batches(tmp_path):
         fh.write(b"ok\nna\xefve\n")
     with pytest.raises(ValueError, match=r"c.txt, line 150002: not valid utf-8 \(byte 0xef at position 2"):
         list(read_lines(tmp_path / "c.txt"))
+
+
+# ---------------------------------------------------------------- the generic hashes behind the fingerprints
+def test_hashes_tell_apart_what_changes_the_meaning(tmp_path):
+    from workbench.fingerprint import hash_array, hash_file, hash_state_dict, hash_texts
+
+    assert hash_texts(["ab", "c"]) != hash_texts(["a", "bc"]) != hash_texts(["a", "b", "c"])
+    assert hash_texts(iter(["x"] * 5000)) == hash_texts(["x"] * 5000) != hash_texts(["x"] * 5001)
+    assert hash_texts(["\ud800"]) != hash_texts(["\ud801"])  # lone surrogates hash, and differ
+    zeros = np.zeros(4, dtype=np.float32)
+    assert hash_array(zeros) != hash_array(zeros.astype(np.int32)) != hash_array(zeros.reshape(2, 2))
+    state = {"w": torch.ones(2, 2, dtype=torch.bfloat16), "b": torch.zeros(2)}
+    assert hash_state_dict(state) == hash_state_dict(dict(reversed(state.items())))
+    assert hash_state_dict(state) != hash_state_dict(state | {"b": torch.tensor([0.0, 1e-30])})
+    (tmp_path / "f").write_bytes(b"0123456789")
+    assert hash_file(tmp_path / "f", 2, 3) == hashlib.sha256(b"234").hexdigest()
+    assert hash_file(tmp_path / "f", 8, 30) == hashlib.sha256(b"89").hexdigest()  # up to where the file ends
+    assert hash_file(tmp_path / "f") == hashlib.sha256(b"0123456789").hexdigest()

@@ -190,7 +190,7 @@ def model_fingerprint(model: Any) -> dict[str, str]:
             "vocab": _vocab(getattr(module, "tokenizer", None)),
         } for module in modules],
     }
-    # default=repr: configs may hold tuples or other plain values json cannot write
+    # default=repr: configs may hold values json cannot write (sets, numpy numbers)
     return {"weights": hash_state_dict(state),
             "config": hash_bytes(json.dumps(config, sort_keys=True, default=repr).encode())}
 
