@@ -1,8 +1,18 @@
 """Encode corpora larger than memory into a memory-mapped ``.npy`` file, resumably.
 
 The corpus is read as a stream and encoded in chunks; each finished chunk is
-flushed to disk and recorded in ``progress.json``, so an interrupted run
-resumes where it stopped without recomputing finished chunks.
+flushed to disk and recorded in ``progress.json`` together with a hash of its
+input lines and of the rows written, and the run's settings with a hash of
+the model's weights and configuration.  An interrupted run resumes where it
+stopped without recomputing finished chunks -- but only when the input, the
+model and the settings are those of the earlier run (anything else is refused,
+naming what changed), and only chunks whose rows on disk still match their
+checksums are trusted (damaged ones are encoded again, with a warning).
+
+A *line* of a text file is what :func:`read_lines` yields: text up to each
+``\\n`` (a ``\\r`` just before it is dropped; any other ``\\r`` is kept), plus
+the text after the last ``\\n`` when there is any.  Row ``i`` of the output is
+line ``i`` of the input.
 
 Example
 -------
@@ -15,14 +25,18 @@ Example
 """
 from __future__ import annotations
 
+import codecs
 import itertools
+import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from .fingerprint import hash_bytes, hash_file, hash_state_dict, hash_texts
 from .hooks import progress_hooks
 from .io import read_json, write_json
 
@@ -63,25 +77,153 @@ def estimate_memory(model: Any, n_sentences: int, dtype: str = "float16", batch_
     )
 
 
-def _texts(source: str | os.PathLike | Iterable[str]) -> Iterator[str]:
-    """Yield texts from a one-sentence-per-line file or any iterable of strings."""
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, encoding="utf-8") as fh:
-            for line in fh:
-                yield line.rstrip("\r\n")
-    else:
-        yield from source
+def read_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[str]:
+    """Yield the lines of a text file, the one definition of a corpus line in workbench.
+
+    Lines end at ``\\n`` only; the ``\\r`` of a ``\\r\\n`` ending is dropped, any
+    other ``\\r`` stays part of its line (so a stray ``\\r`` never splits a line
+    in two).  A final newline does not start another line, so ``"a\\nb\\n"`` and
+    ``"a\\nb"`` both hold two lines, while ``"a\\n\\n"`` holds ``"a"`` and ``""``.
+
+    Parameters
+    ----------
+    path:
+        The text file.
+    encoding:
+        Its encoding: UTF-8 (default), ``"utf-8-sig"`` (drops a leading BOM),
+        ``"latin-1"``, ``"cp1252"``, ... -- any encoding that writes ``\\n`` as
+        the single byte 0x0A (UTF-16 and UTF-32 do not).
+
+    Raises ``ValueError`` naming the file, the line number and the encoding
+    when a line cannot be decoded.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "c.txt"
+    >>> _ = path.write_bytes(b"one\\r\\ntw\\ro\\n\\nlast")
+    >>> list(read_lines(path))
+    ['one', 'tw\\ro', '', 'last']
+    """
+    _check_encoding(encoding)
+    codec = encoding
+    before = 0  # lines in earlier batches
+    with open(path, "rb") as fh:
+        # Batches of whole lines (a binary file splits on b"\n" only), decoded and split at once: 3x faster than per line.
+        while batch := fh.readlines(1 << 20):
+            try:
+                lines = b"".join(batch).decode(codec).split("\n")
+            except UnicodeDecodeError:
+                _decode_error(path, batch, before, codec, encoding)
+            last = lines.pop()  # "" after a final newline, else the unterminated last line of the file
+            yield from [line[:-1] if line.endswith("\r") else line for line in lines]
+            if last:
+                yield last
+            before += len(batch)
+            if codecs.lookup(codec).name == "utf-8-sig":
+                codec = "utf-8"  # the BOM is dropped from the start of the file only
 
 
-def _count(source: str | os.PathLike | Iterable[str], total: int | None) -> int:
-    if total is not None:
-        return total
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fh:
-            return sum(1 for _ in fh)
-    if hasattr(source, "__len__"):
-        return len(source)  # type: ignore[arg-type]
-    raise ValueError("cannot size a stream of texts: pass total= (the number of sentences) or a list or a file")
+def _decode_error(path: str | os.PathLike, batch: list[bytes], before: int, codec: str, encoding: str) -> None:
+    """Raise the error for the first line of ``batch`` that ``codec`` cannot decode, naming its line number."""
+    for number, raw in enumerate(batch, before + 1):
+        try:
+            raw.decode(codec)
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"{path}, line {number}: not valid {encoding} (byte 0x{raw[err.start]:02x} at position "
+                f"{err.start} of the line: {err.reason}); pass encoding= with the file's encoding "
+                "(e.g. encoding='latin-1' or 'cp1252'), or convert the file to UTF-8"
+            ) from None
+    raise AssertionError("a batch that cannot be decoded has a line that cannot")  # lines end on whole characters
+
+
+def _check_encoding(encoding: str) -> None:
+    try:
+        newline = codecs.encode("\r\n", encoding)
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}; use a codec name such as 'utf-8' or 'latin-1'") from None
+    if not newline.endswith(b"\r\n"):
+        raise ValueError(f"encoding {encoding!r} does not write a newline as the byte 0x0A, so its lines cannot be "
+                         "split; accepted: UTF-8 and other ASCII-compatible encodings (latin-1, cp1252, ...)")
+
+
+def _chunks(texts: Iterable[str], chunk_size: int) -> Iterator[list[str]]:
+    """``texts`` in lists of ``chunk_size`` (the last may be shorter); refuses non-strings by their index."""
+    stream = iter(texts)
+    start = 0
+    while chunk := list(itertools.islice(stream, chunk_size)):
+        for i, text in enumerate(chunk):
+            if not isinstance(text, str):
+                raise TypeError(f"sentence {start + i} is {type(text).__name__} ({text!r:.40}), not str")
+        yield chunk
+        start += len(chunk)
+
+
+def chunk_lines(chunk_ids: list[int], chunk_size: int, n: int) -> str:
+    """The rows of some chunks as 1-based line numbers, as an editor shows them: ``"lines 6-10, line 21"``."""
+    spans = [(i * chunk_size + 1, min(n, (i + 1) * chunk_size)) for i in chunk_ids[:5]]
+    shown = ", ".join(f"line {a}" if a == b else f"lines {a}-{b}" for a, b in spans)
+    return shown + (f" and {len(chunk_ids) - 5} more chunks" if len(chunk_ids) > 5 else "")
+
+
+def model_fingerprint(model: Any) -> dict[str, str]:
+    """Hashes of what decides a model's embeddings: ``weights`` (its ``state_dict``) and ``config``.
+
+    ``config`` covers each module's type and settings (``max_seq_length``,
+    pooling modes, ...), its tokenizer's vocabulary, and the encoder's prompts,
+    ``truncate_dim`` and backend.  The device is not part of it.
+
+    Example
+    -------
+    >>> model_fingerprint(model)["weights"][:12]                               # doctest: +SKIP
+    '3f0c1d9a2b7e'
+    """
+    state = model.state_dict() if hasattr(model, "state_dict") else {}
+    modules = list(model) if isinstance(model, Iterable) else []
+    config = {
+        "type": type(model).__qualname__,
+        **{key: getattr(model, key, None) for key in ("prompts", "default_prompt_name", "truncate_dim", "backend")},
+        "modules": [{
+            "type": type(module).__qualname__,
+            "config": module.get_config() if hasattr(module, "get_config") else None,
+            "vocab": _vocab(getattr(module, "tokenizer", None)),
+        } for module in modules],
+    }
+    # default=repr: configs may hold values json cannot write (sets, numpy numbers)
+    return {"weights": hash_state_dict(state),
+            "config": hash_bytes(json.dumps(config, sort_keys=True, default=repr).encode())}
+
+
+def _vocab(tokenizer: Any) -> list[tuple[str, int]] | None:
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else None
+    return sorted(vocab.items()) if vocab is not None else None
+
+
+def describe_changes(saved: dict[str, Any], now: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    """What differs between a saved run's settings and this run's, one phrase per ``labels`` key that changed."""
+    changes = []
+    for key, label in labels.items():
+        if saved.get(key) == now.get(key):
+            continue
+        if key == "model":
+            old, new = saved.get("model") or {}, now["model"]
+            source = f" (earlier: {old.get('source')}, now: {new.get('source')})" \
+                if old.get("source") or new.get("source") else ""
+            changes += [f"the model weights differ{source}"] if old.get("weights") != new["weights"] else []
+            changes += [f"the model configuration differs (module settings, tokenizer, prompts or truncate_dim)"
+                        f"{source}"] if old.get("config") != new["config"] else []
+        else:
+            changes.append(f"{label}: {saved.get(key)!r} earlier, {now.get(key)!r} now")
+    return changes
+
+
+#: Settings of a run, as they are named in messages; a resume must match every one.
+SETTING_LABELS = {"n": "number of sentences", "dim": "embedding dimension", "dtype": "dtype",
+                  "chunk_size": "chunk_size", "batch_size": "batch_size", "precision": "precision",
+                  "normalize": "normalize_embeddings", "model": "model"}
+#: Version of the progress record; earlier ones had no fingerprints and cannot be resumed safely.
+PROGRESS_FORMAT = 2
 
 
 def encode_corpus(
@@ -96,19 +238,27 @@ def encode_corpus(
     normalize_embeddings: bool = False,
     callbacks: Iterable[Any] | None = None,
     show_progress_bar: bool | None = None,
+    encoding: str = "utf-8",
+    restart: bool = False,
 ) -> np.memmap:
-    """Encode ``sentences`` chunk by chunk into ``output_dir/embeddings.npy``.
+    """Encode ``sentences`` chunk by chunk into ``output_dir/embeddings.npy``; row ``i`` embeds sentence ``i``.
 
     Parameters
     ----------
     model:
         A :class:`~workbench.SentenceEncoder`.
     sentences:
-        A text file (one sentence per line), a list, or any iterable of strings
-        (then ``total`` is required). Only one chunk is held in memory at a time.
+        A text file (one sentence per line, as :func:`read_lines` splits it), a
+        list, or any iterable of strings (then ``total`` is required). Only one
+        chunk is held in memory at a time.
     output_dir:
         Receives ``embeddings.npy`` (open it with ``np.load(..., mmap_mode="r")``)
-        and ``progress.json``. Running again with the same folder resumes.
+        and ``progress.json``. Running again with the same folder resumes: the
+        input lines of every finished chunk, the model's weights and
+        configuration and the settings below must be those of the earlier run,
+        else the resume is refused with a ``ValueError`` that says what changed.
+        Finished chunks whose rows on disk no longer match their checksums
+        (a truncated or damaged file) are encoded again, with a warning.
     total:
         Number of sentences, for streams without a length.
     chunk_size:
@@ -119,6 +269,12 @@ def encode_corpus(
         Passed to :meth:`SentenceEncoder.encode`.
     callbacks, show_progress_bar:
         Progress subscribers; one ``progress_*`` task ``"corpus"`` counts sentences.
+    encoding:
+        Encoding of a text file ``sentences`` (see :func:`read_lines`).
+    restart:
+        Discard an earlier run in ``output_dir`` (its ``embeddings.npy`` and
+        ``progress.json``) and encode everything again, instead of resuming.
+        Files this function did not write are never replaced, restart or not.
 
     Returns
     -------
@@ -128,37 +284,92 @@ def encode_corpus(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
+    if is_file := isinstance(sentences, (str, os.PathLike)):
+        # Read once before encoding: counts the lines, surfaces decoding errors before any work,
+        # and lets a resume with another input be refused before anything is written.
+        n, input_hashes = _scan(sentences, chunk_size, encoding)
+    else:
+        n, input_hashes = _count(sentences), None
+    if n is None:
+        if total is None:
+            raise ValueError("cannot size a stream of texts: pass total= (the number of sentences) or a list or a file")
+        n = total
+    elif total is not None and total != n:
+        raise ValueError(f"total={total} but sentences holds {n} {'lines' if is_file else 'texts'}; leave total out")
+    settings = {"n": n, "dim": model.get_sentence_embedding_dimension(), "dtype": dtype, "chunk_size": chunk_size,
+                "batch_size": batch_size, "precision": precision, "normalize": normalize_embeddings,
+                "model": {"source": getattr(model, "source", None), **model_fingerprint(model)}}
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    n = _count(sentences, total)
-    dim = model.get_sentence_embedding_dimension()
-    n_chunks = -(-n // chunk_size)
-    settings = {"n": n, "dim": dim, "dtype": dtype, "chunk_size": chunk_size,
-                "model": str(getattr(model, "source", None)), "precision": precision,
-                "normalize": normalize_embeddings}
-    done, emb = _open(out, settings)
+    chunks, emb = _open(out, settings, restart)
+    if input_hashes is not None:
+        _check_inputs(out, chunks, dict(enumerate(input_hashes)), settings)
     hooks = progress_hooks(show_progress_bar, callbacks)
     hooks.emit("progress_begin", task="corpus", total=n, unit="sentences", desc="Encoding corpus")
     try:
-        stream = _texts(sentences)
-        for chunk_id in range(n_chunks):
-            texts = list(itertools.islice(stream, chunk_size))
-            if chunk_id in done:  # resume: skip without encoding
-                hooks.emit("progress_update", task="corpus", n=len(texts), skipped=True)
-                continue
+        stream = _chunks(read_lines(sentences, encoding) if is_file else sentences, chunk_size)
+        for chunk_id in range(-(-n // chunk_size)):
             start = chunk_id * chunk_size
+            texts = next(stream, [])
             if len(texts) != min(chunk_size, n - start):
                 raise ValueError(f"the corpus ended after {start + len(texts)} sentences; total says {n}")
-            _write_rows(emb, start, model.encode(
+            input_hash = hash_texts(texts)
+            if chunk_id in chunks:  # resume: skip without encoding, once its input is known to be the same
+                _check_inputs(out, chunks, {chunk_id: input_hash}, settings)
+                hooks.emit("progress_update", task="corpus", n=len(texts), skipped=True)
+                continue
+            rows = np.ascontiguousarray(model.encode(
                 texts, batch_size=batch_size, precision=precision, normalize_embeddings=normalize_embeddings,
                 show_progress_bar=False,
             ).astype(dtype, copy=False))
-            done.add(chunk_id)
-            write_json(out / PROGRESS_NAME, settings | {"chunks_done": sorted(done)})
+            _write_rows(emb, start, rows)
+            chunks[chunk_id] = {"input": input_hash, "output": hash_bytes(rows.data)}
+            _record(out, settings, chunks)
             hooks.emit("progress_update", task="corpus", n=len(texts))
+        if next(stream, None) is not None:
+            warnings.warn(f"the stream of sentences holds more than total={n}; only the first {n} were encoded",
+                          stacklevel=2)
     finally:
         hooks.emit("progress_end", task="corpus")
     return emb
+
+
+def _scan(path: str | os.PathLike, chunk_size: int, encoding: str) -> tuple[int, list[str]]:
+    """Number of lines of a text file and the input hash of each of its chunks."""
+    n, hashes = 0, []
+    for chunk in _chunks(read_lines(path, encoding), chunk_size):
+        n += len(chunk)
+        hashes.append(hash_texts(chunk))
+    return n, hashes
+
+
+def _count(source: Iterable[str]) -> int | None:
+    return len(source) if hasattr(source, "__len__") else None  # type: ignore[arg-type]
+
+
+def _check_inputs(out: Path, chunks: dict[int, dict[str, str]], hashes: dict[int, str],
+                  settings: dict[str, Any]) -> None:
+    """Refuse to resume when finished chunks were encoded from other lines than ``hashes`` says the input holds."""
+    changed = [i for i, h in hashes.items() if i in chunks and chunks[i]["input"] != h]
+    if changed:
+        refuse_resume(out, [f"the input differs in {chunk_lines(changed, settings['chunk_size'], settings['n'])}, "
+                            "which the earlier run already encoded"])
+
+
+def refuse_resume(out: Path, changes: list[str]) -> None:
+    """Raise the ``ValueError`` of a resume that would mix two runs' rows, listing ``changes``."""
+    raise ValueError(
+        f"{out} holds a run with other settings or input, so resuming would mix its rows with new ones: "
+        + "; ".join(changes)
+        + ". Pass restart=True to discard that run and encode everything again, or use another output_dir."
+    )
+
+
+def _record(out: Path, settings: dict[str, Any], chunks: dict[int, dict[str, str]]) -> None:
+    write_json(out / PROGRESS_NAME, settings | {
+        "format": PROGRESS_FORMAT, "chunks_done": sorted(chunks),
+        "chunks": {str(i): chunks[i] for i in sorted(chunks)},
+    })
 
 
 def _write_rows(emb: np.memmap, start: int, rows: np.ndarray) -> None:
@@ -176,22 +387,79 @@ def _write_rows(emb: np.memmap, start: int, rows: np.ndarray) -> None:
         os.fsync(fh.fileno())
 
 
-def _open(out: Path, settings: dict[str, Any]) -> tuple[set[int], np.memmap]:
-    """Reopen a matching unfinished run, or start a new output file."""
+def _open(out: Path, settings: dict[str, Any], restart: bool) -> tuple[dict[int, dict[str, str]], np.memmap]:
+    """Reopen a matching unfinished run with its trustworthy chunks, or start a new output file.
+
+    Only files this module wrote are ever replaced: an ``embeddings.npy``
+    without a ``progress.json`` beside it, or a ``progress.json`` that is not
+    ours, is refused even with ``restart``.
+    """
     path = out / EMBEDDINGS_NAME
     progress = out / PROGRESS_NAME
-    if progress.exists() and path.exists():
-        previous = read_json(progress)
-        mismatch = {k: (previous.get(k), v) for k, v in settings.items() if previous.get(k) != v}
-        if mismatch:
-            raise ValueError(
-                f"{out} holds a run with other settings {mismatch} (saved, requested); "
-                "use another folder or delete it to start over"
-            )
-        return set(previous.get("chunks_done", [])), np.lib.format.open_memmap(path, mode="r+")
-    emb = np.lib.format.open_memmap(path, mode="w+", dtype=settings["dtype"], shape=(settings["n"], settings["dim"]))
-    write_json(progress, settings | {"chunks_done": []})
-    return set(), emb
+    previous = _read_progress(progress) if progress.exists() else None
+    if previous is None and path.exists():
+        raise FileExistsError(f"{path} exists but was not written by encode_corpus (there is no {PROGRESS_NAME} "
+                              "beside it); it is left alone: move it away or use another output_dir")
+    chunks: dict[int, dict[str, str]] = {}
+    if previous is not None and not restart:
+        if previous.get("format") != PROGRESS_FORMAT:
+            refuse_resume(out, [f"{progress} comes from an earlier version of workbench that recorded no input "
+                                "or model fingerprints, so its rows cannot be checked"])
+        changes = describe_changes(previous, settings, SETTING_LABELS)
+        if changes:
+            refuse_resume(out, changes)
+        chunks = {int(i): record for i, record in previous["chunks"].items()}
+        if chunks and not path.exists():
+            warnings.warn(f"{path} is missing although {progress} records {len(chunks)} finished chunks; "
+                          "encoding them again", stacklevel=3)
+            chunks = {}
+        elif chunks:
+            chunks = _verified(path, settings, chunks)
+    if chunks:
+        emb = np.lib.format.open_memmap(path, mode="r+")  # extends a truncated file with zeros: re-encoded below
+    else:
+        emb = np.lib.format.open_memmap(path, mode="w+", dtype=settings["dtype"], shape=(settings["n"], settings["dim"]))
+    _record(out, settings, chunks)
+    return chunks, emb
+
+
+def _read_progress(progress: Path) -> dict[str, Any]:
+    record = read_json(progress)
+    if not isinstance(record, dict) or "chunks_done" not in record:
+        raise FileExistsError(f"{progress} was not written by encode_corpus; it is left alone: "
+                              "move it away or use another output_dir")
+    return record
+
+
+def _verified(path: Path, settings: dict[str, Any], chunks: dict[int, dict[str, str]]) -> dict[int, dict[str, str]]:
+    """The finished chunks whose rows in ``path`` still match the checksums recorded when they were written."""
+    n, dim, size = settings["n"], settings["dim"], settings["chunk_size"]
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)(fh)
+            offset = fh.tell()
+    except (ValueError, OSError) as err:
+        warnings.warn(f"{path} has no readable .npy header ({err}); encoding every chunk again", stacklevel=4)
+        return {}
+    if shape != (n, dim) or dtype != np.dtype(settings["dtype"]):
+        warnings.warn(f"{path} holds a {dtype} array of shape {shape}, not ({n}, {dim}) {settings['dtype']}; "
+                      "encoding every chunk again", stacklevel=4)
+        return {}
+    row_bytes = dim * dtype.itemsize
+    good = {i: record for i, record in chunks.items()
+            if hash_file(path, offset + i * size * row_bytes, (min(n, (i + 1) * size) - i * size) * row_bytes)
+            == record["output"]}
+    damaged = sorted(set(chunks) - set(good))
+    if damaged:
+        expected = offset + n * row_bytes
+        actual = path.stat().st_size
+        why = f"the file is truncated ({actual} of {expected} bytes)" if actual < expected else "the file was changed"
+        warnings.warn(f"{path}: the rows of {len(damaged)} finished chunks ({chunk_lines(damaged, size, n)}) do not "
+                      f"match the checksums recorded when they were written ({why}); encoding them again",
+                      stacklevel=4)
+    return good
 
 
 def chunks_done(output_dir: str | os.PathLike) -> list[int]:

@@ -4,7 +4,9 @@ The encoder is sent to every worker once (``client.scatter(..., broadcast=True)`
 the corpus goes out in chunks, and each chunk comes back as an array -- or,
 with :func:`encode_dask_shards`, is written by the worker as one ``.npy``
 shard in a folder all workers can reach, so that nothing passes through the
-client and a rerun skips the shards already written.
+client and a rerun skips the shards already written -- those whose input
+lines, model and settings are this run's and whose file still matches the
+checksum recorded when it was written (see :func:`encode_dask_shards`).
 
 Why Dask rather than Ray: ``dask[distributed]`` is pure Python and installs
 in seconds; a 2-worker ``LocalCluster`` starts in a few seconds on 2 cores,
@@ -24,13 +26,16 @@ from __future__ import annotations
 import os
 import pickle
 import threading
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..corpus import chunk_lines, describe_changes, model_fingerprint, refuse_resume
 from ..encoder import check_texts
+from ..fingerprint import hash_file, hash_texts
 from ..hooks import progress_hooks
 from ..io import read_json, write_json
 
@@ -38,6 +43,10 @@ SHARD_PATTERN = "embeddings-{:06d}.npy"
 MANIFEST_NAME = "shards.json"
 #: Options that change how shards are computed, not what they hold.
 RUN_OPTIONS = ("threads_per_task", "n_workers", "callbacks", "show_progress_bar")
+#: Version of the manifest; earlier ones had no fingerprints and cannot be resumed safely.
+MANIFEST_FORMAT = 2
+#: The manifest's settings, as they are named in messages; a rerun must match every one.
+SHARD_LABELS = {"n": "number of sentences", "chunk_size": "chunk_size", "options": "encode options", "model": "model"}
 
 
 def _require_distributed() -> Any:
@@ -80,7 +89,7 @@ class _Pickled:
 
 def _encode_chunk(shipped: _Pickled, texts: list[str], options: dict[str, Any], threads: int | None,
                   path: str | None) -> Any:
-    """Runs on a worker: the chunk's embeddings, or their shape once written to ``path``."""
+    """Runs on a worker: the chunk's embeddings, or their count and the file's checksum once written to ``path``."""
     import torch
 
     if threads:
@@ -90,8 +99,9 @@ def _encode_chunk(shipped: _Pickled, texts: list[str], options: dict[str, Any], 
         return emb
     tmp = f"{path}.tmp-{os.getpid()}.npy"
     np.save(tmp, emb)
+    digest = hash_file(tmp)
     os.replace(tmp, path)  # a shard is there whole or not at all
-    return emb.shape
+    return len(emb), digest
 
 
 @contextmanager
@@ -108,7 +118,9 @@ def _client(client: Any, n_workers: int) -> Iterator[Any]:
 
 def _run(model: Any, texts: list[str], client: Any, chunk_size: int, folder: Path | None,
          threads_per_task: int | None = None, n_workers: int = 2, callbacks: Iterable[Any] | None = None,
-         show_progress_bar: bool | None = None, **options: Any) -> dict[int, Any]:
+         show_progress_bar: bool | None = None, skip: Collection[int] = (),
+         record: Callable[[int, str], None] | None = None, **options: Any) -> dict[int, Any]:
+    """Encode the chunks of ``texts`` but those in ``skip``: arrays, or shards in ``folder`` given to ``record``."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     distributed = _require_distributed()
@@ -124,8 +136,8 @@ def _run(model: Any, texts: list[str], client: Any, chunk_size: int, folder: Pat
             remote_model = active.scatter(_Pickled(model), broadcast=True, hash=False)
             futures = {}
             for i, start in enumerate(starts):
-                path = folder / SHARD_PATTERN.format(i) if folder is not None else None
-                if path is not None and path.exists():  # written by an earlier run
+                path = _shard(folder, i) if folder is not None else None
+                if path is not None and i in skip:  # written by an earlier run
                     results[i] = path
                     hooks.emit("progress_update", task="encode", n=min(chunk_size, len(texts) - start), skipped=True)
                     continue
@@ -135,23 +147,62 @@ def _run(model: Any, texts: list[str], client: Any, chunk_size: int, folder: Pat
             for future in distributed.as_completed(futures):
                 i, path = futures[future]
                 value = future.result()
-                results[i] = value if path is None else path
+                if path is None:
+                    results[i] = value
+                else:
+                    results[i] = path
+                    record(i, value[1])  # type: ignore[misc]
                 hooks.emit("progress_update", task="encode", n=len(value) if path is None else value[0])
     finally:
         hooks.emit("progress_end", task="encode")
     return results
 
 
-def _check_manifest(folder: Path, settings: dict[str, Any]) -> None:
-    """Record the settings of the shards in ``folder``; refuse to mix shards of other settings."""
+def _shard(folder: Path, chunk_id: int) -> Path:
+    return folder / SHARD_PATTERN.format(chunk_id)
+
+
+def _finished_shards(folder: Path, settings: dict[str, Any], inputs: list[str], restart: bool) -> dict[int, str]:
+    """Checksums of the shards in ``folder`` that an earlier run of these settings and input lines finished.
+
+    Refuses a rerun whose settings, model or (finished chunks') input lines
+    changed; a shard that no longer matches its checksum is left out, so it is
+    encoded again, with a warning.  Only shards a manifest records are ever replaced.
+    """
     manifest = folder / MANIFEST_NAME
-    if manifest.exists():
-        previous = read_json(manifest)
-        if previous != settings:
-            raise ValueError(f"{folder} holds shards made with other settings ({previous}, now {settings}); "
-                             "use another folder or delete it to start over")
-    else:
-        write_json(manifest, settings)
+    if not manifest.exists():
+        present = [_shard(folder, i) for i in range(len(inputs)) if _shard(folder, i).exists()]
+        if present:
+            raise FileExistsError(f"{present[0]} exists but {MANIFEST_NAME} does not, so it was not written by "
+                                  "encode_dask_shards; it is left alone: move it away or use another output_dir")
+        return {}
+    previous = read_json(manifest)
+    if not isinstance(previous, dict) or not {"n", "chunk_size"} <= set(previous):
+        raise FileExistsError(f"{manifest} was not written by encode_dask_shards; it is left alone: "
+                              "move it away or use another output_dir")
+    if restart:  # the earlier run's shards go, so that none is taken for one of this run's
+        for i in range(-(-previous["n"] // max(1, previous["chunk_size"]))):
+            _shard(folder, i).unlink(missing_ok=True)
+        return {}
+    if previous.get("format") != MANIFEST_FORMAT:
+        refuse_resume(folder, [f"{manifest} comes from an earlier version of workbench that recorded no input "
+                               "or model fingerprints, so its shards cannot be checked"])
+    changes = describe_changes(previous, settings, SHARD_LABELS)
+    if changes:
+        refuse_resume(folder, changes)
+    n, size = settings["n"], settings["chunk_size"]
+    finished = {int(i): digest for i, digest in previous["outputs"].items()}
+    changed = sorted(i for i in finished if previous["inputs"][i] != inputs[i])
+    if changed:
+        refuse_resume(folder, [f"the input differs in {chunk_lines(changed, size, n)}, "
+                               "which the earlier run already encoded"])
+    good = {i: digest for i, digest in finished.items()
+            if _shard(folder, i).exists() and hash_file(_shard(folder, i)) == digest}
+    damaged = sorted(i for i in set(finished) - set(good) if _shard(folder, i).exists())
+    if damaged:
+        warnings.warn(f"{folder}: the shards of {len(damaged)} chunks ({chunk_lines(damaged, size, n)}) do not "
+                      "match the checksums recorded when they were written; encoding them again", stacklevel=3)
+    return good
 
 
 def encode_dask(
@@ -200,12 +251,18 @@ def encode_dask(
 
 
 def encode_dask_shards(model: Any, sentences: Sequence[str], output_dir: str | os.PathLike, client: Any = None,
-                       chunk_size: int = 10_000, **options: Any) -> list[Path]:
+                       chunk_size: int = 10_000, restart: bool = False, **options: Any) -> list[Path]:
     """Like :func:`encode_dask`, but every worker writes its chunks as ``.npy`` shards into ``output_dir``.
 
     ``output_dir`` must be reachable by every worker (a shared file system for
-    a multi-machine cluster).  A rerun with the same folder and ``chunk_size``
-    skips the shards already written.  The other parameters (``threads_per_task``,
+    a multi-machine cluster).  ``shards.json`` records the settings, a hash of
+    the model's weights and configuration, a hash of each chunk's sentences and
+    a checksum of each shard written.  A rerun with the same folder skips the
+    shards already written; one whose settings, model or already encoded
+    sentences differ is refused with a ``ValueError`` that says what changed,
+    and a shard that no longer matches its checksum is encoded again (with a
+    warning).  ``restart=True`` removes the earlier run's shards and starts
+    over; files this function did not write are never replaced.  The other parameters (``threads_per_task``,
     ``n_workers``, ``callbacks``, ``show_progress_bar`` and ``encode`` options)
     are those of :func:`encode_dask`.  Returns the shard paths in corpus
     order; ``np.concatenate([np.load(p, mmap_mode="r") for p in paths])`` joins them.
@@ -217,9 +274,23 @@ def encode_dask_shards(model: Any, sentences: Sequence[str], output_dir: str | o
     'embeddings-000000.npy'
     """
     texts = check_texts(sentences)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     folder = Path(output_dir).absolute()
     folder.mkdir(parents=True, exist_ok=True)
-    _check_manifest(folder, {"n": len(texts), "chunk_size": chunk_size, "model": str(getattr(model, "source", None)),
-                             "options": {k: repr(v) for k, v in sorted(options.items()) if k not in RUN_OPTIONS}})
-    results = _run(model, texts, client, chunk_size, folder, **options)
+    settings = {"n": len(texts), "chunk_size": chunk_size,
+                "model": {"source": getattr(model, "source", None), **model_fingerprint(model)},
+                "options": {k: repr(v) for k, v in sorted(options.items()) if k not in RUN_OPTIONS}}
+    inputs = [hash_texts(texts[start:start + chunk_size]) for start in range(0, len(texts), chunk_size)]
+    outputs = _finished_shards(folder, settings, inputs, restart)
+
+    def save(chunk_id: int | None = None, digest: str = "") -> None:
+        """Write the manifest, with a newly written shard's checksum when one is given."""
+        if chunk_id is not None:
+            outputs[chunk_id] = digest
+        write_json(folder / MANIFEST_NAME, settings | {"format": MANIFEST_FORMAT, "inputs": inputs,
+                                                       "outputs": {str(i): outputs[i] for i in sorted(outputs)}})
+
+    save()
+    results = _run(model, texts, client, chunk_size, folder, skip=set(outputs), record=save, **options)
     return [results[i] for i in range(len(results))]
