@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import multiprocessing
 import zipfile
 from pathlib import Path
 
@@ -10,8 +12,10 @@ import numpy as np
 import pytest
 
 from workbench import SentenceEncoder, zoo
-from workbench.download import ChecksumError, UnsafeArchiveError
+from workbench.download import ArchiveTooLargeError, ChecksumError, UnsafeArchiveError
 from workbench.sources import ModelNotFoundError, resolve_model
+
+from local_http import http_server  # noqa: F401  (a fixture)
 
 
 @pytest.fixture()
@@ -63,6 +67,79 @@ def test_zip_url_refuses_paths_outside_target(tmp_path, cache):
     with pytest.raises(UnsafeArchiveError):
         resolve_model((tmp_path / "evil.zip").as_uri())
     assert not (cache.parent / "evil.txt").exists()
+
+
+@pytest.fixture()
+def served_model(saved_model, http_server) -> tuple[str, str]:
+    """(address, sha256) of the tiny model as a zip on the local HTTP server."""
+    digest = _zip_folder(saved_model, http_server.root / "model.zip")
+    return http_server.url("model.zip"), digest
+
+
+def test_cached_url_is_checked_against_each_requested_sha256(served_model, http_server, cache, tiny_encoder):
+    url, digest = served_model
+    folder = resolve_model(url)  # no checksum asked: the one it came with is recorded
+    wrong = "1" * 64
+    with pytest.raises(ChecksumError) as info:
+        resolve_model(f"{url}#sha256={wrong}")
+    message = str(info.value)
+    assert url in message and wrong in message and digest in message and "refusing" in message
+    with pytest.raises(ChecksumError, match=wrong):
+        resolve_model(url, sha256=wrong)
+    assert resolve_model(f"{url}#sha256={digest.upper()}") == folder
+    assert http_server.hits["/model.zip"] == 1  # every check above used the cached copy
+    np.testing.assert_allclose(SentenceEncoder(f"{url}#sha256={digest}", device="cpu").encode(["dog"]),
+                               tiny_encoder.encode(["dog"]), atol=1e-6)
+
+
+def test_damaged_url_entry_is_downloaded_again(served_model, http_server, cache, caplog, tiny_encoder):
+    url, digest = served_model
+    folder = resolve_model(f"{url}#sha256={digest}")
+    weights = folder / "model.safetensors"
+    size = weights.stat().st_size
+    with open(weights, "r+b") as fh:
+        fh.truncate(size // 2)
+    with caplog.at_level(logging.WARNING):
+        assert resolve_model(url) == folder
+    assert "is broken (model/model/model.safetensors has" in caplog.text
+    assert http_server.hits["/model.zip"] == 2 and weights.stat().st_size == size
+    np.testing.assert_allclose(SentenceEncoder(url, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6)
+
+
+def test_url_entry_of_an_earlier_version_is_downloaded_again(served_model, http_server, cache, caplog):
+    url, digest = served_model
+    folder = resolve_model(url)
+    (folder.parents[1] / "source.json").unlink()  # what earlier versions left: model/ and no record
+    with caplog.at_level(logging.WARNING):
+        resolve_model(f"{url}#sha256={digest}")
+    assert "written by an earlier version" in caplog.text and http_server.hits["/model.zip"] == 2
+
+
+def _resolve_in_process(url: str) -> None:
+    resolve_model(url)
+
+
+def test_processes_resolving_one_url_download_it_once(served_model, http_server, cache):
+    url, _ = served_model
+    http_server.delay = 0.5  # the downloads overlap unless the others wait for the first
+    context = multiprocessing.get_context("fork")  # forked children start at once, without re-importing
+    workers = [context.Process(target=_resolve_in_process, args=(url,)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    assert http_server.hits["/model.zip"] == 1
+    assert (resolve_model(url) / "modules.json").is_file()
+
+
+def test_zip_bomb_url_leaves_nothing_in_the_cache(http_server, cache):
+    with zipfile.ZipFile(http_server.root / "bomb.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("model/modules.json", "[]")
+        zf.writestr("model/weights.bin", bytes(40 << 20))
+    with pytest.raises(ArchiveTooLargeError, match="bomb.zip would expand"):
+        resolve_model(http_server.url("bomb.zip"))
+    assert not [p for p in cache.rglob("*") if p.suffix != ".lock" and p.name != "urls"]
 
 
 def test_url_must_be_an_archive(cache):
