@@ -22,7 +22,7 @@ class Builds:
 
     def __call__(self, folder: Path, previous: dict | None) -> dict:
         with open(self.log, "a") as fh:
-            fh.write(f"{os.getpid()} {previous is not None}\n")
+            fh.write(f"{os.getpid()} {sorted(previous['files']) if previous else None}\n")
         time.sleep(self.pause)
         (folder / "sub").mkdir()
         (folder / "a.bin").write_bytes(b"a" * 1000)
@@ -48,13 +48,13 @@ def test_entry_is_built_once_and_records_its_files(tmp_path, builds):
     assert [p.name for p in entry.parent.iterdir() if p.suffix != ".lock"] == ["entry"]  # no temporary folders
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (lambda e: (e / "a.bin").write_bytes(b"a" * 10), "a.bin has 10 bytes, 1,000 when it was written"),
-    (lambda e: (e / "sub" / "b.txt").unlink(), "sub/b.txt is missing"),
-    (lambda e: (e / RECORD).write_text('{"files": {"a.bin": 10'), "record.json is unreadable"),
-    (lambda e: (e / RECORD).write_text('{"revision": 1}'), "lists no file sizes"),
+@pytest.mark.parametrize("damage, reason, kept", [
+    (lambda e: (e / "a.bin").write_bytes(b"a" * 10), "a.bin has 10 bytes, 1,000 when it was written", ["sub/b.txt"]),
+    (lambda e: (e / "sub" / "b.txt").unlink(), "sub/b.txt is missing", ["a.bin"]),
+    (lambda e: (e / RECORD).write_text('{"files": {"a.bin": 10'), "record.json is unreadable", None),
+    (lambda e: (e / RECORD).write_text('{"revision": 1}'), "lists no file sizes", None),
 ])
-def test_damaged_entry_is_rebuilt_with_a_warning(tmp_path, builds, caplog, damage, reason):
+def test_damaged_entry_is_rebuilt_with_a_warning(tmp_path, builds, caplog, damage, reason, kept):
     entry = tmp_path / "entry"
     cached_folder(entry, RECORD, builds)
     damage(entry)
@@ -63,6 +63,7 @@ def test_damaged_entry_is_rebuilt_with_a_warning(tmp_path, builds, caplog, damag
     assert f"cache entry {entry} is broken" in caplog.text and reason in caplog.text
     assert len(builds.calls) == 2 and (entry / "a.bin").read_bytes() == b"a" * 1000
     assert info["files"]["a.bin"] == 1000
+    assert builds.calls[1].endswith(str(kept))  # build is offered only the files still whole
 
 
 def test_unusable_entry_is_rebuilt_quietly_from_the_previous_one(tmp_path, builds, caplog):
@@ -70,7 +71,7 @@ def test_unusable_entry_is_rebuilt_quietly_from_the_previous_one(tmp_path, build
     cached_folder(entry, RECORD, builds)
     with caplog.at_level(logging.WARNING):
         cached_folder(entry, RECORD, builds, usable=lambda info: info["revision"] == 2)
-    assert builds.calls[1].endswith("True") and caplog.text == ""  # the whole old entry was offered to build
+    assert builds.calls[1].endswith("['a.bin', 'sub/b.txt']") and caplog.text == ""  # offered the old entry
 
 
 def test_folder_the_library_did_not_write_is_left_alone(tmp_path, builds):

@@ -64,8 +64,8 @@ def cached_folder(
         ``build`` returned plus ``files`` (each file's size).
     build
         Fills a new, empty folder and returns what to record.  It is given the
-        old entry's record when that entry was whole but not ``usable``, so it
-        can keep what is still good.
+        old entry's record, its ``files`` narrowed to those still whole (or
+        None when there is no readable record), so it can keep what is good.
     usable
         Whether a whole entry serves this call (e.g. it is of the current
         revision, or holds the file asked for); when not, it is rebuilt.
@@ -80,11 +80,11 @@ def cached_folder(
     """
     folder = Path(folder)
     info, problem = _inspect(folder, record, legacy)
-    if info is not None and usable(info):
+    if info is not None and problem is None and usable(info):
         return info
     with _building(folder):
         info, problem = _inspect(folder, record, legacy)  # another process may have built it meanwhile
-        if info is not None and usable(info):
+        if info is not None and problem is None and usable(info):
             return info
         if problem is not None:
             logger.warning("cache entry %s is broken (%s); rebuilding it", folder, problem)
@@ -115,7 +115,7 @@ def _building(folder: Path) -> Iterator[None]:
 
 
 def _inspect(folder: Path, record: str, legacy: tuple[str, ...]) -> tuple[dict[str, Any] | None, str | None]:
-    """``(record, None)`` for a whole entry, ``(None, why)`` for a broken one, ``(None, None)`` for none."""
+    """``(record, why it is broken or None)``; the record lists only the files still whole, and is None when unknown."""
     if not folder.exists():
         return None, None
     if not folder.is_dir():
@@ -136,11 +136,13 @@ def _inspect(folder: Path, record: str, legacy: tuple[str, ...]) -> tuple[dict[s
     files = info.get("files") if isinstance(info, dict) else None
     if not isinstance(files, dict):
         return None, f"its {record} lists no file sizes (written by an earlier version)"
+    whole, damaged = {}, []
     for name, size in files.items():
         path = folder / name
-        if not path.is_file():
-            return None, f"{name} is missing"
-        actual = path.stat().st_size
-        if actual != size:
-            return None, f"{name} has {actual:,} bytes, {size:,} when it was written"
-    return info, None
+        actual = path.stat().st_size if path.is_file() else None
+        if actual == size:
+            whole[name] = size
+        else:
+            damaged.append(f"{name} is missing" if actual is None
+                           else f"{name} has {actual:,} bytes, {size:,} when it was written")
+    return info | {"files": whole}, "; ".join(damaged) or None

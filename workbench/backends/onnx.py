@@ -220,13 +220,13 @@ def export_onnx(encoder: nn.Module, precision: str = "float32") -> Path:
     wanted = FILES[precision]
 
     def build(tmp: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
-        # Keep what an earlier call made (the float32 export), checked whole, and add what is missing.
+        # Keep what an earlier call made and is still whole (the float32 export), and add what is missing.
         for name in previous["files"] if previous else ():
             os.link(folder / name, tmp / name)
         if not (tmp / FILES["float32"]).is_file():
             logger.info("exporting %s to ONNX in %s", type(transformer.auto_model).__name__, folder)
             _export_float32(transformer, tmp / FILES["float32"])
-        if precision == "int8":
+        if precision == "int8" and not (tmp / FILES["int8"]).is_file():  # never write into a linked file
             _quantize(tmp / FILES["float32"], tmp / FILES["int8"])
         return {"source": str(getattr(encoder, "source", None)), "digest": digest,
                 "inputs": _input_names(transformer), "opset": OPSET, "export_version": EXPORT_VERSION}
