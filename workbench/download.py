@@ -3,8 +3,10 @@
 Everything the library pulls from outside goes through :func:`download`:
 the bytes stream into a ``.part`` file beside the destination, their SHA-256
 is computed on the way, and only a file whose hash matches is renamed into
-place.  ``file://`` URLs work like ``https://`` ones, which is how the tests
-(and offline mirrors) use it.
+place.  ``file://`` URLs work like ``https://`` ones (offline mirrors use
+them).  :func:`safe_extract` refuses members that would land outside the
+target and archives that would expand past ``WORKBENCH_MAX_EXTRACT_BYTES``
+(16 GiB) or by more than ``WORKBENCH_MAX_EXTRACT_RATIO`` (100) times.
 
 Example
 -------
