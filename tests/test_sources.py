@@ -6,6 +6,7 @@ import hashlib
 import io
 import logging
 import multiprocessing
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -110,11 +111,18 @@ def test_damaged_url_entry_is_downloaded_again(served_model, http_server, cache,
 
 def test_url_entry_of_an_earlier_version_is_downloaded_again(served_model, http_server, cache, caplog):
     url, digest = served_model
-    folder = resolve_model(url)
-    (folder.parents[1] / "source.json").unlink()  # what earlier versions left: model/ and no record
+    entry = resolve_model(url).parents[1]
+    (entry / "source.json").unlink()  # what earlier versions left: model/ and no record
     with caplog.at_level(logging.WARNING):
         resolve_model(f"{url}#sha256={digest}")
     assert "written by an earlier version" in caplog.text and http_server.hits["/model.zip"] == 2
+    # Or, when their extraction failed, the archive itself; or a download cut short by a kill.
+    for left in ("model.zip", ".model.zip.x1y2.part"):
+        shutil.rmtree(entry)
+        entry.mkdir()
+        (entry / left).write_bytes(b"PK broken")
+        assert (resolve_model(url) / "modules.json").is_file()
+    assert http_server.hits["/model.zip"] == 4
 
 
 def _resolve_in_process(url: str) -> None:
@@ -154,7 +162,6 @@ def test_hub_id_from_local_hub_cache(saved_model, cache, monkeypatch, tiny_encod
     repo = cache / "hub" / "models--tiny-org--tiny-model"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text("abc123")
-    import shutil
     shutil.copytree(saved_model, repo / "snapshots" / "abc123")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert resolve_model("tiny-org/tiny-model") == repo / "snapshots" / "abc123"

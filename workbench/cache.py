@@ -72,8 +72,8 @@ def cached_folder(
         Whether a whole entry serves this call (e.g. it is of the current
         revision, or holds the file asked for); when not, it is rebuilt.
     legacy
-        Names whose presence marks a folder without a record as written by an
-        earlier version of the library (so it may be rebuilt).
+        Glob patterns of names whose presence marks a folder without a record
+        as written by an earlier version of the library (so it may be rebuilt).
 
     Raises
     ------
@@ -143,7 +143,7 @@ def _inspect(folder: Path, record: str, legacy: tuple[str, ...]) -> tuple[dict[s
     if not record_path.is_file():
         if not any(folder.iterdir()):
             return None, None
-        if any((folder / name).exists() for name in legacy):
+        if any(next(folder.glob(pattern), None) for pattern in legacy):
             return None, f"written by an earlier version, without {record}"
         raise CacheEntryError(f"{folder} is in the cache but has no {record}, so the library did not write it; "
                               "move it away so that the entry can be built")

@@ -17,6 +17,7 @@ When nothing matches, the error lists each source tried and why it failed.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
@@ -101,12 +102,14 @@ def _from_url(url: str, sha256: str | None) -> Path:
         return {"url": clean, "sha256": digest}
 
     # The archive's hash is recorded with the entry, so a later request with another hash is refused
-    # although the archive itself is gone; entries of earlier versions (no record) are fetched again.
-    info = cached_folder(folder, URL_RECORD, build, legacy=("model",))
-    if sha256 and info["sha256"] != sha256.lower():
+    # although the archive itself is gone.  What earlier versions left (no record: the extracted model,
+    # or the archive or a partial download of it when that failed) is fetched again.
+    name = glob.escape(filename)
+    info = cached_folder(folder, URL_RECORD, build, legacy=("model", name, f".{name}.*.part"))
+    if sha256 and info.get("sha256") != sha256.lower():
         raise ChecksumError(
             f"checksum mismatch for {clean}: expected sha256 {sha256.lower()}, but the copy in the cache "
-            f"({folder}) was downloaded with sha256 {info['sha256']}; refusing to load it. If the file at "
+            f"({folder}) was downloaded with sha256 {info.get('sha256')}; refusing to load it. If the file at "
             f"that address has changed, delete {folder} to download it again."
         )
     return _find_model_root(folder / "model")
