@@ -110,7 +110,7 @@ def test_damaged_export_is_made_again(tiny_encoder, private_cache, caplog):
     twin.backend = "onnx"
     with caplog.at_level(logging.WARNING):
         np.testing.assert_allclose(twin.encode(TEXTS), expected, atol=1e-5)
-    assert f"cache entry {path.parent} is broken (model.onnx has 1,000 bytes" in caplog.text
+    assert f"cache entry {path.parent} cannot be trusted (model.onnx has 1,000 bytes" in caplog.text
     assert {p.name: p.stat().st_size for p in path.parent.glob("*.onnx")} == sizes
 
 

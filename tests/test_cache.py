@@ -60,7 +60,7 @@ def test_damaged_entry_is_rebuilt_with_a_warning(tmp_path, builds, caplog, damag
     damage(entry)
     with caplog.at_level(logging.WARNING, logger="workbench.cache"):
         info = cached_folder(entry, RECORD, builds)
-    assert f"cache entry {entry} is broken" in caplog.text and reason in caplog.text
+    assert f"cache entry {entry} cannot be trusted" in caplog.text and reason in caplog.text
     assert len(builds.calls) == 2 and (entry / "a.bin").read_bytes() == b"a" * 1000
     assert info["files"]["a.bin"] == 1000
     assert builds.calls[1].endswith(str(kept))  # build is offered only the files still whole

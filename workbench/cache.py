@@ -39,7 +39,7 @@ from .io import atomic_dir, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
-#: (the new entry's folder, the record of the old entry when it was whole) -> what to record
+#: (the new entry's folder, the old record listing the files still whole, or None) -> what to record
 Builder = Callable[[Path, "dict[str, Any] | None"], "dict[str, Any]"]
 
 
@@ -89,7 +89,7 @@ def cached_folder(
         if info is not None and problem is None and usable(info):
             return info
         if problem is not None:
-            logger.warning("cache entry %s is broken (%s); rebuilding it", folder, problem)
+            logger.warning("cache entry %s cannot be trusted (%s); rebuilding it", folder, problem)
         _remove_leftovers(folder)
         with atomic_dir(folder) as tmp:
             new = dict(build(tmp, info))

@@ -50,7 +50,8 @@ SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 MAX_EXTRACT_BYTES_ENV = "WORKBENCH_MAX_EXTRACT_BYTES"
 MAX_EXTRACT_RATIO_ENV = "WORKBENCH_MAX_EXTRACT_RATIO"
 #: Default limits: room for any sentence-embedding model (the zoo's largest is all-mpnet-base-v2's
-#: 404 MB archive, which hardly compresses) while a zip bomb (a small archive that expands a thousandfold) is refused before it is written.
+#: 404 MB archive, which hardly compresses), while a zip bomb (a small archive that expands a
+#: thousandfold) is refused before anything is written.
 DEFAULT_MAX_EXTRACT_BYTES = 16 << 30
 DEFAULT_MAX_EXTRACT_RATIO = 100.0
 #: Below this total the ratio is not checked: a few megabytes of repetitive text can compress
