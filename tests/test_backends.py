@@ -100,6 +100,20 @@ def test_exports_are_cached_and_redone_only_for_new_weights(tiny_encoder, privat
     assert not np.allclose(changed, tiny_encoder.encode(TEXTS, precision="int8"))
 
 
+def test_damaged_export_is_made_again(tiny_encoder, private_cache, caplog):
+    expected = tiny_encoder.encode(TEXTS)
+    path = export_onnx(tiny_encoder, "int8")
+    sizes = {p.name: p.stat().st_size for p in path.parent.glob("*.onnx")}
+    with open(path.parent / "model.onnx", "r+b") as fh:  # an export cut short (disk full, killed)
+        fh.truncate(1000)
+    twin = copy.deepcopy(tiny_encoder)  # another encoder: no session from before
+    twin.backend = "onnx"
+    with caplog.at_level(logging.WARNING):
+        np.testing.assert_allclose(twin.encode(TEXTS), expected, atol=1e-5)
+    assert f"cache entry {path.parent} cannot be trusted (model.onnx has 1,000 bytes" in caplog.text
+    assert {p.name: p.stat().st_size for p in path.parent.glob("*.onnx")} == sizes
+
+
 def test_sessions_do_not_travel_with_copies(tiny_encoder, private_cache):
     tiny_encoder.encode(TEXTS, precision="int8")
     clone = copy.deepcopy(tiny_encoder)  # a session inside the encoder could not be copied

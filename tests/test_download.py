@@ -11,6 +11,7 @@ import pytest
 
 from workbench.download import (
     ArchiveError,
+    ArchiveTooLargeError,
     ChecksumError,
     DownloadError,
     UnsafeArchiveError,
@@ -20,6 +21,8 @@ from workbench.download import (
     sha256_file,
 )
 from workbench.hooks import Hooks
+
+from local_http import http_server  # noqa: F401  (a fixture)
 
 
 class Recorder:
@@ -81,6 +84,25 @@ def test_checksum_mismatch_deletes_partial_and_names_file(tmp_path, payload):
     assert leftovers(dest.parent) == []
 
 
+def test_download_over_http(tmp_path, payload, http_server):
+    src, digest = payload
+    (http_server.root / "payload.bin").write_bytes(src.read_bytes())
+    rec = Recorder()
+    dest = download(http_server.url("payload.bin"), tmp_path / "got.bin", sha256=digest, hooks=Hooks([rec]))
+    assert dest.read_bytes() == src.read_bytes() and rec.events[0][1]["total"] == src.stat().st_size
+    with pytest.raises(DownloadError, match="404"):
+        download(http_server.url("absent.bin"), tmp_path / "absent.bin", hooks=Hooks())
+    assert leftovers(tmp_path) == [] and not (tmp_path / "absent.bin").exists()
+
+
+@pytest.mark.parametrize("sha256", ["abc", "g" * 64, "0" * 63, 12345])
+def test_malformed_sha256_is_refused_before_downloading(tmp_path, payload, sha256):
+    src, _ = payload
+    with pytest.raises(ValueError, match="sha256 must be 64 hexadecimal digits"):
+        download(src.as_uri(), tmp_path / "out.bin", sha256=sha256, hooks=Hooks())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
 def test_unreadable_url_raises_download_error(tmp_path):
     missing = tmp_path / "nowhere.bin"
     with pytest.raises(DownloadError, match="nowhere.bin"):
@@ -94,8 +116,8 @@ def test_unreadable_url_raises_download_error(tmp_path):
 # --------------------------------------------------------------------------- archives
 
 
-def make_zip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w") as zf:
+def make_zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
     return path
@@ -168,6 +190,67 @@ def test_corrupt_archives_named_in_error(tmp_path):
     with pytest.raises(ArchiveError, match="flipped.zip"):
         safe_extract(flipped, tmp_path / "t")
     assert not (tmp_path / "t").exists() and leftovers(tmp_path) == []
+
+
+BOMB = 40 << 20  # 40 MB of zeros: deflated to ~40 KB, a ratio of ~1,000
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_zip_bomb_is_refused_before_anything_is_written(tmp_path, kind):
+    members = {"readme.txt": b"hello", "weights.bin": bytes(BOMB)}
+    archive = (make_zip(tmp_path / "bomb.zip", members, zipfile.ZIP_DEFLATED) if kind == "zip"
+               else make_tar(tmp_path / "bomb.tar.gz", members))
+    assert archive.stat().st_size < 200_000
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "kept.txt").write_text("an earlier extraction")
+    with pytest.raises(ArchiveTooLargeError, match="zip bomb") as info:
+        safe_extract(archive, target)
+    message = str(info.value)
+    assert archive.name in message and f"{BOMB + 5:,}" in message and "WORKBENCH_MAX_EXTRACT_RATIO" in message
+    assert [p.name for p in target.iterdir()] == ["kept.txt"] and leftovers(tmp_path) == []
+    # A higher ratio lets the same archive through.
+    assert (safe_extract(archive, target, max_ratio=10_000) / "weights.bin").stat().st_size == BOMB
+
+
+def test_small_compressible_archive_is_not_a_bomb(tmp_path):
+    archive = make_zip(tmp_path / "text.zip", {"vocab.txt": b"the\n" * 1_000_000}, zipfile.ZIP_DEFLATED)
+    assert (tmp_path / "text.zip").stat().st_size * 100 < 4_000_000  # over the ratio, under 16 MiB in all
+    assert (safe_extract(archive, tmp_path / "t") / "vocab.txt").stat().st_size == 4_000_000
+
+
+def test_total_size_limit_from_argument_or_environment(tmp_path, monkeypatch):
+    archive = make_zip(tmp_path / "a.zip", {"a.bin": bytes(600), "b.bin": bytes(400)})
+    with pytest.raises(ArchiveTooLargeError, match=r"expand to 1,000 bytes, more than the limit of 999 \(max_bytes"):
+        safe_extract(archive, tmp_path / "t", max_bytes=999)
+    assert not (tmp_path / "t").exists()
+    assert safe_extract(archive, tmp_path / "t", max_bytes=1000).is_dir()
+    monkeypatch.setenv("WORKBENCH_MAX_EXTRACT_BYTES", "999")
+    tar = make_tar(tmp_path / "a.tar.gz", {"a.bin": bytes(1000)})
+    for path in (archive, tar):
+        with pytest.raises(ArchiveTooLargeError, match="WORKBENCH_MAX_EXTRACT_BYTES"):
+            safe_extract(path, tmp_path / "t2")
+    assert safe_extract(archive, tmp_path / "t2", max_bytes=2000).is_dir()  # the argument wins
+
+
+@pytest.mark.parametrize("argument, value", [
+    ("max_bytes", 0), ("max_bytes", -5), ("max_bytes", 1.5), ("max_bytes", True), ("max_bytes", "100"),
+    ("max_ratio", 0), ("max_ratio", float("nan")), ("max_ratio", float("inf")),
+])
+def test_invalid_limits_are_named(tmp_path, argument, value):
+    archive = make_zip(tmp_path / "a.zip", {"a.txt": b"a"})
+    with pytest.raises(ValueError, match=f"{argument}=.* is not a valid extraction limit"):
+        safe_extract(archive, tmp_path / "t", **{argument: value})
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("env, value", [("WORKBENCH_MAX_EXTRACT_BYTES", "lots"),
+                                        ("WORKBENCH_MAX_EXTRACT_RATIO", "-1")])
+def test_invalid_limit_variables_are_named(tmp_path, monkeypatch, env, value):
+    monkeypatch.setenv(env, value)
+    archive = make_zip(tmp_path / "a.zip", {"a.txt": b"a"})
+    with pytest.raises(ValueError, match=f"{env}='{value}' is not a valid extraction limit"):
+        safe_extract(archive, tmp_path / "t")
 
 
 # --------------------------------------------------------------------------- PyPI

