@@ -188,15 +188,18 @@ def test_pin_download_checks_its_input(cache):
 
 def test_truncated_downloads_are_refused_and_not_trusted(web, cache):
     served = "sbert.net/datasets/stsbenchmark.tsv.gz"
-    web.truncated.add(served)  # the connection closes halfway through the announced length
+    web.truncated |= {served, "qim.fs.quoracdn.net/quora_duplicate_questions.tsv"}  # cut halfway through the announced length
     with pytest.raises(DataSourceError, match=r"truncated: received \d+ of \d+ bytes"):
         reg.dataset_path("stsb")
+    # A plain TSV has no end marker of its own: only the announced length tells.
+    with pytest.raises(DataSourceError, match=r"quora_duplicate_questions.tsv.*truncated: received \d+ of \d+ bytes"):
+        reg.load_dataset("quora-duplicates")
     # A file cut short at its source (the whole of it is sent): the gzip stream does not end.
     web.truncated.clear()
     web.files[served] = web.files[served][:-12]
     with pytest.raises(DataSourceError, match=r"stsbenchmark.tsv.gz is truncated or corrupt"):
         reg.dataset_path("stsb")
-    assert not list((cache / "downloads").rglob("*stsbenchmark*")) and sources.trusted_downloads() == {}
+    assert not list((cache / "downloads").rglob("*.tsv*")) and sources.trusted_downloads() == {}
 
 
 # --------------------------------------------------------------------------- the hub
