@@ -10,7 +10,7 @@ import pytest
 
 from workbench.data import registry as reg
 from workbench.data.readers import BeirData, SentEvalTask
-from workbench.download import ChecksumError
+from workbench.data.sources import DataSourceError
 from workbench.hooks import Hooks
 
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -153,14 +153,18 @@ def test_download_with_wrong_checksum_leaves_nothing(env, tmp_path, monkeypatch)
     wrong = tmp_path / "not-ag-news.csv"
     wrong.write_text("label,title,description\n1,a,b\n")
     with_urls(monkeypatch, "ag-news", {"ag_news_test.csv": wrong.as_uri()})
-    with pytest.raises(ChecksumError, match="ag_news_test.csv"):
+    # The bad bytes are refused (and the error says why) rather than read.
+    with pytest.raises(DataSourceError, match="checksum mismatch for ag_news_test.csv"):
         reg.load_dataset("ag-news")
     assert list(env.iterdir()) == []
 
 
-def test_built_file_without_url_needs_a_data_folder(env, monkeypatch):
+def test_built_file_without_url_needs_a_data_folder_or_a_source(env, tmp_path, monkeypatch):
     monkeypatch.delenv("WORKBENCH_DATA_DIR")
-    with pytest.raises(FileNotFoundError, match=r"stsbenchmark.tsv.gz of data set 'stsb'.*no download URL.*WORKBENCH_DATA_DIR"):
+    # An empty mirror stands in for the internet: the public source fails too.
+    monkeypatch.setenv("WORKBENCH_DATA_URL", (tmp_path / "empty-mirror").as_uri())
+    with pytest.raises(FileNotFoundError, match=r"(?s)stsbenchmark.tsv.gz of data set 'stsb'.*no download URL.*"
+                                                r"WORKBENCH_DATA_DIR.*source sbert.net.*empty-mirror/sbert.net/datasets"):
         reg.dataset_path("stsb")
 
 

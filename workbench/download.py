@@ -155,13 +155,18 @@ def download(
             with urllib.request.urlopen(request, timeout=60) as response:
                 length = response.headers.get("Content-Length")
                 hooks.emit("progress_begin", task=task, total=int(length) if length else None, unit="B")
+                received = 0
                 try:
                     for chunk in iter(lambda: response.read(CHUNK), b""):
                         out.write(chunk)
                         digest.update(chunk)
+                        received += len(chunk)
                         hooks.emit("progress_update", task=task, n=len(chunk))
                 finally:
                     hooks.emit("progress_end", task=task)
+                # urllib ends a body cut short without an error; the announced length tells.
+                if length and received != int(length):
+                    raise DownloadError(f"truncated: received {received} of {length} bytes")
         actual = digest.hexdigest()
         if sha256 is not None and actual != sha256.lower():
             raise ChecksumError(

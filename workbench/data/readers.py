@@ -33,6 +33,7 @@ import gzip
 import json
 import os
 import re
+import tarfile
 import zlib
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -290,14 +291,56 @@ def read_sts_pairs(input_path: PathLike, gold_path: PathLike | None = None, norm
     return examples
 
 
+def iter_sts_jsonl(path: PathLike, split: str | None = None, normalize: bool = False) -> Iterator[Example]:
+    """Stream STS pairs from JSON lines (``{"sentence1", "sentence2", "score", ...}``; gzipped or not).
+
+    The layout of the hub copies of the STS benchmark (e.g. ``mteb/stsbenchmark-sts``,
+    one file per split); ``split`` becomes the ``guid`` prefix.
+
+    Example
+    -------
+    >>> next(iter_sts_jsonl("test.jsonl.gz", "test")).label  # doctest: +SKIP
+    2.5
+    """
+    rows = _jsonl(path, 'STS pairs as JSON lines with "sentence1", "sentence2", "score"', ("sentence1", "sentence2", "score"))
+    for n, row in rows:
+        yield Example([row["sentence1"], row["sentence2"]], _score(str(row["score"]), path, n, normalize), f"{split}-{n}")
+
+
+def read_sts17_files(folder: PathLike, track: str | None = None, normalize: bool = False) -> list[Example]:
+    """Read the SemEval-2017 STS release itself: ``STS.input.<track>.txt`` with ``STS.gs.<track>.txt``.
+
+    Each input file is scored by its gold file where there is one, else by
+    its own third column (the extended cross-lingual files); tracks are read
+    in name order, ``guid`` holds the track as :func:`read_sts17` gives it.
+
+    Example
+    -------
+    >>> len(read_sts17_files("sts17", "track5.en-en"))  # doctest: +SKIP
+    250
+    """
+    folder = Path(folder)
+    inputs = {p.name[len("STS.input."):-len(".txt")]: p for p in sorted(folder.glob("STS.input.*.txt"))}
+    if not inputs:
+        raise FileNotFoundError(f"missing files {folder}/STS.input.*.txt: expected the SemEval-2017 STS test files")
+    wanted = inputs if track is None else [_match_track(track, inputs, folder)]
+    examples = []
+    for name in wanted:
+        gold = folder / f"STS.gs.{name}.txt"
+        pairs = read_sts_pairs(inputs[name], gold if gold.is_file() else None, normalize)
+        examples += [Example(ex.texts, ex.label, name) for ex in pairs]
+    return examples
+
+
 # --------------------------------------------------------------------------- NLI
 
 
-def iter_nli(path: PathLike, split: str | None = None) -> Iterator[Example]:
+def iter_nli(path: PathLike, split: str | None = None, dataset: str | None = None) -> Iterator[Example]:
     """Stream an NLI file in AllNLI layout (``split dataset filename sentence1 sentence2 label``).
 
     Labels become ints with :data:`NLI_LABELS` (contradiction 0, entailment 1,
-    neutral 2); ``split`` (``"train"``, ``"dev"``, ``"test"``) filters rows.
+    neutral 2); ``split`` (``"train"``, ``"dev"``, ``"test"``) and ``dataset``
+    (``"SNLI"``, ``"MNLI"`` in sbert.net's AllNLI.tsv.gz) filter rows.
 
     Example
     -------
@@ -307,7 +350,7 @@ def iter_nli(path: PathLike, split: str | None = None) -> Iterator[Example]:
     """
     columns = ("split", "dataset", "filename", "sentence1", "sentence2", "label")
     for n, row in _rows(path, "an NLI TSV in AllNLI layout (e.g. snli-esnli.tsv.gz)", columns):
-        if split is not None and row["split"] != split:
+        if (split is not None and row["split"] != split) or (dataset is not None and row["dataset"] != dataset):
             continue
         label = NLI_LABELS.get(row["label"])
         if label is None:
@@ -315,7 +358,7 @@ def iter_nli(path: PathLike, split: str | None = None) -> Iterator[Example]:
         yield Example([row["sentence1"], row["sentence2"]], label, f"{row['split']}-{n}")
 
 
-def read_nli(path: PathLike, split: str | None = None) -> list[Example]:
+def read_nli(path: PathLike, split: str | None = None, dataset: str | None = None) -> list[Example]:
     """:func:`iter_nli` as a list.
 
     Example
@@ -323,7 +366,29 @@ def read_nli(path: PathLike, split: str | None = None) -> list[Example]:
     >>> len(read_nli("snli-esnli.tsv.gz", "dev"))  # doctest: +SKIP
     9842
     """
-    return list(iter_nli(path, split))
+    return list(iter_nli(path, split, dataset))
+
+
+def iter_snli_jsonl(path: PathLike) -> Iterator[Example]:
+    """Stream the Stanford SNLI 1.0 release's JSON lines (``snli_1.0_<split>.jsonl``).
+
+    Pairs whose annotators did not agree (``gold_label`` ``"-"``) have no
+    label and are skipped, as everyone using SNLI does; labels are
+    :data:`NLI_LABELS` indices, ``guid`` the ``pairID``.
+
+    Example
+    -------
+    >>> next(iter_snli_jsonl("snli_1.0/snli_1.0_dev.jsonl")).label  # doctest: +SKIP
+    2
+    """
+    expected = 'SNLI JSON lines with "gold_label", "sentence1", "sentence2"'
+    for n, row in _jsonl(path, expected, ("gold_label", "sentence1", "sentence2")):
+        if row["gold_label"] == "-":
+            continue
+        label = NLI_LABELS.get(row["gold_label"])
+        if label is None:
+            raise DataFormatError(f"{path}, line {n}: gold_label {row['gold_label']!r} is not one of {list(NLI_LABELS)} or '-'")
+        yield Example([row["sentence1"], row["sentence2"]], label, str(row.get("pairID", n)))
 
 
 def nli_triplets(examples: Iterable[Example]) -> Iterator[Example]:
@@ -448,7 +513,7 @@ class BeirData:
     relevant: dict[str, set[str]]
 
 
-def _jsonl(path: PathLike, expected: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl(path: PathLike, expected: str, required: tuple[str, ...] = ("_id",)) -> Iterator[tuple[int, dict[str, Any]]]:
     for n, line in _lines(path, expected):
         if not line.strip():
             continue
@@ -456,8 +521,9 @@ def _jsonl(path: PathLike, expected: str) -> Iterator[tuple[int, dict[str, Any]]
             obj = json.loads(line)
         except json.JSONDecodeError as err:
             raise DataFormatError(f"{path}, line {n}: not valid JSON ({err})") from None
-        if not isinstance(obj, dict) or "_id" not in obj:
-            raise DataFormatError(f"{path}, line {n}: expected a JSON object with an \"_id\"")
+        if not isinstance(obj, dict) or any(key not in obj for key in required):
+            keys = ", ".join(json.dumps(key) for key in required)
+            raise DataFormatError(f"{path}, line {n}: expected a JSON object with {'an' if len(required) == 1 else 'the keys'} {keys}")
         yield n, obj
 
 
@@ -489,17 +555,29 @@ def read_beir(folder: PathLike, split: str = "test") -> BeirData:
     corpus_path = next((p for p in (folder / "corpus.jsonl", folder / "corpus.jsonl.gz") if p.is_file()), None)
     if corpus_path is None:
         raise FileNotFoundError(f"missing file {folder}/corpus.jsonl: expected a BEIR corpus (corpus.jsonl or corpus.jsonl.gz)")
-    corpus = dict(iter_beir_corpus(corpus_path))
-    queries = {
+    return read_beir_files(corpus_path, folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv")
+
+
+def read_beir_files(corpus: PathLike, queries: PathLike, qrels: PathLike) -> BeirData:
+    """Read a BEIR corpus, its queries and one qrels file given as paths (JSON lines may be gzipped).
+
+    This is the hub's layout (``corpus.jsonl.gz``, ``queries.jsonl.gz`` and
+    the qrels in a repository of their own); :func:`read_beir` reads a folder.
+
+    Example
+    -------
+    >>> data = read_beir_files("corpus.jsonl.gz", "queries.jsonl.gz", "test.tsv")  # doctest: +SKIP
+    """
+    corpus_texts = dict(iter_beir_corpus(corpus))
+    query_texts = {
         str(q["_id"]): q.get("text") or ""
-        for _, q in _jsonl(folder / "queries.jsonl", 'BEIR queries (JSON lines with "_id", "text")')
+        for _, q in _jsonl(queries, 'BEIR queries (JSON lines with "_id", "text")')
     }
     relevant: dict[str, set[str]] = {}
-    qrels = folder / "qrels" / f"{split}.tsv"
     for n, row in _rows(qrels, "BEIR qrels (query-id, corpus-id, score)", ("query-id", "corpus-id", "score")):
         if _convert(float, row["score"], qrels, n, "score") > 0:
             relevant.setdefault(row["query-id"], set()).add(row["corpus-id"])
-    return BeirData(corpus, queries, relevant)
+    return BeirData(corpus_texts, query_texts, relevant)
 
 
 # --------------------------------------------------------------------------- labelled text
@@ -563,6 +641,46 @@ def iter_20newsgroups(path: PathLike, split: str | None = None) -> Iterator[Exam
     for n, row in _rows(path, "the 20 Newsgroups TSV (20newsgroups.tsv.gz)", ("split", "group", "id", "text")):
         if split is None or row["split"] == split:
             yield Example([_unescape(row["text"], path, n)], row["group"], f"{row['group']}/{row['id']}")
+
+
+def iter_20newsgroups_archive(path: PathLike, split: str | None = None) -> Iterator[Example]:
+    """Stream the 20 Newsgroups "bydate" release itself, ``20news-bydate.tar.gz``, without unpacking it.
+
+    Gives what :func:`iter_20newsgroups` gives for the mirror's TSV: train
+    then test, groups in name order, ids in numeric order, the whole message
+    (headers included) as text; UTF-8, else Latin-1 (a few messages are
+    8-bit).  Members whose name is not a number (``54473-o``) are skipped.
+
+    Example
+    -------
+    >>> next(iter_20newsgroups_archive("20news-bydate.tar.gz", "test")).label  # doctest: +SKIP
+    'alt.atheism'
+    """
+    if split is not None:
+        _check_choice(split, ("train", "test"), "20 Newsgroups split")
+    path = _require(path, "the 20 Newsgroups archive (20news-bydate.tar.gz)")
+    messages: dict[tuple[str, str, int], str] = {}
+    try:
+        with tarfile.open(path) as archive:
+            for member in archive:
+                parts = member.name.split("/")
+                if not member.isfile() or len(parts) != 3 or not parts[2].isdigit():
+                    continue
+                folder, group, number = parts
+                member_split = folder.removeprefix("20news-bydate-")
+                if member_split not in ("train", "test") or (split is not None and member_split != split):
+                    continue
+                raw = archive.extractfile(member).read()
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = raw.decode("latin-1")
+                messages[(member_split, group, int(number))] = text
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise DataFormatError(f"{path}: corrupt or truncated tar archive ({err})") from None
+    order = {"train": 0, "test": 1}
+    for member_split, group, number in sorted(messages, key=lambda key: (order[key[0]], key[1], key[2])):
+        yield Example([messages[member_split, group, number]], group, f"{group}/{number}")
 
 
 def _unescape(text: str, path: PathLike, lineno: int) -> str:

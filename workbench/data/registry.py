@@ -1,16 +1,21 @@
 """The data-set registry: where each data set's files are, how to check and fetch them, how to read them.
 
 ``registry.json`` lists every data set by name with its files (paths
-relative to the data folder, SHA-256, download URL), format, license and
-reader.  A file is looked for, in this order:
+relative to the data folder, SHA-256, download URL), format, license,
+reader and public ``sources``.  A data set is looked for, in this order:
 
 1. the folder named by ``WORKBENCH_DATA_DIR`` (e.g. a mirror of the data sets);
 2. the cache, ``cache_dir("datasets")``;
-3. its URL, downloaded into the cache and checked against its SHA-256.
+3. its registered files' URLs, downloaded into the cache and checked against
+   their SHA-256 (files the mirror built itself, ``"url": null``, have none);
+4. its ``sources``, in registry order: first those whose files have the
+   registered layout (``provides``; :func:`dataset_path` uses them too), then
+   those read by a reader of their own upstream format (``reader``).  See
+   :mod:`workbench.data.sources` for checksums, trust on first use,
+   ``WORKBENCH_DATA_URL`` and the hub.
 
-Files the mirror built from several sources (``"url": null``, e.g. the STS
-benchmark TSV) cannot be downloaded byte for byte; they must be in one of
-the first two places.
+When all fail, the :class:`~workbench.data.sources.DataSourceError` lists
+every place tried and why it failed.
 
 Example
 -------
@@ -21,15 +26,17 @@ Example
 """
 from __future__ import annotations
 
+import fnmatch
+import posixpath
 import string
 from pathlib import Path
 from typing import Any, Callable
 
-from ..download import download
 from ..hooks import Hooks
 from ..io import read_json
 from ..paths import DATA_DIR_ENV, cache_dir, data_dir
 from . import readers
+from .sources import SOURCE_ERRORS, DataSourceError, describe, fetch_file, fetch_url
 
 REGISTRY_NAME = "registry.json"
 
@@ -64,8 +71,17 @@ def _entry(name: str) -> dict[str, Any]:
 
 def _relpath(name: str, entry: dict[str, Any], file: str) -> str:
     """The registry key for ``file``, given relative to the data folder or to the data set's folder."""
-    for candidate in (f"{entry['path']}/{file}", file):
-        if candidate in entry["files"] or any(key.startswith(candidate + "/") for key in entry["files"]):
+    keys = [*entry["files"]]
+    folders = []  # what sources provide: a file, or (unpacked archives) a folder with anything inside
+    for source in entry.get("sources", []):
+        for rel, role in source.get("provides", {}).items():
+            (folders if "extract" in source["files"][role] else keys).append(rel)
+    candidates = (f"{entry['path']}/{file}", file)
+    for candidate in candidates:
+        if any(key == candidate or key.startswith(candidate + "/") for key in keys + folders):
+            return candidate
+    for candidate in candidates:
+        if any(candidate.startswith(folder + "/") for folder in folders):
             return candidate
     known = sorted(entry["files"])
     shown = known if len(known) <= 12 else known[:12] + [f"... ({len(known) - 12} more)"]
@@ -94,8 +110,9 @@ def dataset_path(name: str, file: str | None = None, hooks: Hooks | None = None)
     ------
     KeyError
         Unknown data set (the message lists the known ones) or file.
-    FileNotFoundError
-        A file is neither local nor downloadable (built by the mirror).
+    DataSourceError
+        (a FileNotFoundError) Neither local nor downloadable from any
+        source; the message lists each place tried and why it failed.
 
     Example
     -------
@@ -105,24 +122,66 @@ def dataset_path(name: str, file: str | None = None, hooks: Hooks | None = None)
     entry = _entry(name)
     rel = entry["path"] if file is None else _relpath(name, entry, file)
     wanted = {key: spec for key, spec in entry["files"].items() if key == rel or key.startswith(rel + "/")}
+    try:
+        return _registered(name, wanted, rel, hooks)
+    except DataSourceError as err:
+        tried = err.tried
+    for source in entry.get("sources", []):
+        for provided, role in source.get("provides", {}).items():
+            if rel != provided and not rel.startswith(provided + "/"):
+                continue
+            try:
+                path = fetch_file(source["files"][role], hooks) / posixpath.relpath(rel, provided)
+            except SOURCE_ERRORS as err:
+                tried.append(f"source {source['id']} ({describe(source['files'][role])}): {err}")
+                continue
+            if path.exists():
+                return path
+            tried.append(f"source {source['id']}: has no {posixpath.relpath(rel, provided)}")
+    raise DataSourceError(f"{rel} of data set {name!r}", tried)
+
+
+def _registered(name: str, wanted: dict[str, dict[str, Any]], rel: str, hooks: Hooks | None) -> Path:
+    """``rel`` from the data folder, the cache, or the registered URLs of the files ``wanted`` under it."""
+    if not wanted:
+        raise DataSourceError(rel, [f"registered files: data set {name!r} registers none under {rel} "
+                                    "(it comes from its sources only)"])
+    tried = []
+    folder = data_dir()
+    if folder is None:
+        tried.append(f"data folder: {DATA_DIR_ENV} is not set")
     # A folder comes wholly from one root, so its files always sit together.
-    roots = [root for root in (data_dir(), cache_dir("datasets")) if root is not None]
+    roots = [root for root in (folder, cache_dir("datasets")) if root is not None]
     for root in roots:
-        if all((root / key).is_file() for key in wanted):
+        missing = [key for key in wanted if not (root / key).is_file()]
+        if not missing:
             return root / rel
+        tried.append(f"{'data folder' if root == folder else 'cache'} {root}: lacks {missing[0]}"
+                     + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
     cache = roots[-1]
     for key, spec in wanted.items():
         target = cache / key
         if target.is_file():
             continue
         if not spec.get("url"):
-            raise FileNotFoundError(
-                f"{key} of data set {name!r} is not in {' or '.join(map(str, roots))} and has no download URL "
-                f"(the mirror built it from {spec.get('built_from', 'its sources')}); "
-                f"set {DATA_DIR_ENV} to a folder holding it"
+            tried.append(
+                f"registered URL: {key} of data set {name!r} has no download URL (the mirror built it from "
+                f"{spec.get('built_from', 'its sources')}); set {DATA_DIR_ENV} to a folder holding it"
             )
-        download(spec["url"], target, sha256=spec["sha256"], hooks=hooks)
+            raise DataSourceError(f"{rel} of data set {name!r}", tried)
+        try:
+            fetch_url(spec["url"], sha256=spec["sha256"], hooks=hooks, dest=target)
+        except SOURCE_ERRORS as err:
+            tried.append(f"registered URL {describe(spec)}: {err}")
+            raise DataSourceError(f"{rel} of data set {name!r}", tried) from None
     return cache / rel
+
+
+def _registered_glob(name: str, entry: dict[str, Any], pattern: str, hooks: Hooks | None) -> Path:
+    """The folder of the registered files matching ``pattern`` (all in one folder), fetched as needed."""
+    wanted = {key: spec for key, spec in entry["files"].items() if fnmatch.fnmatchcase(key, pattern)}
+    folder = posixpath.dirname(pattern)
+    return _registered(name, wanted, folder, hooks)
 
 
 def _fill(name: str, template: str, values: dict[str, Any], entry: dict[str, Any]) -> str:
@@ -172,8 +231,13 @@ def _load_quora(name, entry, split, hooks):
     return readers.read_quora_duplicates(_file(name, entry, {}, hooks))
 
 
+def _judged(data: readers.BeirData) -> readers.BeirData:
+    """Only the queries judged in the split (BEIR's queries.jsonl holds every split's queries)."""
+    return readers.BeirData(data.corpus, {q: t for q, t in data.queries.items() if q in data.relevant}, data.relevant)
+
+
 def _load_beir(name, entry, split, hooks):
-    return readers.read_beir(dataset_path(name, entry["load"]["folder"], hooks), split or "test")
+    return _judged(readers.read_beir(dataset_path(name, entry["load"]["folder"], hooks), split or "test"))
 
 
 def _load_labelled_text(name, entry, split, hooks, **kw):
@@ -209,6 +273,60 @@ LOADERS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _read_sts_jsonl(files, splits, normalize=False):
+    return [ex for split in splits for ex in readers.iter_sts_jsonl(files[split], split, normalize)]
+
+
+def _read_snli_release(files, splits):
+    return [ex for split in splits for ex in readers.iter_snli_jsonl(files["folder"] / f"snli_1.0_{split}.jsonl")]
+
+
+def _read_allnli_snli(files, splits):
+    return [ex for ex in readers.iter_nli(files["data"], dataset="SNLI") if ex.guid.split("-")[0] in splits]
+
+
+def _read_beir_hub(files, splits):
+    (split,) = splits
+    return _judged(readers.read_beir_files(files["corpus"], files["queries"], files[f"qrels-{split}"]))
+
+
+def _read_20newsgroups_archive(files, splits):
+    return list(readers.iter_20newsgroups_archive(files["archive"], splits[0] if len(splits) == 1 else None))
+
+
+#: source ``reader`` -> reader(files: role -> local path, splits: the splits asked for, **kwargs).
+SOURCE_READERS: dict[str, Callable[..., Any]] = {
+    "sts_jsonl": _read_sts_jsonl,
+    "sts17_files": lambda files, splits, **kw: readers.read_sts17_files(files["folder"], **kw),
+    "snli_release": _read_snli_release,
+    "allnli_snli": _read_allnli_snli,
+    "beir_hub": _read_beir_hub,
+    "20newsgroups_archive": _read_20newsgroups_archive,
+}
+
+
+def _source_file(name: str, entry: dict[str, Any], spec: dict[str, Any], hooks: Hooks | None) -> Path:
+    if "registered" in spec:
+        return _registered_glob(name, entry, spec["registered"], hooks)
+    return fetch_file(spec, hooks)
+
+
+def _from_sources(name: str, entry: dict[str, Any], split: str | None, hooks: Hooks | None,
+                  tried: list[str], **kwargs: Any) -> Any:
+    """Read the data set from the first of its reader sources that can be fetched."""
+    splits = [split] if split is not None else list(entry.get("splits", ()))
+    for source in entry.get("sources", []):
+        if "reader" not in source:
+            continue  # sources in the registered layout were tried through dataset_path
+        try:
+            files = {role: _source_file(name, entry, spec, hooks) for role, spec in source["files"].items()}
+        except SOURCE_ERRORS as err:
+            tried.append(f"source {source['id']}: {err}")
+            continue
+        return SOURCE_READERS[source["reader"]](files, splits, **kwargs)
+    raise DataSourceError(f"data set {name!r}", tried)
+
+
 def load_dataset(name: str, split: str | None = None, hooks: Hooks | None = None, **kwargs: Any) -> Any:
     """Read a registered data set with its reader, fetching its files when needed.
 
@@ -239,4 +357,7 @@ def load_dataset(name: str, split: str | None = None, hooks: Hooks | None = None
     loader = LOADERS.get(entry["reader"])
     if loader is None:
         raise ValueError(f"data set {name!r} names reader {entry['reader']!r}, which is not one of {sorted(LOADERS)}")
-    return loader(name, entry, split, hooks, **kwargs)
+    try:
+        return loader(name, entry, split, hooks, **kwargs)
+    except DataSourceError as err:
+        return _from_sources(name, entry, split, hooks, err.tried, **kwargs)
