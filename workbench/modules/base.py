@@ -71,13 +71,16 @@ class Module(nn.Module):
     #: Name of the class in sentence-transformers, when it has one; ``None``
     #: for modules of our own (they are written as ``workbench.modules.<Name>``).
     st_name: ClassVar[str | None] = None
+    #: Older sentence-transformers classes this module reads the folders of (``models.BERT`` in 0.3).
+    st_legacy_names: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def st_types(cls) -> list[str]:
         if cls.st_name is None:
             return []
         return [f"sentence_transformers.models.{cls.st_name}",
-                f"sentence_transformers.models.{cls.st_name.lower()}.{cls.st_name}"]
+                f"sentence_transformers.models.{cls.st_name.lower()}.{cls.st_name}",
+                *(f"sentence_transformers.models.{name}" for name in cls.st_legacy_names)]
 
     @classmethod
     def type_string(cls) -> str:

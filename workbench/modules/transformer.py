@@ -70,6 +70,8 @@ class Transformer(Module):
     """
 
     st_name = "Transformer"
+    # sentence-transformers 0.3 had one class per architecture; their folders are a Transformer's.
+    st_legacy_names = ("BERT", "RoBERTa", "DistilBERT", "ALBERT", "XLMRoBERTa", "XLNet", "CamemBERT")
     config_keys = ("max_seq_length", "do_lower_case")
 
     def __init__(
