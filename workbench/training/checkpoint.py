@@ -68,11 +68,41 @@ def write_checkpoint(folder: str | os.PathLike, model: Any, state: dict[str, Any
     return folder
 
 
+#: What every checkpoint's ``trainer_state.json`` holds (later versions add more).
+STATE_KEYS = ("global_step", "epoch", "step_in_epoch", "batch_size", "multi_task", "seed", "best_metric",
+              "best_step", "objectives", "callbacks")
+#: The ``.pt`` files every checkpoint holds (``scaler.pt`` only with float16).
+TENSOR_FILES = ("optimizer", "scheduler", "losses", "rng")
+
+
+def read_state(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``trainer_state.json`` of a checkpoint; ``ValueError`` naming the file when it is damaged."""
+    path = Path(folder) / STATE_FILE
+    state = read_json(path)
+    missing = [key for key in STATE_KEYS if key not in state] if isinstance(state, dict) else list(STATE_KEYS)
+    if missing:
+        raise ValueError(f"{path} is not a trainer state: it lacks {missing}; the checkpoint is damaged, "
+                         "resume from another one")
+    return state
+
+
 def read_checkpoint(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The trainer state and the ``.pt`` objects of a checkpoint (loaded on the CPU, weights only)."""
+    """The trainer state and the ``.pt`` objects of a checkpoint (loaded on the CPU, weights only).
+
+    A missing, truncated or foreign file raises ``ValueError`` naming it.
+    """
     folder = Path(folder)
-    state = read_json(folder / STATE_FILE)
-    tensors = {p.stem: torch.load(p, map_location="cpu", weights_only=True) for p in sorted(folder.glob("*.pt"))}
+    state = read_state(folder)
+    tensors = {}
+    for name in [*TENSOR_FILES, *(["scaler"] if (folder / "scaler.pt").exists() else [])]:
+        path = folder / f"{name}.pt"
+        if not path.is_file():
+            raise ValueError(f"checkpoint {folder} is incomplete: {path.name} is missing; resume from another one")
+        try:
+            tensors[name] = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # truncated (EOFError), not a torch file (UnpicklingError, RuntimeError), ...
+            raise ValueError(f"{path} is damaged and cannot be read ({type(err).__name__}: {err}); "
+                             "resume from another checkpoint") from err
     return state, tensors
 
 
@@ -80,7 +110,11 @@ def load_model_weights(model: torch.nn.Module, folder: str | os.PathLike) -> Non
     """Copy the weights of the encoder saved in ``folder`` into ``model`` (same architecture)."""
     from ..encoder import SentenceEncoder
 
-    saved = SentenceEncoder(Path(folder), device="cpu")
+    try:
+        saved = SentenceEncoder(Path(folder), device="cpu")
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError) as err:
+        raise ValueError(f"the model of checkpoint {Path(folder).parent} in {folder} cannot be loaded "
+                         f"({type(err).__name__}: {err}); resume from another checkpoint") from err
     try:
         model.load_state_dict(saved.state_dict())
     except RuntimeError as err:
