@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from ..hooks import Callback, Event
 from ..io import atomic_write_bytes
-from .checkpoint import remove_old_checkpoints
+from .checkpoint import defer_interrupts, remove_old_checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -208,11 +208,13 @@ class CheckpointSaver(Callback):
             return
         if self.last_saved_step == trainer.global_step:
             return
-        trainer.save_checkpoint(root)
-        self.last_saved_step = trainer.global_step
-        if self.save_total_limit:
-            for folder in remove_old_checkpoints(root, self.save_total_limit):
-                logger.info("removed old checkpoint %s", folder)
+        # Ctrl-C waits until the checkpoint is written and counted, so it is not written twice.
+        with defer_interrupts():
+            trainer.save_checkpoint(root)
+            self.last_saved_step = trainer.global_step
+            if self.save_total_limit:
+                for folder in remove_old_checkpoints(root, self.save_total_limit):
+                    logger.info("removed old checkpoint %s", folder)
 
 
 class EarlyStopping(Callback):

@@ -18,8 +18,11 @@ import os
 import random
 import re
 import shutil
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -180,3 +183,27 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((random.getstate()[0], tuple(state["python"].tolist()), state["python_gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextmanager
+def defer_interrupts() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block is done, then deliver it.
+
+    Around writes that must not be cut in half (a checkpoint, the best model)
+    and the few statements that pair the weights with the step counters.  Only
+    the main thread receives signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield  # no Python-level handler to hold back (not the main thread, or set outside Python)
+        return
+    received: list[tuple[int, Any]] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        if callable(previous):
+            previous(*received[0])
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt

@@ -44,8 +44,6 @@ import logging
 import math
 import os
 import random
-import signal
-import threading
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -63,8 +61,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from ..hooks import progress_hooks
 from .callbacks import CheckpointSaver, History
 from .checkpoint import (
-    STATE_FILE, find_checkpoint, load_model_weights, read_checkpoint, read_state, rng_state, save_model_keeping,
-    set_rng_state, write_checkpoint,
+    STATE_FILE, defer_interrupts, find_checkpoint, load_model_weights, read_checkpoint, read_state, rng_state,
+    save_model_keeping, set_rng_state, write_checkpoint,
 )
 from .collate import Collator
 from .samplers import BATCH_SAMPLERS, EpochBatchSampler, make_batch_sampler
@@ -796,7 +794,7 @@ class Trainer:
         if self._passed_seed is not None:
             now["seed"] = self._passed_seed
         changed = [f"{key}={saved[key]!r} (this run: {now[key]!r})" for key in saved if saved[key] != now.get(key)]
-        if "settings" in state and not changed:
+        if "settings" in state and saved["objectives"] == now["objectives"]:
             for objective, then in zip(self.objectives, state["objectives"]):
                 mine = self._fingerprint(objective)
                 if then["data"]["size"] != mine["size"]:
@@ -886,30 +884,6 @@ def _check_number(name: str, value: Any, positive: bool) -> None:
         raise TypeError(f"{accepted}, got {value!r} ({type(value).__name__})")
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         raise ValueError(f"{accepted}, got {value!r}")
-
-
-@contextmanager
-def defer_interrupts() -> Iterator[None]:
-    """Hold back Ctrl-C (SIGINT) until the block is done, then deliver it.
-
-    Around writes that must not be cut in half (a checkpoint, the best model)
-    and the few statements that pair the weights with the step counters.  Only
-    the main thread receives signals; elsewhere this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[tuple[int, Any]] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append((signum, frame)))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        if callable(previous):
-            previous(*received[0])
-        elif previous == signal.SIG_DFL:
-            raise KeyboardInterrupt
 
 
 @contextmanager
