@@ -960,8 +960,24 @@ def fit(
         A checkpoint folder, a folder of checkpoints, or ``"latest"`` (the
         newest in the checkpoint folder; a fresh start when there is none).
         The run continues with the checkpoint's seed (it fixes the data order).
+        A resumed run continues the original exactly, so no saved setting
+        silently wins: different data (size, or a hash of up to 1,000
+        examples) or a different ``lr``, ``weight_decay``, ``scheduler``,
+        warmup, ``max_grad_norm``, ``precision``, ``batch_size``,
+        ``batch_sampler``, ``multi_task``, ``epochs``, ``steps_per_epoch``,
+        objective names or ``seed`` is refused, naming each difference.
+        Evaluation, checkpoint, output and worker settings may change.
     callbacks, show_progress_bar:
         Extra subscribers; a tqdm bar (``None``: in a terminal when no callbacks are given).
+        Inside ``fit`` these are the only progress display: the bars of
+        transformers and huggingface_hub are silenced while models are saved.
+
+    However training ends (last step, ``request_stop``, ``KeyboardInterrupt``,
+    early stopping, the NaN guard), ``fit`` returns the history; with an
+    evaluator the final weights are evaluated (unless just done) and the
+    history always has the primary metric's column.  A run whose weights turn
+    non-finite, or whose loss stays non-finite for 3 steps, is stopped as
+    diverged; such weights are never saved, and ``output_path`` keeps what it held.
 
     Example
     -------
