@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import signal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ from workbench import SentenceEncoder
 from workbench.data.records import Example
 from workbench.evaluation import EmbeddingSimilarityEvaluator
 from workbench.hooks import Callback
-from workbench.losses import CosineSimilarityLoss, MultipleNegativesRankingLoss, SoftmaxLoss
+from workbench.losses import CosineSimilarityLoss, MatryoshkaLoss, MultipleNegativesRankingLoss, SoftmaxLoss
 from workbench.modules import Pooling, Transformer
 from workbench.training import CheckpointSaver, EarlyStopping, NaNGuard, Trainer, fit
 from workbench.training.checkpoint import list_checkpoints
@@ -234,9 +236,210 @@ def test_resume_refuses_a_checkpoint_of_other_settings(new_encoder, tmp_path):
     fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0, checkpoint_path=tmp_path,
         checkpoint_steps=2)
     other = new_encoder()
-    with pytest.raises(ValueError, match="batch_size=2, this run has 4"):
+    with pytest.raises(ValueError, match=r"batch_size=2 \(this run: 4\)"):
         fit(other, [(pairs(1), CosineSimilarityLoss(other))], batch_size=4, checkpoint_path=tmp_path,
             resume_from_checkpoint="latest")
+    # A new learning rate (kept in the optimiser's saved state) or seed is not silently ignored: refused.
+    with pytest.raises(ValueError, match=r"lr=2e-05 \(this run: 0.001\); seed=0 \(this run: 5\)"):
+        fit(other, [(pairs(1), CosineSimilarityLoss(other))], batch_size=2, lr=1e-3, seed=5,
+            checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+    # Settings that do not change the numbers may differ; no seed means the checkpoint's.
+    history = fit(other, [(pairs(1), CosineSimilarityLoss(other))], batch_size=2, checkpoint_path=tmp_path,
+                  num_workers=0, evaluation_steps=7, resume_from_checkpoint=tmp_path / "checkpoint-2")
+    assert history["step"].tolist() == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda data: data + data[:2], r"objective 'CosineSimilarityLoss' had 8 examples \(this run: 10\)"),
+    (lambda data: [Example([e.texts[1], e.texts[0]], e.label) for e in data], "has other examples"),
+    (lambda data: data[:-1] + [Example(["a cat", "a dog"], 0.5)], "has other examples"),
+])
+def test_resume_refuses_changed_data(new_encoder, tmp_path, change, message):
+    model = new_encoder()
+    fit(model, [(pairs(1), CosineSimilarityLoss(model))], epochs=2, batch_size=2, seed=0, checkpoint_path=tmp_path,
+        callbacks=[At(3, interrupt)])
+    other = new_encoder()
+    with pytest.raises(ValueError, match=f"cannot resume from checkpoint .*checkpoint-3.*{message}"):
+        fit(other, [(change(pairs(1)), CosineSimilarityLoss(other))], epochs=2, batch_size=2,
+            checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+
+
+def test_resume_fingerprints_a_re_iterable_stream(new_encoder, tmp_path):
+    class Stream:  # re-iterable, without a length
+        def __init__(self, examples):
+            self.examples = examples
+
+        def __iter__(self):
+            return iter(self.examples)
+
+    model = new_encoder()
+    fit(model, [(Stream(pairs(1)), CosineSimilarityLoss(model))], steps_per_epoch=4, batch_size=2, seed=0,
+        checkpoint_path=tmp_path, callbacks=[At(2, interrupt)])
+    other = new_encoder()
+    changed = Stream([Example(["a cat", "a dog"], 0.5)] + pairs(1)[1:])
+    with pytest.raises(ValueError, match="has other examples"):
+        fit(other, [(changed, CosineSimilarityLoss(other))], steps_per_epoch=4, batch_size=2,
+            checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+    resumed = fit(other, [(Stream(pairs(1)), CosineSimilarityLoss(other))], steps_per_epoch=4, batch_size=2,
+                  checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+    assert resumed["step"].tolist() == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "optimizer.pt").write_bytes((f / "optimizer.pt").read_bytes()[:100]), r"optimizer\.pt is damaged"),
+    (lambda f: (f / "rng.pt").unlink(), "incomplete: rng.pt is missing"),
+    (lambda f: (f / "trainer_state.json").write_text('{"global_step": 3'), r"trainer_state\.json is not valid JSON"),
+    (lambda f: (f / "trainer_state.json").write_text("[]"), r"trainer_state\.json is not a trainer state"),
+    (lambda f: (f / "model" / "modules.json").write_text("{"), r"the model of checkpoint .*checkpoint-3 .*cannot be loaded"),
+])
+def test_a_damaged_checkpoint_is_named(new_encoder, tmp_path, damage, message):
+    model = new_encoder()
+    fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0, checkpoint_path=tmp_path,
+        callbacks=[At(3, interrupt)])
+    damage(tmp_path / "checkpoint-3")
+    other = new_encoder()
+    with pytest.raises(ValueError, match=message) as caught:
+        fit(other, [(pairs(1), CosineSimilarityLoss(other))], batch_size=2, checkpoint_path=tmp_path,
+            resume_from_checkpoint="latest")
+    assert "checkpoint-3" in str(caught.value)
+
+
+# ---------------------------------------------------------------------------- stopping anywhere (issue 17)
+class StopAtBegin(Callback):
+    """Presses Stop before the first step (between train_begin and the loop) of the first fit."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+
+    def on_train_begin(self, event) -> None:
+        if not self.pressed:
+            self.pressed = True
+            event.trainer.request_stop("Stop pressed before the first step")
+
+
+def interrupt_while_writing_checkpoints(monkeypatch) -> list[str]:
+    """Send SIGINT (Ctrl-C, Kernel → Interrupt) in the middle of every checkpoint write; return the folders hit."""
+    from workbench.training import checkpoint
+
+    hit: list[str] = []
+    original = checkpoint.write_json
+
+    def write_json(path, obj):
+        hit.append(Path(path).parent.name)  # the temporary folder of the checkpoint being written
+        signal.raise_signal(signal.SIGINT)
+        original(path, obj)
+
+    monkeypatch.setattr(checkpoint, "write_json", write_json)
+    return hit
+
+
+STOPS = {
+    # name: (callbacks, steps run, whether the final weights need an evaluation of their own)
+    "Stop at step 0": (lambda: [StopAtBegin()], 0, True),
+    "Stop before the first evaluation": (lambda: [At(1, lambda t: t.request_stop("Stop"))], 1, True),
+    "Stop right after an evaluation": (lambda: [At(3, lambda t: t.request_stop("Stop"))], 3, False),
+    "KeyboardInterrupt": (lambda: [At(2, interrupt)], 2, True),
+    "KeyboardInterrupt during a checkpoint write": (lambda: [], 2, True),
+    "second KeyboardInterrupt during its checkpoint write": (lambda: [At(1, interrupt)], 1, True),
+}
+
+
+@pytest.mark.parametrize("where", list(STOPS))
+def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoint(new_encoder, tmp_path, monkeypatch,
+                                                                                  where):
+    callbacks, steps, final_evaluation = STOPS[where]
+    evaluator, out = sts_evaluator(), tmp_path / "out"
+    options = dict(epochs=2, batch_size=2, lr=1e-3, seed=0, evaluation_steps=3, output_path=out,
+                   checkpoint_path=out / "checkpoints")
+    hit = interrupt_while_writing_checkpoints(monkeypatch) if "checkpoint write" in where else []
+    recorder = Recorder()
+    model = new_encoder()
+    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], evaluator, checkpoint_steps=2,
+                      callbacks=[*callbacks(), recorder], **options)
+    history = trainer.fit()  # returns normally, whatever ended the run
+    monkeypatch.undo()
+
+    assert trainer.global_step == steps
+    assert all(name.startswith(f".checkpoint-{steps}.tmp") for name in hit) and len(hit) == ("checkpoint" in where)
+    key = evaluator.primary_metric
+    # The history has the evaluator's column, and the weights training ended with were evaluated (once).
+    assert key in history and history["step"].iloc[-1] == steps and not math.isnan(history[key].iloc[-1])
+    evaluations = [fields for name, fields in recorder.events if name == "evaluation"]
+    assert [e["step"] for e in evaluations].count(steps) == 1 and evaluations[-1]["final"] == final_evaluation
+    # A loadable best model whose score is the best one seen.
+    assert evaluator(SentenceEncoder(out, device="cpu"))[key] == pytest.approx(trainer.best_metric, abs=1e-6)
+    # A complete checkpoint of the last step (none at step 0: a rerun starts from the beginning anyway).
+    checkpoints = [p.name for p in list_checkpoints(out / "checkpoints")]
+    assert checkpoints[-1:] == ([f"checkpoint-{steps}"] if steps else [])
+    assert not [p for p in (out / "checkpoints").glob(".*")] if steps else True  # no half-written leftovers
+    resumed_model = new_encoder()
+    resumed = fit(resumed_model, [(pairs(1), CosineSimilarityLoss(resumed_model))], evaluator,
+                  resume_from_checkpoint="latest", **options)
+    assert resumed["step"].iloc[-1] == 8 and resumed["step"].tolist()[-8 + steps:] == list(range(steps + 1, 9))
+
+
+def test_history_has_the_metric_columns_even_without_an_evaluation(new_encoder):
+    model = new_encoder()
+    evaluator = sts_evaluator()
+    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], evaluator, batch_size=2, seed=0,
+                      callbacks=[StopAtBegin()])
+    assert list(trainer.history.columns) == ["step", "epoch", "loss", "lr", "grad_norm", "samples_per_s",
+                                             evaluator.primary_metric]
+    history = trainer.fit()
+    assert history["step"].tolist() == [0] and history[evaluator.primary_metric].notna().all()
+    assert trainer.fit()["step"].tolist() == [0, 1, 2, 3, 4]  # fit again: the whole run
+
+
+# ---------------------------------------------------------------------------- a run that diverges (issue 10, item 6)
+@pytest.mark.parametrize("with_evaluator", [False, True])
+@pytest.mark.parametrize("guard", [None, NaNGuard()])
+def test_a_diverged_run_never_replaces_a_good_model(new_encoder, tmp_path, caplog, with_evaluator, guard):
+    out = tmp_path / "out"
+    good = new_encoder()
+    fit(good, [(pairs(1), CosineSimilarityLoss(good))], batch_size=4, seed=0, output_path=out)
+    probe = ["a man eats bread", "a cat sits on the car"]
+    expected = SentenceEncoder(out, device="cpu").encode(probe)
+
+    model = new_encoder()
+    trainer = Trainer(model, [(pairs(2), CosineSimilarityLoss(model))], sts_evaluator() if with_evaluator else None,
+                      epochs=3, batch_size=2, lr=1e10, seed=0, output_path=out, callbacks=[guard] if guard else [])
+    history = trainer.fit()
+    assert trainer.global_step < trainer.total_steps and history["loss"].isna().any()
+    assert ("non-finite loss" if guard else "training diverged") in trainer.stop_reason
+    assert "lower lr" in trainer.stop_reason or guard
+    assert trainer.best_step is None and "are not saved" in caplog.text
+    np.testing.assert_array_equal(SentenceEncoder(out, device="cpu").encode(probe), expected)
+    assert not list_checkpoints(out / "checkpoints")  # no checkpoint of a diverged state either
+
+
+def test_non_finite_weights_are_never_the_best_model(new_encoder, tmp_path):
+    def constant(model, output_path=None, epoch=-1, steps=-1):
+        return {"score": 0.5}  # a (broken) evaluator that scores any weights
+
+    model = new_encoder()
+
+    def poison(trainer):
+        with torch.no_grad():
+            next(model.parameters()).fill_(math.nan)
+
+    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], constant, batch_size=2, seed=0,
+                      output_path=tmp_path, callbacks=[At(2, poison)])
+    trainer.fit()
+    assert trainer.stop_reason.startswith("training diverged: the weights are no longer finite after step 3")
+    assert trainer.best_step is None and not (tmp_path / "modules.json").exists()
+
+
+def test_library_progress_bars_stay_out_of_fit(new_encoder, tmp_path, capsys):
+    from transformers.utils import logging as hf_logging
+
+    model = new_encoder()
+    capsys.readouterr()  # what loading the model printed
+    fit(model, [(pairs(1), CosineSimilarityLoss(model))], sts_evaluator(), batch_size=2, seed=0,
+        output_path=tmp_path, checkpoint_path=tmp_path / "checkpoints", checkpoint_steps=1, show_progress_bar=False)
+    assert (tmp_path / "modules.json").exists() and list_checkpoints(tmp_path / "checkpoints")
+    err = capsys.readouterr().err
+    assert "Writing model shards" not in err and "Loading weights" not in err
+    assert hf_logging.is_progress_bar_enabled()  # switched back on after fit
 
 
 # ---------------------------------------------------------------------------- subscribers that stop training
@@ -403,10 +606,43 @@ def test_bad_objectives_are_explained(new_encoder):
     ({"batch_size": 0}, "batch_size must be an integer >= 1"),
     ({"warmup_steps": 5, "warmup_ratio": 0.1}, "not both"),
     ({"resume_from_checkpoint": "latest"}, "needs checkpoint_path or output_path"),
+    ({"lr": 0}, r"lr must be a finite number > 0 .*got 0"),
+    ({"lr": math.nan}, r"lr must be a finite number > 0 .*got nan"),
+    ({"weight_decay": -0.1}, r"weight_decay must be a finite number >= 0 .*got -0.1"),
+    ({"max_grad_norm": math.inf}, r"max_grad_norm must be a finite number > 0"),
 ])
 def test_bad_settings_are_explained(tiny_encoder, options, message):
     with pytest.raises(ValueError, match=message):
         Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], **options)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"lr": "1e-3"}, r"lr must be a finite number > 0 \(an int or a float, e.g. 2e-5\), got '1e-3' \(str\)"),
+    ({"batch_size": True}, r"batch_size must be an integer >= 1, got True \(bool\)"),
+    ({"epochs": 2.0}, r"epochs must be an integer >= 1, got 2.0 \(float\)"),
+    ({"weight_decay": None}, r"weight_decay must be a finite number >= 0 .*got None"),
+])
+def test_settings_of_the_wrong_type_are_refused(tiny_encoder, options, message):
+    with pytest.raises(TypeError, match=message):
+        Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], **options)
+
+
+def test_in_batch_negatives_need_two_examples_per_batch(new_encoder):
+    model = new_encoder()
+    two_columns = [Example(list(pair)) for pair in SIMILAR]
+    with pytest.raises(ValueError, match=r"MultipleNegativesRankingLoss.*batches of 1 example\(s\).*the loss is "
+                                         r"always 0 and the model learns nothing; use batch_size >= 2"):
+        fit(model, [(two_columns, MultipleNegativesRankingLoss(model))], batch_size=1)
+    with pytest.raises(ValueError, match="batches of 1 example"):  # one pair of data: every batch is that pair
+        fit(model, [(two_columns[:1], MultipleNegativesRankingLoss(model))], batch_size=16)
+    with pytest.raises(ValueError, match="batches of 1 example"):  # streamed: checked on the first batch
+        fit(model, [(iter(two_columns), MultipleNegativesRankingLoss(model))], batch_size=1, steps_per_epoch=2)
+    with pytest.raises(ValueError, match="batches of 1 example"):  # inside a wrapper
+        fit(model, [(two_columns, MatryoshkaLoss(MultipleNegativesRankingLoss(model), [16, 8]))], batch_size=1)
+    # A hard negative gives a single pair something to rank against.
+    triplets = [Example([a, b, SIMILAR[(i + 1) % 4][1]]) for i, (a, b) in enumerate(SIMILAR)]
+    history = fit(model, [(triplets, MultipleNegativesRankingLoss(model))], batch_size=1, seed=0)
+    assert len(history) == 4 and (history["loss"] > 0).all()
 
 
 # ---------------------------------------------------------------------------- optimiser pieces

@@ -81,17 +81,22 @@ def test_monitor_follows_a_real_fit_and_its_stop_button_ends_it(tiny_encoder, tm
     assert trainer.stop_reason == "stopped from the notebook"
     assert monitor.history["step"].tolist() == [1, 2, 3] == history["step"].tolist()
     assert monitor.history["loss"].tolist() == pytest.approx(history["loss"].tolist())
-    assert monitor.metrics_table["step"].tolist() == [2]
+    # Step 2 by the schedule; step 3, the weights training stopped with, at the end.
+    assert monitor.metrics_table["step"].tolist() == [2, 3]
     assert monitor.metrics_table.columns[:3].tolist() == ["step", "epoch", "toy_spearman_cosine"]
-    assert monitor.metrics_table["toy_spearman_cosine"].iloc[0] == pytest.approx(history["toy_spearman_cosine"].iloc[1])
-    assert monitor.best == {"step": 2, "metric": "toy_spearman_cosine", "value": pytest.approx(trainer.best_metric),
-                            "path": str(tmp_path / "ckpt" / "checkpoint-2")}
-    # The widgets show the same: progress, curves, metric table, outcome.
+    assert monitor.metrics_table["toy_spearman_cosine"].tolist() == pytest.approx(
+        history["toy_spearman_cosine"].iloc[1:].tolist())
+    best_step = trainer.best_step
+    assert monitor.best == {"step": best_step, "metric": "toy_spearman_cosine",
+                            "value": pytest.approx(trainer.best_metric),
+                            "path": str(tmp_path / "ckpt" / f"checkpoint-{best_step}")}
+    # The widgets show the same: progress, curves, metric table, outcome and why.
     assert (monitor.progress.value, monitor.progress.max) == (3, 16)
     lr, metric, best, loss = monitor.figure.data
     assert list(loss.x) == [1, 2, 3] and list(loss.y) == pytest.approx(history["loss"].tolist())
-    assert list(metric.x) == [2] and metric.name == "toy_spearman_cosine" and list(best.x) == [2]
-    assert "<td>2</td>" in monitor.table.value and "stopped early" in monitor.status.value
+    assert list(metric.x) == [2, 3] and metric.name == "toy_spearman_cosine" and list(best.x) == [best_step]
+    assert "<td>3</td>" in monitor.table.value
+    assert "stopped early: stopped from the notebook" in monitor.status.value
     assert monitor.stop_button.disabled
 
 
@@ -107,6 +112,28 @@ def test_monitor_names_the_folder_the_best_model_was_saved_to(tiny_encoder, tmp_
     assert (tmp_path / "best" / "modules.json").is_file()
     assert f"saved in {tmp_path / 'best'}" in monitor.best_label.value
     assert "wb-monitor" in monitor.widget._dom_classes and "wb-stop" in monitor.stop_button._dom_classes
+
+
+def test_stop_is_heard_on_the_subshell_its_click_arrives_on():
+    """The installed ipykernel is in the tested range, and its comm routing still asks the hook the monitor answers."""
+    import inspect
+
+    import ipykernel
+    from ipykernel.kernelbase import Kernel
+
+    from widgets.training_monitor import IPYKERNEL_TESTED
+
+    version = tuple(int(part) for part in ipykernel.__version__.split(".")[:2])
+    low, high = IPYKERNEL_TESTED
+    assert low <= version < high, f"ipykernel {ipykernel.__version__} is outside the tested range {IPYKERNEL_TESTED}"
+    routing = inspect.getsource(Kernel.shell_channel_thread_main)
+    if version >= (7, 4):  # the re-routing the monitor answers; before 7.4 messages stay where they arrive
+        assert 'getattr(comm, "_reply_subshell_for", None)' in routing
+        assert "route(content.get(\"data\"), subshell_id)" in routing
+    else:
+        assert "_reply_subshell_for" not in routing
+    monitor = TrainingMonitor()
+    assert monitor.stop_button.comm._reply_subshell_for({"content": {"id": "x"}}, "subshell-1") == "subshell-1"
 
 
 def test_stop_outside_training_only_says_so():

@@ -167,7 +167,8 @@ class TrainingMonitor(Callback, WidgetView):
         if event.interrupted:
             self._outcome = "interrupted"
         elif event.stopped_early:
-            self._outcome = "stopped early"
+            reason = event.get("reason")
+            self._outcome = f"stopped early: {reason}" if reason else "stopped early"
         else:
             self._outcome = "finished"
         self._redraw()
@@ -252,14 +253,23 @@ class TrainingMonitor(Callback, WidgetView):
             self.figure.layout.yaxis3.title.text = key or ""
 
 
+#: The ipykernel versions whose message routing :func:`_heard_while_busy` is tested against
+#: (pinned in pyproject.toml; tests/test_widgets.py checks the installed one).
+IPYKERNEL_TESTED = ((7, 0), (7, 5))
+
+
 def _heard_while_busy(button: w.Button) -> None:
     """Let ``button`` be clicked while the notebook's main shell is busy running ``fit``.
 
     JupyterLab 4 sends widget messages over a kernel subshell (its own
-    thread), but ipykernel 7 re-routes a comm's incoming messages to the shell
-    that last sent on it -- the main one, blocked until ``fit`` returns.
-    Taking the button's messages on the subshell they arrive on makes Stop
-    work mid-run; kernels without subshells ignore this hook.
+    thread), which ipykernel 7.0-7.3 handles right where they arrive: the
+    click is heard between two training steps, at no cost to training (no
+    polling).  ipykernel 7.4 re-routes a comm's incoming messages to the shell
+    that last sent on it (``comm._reply_subshell_for``) -- the main one,
+    blocked until ``fit`` returns; answering that hook with the subshell the
+    message arrived on keeps the 7.0-7.3 behaviour.  Kernels without
+    subshells (ipykernel 6) hear the click only after ``fit``: there Kernel →
+    Interrupt ends training just as well (``fit`` still returns normally).
     """
     comm = getattr(button, "comm", None)
     if comm is not None:

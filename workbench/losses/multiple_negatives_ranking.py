@@ -19,7 +19,9 @@ class MultipleNegativesRankingLoss(Loss):
 
     For anchor ``i`` the candidates are all positives of the batch and all
     hard negatives; the right answer is positive ``i``.  Larger batches give
-    more negatives and usually better models.
+    more negatives and usually better models; a batch of one pair without
+    hard negatives has nothing to rank against, so the trainer refuses
+    ``batch_size=1`` (:meth:`check_batch_size`).
 
     Inputs: 2 or more text columns (anchor, positive, then any number of
     hard-negative columns) and no labels.
@@ -61,6 +63,13 @@ class MultipleNegativesRankingLoss(Loss):
         self.scale = scale
         self.similarity_fct = get_similarity(similarity)
         self.symmetric = symmetric
+
+    def check_batch_size(self, batch_size: int, n_columns: int) -> None:
+        """Refuse batches of one pair: the positive is the only candidate, the loss is always 0, nothing is learned."""
+        if batch_size < 2 and n_columns < 3:
+            self.fail(f"batches of {batch_size} example(s) (batch_size, or the size of the data) leave each anchor "
+                      "no negative to rank its positive against: the loss is always 0 and the model learns "
+                      "nothing; use batch_size >= 2 (larger is better) or add hard-negative columns")
 
     def compute(self, embeddings: list[Tensor], labels: None) -> Tensor:
         anchors, positives = embeddings[0], embeddings[1]

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from ..hooks import Callback, Event
 from ..io import atomic_write_bytes
-from .checkpoint import remove_old_checkpoints
+from .checkpoint import defer_interrupts, remove_old_checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ class History(Callback):
 
     Columns: ``step``, ``epoch``, ``loss`` (mean over the objectives of the
     step), ``loss_<objective>`` when there are several objectives, ``lr``,
-    ``grad_norm``, ``samples_per_s`` and the evaluator's metric keys.
+    ``grad_norm``, ``samples_per_s`` and the evaluator's metric keys.  The
+    final evaluation of a run joins the row of its step (a row of its own,
+    with only ``step``, ``epoch`` and the metrics, when no step was run).
 
     Example
     -------
@@ -76,8 +78,18 @@ class History(Callback):
             self._rewrite()
 
     def on_evaluation(self, event: Event) -> None:
-        # The trainer evaluates before it reports the step, so the metrics join that step's row.
-        self._pending_eval.update(event.metrics)
+        if not event.get("final", False):
+            # The trainer evaluates before it reports the step, so the metrics join that step's row.
+            self._pending_eval.update(event.metrics)
+            return
+        # The final evaluation comes after its step's row, or with no row at all when no step was run.
+        if self.rows and self.rows[-1]["step"] == event.step:
+            self.rows[-1].update(event.metrics)
+        else:
+            self.rows.append({"step": event.step, "epoch": event.epoch, **event.metrics})
+        if self._folder is not None:
+            self._columns = _columns(self.rows)
+            self._rewrite()
 
     def on_step_end(self, event: Event) -> None:
         losses = event.losses
@@ -94,10 +106,10 @@ class History(Callback):
             self._append(row)
 
     def dataframe(self) -> Any:
-        """The rows as a pandas DataFrame (empty, with no columns, before the first step)."""
+        """The rows as a pandas DataFrame (before the first step: no rows, the columns every step has)."""
         import pandas as pd
 
-        return pd.DataFrame(self.rows, columns=_columns(self.rows))
+        return pd.DataFrame(self.rows, columns=_columns(self.rows) or list(STEP_COLUMNS))
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [_json_safe(row) for row in self.rows]}
@@ -128,6 +140,10 @@ class History(Callback):
         writer.writeheader()
         writer.writerows(self.rows)
         atomic_write_bytes(self._folder / "history.csv", buffer.getvalue().encode())
+
+
+#: The columns of every step's row (a row per objective's loss and the metrics come on top).
+STEP_COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "samples_per_s")
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -192,11 +208,13 @@ class CheckpointSaver(Callback):
             return
         if self.last_saved_step == trainer.global_step:
             return
-        trainer.save_checkpoint(root)
-        self.last_saved_step = trainer.global_step
-        if self.save_total_limit:
-            for folder in remove_old_checkpoints(root, self.save_total_limit):
-                logger.info("removed old checkpoint %s", folder)
+        # Ctrl-C waits until the checkpoint is written and counted, so it is not written twice.
+        with defer_interrupts():
+            trainer.save_checkpoint(root)
+            self.last_saved_step = trainer.global_step
+            if self.save_total_limit:
+                for folder in remove_old_checkpoints(root, self.save_total_limit):
+                    logger.info("removed old checkpoint %s", folder)
 
 
 class EarlyStopping(Callback):

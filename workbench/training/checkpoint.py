@@ -18,8 +18,11 @@ import os
 import random
 import re
 import shutil
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -68,11 +71,37 @@ def write_checkpoint(folder: str | os.PathLike, model: Any, state: dict[str, Any
     return folder
 
 
+#: What every checkpoint's ``trainer_state.json`` holds (later versions add more).
+STATE_KEYS = ("global_step", "epoch", "step_in_epoch", "batch_size", "multi_task", "seed", "best_metric",
+              "best_step", "objectives", "callbacks")
+#: The ``.pt`` files every checkpoint holds (``scaler.pt`` only with float16).
+TENSOR_FILES = ("optimizer", "scheduler", "losses", "rng")
+
+
+def read_state(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``trainer_state.json`` of a checkpoint; ``ValueError`` naming the file when it is damaged."""
+    path = Path(folder) / STATE_FILE
+    state = read_json(path)
+    missing = [key for key in STATE_KEYS if key not in state] if isinstance(state, dict) else list(STATE_KEYS)
+    if missing:
+        raise ValueError(f"{path} is not a trainer state: it lacks {missing}; the checkpoint is damaged, "
+                         "resume from another one")
+    return state
+
+
 def read_checkpoint(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The trainer state and the ``.pt`` objects of a checkpoint (loaded on the CPU, weights only)."""
+    """The trainer state and the ``.pt`` objects of a checkpoint (loaded on the CPU, weights only).
+
+    A missing, truncated or foreign file raises ``ValueError`` naming it.
+    """
     folder = Path(folder)
-    state = read_json(folder / STATE_FILE)
-    tensors = {p.stem: read_tensor_file(p) for p in sorted(folder.glob("*.pt"))}
+    state = read_state(folder)
+    tensors = {}
+    for name in [*TENSOR_FILES, *(["scaler"] if (folder / "scaler.pt").exists() else [])]:
+        path = folder / f"{name}.pt"
+        if not path.is_file():
+            raise ValueError(f"checkpoint {folder} is incomplete: {path.name} is missing; resume from another one")
+        tensors[name] = read_tensor_file(path)
     return state, tensors
 
 
@@ -80,7 +109,11 @@ def load_model_weights(model: torch.nn.Module, folder: str | os.PathLike) -> Non
     """Copy the weights of the encoder saved in ``folder`` into ``model`` (same architecture)."""
     from ..encoder import SentenceEncoder
 
-    saved = SentenceEncoder(Path(folder), device="cpu")
+    try:
+        saved = SentenceEncoder(Path(folder), device="cpu")
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError) as err:
+        raise ValueError(f"the model of checkpoint {Path(folder).parent} in {folder} cannot be loaded "
+                         f"({type(err).__name__}: {err}); resume from another checkpoint") from err
     try:
         model.load_state_dict(saved.state_dict())
     except RuntimeError as err:
@@ -133,3 +166,27 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((random.getstate()[0], tuple(state["python"].tolist()), state["python_gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextmanager
+def defer_interrupts() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block is done, then deliver it.
+
+    Around writes that must not be cut in half (a checkpoint, the best model)
+    and the few statements that pair the weights with the step counters.  Only
+    the main thread receives signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield  # no Python-level handler to hold back (not the main thread, or set outside Python)
+        return
+    received: list[tuple[int, Any]] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        if callable(previous):
+            previous(*received[0])
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt

@@ -11,14 +11,16 @@ event              fields
 ``train_begin``    ``total_steps``
 ``epoch_begin``    ``epoch``
 ``evaluation``     ``step, epoch, metrics, primary, is_best, primary_metric,
-                   greater_is_better, saved_to`` (the folder the best model was
-                   just saved to, else None; before the ``step_end`` of its step)
+                   greater_is_better, saved_to, final`` (``saved_to``: the folder
+                   the best model was just saved to, else None; before the
+                   ``step_end`` of its step, except the ``final`` evaluation of
+                   the weights training ended with, after it)
 ``step_end``       ``step, total_steps, epoch, losses ({objective: float}), lr,
                    samples_per_s, grad_norm``
 ``checkpoint``     ``step, path``
 ``epoch_end``      ``epoch``
 ``exception``      ``error`` (a ``KeyboardInterrupt`` or any other exception)
-``train_end``      ``history, stopped_early, interrupted``
+``train_end``      ``history, stopped_early, interrupted, reason`` (why it stopped, or None)
 ``progress_*``     task ``"train"``, shown by :class:`~workbench.hooks.TqdmProgress`
                    (the shared progress protocol: these carry no ``trainer``, whose
                    repr would land in the bar's postfix)
@@ -27,16 +29,24 @@ event              fields
 A subscriber ends training after the current step with
 ``trainer.request_stop(reason)``.  ``KeyboardInterrupt`` ends it too: a
 checkpoint is written, the model stays usable and ``fit`` returns the history.
+However training ends (last step, stop request, interruption, early stopping,
+NaN guard), an evaluator is run once more on the final weights unless their
+step was just evaluated, so the history always has the evaluator's columns
+and the best model is saved.  Weights that are not finite, or that gave a
+non-finite loss, are never saved as the best or the final model.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import logging
 import math
 import os
 import random
 import time
-from contextlib import nullcontext
+import warnings
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -49,11 +59,10 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..hooks import progress_hooks
-from ..io import read_json
 from .callbacks import CheckpointSaver, History
 from .checkpoint import (
-    STATE_FILE, find_checkpoint, load_model_weights, read_checkpoint, rng_state, save_model_keeping,
-    set_rng_state, write_checkpoint,
+    STATE_FILE, defer_interrupts, find_checkpoint, load_model_weights, read_checkpoint, read_state, rng_state,
+    save_model_keeping, set_rng_state, write_checkpoint,
 )
 from .collate import Collator
 from .samplers import BATCH_SAMPLERS, EpochBatchSampler, make_batch_sampler
@@ -63,7 +72,9 @@ logger = logging.getLogger(__name__)
 MULTI_TASK = ("round_robin", "proportional")
 SCHEDULERS = ("constant", "warmup_constant", "warmup_linear", "warmup_cosine")
 PRECISIONS = ("float32", "bfloat16", "float16")
-STATE_VERSION = 1
+STATE_VERSION = 2
+DIVERGED_AFTER = 3  # non-finite losses in a row after which a run is stopped as diverged
+FINGERPRINT_SAMPLE = 1000  # examples hashed (evenly spread) to recognise a data set
 
 
 def lr_factor(name: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -149,6 +160,7 @@ class Objective:
     consumed: int = 0  # batches of the current pass used by completed steps
     iterator: Iterator[Any] | None = None
     checked: bool = False
+    fingerprint: dict[str, Any] | None = None  # size and hash of the data, recorded in checkpoints
 
 
 class Trainer:
@@ -211,6 +223,12 @@ class Trainer:
         _check_int("checkpoint_steps", checkpoint_steps, 1)
         if steps_per_epoch is not None:
             _check_int("steps_per_epoch", steps_per_epoch, 1)
+        _check_number("lr", lr, positive=True)
+        _check_number("weight_decay", weight_decay, positive=False)
+        if max_grad_norm is not None:
+            _check_number("max_grad_norm", max_grad_norm, positive=True)
+        if warmup_ratio is not None:
+            _check_number("warmup_ratio", warmup_ratio, positive=False)
         for name, value, choices in (("multi_task", multi_task, MULTI_TASK), ("scheduler", scheduler, SCHEDULERS),
                                      ("precision", precision, PRECISIONS)):
             if value not in choices:
@@ -239,10 +257,12 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else (
             self.output_path / "checkpoints" if self.output_path is not None else None)
 
-        # The seed of a resumed run is the checkpoint's: it fixes the data order.
+        # The seed of a resumed run is the checkpoint's: it fixes the data order.  A different one is refused
+        # with the other settings when the checkpoint is loaded.
         self._resume_folder = self._find_resume_folder(resume_from_checkpoint)
+        self._passed_seed = seed
         if self._resume_folder is not None:
-            seed = read_json(self._resume_folder / STATE_FILE)["seed"]
+            seed = read_state(self._resume_folder)["seed"]
         self.seed = int(seed) if seed is not None else random.SystemRandom().randrange(2**31)
 
         self.objectives = self._build_objectives(train_objectives, batch_sampler)
@@ -260,6 +280,13 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(parameter_groups(self._params, weight_decay), lr=lr, fused=fused)
         warmup = int(warmup_ratio * self.total_steps) if warmup_ratio is not None else warmup_steps
         self.scheduler = LambdaLR(self.optimizer, lr_factor(scheduler, warmup, self.total_steps))
+        # What decides the numbers of a run: a checkpoint resumes only under the same (see load_checkpoint).
+        self.settings = {
+            "objectives": self.objective_names,
+            "batch_size": batch_size, "batch_sampler": self.samplers, "multi_task": multi_task, "epochs": epochs,
+            "steps_per_epoch": self.steps_per_epoch, "lr": lr, "weight_decay": weight_decay, "scheduler": scheduler,
+            "warmup_steps": warmup, "max_grad_norm": max_grad_norm, "precision": precision, "seed": self.seed,
+        }
         self.scaler = torch.amp.GradScaler("cuda") if precision == "float16" else None
 
         self.hooks = progress_hooks(show_progress_bar, callbacks)
@@ -280,6 +307,8 @@ class Trainer:
         self.best_step: int | None = None
         self.stop_reason: str | None = None
         self.checkpoint_allowed = True
+        self.evaluated_step: int | None = None  # the step whose weights were evaluated last
+        self._bad_steps = 0  # steps in a row whose loss was not finite
         self._started = False
         self._mid_step = False
         self._rng_at_step_start: dict[str, Any] | None = None
@@ -315,6 +344,7 @@ class Trainer:
             raise ValueError("train_objectives is empty; give at least one (data, loss) pair, "
                              "e.g. [(examples, CosineSimilarityLoss(model))]")
         samplers = [batch_sampler] * len(pairs) if isinstance(batch_sampler, str) else list(batch_sampler)
+        self.samplers = samplers
         if len(samplers) != len(pairs):
             raise ValueError(f"batch_sampler lists {len(samplers)} samplers for {len(pairs)} objectives")
         for index, (_, pair) in enumerate(pairs):
@@ -363,8 +393,13 @@ class Trainer:
 
     def _check_objective(self, objective: Objective, n_columns: int, labels: torch.Tensor | None) -> None:
         """Fail early, naming the objective and its loss, when the data does not suit the loss."""
+        # The data may hold fewer examples than a batch: then every batch is that small.
+        batch_size = min(self.batch_size, objective.size or self.batch_size)
         try:
             objective.loss.check_batch(n_columns, labels)
+            for part in objective.loss.modules():  # the loss itself, or the loss a wrapper (Matryoshka) holds
+                if hasattr(part, "check_batch_size"):
+                    part.check_batch_size(batch_size, n_columns)
         except ValueError as err:
             raise ValueError(f"objective {objective.name!r}: its examples have {n_columns} text(s) and "
                              f"{type(objective.loss).__name__} does not accept them: {err}") from None
@@ -411,8 +446,12 @@ class Trainer:
 
     @property
     def history(self) -> Any:
-        """The history rows as a pandas DataFrame."""
-        return self._history.dataframe()
+        """The history rows as a pandas DataFrame; with an evaluator, always with its primary metric's column."""
+        frame = self._history.dataframe()
+        key = getattr(self.evaluator, "primary_metric", None)
+        if isinstance(key, str) and key not in frame:
+            frame[key] = math.nan  # not evaluated (yet): NaN, so that dropna(subset=[key]) works
+        return frame
 
     def emit(self, name: str, **fields: Any) -> None:
         """Send event ``name`` with ``fields`` (and ``trainer=self``) to every subscriber."""
@@ -429,7 +468,9 @@ class Trainer:
         try:
             self._run()
         except KeyboardInterrupt as error:
-            logger.warning("training interrupted at step %d of %d", self.global_step, self.total_steps)
+            logger.warning("training interrupted at step %d of %d; the model keeps the weights of step %d and "
+                           "fit() again (or resume_from_checkpoint) continues from there",
+                           self.global_step, self.total_steps, self.global_step)
             self._end(error)
             return self.history
         except Exception as error:
@@ -488,13 +529,16 @@ class Trainer:
             (self.scaler.scale(value) if self.scaler else value).backward()
             losses[objective.name] = float(value.detach())
         lr = self.optimizer.param_groups[0]["lr"]
-        grad_norm = self._update()
-        for objective in chosen:
-            objective.consumed += 1
-        self.global_step += 1
-        self.step_in_epoch += 1
-        self._mid_step = False
+        # An interrupt between the update and the counters would pair new weights with old counters.
+        with defer_interrupts():
+            grad_norm = self._update()
+            for objective in chosen:
+                objective.consumed += 1
+            self.global_step += 1
+            self.step_in_epoch += 1
+            self._mid_step = False
         samples_per_s = examples / max(time.perf_counter() - started, 1e-9)
+        self._watch_divergence(losses, lr)
         if self.evaluator is not None and (
             (self.evaluation_steps and self.global_step % self.evaluation_steps == 0)
             or self.step_in_epoch == self.steps_per_epoch
@@ -503,6 +547,30 @@ class Trainer:
         self.emit("step_end", step=self.global_step, total_steps=self.total_steps, epoch=self.epoch,
                   losses=losses, lr=lr, samples_per_s=samples_per_s, grad_norm=grad_norm)
         self.hooks.emit("progress_update", task="train", n=1, loss=round(sum(losses.values()) / len(losses), 4))
+
+    def _watch_divergence(self, losses: Mapping[str, float], lr: float) -> None:
+        """Stop a run that cannot recover: weights no longer finite, or a non-finite loss step after step.
+
+        A non-finite loss skips the update, so weights that give NaN on every
+        batch never change again.  (Checking the weights only after a bad loss
+        keeps healthy steps free of that cost.)
+        """
+        if all(math.isfinite(v) for v in losses.values()):
+            self._bad_steps = 0
+            return
+        self._bad_steps += 1
+        if not self._weights_finite():
+            problem = f"the weights are no longer finite after step {self.global_step}"
+        elif self._bad_steps >= DIVERGED_AFTER:
+            problem = f"the loss was not finite in {self._bad_steps} steps in a row (up to step {self.global_step})"
+        else:
+            return
+        reason = f"training diverged: {problem}; lower lr (it is {lr:g}) or check the data"
+        logger.warning(reason)
+        self.request_stop(reason, checkpoint=False)
+
+    def _weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for _, p in self._params)
 
     def _objectives_for_step(self) -> list[Objective]:
         if self.multi_task == "round_robin" or len(self.objectives) == 1:
@@ -575,8 +643,13 @@ class Trainer:
         self.scheduler.step()
         return norm
 
-    def evaluate(self) -> dict[str, float]:
-        """Run the evaluator now; save the model to ``output_path`` when the primary metric is the best so far."""
+    def evaluate(self, final: bool = False) -> dict[str, float]:
+        """Run the evaluator now; save the model to ``output_path`` when the primary metric is the best so far.
+
+        ``final`` marks the evaluation of the weights training ended with (sent
+        after the ``step_end`` of their step).  Weights that are not finite are
+        never kept as the best model.
+        """
         self.model.eval()
         try:
             metrics = self.evaluator(self.model, output_path=self.output_path / "eval" if self.output_path else None,
@@ -592,34 +665,69 @@ class Trainer:
         greater = getattr(self.evaluator, "greater_is_better", True)
         is_best = math.isfinite(primary) and (
             self.best_metric is None or (primary > self.best_metric if greater else primary < self.best_metric))
+        if is_best and not self._weights_finite():
+            logger.warning("step %d: the weights are not finite; they are not kept as the best model", self.global_step)
+            is_best = False
         saved_to = None
-        if is_best:
-            self.best_metric, self.best_step = primary, self.global_step
-            if self.output_path is not None and self.save_best_model:
-                save_model_keeping(self.model, self.output_path)
-                saved_to = self.output_path
-        self.emit("evaluation", step=self.global_step, epoch=self.epoch, metrics=dict(metrics), primary=primary,
-                  is_best=is_best, primary_metric=key, greater_is_better=greater, saved_to=saved_to)
+        # The save, the new best and its event go together: an interrupt waits for all three.
+        with defer_interrupts():
+            if is_best:
+                self.best_metric, self.best_step = primary, self.global_step
+                if self.output_path is not None and self.save_best_model:
+                    self._save_model(self.output_path)
+                    saved_to = self.output_path
+            self.evaluated_step = self.global_step
+            self.emit("evaluation", step=self.global_step, epoch=self.epoch, metrics=dict(metrics), primary=primary,
+                      is_best=is_best, primary_metric=key, greater_is_better=greater, saved_to=saved_to,
+                      final=final)
         return dict(metrics)
+
+    def _save_model(self, folder: Path) -> None:
+        """Save the model into ``folder``; inside ``fit`` the subscribers are the progress display, not the libraries'."""
+        with quiet_library_progress_bars():
+            save_model_keeping(self.model, folder)
+
+    def _finish(self) -> None:
+        """Evaluate the final weights (unless just done) and save the final model when there is no best one."""
+        try:
+            if self.evaluator is not None and self.evaluated_step != self.global_step:
+                self.evaluate(final=True)
+        except KeyboardInterrupt:
+            logger.warning("the final evaluation was interrupted; the history has no metrics for step %d",
+                           self.global_step)
+        if self.output_path is None or (self.evaluator is not None and self.best_step is not None):
+            return
+        if self._bad_steps or not self._weights_finite():
+            logger.warning("the final weights are not finite or gave a non-finite loss at step %d: they are not "
+                           "saved, and %s keeps what it held", self.global_step, self.output_path)
+            return
+        with defer_interrupts():
+            self._save_model(self.output_path)
 
     def _end(self, error: BaseException | None) -> None:
         self._rng_at_stop = self._boundary_rng()
         self.optimizer.zero_grad(set_to_none=True)
+        if error is None or isinstance(error, KeyboardInterrupt):
+            self._finish()
+            set_rng_state(self._rng_at_stop)  # the final evaluation must not shift a continued run's randomness
         for module, training in self._modes:
             module.train(training)
-        if error is None and self.output_path is not None and (self.evaluator is None or self.best_step is None):
-            save_model_keeping(self.model, self.output_path)
-        ending = [("progress_end", {"task": "train"}),
-                  ("train_end", {"trainer": self, "history": self.history,
-                                 "stopped_early": self.stop_reason is not None, "interrupted": error is not None})]
-        if error is None:
-            for name, fields in ending:
-                self.hooks.emit(name, **fields)
-            return
-        for name, fields in [("exception", {"trainer": self, "error": error}), *ending]:
+        events = [("progress_end", {"task": "train"}),
+                  ("train_end", {"trainer": self, "stopped_early": self.stop_reason is not None,
+                                 "interrupted": error is not None, "reason": self.stop_reason})]
+        if error is not None:
+            events.insert(0, ("exception", {"trainer": self, "error": error}))
+        for name, fields in events:
+            if name == "train_end":
+                fields["history"] = self.history
             try:
                 self.hooks.emit(name, **fields)
+            except KeyboardInterrupt:
+                # Training is ending already; a second interrupt must not make fit raise (cells queued after it run).
+                logger.warning("interrupted again while training was ending (during %r); ending anyway", name)
             except Exception:
+                if error is None:
+                    raise
                 # A failing subscriber must not hide the error that ended training.
                 logger.exception("a subscriber of %r failed while training was ending on an error", name)
 
@@ -634,7 +742,9 @@ class Trainer:
             "step_in_epoch": self.step_in_epoch, "steps_per_epoch": self.steps_per_epoch,
             "total_steps": self.total_steps, "batch_size": self.batch_size, "multi_task": self.multi_task,
             "seed": self.seed, "best_metric": self.best_metric, "best_step": self.best_step,
-            "objectives": [{"name": o.name, "epoch": o.epoch, "consumed": o.consumed} for o in self.objectives],
+            "evaluated_step": self.evaluated_step, "settings": self.settings,
+            "objectives": [{"name": o.name, "epoch": o.epoch, "consumed": o.consumed, "data": self._fingerprint(o)}
+                           for o in self.objectives],
             "callbacks": {key: cb.state_dict() for key, cb in self._stateful_callbacks()},
         }
         tensors = {
@@ -645,22 +755,75 @@ class Trainer:
         }
         if self.scaler is not None:
             tensors["scaler"] = self.scaler.state_dict()
-        folder = write_checkpoint(Path(root) / f"checkpoint-{self.global_step}", self.model, state, tensors)
+        # A second Ctrl-C waits for the write: a checkpoint is whole or absent, never half-written.
+        with defer_interrupts(), quiet_library_progress_bars():
+            folder = write_checkpoint(Path(root) / f"checkpoint-{self.global_step}", self.model, state, tensors)
         logger.info("checkpoint written to %s", folder)
         self.emit("checkpoint", step=self.global_step, path=folder)
         return folder
 
+    def _fingerprint(self, objective: Objective) -> dict[str, Any]:
+        """The size and a hash of up to ``FINGERPRINT_SAMPLE`` examples of an objective's data (computed once).
+
+        Examples are taken evenly spread over indexable data, or from the start
+        of a re-iterable stream; a one-shot iterator cannot be read twice, so
+        only its length (if any) is recorded.
+        """
+        if objective.fingerprint is None:
+            data, size = objective.data, objective.size
+            if objective.sampler is not None:
+                indices = np.unique(np.linspace(0, size - 1, min(size, FINGERPRINT_SAMPLE)).round().astype(int))
+                sample: Iterable[Any] | None = (data[int(i)] for i in indices)
+            else:
+                sample = None if iter(data) is data else itertools.islice(data, FINGERPRINT_SAMPLE)
+            digest = None
+            if sample is not None:
+                hasher = hashlib.sha256()
+                for example in sample:
+                    hasher.update(repr(example).encode("utf-8", "surrogatepass") + b"\0")
+                digest = hasher.hexdigest()
+            objective.fingerprint = {"size": size, "sha256": digest}
+        return objective.fingerprint
+
+    def _check_resumable(self, folder: Path, state: dict[str, Any]) -> None:
+        """Refuse a checkpoint written with other data or settings, naming every difference."""
+        # Checkpoints of version 1 recorded fewer settings and no data fingerprint.
+        saved = state.get("settings") or {"objectives": [o["name"] for o in state["objectives"]],
+                                          "batch_size": state["batch_size"], "multi_task": state["multi_task"]}
+        now = json.loads(json.dumps(self.settings))  # as it would read back from trainer_state.json
+        if self._passed_seed is not None:
+            now["seed"] = self._passed_seed
+        changed = [f"{key}={saved[key]!r} (this run: {now[key]!r})" for key in saved if saved[key] != now.get(key)]
+        if "settings" in state and saved["objectives"] == now["objectives"]:
+            for objective, then in zip(self.objectives, state["objectives"]):
+                mine = self._fingerprint(objective)
+                if then["data"]["size"] != mine["size"]:
+                    changed.append(f"the data of objective {objective.name!r} had {then['data']['size']} examples "
+                                   f"(this run: {mine['size']})")
+                elif None not in (then["data"]["sha256"], mine["sha256"]) and then["data"]["sha256"] != mine["sha256"]:
+                    changed.append(f"the data of objective {objective.name!r} has other examples (same size "
+                                   f"{mine['size']}, different contents)")
+        elif "settings" not in state:
+            logger.warning("checkpoint %s was written by an older version: its data cannot be checked", folder)
+        if changed:
+            raise ValueError(
+                f"cannot resume from checkpoint {folder}: it was written with other data or settings: "
+                + "; ".join(changed) + ". A resumed run continues the original one exactly, so it needs the "
+                "same data and training settings; start a new run (without resume_from_checkpoint) to train "
+                "with new ones"
+            )
+
     def load_checkpoint(self, folder: str | os.PathLike) -> None:
-        """Restore model, losses, optimiser, schedule, scaler, positions, subscribers and RNG from ``folder``."""
+        """Restore model, losses, optimiser, schedule, scaler, positions, subscribers and RNG from ``folder``.
+
+        Refused (``ValueError`` naming each difference) when the checkpoint
+        was written with other data or other training settings.
+        """
+        folder = Path(folder)
         state, tensors = read_checkpoint(folder)
-        names = [o["name"] for o in state["objectives"]]
-        for key, now in (("objectives", self.objective_names), ("batch_size", self.batch_size),
-                         ("multi_task", self.multi_task), ("seed", self.seed)):
-            then = names if key == "objectives" else state[key]
-            if then != now:
-                raise ValueError(f"checkpoint {folder} was written with {key}={then!r}, this run has {now!r}; "
-                                 "resume with the settings of the original run")
-        load_model_weights(self.model, Path(folder) / "model")
+        self._check_resumable(folder, state)
+        with quiet_library_progress_bars():
+            load_model_weights(self.model, folder / "model")
         for objective in self.objectives:
             _load_own_state(objective.loss, self.model, tensors["losses"][objective.name])
         self.optimizer.load_state_dict(tensors["optimizer"])
@@ -671,6 +834,7 @@ class Trainer:
             objective.epoch, objective.consumed = saved["epoch"], saved["consumed"]
         self.global_step, self.epoch, self.step_in_epoch = state["global_step"], state["epoch"], state["step_in_epoch"]
         self.best_metric, self.best_step = state["best_metric"], state["best_step"]
+        self.evaluated_step = state.get("evaluated_step")
         for key, callback in self._stateful_callbacks():
             if key in state["callbacks"]:
                 callback.load_state_dict(state["callbacks"][key])
@@ -708,8 +872,36 @@ def _load_own_state(loss: nn.Module, model: nn.Module, state: dict[str, torch.Te
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
+    if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_number(name: str, value: Any, positive: bool) -> None:
+    accepted = f"{name} must be a finite number {'> 0' if positive else '>= 0'} (an int or a float, e.g. 2e-5)"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{accepted}, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{accepted}, got {value!r}")
+
+
+@contextmanager
+def quiet_library_progress_bars() -> Iterator[None]:
+    """Silence the progress bars of transformers and huggingface_hub (\"Writing model shards\", ...) in the block."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    hub_was_off, transformers_was_on = are_progress_bars_disabled(), hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # both libraries' bars
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # enabling warns where HF_HUB_DISABLE_PROGRESS_BARS=1 forbids it
+            if transformers_was_on:
+                hf_logging.enable_progress_bar()
+            (disable_progress_bars if hub_was_off else enable_progress_bars)()
 
 
 def fit(
@@ -768,8 +960,24 @@ def fit(
         A checkpoint folder, a folder of checkpoints, or ``"latest"`` (the
         newest in the checkpoint folder; a fresh start when there is none).
         The run continues with the checkpoint's seed (it fixes the data order).
+        A resumed run continues the original exactly, so no saved setting
+        silently wins: different data (size, or a hash of up to 1,000
+        examples) or a different ``lr``, ``weight_decay``, ``scheduler``,
+        warmup, ``max_grad_norm``, ``precision``, ``batch_size``,
+        ``batch_sampler``, ``multi_task``, ``epochs``, ``steps_per_epoch``,
+        objective names or ``seed`` is refused, naming each difference.
+        Evaluation, checkpoint, output and worker settings may change.
     callbacks, show_progress_bar:
         Extra subscribers; a tqdm bar (``None``: in a terminal when no callbacks are given).
+        Inside ``fit`` these are the only progress display: the bars of
+        transformers and huggingface_hub are silenced while models are saved.
+
+    However training ends (last step, ``request_stop``, ``KeyboardInterrupt``,
+    early stopping, the NaN guard), ``fit`` returns the history; with an
+    evaluator the final weights are evaluated (unless just done) and the
+    history always has the primary metric's column.  A run whose weights turn
+    non-finite, or whose loss stays non-finite for 3 steps, is stopped as
+    diverged; such weights are never saved, and ``output_path`` keeps what it held.
 
     Example
     -------
