@@ -17,7 +17,12 @@ import torch
 from workbench import SentenceEncoder, io
 from workbench.io import SAVED_RECORD, save_into
 from workbench.modules import Dense, Normalize, Pooling, Transformer
-from workbench.training.checkpoint import read_checkpoint, save_model_keeping, write_checkpoint
+from workbench.training.checkpoint import STATE_KEYS, read_checkpoint, read_state, save_model_keeping, write_checkpoint
+
+
+def trainer_state(step: int) -> dict:
+    """A complete ``trainer_state.json`` for a checkpoint at ``step`` (``read_checkpoint`` checks its keys)."""
+    return {**dict.fromkeys(STATE_KEYS), "global_step": step}
 
 TEXT = ["a man is eating food ."]
 
@@ -200,15 +205,15 @@ def test_writer_processes_take_turns_and_a_reader_sees_whole_saves(tmp_path):
 
 def test_leftovers_of_a_crashed_save_do_not_block_the_next(stacked, tmp_path):
     checkpoint = tmp_path / "checkpoint-1"
-    write_checkpoint(checkpoint, stacked, {"step": 1}, {})
+    write_checkpoint(checkpoint, stacked, trainer_state(1), {})
     # What a writer killed mid-swap (old scheme included) leaves beside the folder.
     for name in (f".checkpoint-1.old-{os.getpid()}", ".checkpoint-1.tmp-dead"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "x").write_text("stale")
-    write_checkpoint(checkpoint, stacked, {"step": 2}, {})
-    write_checkpoint(checkpoint, stacked, {"step": 3}, {})
+    write_checkpoint(checkpoint, stacked, trainer_state(2), {})
+    write_checkpoint(checkpoint, stacked, trainer_state(3), {})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-1"]
-    assert read_checkpoint(checkpoint)[0] == {"step": 3}
+    assert read_state(checkpoint)["global_step"] == 3
     model = tmp_path / "model"
     stacked.save(model)
     (model / ".workbench-staging-dead").mkdir()
@@ -222,7 +227,7 @@ def test_saved_files_follow_the_umask(stacked, tmp_path, umask):
     old = os.umask(umask)
     try:
         stacked.save(tmp_path / "model")
-        write_checkpoint(tmp_path / "checkpoint-1", stacked, {"step": 1}, {"optimizer": {"x": torch.ones(1)}})
+        write_checkpoint(tmp_path / "checkpoint-1", stacked, trainer_state(1), {"optimizer": {"x": torch.ones(1)}})
     finally:
         os.umask(old)
     for path in [*(tmp_path / "model").rglob("*"), *(tmp_path / "checkpoint-1").rglob("*"), tmp_path / "checkpoint-1"]:
@@ -317,7 +322,7 @@ def test_truncated_weights_name_the_file(stacked, tmp_path):
 
 @pytest.mark.parametrize("keep", [0, 10, 0.5])
 def test_a_corrupt_checkpoint_file_is_named(stacked, tmp_path, keep):
-    folder = write_checkpoint(tmp_path / "checkpoint-1", stacked, {"step": 1}, {"optimizer": {"x": torch.ones(100)}})
+    folder = write_checkpoint(tmp_path / "checkpoint-1", stacked, trainer_state(1), {"optimizer": {"x": torch.ones(100)}})
     data = (folder / "optimizer.pt").read_bytes()
     (folder / "optimizer.pt").write_bytes(data[: int(keep * len(data)) if keep < 1 else keep])
     with pytest.raises(ValueError, match="optimizer.pt is damaged or truncated"):
