@@ -139,3 +139,13 @@ def test_errors_say_what_is_accepted(corpus):
         binary_search(corpus[:2], codes, precision="int8")
     with pytest.raises(ValueError, match="rescore_multiplier must be 0"):
         binary_search(corpus[:2], codes, rescore_multiplier=-1)
+
+
+@pytest.mark.parametrize("precision", ["int8", "uint8", "binary", "ubinary"])
+def test_non_finite_embeddings_are_not_quantized(precision):
+    values = np.ones((4, 8), dtype=np.float32)
+    values[2, 5] = np.nan
+    with pytest.raises(ValueError, match="embeddings has NaN or infinite values in row 2"):
+        quantize_embeddings(values, precision)
+    with pytest.raises(ValueError, match="calibration embeddings has NaN or infinite values in row 2"):
+        calibration_ranges(values)
