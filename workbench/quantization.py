@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import describe_rows, non_finite_rows
+from .validation import describe_rows, non_finite_rows, positive_int
 
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -238,8 +238,7 @@ def binary_search(
     if precision not in ("binary", "ubinary"):
         raise ValueError(f"binary_search needs binary or ubinary codes, got precision={precision!r}")
     for name, value in (("top_k", top_k), ("corpus_chunk_size", corpus_chunk_size), ("query_chunk_size", query_chunk_size)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
+        positive_int(name, value)
     if rescore_multiplier < 0:
         raise ValueError(f"rescore_multiplier must be 0 (no rescoring) or more, got {rescore_multiplier}")
     queries = _as_array(query_embeddings, "query_embeddings").astype(np.float32, copy=False)
@@ -276,7 +275,9 @@ def binary_search(
             else:
                 codes = _unsigned(np.asarray(corpus_codes[ids]), precision)
                 scores = _unpack(codes, precision, dim) @ queries[q_start + row]
-            # best score first; ties keep the lower corpus id first
-            order = np.lexsort((ids, -scores))[:top_k]
+            # best score first, NaN and infinities after every finite score (as in semantic_search);
+            # ties keep the lower corpus id first
+            rank = np.where(np.isfinite(scores), scores, -np.inf)
+            order = np.lexsort((ids, -rank))[:top_k]
             results.append([{"corpus_id": int(ids[j]), "score": float(scores[j])} for j in order])
     return results
