@@ -92,6 +92,11 @@ def test_bfloat16_is_close_to_float32(tiny_encoder):
     ({"precision": "float8"}, "precision must be one of"),
     ({"output_value": "tokens"}, "output_value must be one of"),
     ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ({"batch_size": True}, r"batch_size must be a positive integer, got True \(bool\)"),
+    ({"batch_size": 2.0}, r"batch_size must be a positive integer, got 2.0 \(float\)"),
+    ({"truncate_dim": -3}, "truncate_dim must be a positive integer, got -3"),
+    ({"truncate_dim": 2.5}, r"truncate_dim must be a positive integer, got 2.5 \(float\)"),
+    ({"truncate_dim": 0}, "truncate_dim must be a positive integer, got 0"),
 ])
 def test_bad_arguments(tiny_encoder, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -146,3 +151,96 @@ def test_bfloat16_copy_follows_weight_changes(tiny_encoder):
     fp32_after = tiny_encoder.encode(["a dog"])
     assert not np.allclose(before, after, atol=1e-3)
     assert np.dot(after[0], fp32_after[0]) / np.linalg.norm(after) / np.linalg.norm(fp32_after) > 0.99
+
+
+def test_truncate_dim_of_the_encoder_is_checked(tiny_bert_dir):
+    t = Transformer(tiny_bert_dir)
+    with pytest.raises(ValueError, match="truncate_dim must be a positive integer, got -4"):
+        SentenceEncoder(modules=[t, Pooling(32)], truncate_dim=-4, device="cpu")
+
+
+@pytest.mark.parametrize("value, message", [
+    (1000, "max_seq_length must be at most 128 for this bert model"),
+    (-1, "max_seq_length must be a positive integer, got -1"),
+    (0, "max_seq_length must be a positive integer, got 0"),
+    (12.5, r"max_seq_length must be a positive integer, got 12.5 \(float\)"),
+])
+def test_max_seq_length_is_checked_when_set(tiny_encoder, tiny_bert_dir, value, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_encoder.max_seq_length = value
+    assert tiny_encoder.max_seq_length == 32  # unchanged
+    with pytest.raises(ValueError, match=message):
+        Transformer(tiny_bert_dir, max_seq_length=value)
+    tiny_encoder.max_seq_length = 128  # the model's limit is accepted and encodes long texts
+    assert tiny_encoder.encode(["a man is eating food " * 40]).shape == (1, 32)
+
+
+def test_roberta_positions_start_after_the_padding_index(tmp_path):
+    from transformers import BertTokenizerFast, RobertaConfig, RobertaModel
+
+    RobertaModel(RobertaConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=32, max_position_embeddings=34)).save_pretrained(tmp_path)
+    BertTokenizerFast(vocab={t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"])},
+                      model_max_length=10_000).save_pretrained(tmp_path)
+    t = Transformer(tmp_path)
+    assert t.max_positions() == t.max_seq_length == 32  # 34 positions, numbered from padding_idx + 1 = 2
+    with pytest.raises(ValueError, match="at most 32 for this roberta model"):
+        t.max_seq_length = 33
+
+
+def test_mappings_and_sets_are_refused(tiny_encoder):
+    with pytest.raises(TypeError, match="got a dict, whose keys would be encoded"):
+        tiny_encoder.encode({"first": "a man is eating", "second": "the dog plays"})
+    with pytest.raises(TypeError, match="got a set, which has no order"):
+        tiny_encoder.encode({"a man is eating", "the dog plays"})
+    # an ordered view of the values is fine
+    assert tiny_encoder.encode({"first": "a man", "second": "a dog"}.values()).shape == (2, 32)
+
+
+def test_lone_surrogate_names_the_item(tiny_encoder):
+    with pytest.raises(ValueError, match=r"item 2 holds '\\udcff' at position 3, a lone surrogate"):
+        tiny_encoder.encode(["ok", "über", "bad\udcff"])
+
+
+def test_empty_input_builds_no_onnx_model(tiny_encoder, monkeypatch):
+    from workbench.backends import onnx as onnx_backend
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("an ONNX model was exported for an empty input")
+
+    monkeypatch.setattr(onnx_backend, "export_onnx", no_export)
+    out = tiny_encoder.encode([], precision="int8")
+    assert isinstance(out, np.ndarray) and out.shape == (0, 32) and out.dtype == np.float32
+    tiny_encoder.backend = "onnx"
+    assert tiny_encoder.encode([]).shape == (0, 32)
+    with pytest.raises(ValueError, match="the onnx backend runs float32 and int8"):
+        tiny_encoder.encode([], precision="bfloat16")
+
+
+def _poison(encoder, word: str) -> None:
+    """Make every text holding ``word`` encode to NaN (its token embedding becomes NaN)."""
+    token = encoder.tokenizer.convert_tokens_to_ids(word)
+    with torch.no_grad():
+        encoder[0].auto_model.embeddings.word_embeddings.weight[token] = float("nan")
+
+
+def test_non_finite_embeddings_are_reported_and_rank_last(tiny_encoder, caplog):
+    from workbench.search import semantic_search
+
+    _poison(tiny_encoder, "dog")
+    corpus = ["a man is eating food", "the dog plays", "a woman plays the piano", "a dog rides a horse"]
+    with caplog.at_level(logging.WARNING, logger="workbench.encoder"):
+        emb = tiny_encoder.encode(corpus)
+        tokens = tiny_encoder.encode(corpus, output_value="token_embeddings")
+    messages = [r.getMessage() for r in caplog.records if "not finite" in r.getMessage()]
+    assert len(messages) == 2 and all("2 of 4 embeddings are not finite" in m and "rows 1, 3" in m for m in messages)
+    assert len(tokens) == 4 and np.isnan(emb[[1, 3]]).all() and np.isfinite(emb[[0, 2]]).all()
+    hits = semantic_search(tiny_encoder.encode(["a man is eating food"]), emb, top_k=4)[0]
+    assert [h["corpus_id"] for h in hits[:2]] == [0, 2]
+    assert {h["corpus_id"] for h in hits[2:]} == {1, 3}
+
+
+def test_finite_embeddings_log_nothing(tiny_encoder, caplog):
+    with caplog.at_level(logging.WARNING, logger="workbench.encoder"):
+        tiny_encoder.encode(SENTENCES)
+    assert not [r for r in caplog.records if "not finite" in r.getMessage()]

@@ -84,3 +84,52 @@ def test_errors_say_what_is_accepted(emb):
         build_index(emb, "hamming", kind="exact")
     with pytest.raises(ValueError, match=r"embeddings must be \(n, dim\)"):
         build_index(emb[0], kind="exact")
+
+
+@pytest.mark.parametrize("k", [0, 2.5, None, True])
+@pytest.mark.parametrize("kind", ["exact", "faiss"])
+def test_k_must_be_a_positive_integer(emb, kind, k):
+    index = build_index(emb[:100], kind=kind, **({"factory": "Flat"} if kind == "faiss" else {}))
+    with pytest.raises(ValueError, match=f"k must be a positive integer, got {k!r}"):
+        index.search(emb[:2], k=k)
+
+
+@pytest.mark.parametrize("kind", ["exact", "faiss"])
+def test_no_queries_give_empty_results_of_the_right_shape(emb, kind):
+    index = build_index(emb[:100], kind=kind, **({"factory": "Flat"} if kind == "faiss" else {}))
+    scores, ids = index.search(np.empty((0, 32), dtype=np.float32), k=5)
+    assert scores.shape == ids.shape == (0, 5) and ids.dtype == np.int64
+
+
+def test_exact_index_of_an_empty_corpus_finds_nothing():
+    scores, ids = ExactIndex(np.empty((0, 8), dtype=np.float32)).search(np.ones((3, 8)), k=4)
+    assert scores.shape == ids.shape == (3, 0)
+
+
+def test_faiss_refuses_an_empty_corpus_and_wrong_query_width(emb):
+    with pytest.raises(ValueError, match=r"embeddings has no rows \(shape \(0, 32\)\)"):
+        build_index(emb[:0], kind="faiss", factory="Flat")
+    index = build_index(emb[:100], kind="faiss", factory="Flat")
+    with pytest.raises(ValueError, match=r"queries has shape \(2, 16\) but the index has shape \(100, 32\)"):
+        index.search(emb[:2, :16], k=3)
+
+
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32", "IVF4,Flat"])
+def test_faiss_refuses_non_finite_rows_and_names_them(emb, factory):
+    bad = emb[:300].copy()
+    bad[[5, 250], 3] = np.nan
+    with pytest.raises(ValueError, match="embeddings has NaN or infinite values in rows 5, 250;.*kind='exact'"):
+        build_index(bad, kind="faiss", factory=factory, batch_size=100)
+    index = build_index(emb[:300], kind="faiss", factory=factory)
+    queries = emb[:3].copy()
+    queries[1, 0] = np.inf
+    with pytest.raises(ValueError, match="queries has NaN or infinite values in row 1"):
+        index.search(queries, k=2)
+
+
+def test_exact_index_ranks_non_finite_rows_last(emb):
+    corpus = emb[:50].copy()
+    corpus[0] = np.nan  # row 0 is the best match of query 0 when finite
+    scores, ids = ExactIndex(corpus).search(emb[:5], k=50)
+    assert (ids[:, -1] == 0).all() and np.isnan(scores[:, -1]).all()
+    assert np.isfinite(scores[:, :-1]).all()

@@ -139,3 +139,25 @@ def test_errors_say_what_is_accepted(corpus):
         binary_search(corpus[:2], codes, precision="int8")
     with pytest.raises(ValueError, match="rescore_multiplier must be 0"):
         binary_search(corpus[:2], codes, rescore_multiplier=-1)
+
+
+@pytest.mark.parametrize("precision", ["int8", "uint8", "binary", "ubinary"])
+def test_non_finite_embeddings_are_not_quantized(precision):
+    values = np.ones((4, 8), dtype=np.float32)
+    values[2, 5] = np.nan
+    with pytest.raises(ValueError, match="embeddings has NaN or infinite values in row 2"):
+        quantize_embeddings(values, precision)
+    with pytest.raises(ValueError, match="calibration embeddings has NaN or infinite values in row 2"):
+        calibration_ranges(values)
+
+
+def test_binary_search_ranks_non_finite_rescores_last_and_checks_top_k():
+    corpus = np.array([[1.0, 0.5, 0, 0, 0, 0, 0, 0], [1.0, 0.4, 0, 0, 0, 0, 0, 0], [1.0, 0.3, 0, 0, 0, 0, 0, 0]], dtype=np.float32)
+    codes = quantize_embeddings(corpus, "ubinary")
+    floats = corpus.copy()
+    floats[1, 0] = np.inf  # its rescore is +inf, which a plain sort puts first
+    hits = binary_search(corpus[:1], codes, top_k=3, corpus_embeddings=floats)[0]
+    assert [h["corpus_id"] for h in hits] == [0, 2, 1]
+    for top_k in (0, 2.5, None, True):
+        with pytest.raises(ValueError, match=f"top_k must be a positive integer, got {top_k!r}"):
+            binary_search(corpus[:1], codes, top_k=top_k)

@@ -330,3 +330,83 @@ def test_jsonl_objects_need_ids(tmp_path):
     path.write_text(json.dumps({"title": "no id"}) + "\n")
     with pytest.raises(DataFormatError, match=r'c.jsonl, line 1: expected a JSON object with an "_id"'):
         list(iter_beir_corpus(path))
+
+
+STS_HEADER = "split\tgenre\tdataset\tyear\tsid\tscore\tsentence1\tsentence2\n"
+
+
+@pytest.mark.parametrize("ending", ["\n", "\n\n", "\r\n\r\n", "\n\n\n"])
+def test_trailing_blank_lines_are_ignored(tmp_path, ending):
+    path = tmp_path / "sts.tsv"
+    path.write_bytes((STS_HEADER + "train\tg\td\ty\t1\t2.5\ta\tb\ntest\tg\td\ty\t2\t4.0\tc\td").encode() + ending.encode())
+    assert [(e.texts, e.label) for e in read_sts_benchmark(path)] == [(["a", "b"], 2.5), (["c", "d"], 4.0)]
+    parallel = tmp_path / "par.tsv"
+    parallel.write_bytes(b"hello\thallo\nyes\tja" + ending.encode())
+    assert [e.texts for e in read_parallel_tsv(parallel)] == [["hello", "hallo"], ["yes", "ja"]]
+    csv_path = tmp_path / "multi.csv"
+    csv_path.write_bytes(b'a,b,1.0\r\n"c, quoted",d,2.0' + ending.encode())
+    assert [e.label for e in read_stsb_multi_mt(csv_path)] == [1.0, 2.0]
+    pairs = tmp_path / "STS.input.txt"
+    pairs.write_bytes(b"a\tb\t3\nc\td\t1" + ending.encode())
+    assert [e.label for e in read_sts_pairs(pairs)] == [3.0, 1.0]
+
+
+def test_a_blank_line_between_rows_is_still_an_error(tmp_path):
+    path = tmp_path / "sts.tsv"
+    path.write_text(STS_HEADER + "train\tg\td\ty\t1\t2.5\ta\tb\n\ntest\tg\td\ty\t2\t4.0\tc\td\n")
+    with pytest.raises(DataFormatError, match=r"sts.tsv, line 3: blank line before more rows \(line 4\)"):
+        read_sts_benchmark(path)
+    pairs = tmp_path / "STS.input.txt"
+    pairs.write_text("a\tb\n\nc\td\n")
+    gold = tmp_path / "STS.gs.txt"
+    gold.write_text("1\n\n2\n")
+    with pytest.raises(DataFormatError, match=r"STS.input.txt, line 2: blank line before more pairs"):
+        read_sts_pairs(pairs, gold)
+    gold.write_text("1\n4\n")
+    pairs.write_text("a\tb\n\n")
+    with pytest.raises(DataFormatError, match=r"STS.input.txt, line 2: blank, but .*STS.gs.txt line 2 scores it"):
+        read_sts_pairs(pairs, gold)
+
+
+@pytest.mark.parametrize("score, problem", [
+    ("nan", "is not a finite number"), ("inf", "is not a finite number"), ("-Infinity", "is not a finite number"),
+    ("-7", r"is outside the STS scale 0..5"), ("5.5", r"is outside the STS scale 0..5"),
+])
+def test_sts_scores_must_be_finite_and_on_the_scale(tmp_path, score, problem):
+    path = tmp_path / "sts.tsv"
+    path.write_text(STS_HEADER + "train\tg\td\ty\t1\t2.5\ta\tb\n" + f"train\tg\td\ty\t2\t{score}\tc\td\n")
+    with pytest.raises(DataFormatError, match=f"sts.tsv, line 3: score '{score}' {problem}"):
+        read_sts_benchmark(path)
+    multi = tmp_path / "multi.csv"
+    multi.write_text(f"a,b,{score}\n")
+    with pytest.raises(DataFormatError, match=f"multi.csv, line 1: score '{score}' {problem}"):
+        read_stsb_multi_mt(multi)
+    gold = tmp_path / "STS.gs.txt"
+    gold.write_text(f"1\n{score}\n")
+    pairs = tmp_path / "STS.input.txt"
+    pairs.write_text("a\tb\nc\td\n")
+    with pytest.raises(DataFormatError, match=f"STS.gs.txt, line 2: score '{score}' {problem}"):
+        read_sts_pairs(pairs, gold)
+
+
+def test_qrels_scores_must_be_finite(tmp_path):
+    (tmp_path / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "text": "doc"}) + "\n")
+    (tmp_path / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "query"}) + "\n")
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\tnan\n")
+    with pytest.raises(DataFormatError, match=r"test.tsv, line 2: score 'nan' is not a finite number"):
+        read_beir(tmp_path)
+
+
+def test_binary_labels_must_be_0_or_1(tmp_path):
+    path = tmp_path / "quora.tsv"
+    path.write_text('id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n0\t1\t2\ta\tb\t1\n1\t3\t4\tc\td\t7\n')
+    with pytest.raises(DataFormatError, match=r"quora.tsv, line 3: is_duplicate '7' is not 0 or 1"):
+        read_quora_duplicates(path)
+
+
+def test_example_refuses_a_non_finite_label():
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="Example.label must be a finite number"):
+            Example(["a", "b"], bad)
+    assert Example(["a", "b"], 0.5).label == 0.5

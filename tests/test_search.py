@@ -79,10 +79,52 @@ def test_semantic_search_errors():
         semantic_search(QUERIES, CORPUS[:, :5])
     with pytest.raises(ValueError, match="cosine, dot, euclidean, manhattan"):
         semantic_search(QUERIES, CORPUS, score_function="cos")
-    with pytest.raises(ValueError, match="top_k must be at least 1"):
-        semantic_search(QUERIES, CORPUS, top_k=0)
     with pytest.raises(ValueError, match="query_chunk_size"):
         semantic_search(QUERIES, CORPUS, query_chunk_size=0)
+
+
+@pytest.mark.parametrize("top_k", [0, -3, 2.5, None, True, "5"])
+def test_top_k_must_be_a_positive_integer(top_k):
+    with pytest.raises(ValueError, match=f"top_k must be a positive integer, got {top_k!r}"):
+        semantic_search(QUERIES, CORPUS, top_k=top_k)
+    with pytest.raises(ValueError, match=f"top_k must be a positive integer, got {top_k!r}"):
+        paraphrase_mining_embeddings(CORPUS, top_k=top_k)
+
+
+def test_numpy_integer_top_k_is_accepted():
+    assert len(semantic_search(QUERIES[:1], CORPUS, top_k=np.int64(3))[0]) == 3
+
+
+@pytest.mark.parametrize("name", list(SIMILARITY_FUNCTIONS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_corpus_rows_rank_after_finite_ones(name, bad):
+    corpus = CORPUS[:20].copy()
+    corpus[[3, 11], 2] = bad
+    finite = [i for i in range(20) if i not in (3, 11)]
+    # small chunks: the merge of running top-k lists must keep the order too
+    for corpus_chunk in (4, 50_000):
+        hits = semantic_search(QUERIES, corpus, top_k=20, score_function=name, corpus_chunk_size=corpus_chunk)
+        for row in hits:
+            assert sorted(h["corpus_id"] for h in row[:18]) == finite
+            assert {h["corpus_id"] for h in row[18:]} == {3, 11}
+            assert np.isfinite([h["score"] for h in row[:18]]).all()
+        best = semantic_search(QUERIES, corpus, top_k=3, score_function=name, corpus_chunk_size=corpus_chunk)
+        ids, _ = brute_force_search(QUERIES, corpus[finite], 3, name)
+        assert [[h["corpus_id"] for h in row] for row in best] == np.asarray(finite)[ids].tolist()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_paraphrase_mining_ranks_non_finite_pairs_last(bad):
+    emb = CORPUS[:30].copy()
+    emb[:, 0] = np.abs(emb[:, 0])
+    emb[7] = 0.0
+    emb[7, 0] = bad  # dot scores with row 7: all NaN, or all +inf (which a plain sort puts first)
+    got = paraphrase_mining_embeddings(emb, top_k=30, score_function="dot")
+    scores = np.array([s for s, _, _ in got])
+    n_finite = int(np.isfinite(scores).sum())
+    assert n_finite == 29 * 28 // 2  # every pair without row 7
+    assert np.isfinite(scores[:n_finite]).all() and not np.isfinite(scores[n_finite:]).any()
+    assert all(7 in (i, j) for _, i, j in got[n_finite:])
 
 
 def brute_force_pairs(embeddings, top_k, max_pairs, name):

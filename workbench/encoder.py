@@ -6,6 +6,7 @@ import json
 import logging
 import os
 from collections import OrderedDict, deque
+from collections.abc import Mapping, Set
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from importlib import metadata
@@ -20,6 +21,7 @@ from torch import nn
 from .hooks import progress_hooks
 from .io import contained, folder_lock, read_json, save_into, write_json
 from .modules import MODULES, ST_TYPES, Module, Pooling, Transformer
+from .validation import describe_rows, non_finite_rows, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +42,25 @@ def default_device() -> str:
 
 
 def check_texts(sentences: Any) -> list[str]:
-    """Return ``sentences`` as a list of strings, or raise naming the first bad item."""
+    """Return ``sentences`` as a list of strings, or raise naming the first bad item.
+
+    Containers whose iteration does not give the texts in a fixed order are
+    refused: a dict or a DataFrame iterates over its keys or column names, a
+    set in no fixed order, so the rows could not be matched to the texts.
+    """
+    kind = type(sentences).__name__
+    if isinstance(sentences, Mapping) or kind == "DataFrame":
+        raise TypeError(
+            f"expected a string or a list of strings, got a {kind}, whose keys would be encoded; "
+            "pass the texts themselves, e.g. list(d.values()) or df['text'].tolist()"
+        )
+    if isinstance(sentences, Set):
+        raise TypeError(
+            f"expected a string or a list of strings, got a {kind}, which has no order to match "
+            "the embeddings to; pass a list, e.g. sorted(texts)"
+        )
     if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Iterable):
-        raise TypeError(f"expected a string or a list of strings, got {type(sentences).__name__}")
+        raise TypeError(f"expected a string or a list of strings, got {kind}")
     texts = list(sentences)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
@@ -50,6 +68,15 @@ def check_texts(sentences: Any) -> list[str]:
                 f"item {i} is {type(text).__name__} ({text!r:.40}), not str; "
                 "every item must be a string (use '' for an empty text)"
             )
+        if not text.isascii():  # only non-ASCII text can hold a lone surrogate
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise ValueError(
+                    f"item {i} holds {text[err.start]!r} at position {err.start}, a lone surrogate that is not "
+                    "valid Unicode (often from bytes decoded with errors='surrogateescape'); every item must be "
+                    "valid text: decode with errors='replace' or remove the character"
+                ) from None
     return texts
 
 
@@ -81,6 +108,22 @@ def _forward_batches(model: nn.Module, batches: Iterable[tuple[Any, dict[str, An
         while pending:
             done_idx, future = pending.popleft()
             yield done_idx, future.result()
+
+
+def _warn_non_finite(result: torch.Tensor | list[torch.Tensor] | None, total: int) -> None:
+    """Log which texts encoded to NaN or infinity, which would otherwise pass silently into search or training."""
+    if result is None:
+        return
+    if isinstance(result, torch.Tensor):
+        bad = non_finite_rows(result)
+    else:  # token embeddings: one tensor per text
+        bad = [i for i, tokens in enumerate(result) if not bool(torch.isfinite(tokens).all())]
+    if bad:
+        logger.warning(
+            "%d of %d embeddings are not finite (NaN or infinity): %s of the input; the model's weights "
+            "are likely broken (a diverged training run?). Search ranks such rows after every finite one.",
+            len(bad), total, describe_rows(bad),
+        )
 
 
 class SentenceEncoder(nn.Sequential):
@@ -159,7 +202,7 @@ class SentenceEncoder(nn.Sequential):
 
         self.similarity_fn_name = config.get("similarity_fn_name") or similarity_fn_name
         get_similarity(self.similarity_fn_name)  # validate early
-        self.truncate_dim = truncate_dim
+        self.truncate_dim = None if truncate_dim is None else positive_int("truncate_dim", truncate_dim)
         self.backend = backend
         #: what the user asked for, and the local folder it resolved to (None when built from modules)
         self.source = None if model_name_or_path is None else str(model_name_or_path)
@@ -185,7 +228,7 @@ class SentenceEncoder(nn.Sequential):
     def max_seq_length(self, value: int) -> None:
         if not hasattr(self[0], "max_seq_length"):
             raise AttributeError(f"the first module ({type(self[0]).__name__}) has no max_seq_length")
-        self[0].max_seq_length = int(value)
+        self[0].max_seq_length = positive_int("max_seq_length", value)
 
     def get_sentence_embedding_dimension(self) -> int | None:
         """Width of ``encode``'s output (after ``truncate_dim``)."""
@@ -260,14 +303,19 @@ class SentenceEncoder(nn.Sequential):
             raise ValueError(f"output_value must be one of {OUTPUT_VALUES}, got {output_value!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = positive_int("batch_size", batch_size)
+        if self.backend == "onnx" or precision == "int8":
+            from .backends.onnx import check_onnx_precision
+
+            check_onnx_precision(precision)  # here too: an empty input builds no onnx model to check it
         single = isinstance(sentences, str)
         texts = check_texts([sentences] if single else sentences)
         prefix = self._prompt(prompt, prompt_name)
         if prefix:
             texts = [prefix + t for t in texts]
-        truncate_dim = truncate_dim or self.truncate_dim
+        truncate_dim = self.truncate_dim if truncate_dim is None else truncate_dim
+        if truncate_dim is not None:
+            positive_int("truncate_dim", truncate_dim)
         if device is not None:
             self.to(device)
         target = self.device
@@ -282,7 +330,8 @@ class SentenceEncoder(nn.Sequential):
         hooks.emit("progress_begin", task="encode", total=len(texts), unit="sentences", desc="Encoding")
         was_training = self.training
         self.eval()
-        model = self._model_for(precision)
+        # no texts, no model: an int8 or onnx run would export one just to encode nothing
+        model = self._model_for(precision) if texts else None
 
         def tokenized() -> Iterable[tuple[np.ndarray, dict[str, Any]]]:
             # Tokenizing stays in this thread: a fast tokenizer must not be used by two threads at once.
@@ -308,6 +357,7 @@ class SentenceEncoder(nn.Sequential):
             hooks.emit("progress_end", task="encode")
             self.train(was_training)
 
+        _warn_non_finite(result, len(texts))
         if output_value == "token_embeddings":
             return result[0] if single else result
         if result is None:  # no sentences: still give the right width

@@ -32,6 +32,8 @@ import numpy as np
 
 from .io import read_json, write_json
 from .search import semantic_search
+from .similarity import check_dimensions
+from .validation import describe_rows, non_finite_rows, positive_int
 
 METRICS = ("cosine", "dot", "euclidean")
 KINDS = ("auto", "faiss", "exact")
@@ -46,7 +48,7 @@ def faiss_available() -> bool:
     return True
 
 
-def _rows(embeddings: Any, one_allowed: bool = False) -> Any:
+def _rows(embeddings: Any, one_allowed: bool = False, name: str = "embeddings") -> Any:
     """Keep numpy arrays (and memmaps) as they are; convert tensors and lists; one vector becomes a row if allowed."""
     if hasattr(embeddings, "detach"):
         embeddings = embeddings.detach().cpu().float().numpy()
@@ -54,8 +56,22 @@ def _rows(embeddings: Any, one_allowed: bool = False) -> Any:
     if one_allowed and array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2:
-        raise ValueError(f"embeddings must be (n, dim), got shape {array.shape}")
+        raise ValueError(f"{name} must be (n, dim), got shape {array.shape}")
     return array
+
+
+def _refuse_non_finite(rows: Any, name: str, batch_size: int = 50_000) -> None:
+    """Raise naming every row of ``rows`` with a NaN or an infinity, reading a memmap block by block.
+
+    faiss cannot rank such a row: it drops it from results, leaves holes in
+    an HNSW graph and refuses to train IVF on it with an error naming no row.
+    """
+    bad = [start + i for start in range(0, len(rows), batch_size) for i in non_finite_rows(rows[start:start + batch_size])]
+    if bad:
+        raise ValueError(
+            f"{name} has NaN or infinite values in {describe_rows(bad)}; a faiss index cannot rank them: "
+            "drop or re-encode those rows, or use kind='exact', which ranks them after every finite row"
+        )
 
 
 def _float32(block: Any, metric: str) -> np.ndarray:
@@ -77,18 +93,23 @@ class ExactIndex:
     def __init__(self, embeddings: Any, metric: str = "cosine", chunk_size: int = 50_000) -> None:
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-        self.embeddings, self.metric, self.chunk_size = _rows(embeddings), metric, chunk_size
+        self.embeddings, self.metric = _rows(embeddings), metric
+        self.chunk_size = positive_int("chunk_size", chunk_size)
 
     def __len__(self) -> int:
         return len(self.embeddings)
 
     def search(self, queries: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best ``(scores, ids)`` per query, best first, shape ``(n_queries, min(k, len))``."""
-        hits = semantic_search(_rows(queries, one_allowed=True), self.embeddings, top_k=k,
+        """The ``k`` best ``(scores, ids)`` per query, best first, shape ``(n_queries, min(k, len))``.
+
+        Corpus rows that are not finite score NaN and rank after every finite row.
+        """
+        width = min(positive_int("k", k), len(self))
+        hits = semantic_search(_rows(queries, one_allowed=True, name="queries"), self.embeddings, top_k=k,
                                score_function=self.metric, corpus_chunk_size=self.chunk_size)
         scores = np.array([[hit["score"] for hit in row] for row in hits], dtype=np.float32)
         ids = np.array([[hit["corpus_id"] for hit in row] for row in hits], dtype=np.int64)
-        return scores.reshape(len(hits), -1), ids.reshape(len(hits), -1)
+        return scores.reshape(len(hits), width), ids.reshape(len(hits), width)
 
 
 class FaissIndex:
@@ -123,14 +144,23 @@ class FaissIndex:
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         rows = _rows(embeddings)
+        if len(rows) == 0:
+            raise ValueError(f"embeddings has no rows (shape {rows.shape}); a faiss index needs at least one")
+        train_size, batch_size = positive_int("train_size", train_size), positive_int("batch_size", batch_size)
         self.metric, self.factory = metric, factory
         faiss_metric = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
         self.index = faiss.index_factory(rows.shape[1], factory, faiss_metric)
         if not self.index.is_trained:
             sample = np.linspace(0, len(rows) - 1, min(train_size, len(rows))).astype(np.int64)
-            self.index.train(_float32(rows[sample], metric))
+            train = rows[sample]
+            if non_finite_rows(train):  # only then read the whole corpus, to name every bad row
+                _refuse_non_finite(rows, "embeddings", batch_size)
+            self.index.train(_float32(train, metric))
         for start in range(0, len(rows), batch_size):
-            self.index.add(_float32(rows[start:start + batch_size], metric))
+            block = rows[start:start + batch_size]
+            if non_finite_rows(block):
+                _refuse_non_finite(rows, "embeddings", batch_size)
+            self.index.add(_float32(block, metric))
         self.set_search_parameters(ef_search=ef_search, nprobe=nprobe)
 
     def set_search_parameters(self, ef_search: int | None = None, nprobe: int | None = None) -> None:
@@ -151,11 +181,15 @@ class FaissIndex:
         return int(self.index.ntotal)
 
     def search(self, queries: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best ``(scores, ids)`` per query, best first, shape ``(n_queries, min(k, len))``."""
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        k = min(k, len(self))
-        scores, ids = self.index.search(_float32(_rows(queries, one_allowed=True), self.metric), k)
+        """The ``k`` best ``(scores, ids)`` per query, best first, shape ``(n_queries, min(k, len))``.
+
+        Queries must be finite: faiss answers a NaN query with id -1, which would index the last row.
+        """
+        k = min(positive_int("k", k), len(self))
+        queries = _rows(queries, one_allowed=True, name="queries")
+        check_dimensions(queries.shape, (len(self), self.index.d), ("queries", "the index"))
+        _refuse_non_finite(queries, "queries")
+        scores, ids = self.index.search(_float32(queries, self.metric), k)
         if self.metric == "euclidean":
             scores = -np.sqrt(np.maximum(scores, 0))
         return scores, ids.astype(np.int64)

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .validation import describe_rows, non_finite_rows, positive_int
+
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
@@ -44,6 +46,14 @@ def _as_array(embeddings: Any, name: str = "embeddings") -> np.ndarray:
     return array
 
 
+def _finite_rows(array: np.ndarray, name: str) -> np.ndarray:
+    """``array`` when every value is finite: one NaN row would set the bounds of every row's codes."""
+    bad = non_finite_rows(array)
+    if bad:
+        raise ValueError(f"{name} has NaN or infinite values in {describe_rows(bad)}; only finite embeddings can be quantized")
+    return array
+
+
 def calibration_ranges(embeddings: Any) -> np.ndarray:
     """Per-dimension bounds ``[[min...], [max...]]`` (shape ``(2, dim)``) for int8/uint8 quantization.
 
@@ -56,7 +66,7 @@ def calibration_ranges(embeddings: Any) -> np.ndarray:
     array([[ 0., -1.],
            [ 2.,  1.]], dtype=float32)
     """
-    array = _as_array(embeddings).astype(np.float32, copy=False)
+    array = _finite_rows(_as_array(embeddings).astype(np.float32, copy=False), "calibration embeddings")
     if len(array) == 0:
         raise ValueError("cannot calibrate on zero embeddings")
     return np.stack([array.min(0), array.max(0)])
@@ -103,6 +113,7 @@ def quantize_embeddings(
     array = _as_array(embeddings).astype(np.float32, copy=False)
     if precision == "float32":
         return array
+    _finite_rows(array, "embeddings")
     if precision in ("binary", "ubinary"):
         packed = np.packbits(array > 0, axis=-1)
         return (packed.astype(np.int16) - 128).astype(np.int8) if precision == "binary" else packed
@@ -227,8 +238,7 @@ def binary_search(
     if precision not in ("binary", "ubinary"):
         raise ValueError(f"binary_search needs binary or ubinary codes, got precision={precision!r}")
     for name, value in (("top_k", top_k), ("corpus_chunk_size", corpus_chunk_size), ("query_chunk_size", query_chunk_size)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
+        positive_int(name, value)
     if rescore_multiplier < 0:
         raise ValueError(f"rescore_multiplier must be 0 (no rescoring) or more, got {rescore_multiplier}")
     queries = _as_array(query_embeddings, "query_embeddings").astype(np.float32, copy=False)
@@ -265,7 +275,9 @@ def binary_search(
             else:
                 codes = _unsigned(np.asarray(corpus_codes[ids]), precision)
                 scores = _unpack(codes, precision, dim) @ queries[q_start + row]
-            # best score first; ties keep the lower corpus id first
-            order = np.lexsort((ids, -scores))[:top_k]
+            # best score first, NaN and infinities after every finite score (as in semantic_search);
+            # ties keep the lower corpus id first
+            rank = np.where(np.isfinite(scores), scores, -np.inf)
+            order = np.lexsort((ids, -rank))[:top_k]
             results.append([{"corpus_id": int(ids[j]), "score": float(scores[j])} for j in order])
     return results

@@ -22,6 +22,7 @@ import torch
 
 from .hooks import Hooks
 from .similarity import ArrayLike, SimilarityFunction, as_matrix, check_dimensions, get_similarity
+from .validation import positive_int
 
 __all__ = ["semantic_search", "paraphrase_mining_embeddings", "paraphrase_mining", "Progress"]
 
@@ -70,10 +71,21 @@ def _corpus_rows(corpus: ArrayLike) -> _Rows:
     return as_matrix(corpus)
 
 
-def _check_positive(**values: int) -> None:
+def _check_positive(**values: Any) -> None:
     for name, value in values.items():
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
+        positive_int(name, value)
+
+
+def _best(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` best scores per row and their column positions, best first.
+
+    NaN and infinite scores rank below every finite one (``topk`` alone puts
+    NaN first): a corpus row that encoded to NaN must not top every query.
+    They keep their value, so a caller still sees them for what they are.
+    """
+    rank = torch.where(torch.isfinite(scores), scores, torch.tensor(float("-inf"), dtype=scores.dtype, device=scores.device))
+    order = rank.topk(min(k, scores.shape[1]), dim=1).indices
+    return scores.gather(1, order), order
 
 
 def _top_k(
@@ -98,13 +110,13 @@ def _top_k(
         chunk = as_matrix(corpus[c_start:c_start + corpus_chunk_size]).to(queries.device)
         for b, q_start in enumerate(starts):
             scores = score(queries[q_start:q_start + query_chunk_size], chunk)
-            top_scores, top_ids = scores.topk(min(k, scores.shape[1]), dim=1)
+            top_scores, top_ids = _best(scores, k)
             top_ids += c_start
             if best[b] is not None:
                 # merge with the best so far; while chunks are smaller than k, keep all
                 top_scores = torch.cat([best[b][0], top_scores], dim=1)
                 top_ids = torch.cat([best[b][1], top_ids], dim=1)
-                top_scores, order = top_scores.topk(min(k, top_scores.shape[1]), dim=1)
+                top_scores, order = _best(top_scores, k)
                 top_ids = top_ids.gather(1, order)
             best[b] = (top_scores, top_ids)
         if progress is not None:
@@ -147,7 +159,8 @@ def semantic_search(
     -------
     list of list of dict
         For each query, ``{"corpus_id": int, "score": float}`` dicts sorted by
-        score, best first.
+        score, best first.  A NaN or infinite score (a corpus row that is not
+        finite) ranks after every finite one and is returned as it is.
 
     Example
     -------
@@ -204,7 +217,8 @@ def paraphrase_mining_embeddings(
     Returns
     -------
     list of (score, i, j)
-        ``i < j``, no duplicates, sorted by score, best first.
+        ``i < j``, no duplicates, sorted by score, best first; NaN and
+        infinite scores come after every finite one.
 
     Example
     -------
@@ -265,14 +279,16 @@ class _BestPairs:
 
     def _prune(self) -> None:
         scores, keys = np.concatenate(self.scores), np.concatenate(self.keys)
+        # non-finite scores rank last, as in semantic_search (argsort alone puts +inf first)
+        rank = np.where(np.isfinite(scores), scores, -np.inf)
         # by key, best score first within a key: the first of each key is its best
-        order = np.lexsort((-scores, keys))
-        scores, keys = scores[order], keys[order]
+        order = np.lexsort((-rank, keys))
+        scores, keys, rank = scores[order], keys[order], rank[order]
         first = np.ones(len(keys), dtype=bool)
         first[1:] = keys[1:] != keys[:-1]
-        scores, keys = scores[first], keys[first]
+        scores, keys, rank = scores[first], keys[first], rank[first]
         # stable: ties stay in ascending (i, j) order, so the result is reproducible
-        order = np.argsort(-scores, kind="stable")[: self.limit]
+        order = np.argsort(-rank, kind="stable")[: self.limit]
         self.scores, self.keys, self.size = [scores[order]], [keys[order]], len(order)
 
     def pairs(self) -> list[tuple[float, int, int]]:

@@ -302,6 +302,14 @@ class OnnxTransformer(nn.Module):
         return features
 
 
+def check_onnx_precision(precision: str) -> None:
+    """Refuse a precision that onnxruntime does not run here, saying which ones it does."""
+    if precision not in ONNX_PRECISIONS:
+        raise ValueError(
+            f"precision={precision!r} runs on the torch backend; the onnx backend runs {' and '.join(ONNX_PRECISIONS)}"
+        )
+
+
 def onnx_modules(encoder: nn.Module, precision: str) -> nn.Module:
     """The modules :meth:`SentenceEncoder.encode` runs for ``precision`` through onnxruntime.
 
@@ -309,10 +317,7 @@ def onnx_modules(encoder: nn.Module, precision: str) -> nn.Module:
     export; the other modules are the encoder's own.  The session is built
     once per encoder and precision, and again only after the weights change.
     """
-    if precision not in ONNX_PRECISIONS:
-        raise ValueError(
-            f"precision={precision!r} runs on the torch backend; the onnx backend runs {' and '.join(ONNX_PRECISIONS)}"
-        )
+    check_onnx_precision(precision)
     transformer = _transformer(encoder)
     key = (tuple((p.data_ptr(), p._version) for p in transformer.parameters()), str(encoder.device))
     cached = _RUNNERS.setdefault(encoder, {}).get(precision)

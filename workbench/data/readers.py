@@ -18,6 +18,9 @@ File conventions handled here (from the mirror's README):
 
 Errors name the file: a missing file says what was expected there, a
 malformed row gives the file and line number (:class:`DataFormatError`).
+Blank lines at the end of a delimited file are ignored; a blank line
+followed by more rows is an error.  Scores must be finite numbers, STS
+scores within 0..5, binary labels 0 or 1.
 
 Example
 -------
@@ -31,6 +34,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import os
 import re
 import tarfile
@@ -49,6 +53,8 @@ NLI_LABELS: dict[str, int] = {"contradiction": 0, "entailment": 1, "neutral": 2}
 #: AG News class index (as in the file) -> topic.
 AG_NEWS_LABELS: dict[int, str] = {1: "World", 2: "Sports", 3: "Business", 4: "Sci/Tech"}
 STS_SPLITS = ("train", "dev", "test")
+#: The range of STS gold scores (0: unrelated, 5: same meaning).
+STS_SCALE = ("STS scale", 0.0, 5.0)
 
 
 class DataFormatError(ValueError):
@@ -118,7 +124,16 @@ def _rows(
     else:
         rows = ((n, line.split(delimiter)) for n, line in _lines(path, expected, encoding))
     names = None if header else columns
+    blank = None  # the first blank line, fine only when nothing but blank lines follows
     for lineno, fields in rows:
+        if fields in ([], [""]) and (names is None or len(names) > 1):
+            blank = blank or lineno
+            continue
+        if blank is not None:
+            raise DataFormatError(
+                f"{path}, line {blank}: blank line before more rows (line {lineno}); "
+                "only blank lines at the end of the file are ignored"
+            )
         if names is None:
             names = fields
             missing = [c for c in columns if c not in names]
@@ -154,9 +169,28 @@ def _convert(convert: Callable[[str], Any], value: str, path: PathLike, lineno: 
         raise DataFormatError(f"{path}, line {lineno}: {what} {value!r} is not a valid {convert.__name__}") from None
 
 
+def _number(value: str, path: PathLike, lineno: int, what: str,
+            scale: tuple[str, float, float] | None = None) -> float:
+    """``value`` as a finite float, within ``scale`` (name, low, high) when given; else a :class:`DataFormatError`."""
+    number = _convert(float, value, path, lineno, what)
+    if not math.isfinite(number):
+        raise DataFormatError(f"{path}, line {lineno}: {what} {value!r} is not a finite number")
+    if scale is not None and not scale[1] <= number <= scale[2]:
+        raise DataFormatError(f"{path}, line {lineno}: {what} {value!r} is outside the {scale[0]} {scale[1]:g}..{scale[2]:g}")
+    return number
+
+
 def _score(value: str, path: PathLike, lineno: int, normalize: bool) -> float:
-    score = _convert(float, value, path, lineno, "score")
-    return score / 5.0 if normalize else score
+    """An STS gold score (0..5), divided by 5 when ``normalize``."""
+    score = _number(value, path, lineno, "score", STS_SCALE)
+    return score / STS_SCALE[2] if normalize else score
+
+
+def _binary(value: str, path: PathLike, lineno: int, what: str) -> int:
+    label = _convert(int, value, path, lineno, what)
+    if label not in (0, 1):
+        raise DataFormatError(f"{path}, line {lineno}: {what} {value!r} is not 0 or 1")
+    return label
 
 
 def _check_choice(value: str, choices: Iterable[str], what: str) -> None:
@@ -273,10 +307,23 @@ def read_sts_pairs(input_path: PathLike, gold_path: PathLike | None = None, norm
     inputs = _lines(input_path, "an STS input file (sentence1<TAB>sentence2[<TAB>score])")
     gold = _lines(gold_path, "an STS gold-score file (one score per line)") if gold_path is not None else None
     examples = []
+    blank = None  # the first blank input line, fine only at the end of the file
     for item, gold_line in zip_longest(inputs, gold or ()):
         if item is None:
-            raise DataFormatError(f"{gold_path}, line {gold_line[0]}: more gold scores than lines in {input_path}")
+            if gold_line[1].strip():
+                raise DataFormatError(f"{gold_path}, line {gold_line[0]}: more gold scores than lines in {input_path}")
+            continue
         n, line = item
+        if not line:
+            if gold_line is not None and gold_line[1].strip():
+                raise DataFormatError(f"{input_path}, line {n}: blank, but {gold_path} line {gold_line[0]} scores it")
+            blank = blank or n
+            continue
+        if blank is not None:
+            raise DataFormatError(
+                f"{input_path}, line {blank}: blank line before more pairs (line {n}); "
+                "only blank lines at the end of the file are ignored"
+            )
         fields = line.split("\t")
         if len(fields) not in (2, 3):
             raise DataFormatError(f"{input_path}, line {n}: expected 2 or 3 TAB-separated fields, found {len(fields)}")
@@ -486,7 +533,7 @@ def iter_quora_duplicates(path: PathLike) -> Iterator[Example]:
     columns = ("id", "qid1", "qid2", "question1", "question2", "is_duplicate")
     rows = _rows(path, "the Quora duplicate-questions TSV", columns, quoted=True)
     for n, r in rows:
-        yield Example([r["question1"], r["question2"]], _convert(int, r["is_duplicate"], path, n, "is_duplicate"), r["id"])
+        yield Example([r["question1"], r["question2"]], _binary(r["is_duplicate"], path, n, "is_duplicate"), r["id"])
 
 
 def read_quora_duplicates(path: PathLike) -> list[Example]:
@@ -575,7 +622,7 @@ def read_beir_files(corpus: PathLike, queries: PathLike, qrels: PathLike) -> Bei
     }
     relevant: dict[str, set[str]] = {}
     for n, row in _rows(qrels, "BEIR qrels (query-id, corpus-id, score)", ("query-id", "corpus-id", "score")):
-        if _convert(float, row["score"], qrels, n, "score") > 0:
+        if _number(row["score"], qrels, n, "score") > 0:
             relevant.setdefault(row["query-id"], set()).add(row["corpus-id"])
     return BeirData(corpus_texts, query_texts, relevant)
 
@@ -803,7 +850,7 @@ def _read_sst2(path: Path) -> list[Example]:
         sentence, tab, label = line.rpartition("\t")
         if not tab:
             raise DataFormatError(f"{path}, line {n}: expected sentence<TAB>label")
-        examples.append(Example([sentence], _convert(int, label, path, n, "label")))
+        examples.append(Example([sentence], _binary(label, path, n, "label")))
     return examples
 
 
@@ -821,6 +868,6 @@ def _read_trec(path: Path) -> list[Example]:
 def _read_mrpc(path: Path) -> list[Example]:
     columns = ("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String")
     return [
-        Example([r["#1 String"], r["#2 String"]], _convert(int, r["Quality"], path, n, "Quality"), f"{r['#1 ID']}-{r['#2 ID']}")
+        Example([r["#1 String"], r["#2 String"]], _binary(r["Quality"], path, n, "Quality"), f"{r['#1 ID']}-{r['#2 ID']}")
         for n, r in _rows(path, "an MRPC TSV (msr_paraphrase_*.txt)", columns)
     ]

@@ -1,6 +1,7 @@
 """The record every reader returns and every trainer and evaluator consumes."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 Label = float | int | str | None
@@ -18,7 +19,7 @@ class Example:
     texts
         The sentences; each must be a ``str``.  A tuple is stored as a list.
     label
-        A score (float), a class index (int), a class name (str) or None.
+        A score (float, finite), a class index (int), a class name (str) or None.
     guid
         An identifier from the source file, when it has one.
 
@@ -43,3 +44,6 @@ class Example:
         for i, text in enumerate(self.texts):
             if not isinstance(text, str):
                 raise TypeError(f"Example.texts[{i}] must be a str, got {type(text).__name__}: {text!r:.60}")
+        # a NaN score would train and evaluate without complaint, and turn every metric into NaN
+        if isinstance(self.label, float) and not math.isfinite(self.label):
+            raise ValueError(f"Example.label must be a finite number, got {self.label!r} (texts {self.texts!r:.80})")

@@ -12,6 +12,7 @@ from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from ..io import read_json, write_json
+from ..validation import positive_int
 from .base import Module, register
 from .fused_encoder import FusedEncoder, supports_fused
 
@@ -51,7 +52,8 @@ class Transformer(Module):
         A folder with ``config.json``, weights and tokenizer files, or a hub id.
     max_seq_length:
         Longer inputs are truncated (one warning per module). ``None`` uses
-        the tokenizer's and the model's limits.
+        the tokenizer's and the model's limits; more tokens than the model's
+        position embeddings hold (:meth:`max_positions`) is refused.
     do_lower_case:
         Lower-case text before tokenising (for cased vocabularies used uncased).
     output_hidden_states:
@@ -103,13 +105,44 @@ class Transformer(Module):
                              f"({type(err).__name__}: {err}); save or download the model again") from err
         self.tokenizer = AutoTokenizer.from_pretrained(source, **(tokenizer_args or {}))
         if max_seq_length is None:
-            limits = [getattr(config, "max_position_embeddings", None), self.tokenizer.model_max_length]
+            limits = [self.max_positions(), self.tokenizer.model_max_length]
             limits = [n for n in limits if isinstance(n, int) and 0 < n < 1_000_000]
             max_seq_length = min(limits) if limits else 512
-        self.max_seq_length = int(max_seq_length)
+        self.max_seq_length = max_seq_length
         self.do_lower_case = do_lower_case
         self._warned_truncation = False
         self._fused = FusedEncoder(self.auto_model) if supports_fused(self.auto_model) else None
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens per text; longer texts are truncated."""
+        return self._max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        # Checked here, not at the first long text: past the limit the model fails with a bare tensor-size error.
+        value = positive_int("max_seq_length", value)
+        limit = self.max_positions()
+        if limit is not None and value > limit:
+            raise ValueError(
+                f"max_seq_length must be at most {limit} for this {self.auto_model.config.model_type} model "
+                f"(the tokens its position embeddings cover), got {value}"
+            )
+        self._max_seq_length = value
+
+    def max_positions(self) -> int | None:
+        """The most tokens the model can take, or None when its positions set no limit.
+
+        That is ``max_position_embeddings``, less the offset of models that
+        number positions after the padding index (RoBERTa, XLM-R, MPNet);
+        models without absolute position embeddings (DeBERTa-v2) have none.
+        """
+        config = self.auto_model.config
+        positions = getattr(config, "max_position_embeddings", None)
+        if not isinstance(positions, int) or positions < 1 or getattr(config, "position_biased_input", True) is False:
+            return None
+        padding_idx = getattr(getattr(self.auto_model, "embeddings", None), "padding_idx", None)
+        return positions - (padding_idx + 1) if isinstance(padding_idx, int) else positions
 
     @property
     def output_hidden_states(self) -> bool:

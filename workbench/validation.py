@@ -1,0 +1,60 @@
+"""Argument checks shared by encoding, search and the indexes.
+
+Every error names the argument and says what is accepted; every check on
+embeddings names the rows, so a bad input is found where it enters.
+
+Example
+-------
+>>> positive_int("top_k", 3)
+3
+>>> positive_int("top_k", 2.5)
+Traceback (most recent call last):
+...
+ValueError: top_k must be a positive integer, got 2.5 (float)
+>>> non_finite_rows([[1.0, 0.0], [float("nan"), 1.0]])
+[1]
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["positive_int", "non_finite_rows", "describe_rows"]
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an ``int`` when it is a whole number of at least 1, else a ``ValueError`` naming ``name``.
+
+    ``True`` is refused although Python counts it as 1: ``batch_size=True``
+    is a slip, not a size.  Numpy integers are accepted.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def non_finite_rows(matrix: Any) -> list[int]:
+    """Indices of the rows of a 2-D array or tensor that hold a NaN or an infinity.
+
+    A 1-D input counts as one row.
+    """
+    if isinstance(matrix, torch.Tensor):
+        rows = matrix.detach() if matrix.dim() > 1 else matrix.detach().unsqueeze(0)
+        return torch.nonzero(~torch.isfinite(rows).flatten(1).all(dim=1)).flatten().tolist()
+    array = np.asarray(matrix)
+    if array.dtype.kind not in "fc":  # integers are always finite
+        return []
+    rows = array if array.ndim > 1 else array[None]
+    return np.flatnonzero(~np.isfinite(rows).all(axis=tuple(range(1, rows.ndim)))).tolist()
+
+
+def describe_rows(rows: list[int], limit: int = 10) -> str:
+    """``"rows 3, 7"`` or ``"12 rows (first 10: 0, 1, ...)"`` for messages about particular rows."""
+    shown = ", ".join(map(str, rows[:limit]))
+    if len(rows) == 1:
+        return f"row {shown}"
+    return f"rows {shown}" if len(rows) <= limit else f"{len(rows)} rows (first {limit}: {shown})"
