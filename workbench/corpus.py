@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from .data.tables import is_table, texts_from_table
 from .hooks import progress_hooks
 from .io import read_json, write_json
 
@@ -96,6 +97,7 @@ def encode_corpus(
     normalize_embeddings: bool = False,
     callbacks: Iterable[Any] | None = None,
     show_progress_bar: bool | None = None,
+    text_column: str | None = None,
 ) -> np.memmap:
     """Encode ``sentences`` chunk by chunk into ``output_dir/embeddings.npy``.
 
@@ -106,6 +108,8 @@ def encode_corpus(
     sentences:
         A text file (one sentence per line), a list, or any iterable of strings
         (then ``total`` is required). Only one chunk is held in memory at a time.
+        Or a table: a DataFrame, a ``datasets.Dataset`` or a CSV/TSV/JSONL/Parquet
+        path, whose ``text_column`` is encoded (read whole).
     output_dir:
         Receives ``embeddings.npy`` (open it with ``np.load(..., mmap_mode="r")``)
         and ``progress.json``. Running again with the same folder resumes.
@@ -119,6 +123,8 @@ def encode_corpus(
         Passed to :meth:`SentenceEncoder.encode`.
     callbacks, show_progress_bar:
         Progress subscribers; one ``progress_*`` task ``"corpus"`` counts sentences.
+    text_column:
+        The column of a table to encode (default: ``"text"``, or its only column).
 
     Returns
     -------
@@ -128,6 +134,8 @@ def encode_corpus(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
+    if text_column is not None or is_table(sentences):
+        sentences = texts_from_table(sentences, text_column)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     n = _count(sentences, total)
@@ -136,6 +144,8 @@ def encode_corpus(
     settings = {"n": n, "dim": dim, "dtype": dtype, "chunk_size": chunk_size,
                 "model": str(getattr(model, "source", None)), "precision": precision,
                 "normalize": normalize_embeddings}
+    if text_column is not None:  # resuming with another column of the same table must not mix them
+        settings["text_column"] = text_column
     done, emb = _open(out, settings)
     hooks = progress_hooks(show_progress_bar, callbacks)
     hooks.emit("progress_begin", task="corpus", total=n, unit="sentences", desc="Encoding corpus")
