@@ -138,7 +138,7 @@ def read_table(source: Any, format: str | None = None) -> pd.DataFrame:
         # Only empty cells are missing: a text "NA" or "null" is a text.
         "csv": lambda: pd.read_csv(source, keep_default_na=False, na_values=[""]),
         "tsv": lambda: pd.read_csv(source, sep="\t", keep_default_na=False, na_values=[""]),
-        "jsonl": lambda: pd.read_json(source, lines=True, dtype=False),
+        "jsonl": lambda: pd.read_json(source, lines=True, dtype=False, precise_float=True),
         "parquet": lambda: pd.read_parquet(source),
     }
     if fmt not in readers:
