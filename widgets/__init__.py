@@ -16,6 +16,7 @@ from .model_picker import ModelPicker
 from .progress import ProgressBar
 from .search_box import SearchBox
 from .sts_explorer import STSExplorer
+from .table_picker import TablePicker
 from .training_monitor import TrainingMonitor
 
-__all__ = ["TrainingMonitor", "STSExplorer", "SearchBox", "ClusterExplorer", "ModelPicker", "ProgressBar"]
+__all__ = ["TrainingMonitor", "STSExplorer", "SearchBox", "ClusterExplorer", "ModelPicker", "ProgressBar", "TablePicker"]

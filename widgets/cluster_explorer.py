@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from workbench.clustering import cluster_keywords, community_detection, kmeans, labels_from_clusters
+from workbench.data.tables import Table, is_table
 
 from ._common import WidgetView, encode, hover_text, html_table, unit_rows
 
@@ -38,10 +39,13 @@ class ClusterExplorer(WidgetView):
         ``(n, dim)`` embeddings of ``texts``, or an encoder (anything with
         ``encode(texts)``) that embeds them (only the points shown).
     texts
-        The ``n`` texts (hover text and keywords).
+        The ``n`` texts (hover text and keywords), or a table (a DataFrame,
+        a ``datasets.Dataset`` or a CSV/TSV/JSONL/Parquet path) whose
+        ``text_column`` holds them.
     labels
         True classes of the texts, if known: ``scores`` then holds NMI and
-        ARI of the clusters against them.
+        ARI of the clusters against them.  With a table: the name of its
+        class column.
     n_components
         2 or 3 map dimensions at the start (``components`` switches).
     method, k, threshold, min_community_size
@@ -59,6 +63,8 @@ class ClusterExplorer(WidgetView):
         Keywords per cluster.
     batch_size
         Texts per batch when encoding.
+    text_column
+        The text column when ``texts`` is a table.
 
     Attributes
     ----------
@@ -101,7 +107,11 @@ class ClusterExplorer(WidgetView):
         projection: str = "umap",
         top_words: int = 3,
         batch_size: int = 64,
+        text_column: str = "text",
     ) -> None:
+        if is_table(texts):
+            table = Table(texts, text_column, labels if isinstance(labels, str) else None)
+            texts, labels = table.column(text_column), table.labels if isinstance(labels, str) else labels
         for name, value, choices in (("method", method, METHODS), ("projection", projection, PROJECTIONS),
                                      ("n_components", n_components, (2, 3))):
             if value not in choices:

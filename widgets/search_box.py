@@ -9,6 +9,7 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
+from workbench.data.tables import is_table, read_table
 from workbench.search import semantic_search
 
 from ._common import WidgetView, encode, html_table
@@ -28,8 +29,9 @@ class SearchBox(WidgetView):
         Anything with ``encode(texts)``: a :class:`~workbench.SentenceEncoder`,
         a sentence-transformers model, ...
     corpus
-        A list of texts, a pandas Series, or a DataFrame with ``text_column``
-        (its other columns come along in the results).
+        A list of texts, a pandas Series, or a table with ``text_column`` (a
+        DataFrame, a ``datasets.Dataset`` or a CSV/TSV/JSONL/Parquet path;
+        its other columns come along in the results).
     top_k
         Results per query.
     text_column
@@ -139,6 +141,8 @@ class SearchBox(WidgetView):
 
 def _corpus_frame(corpus: Any, text_column: str | None) -> pd.DataFrame:
     """The corpus as a DataFrame whose column ``text`` holds the texts (other columns kept)."""
+    if is_table(corpus):
+        corpus = read_table(corpus)
     if isinstance(corpus, pd.DataFrame):
         column = text_column or "text"
         if column not in corpus.columns:

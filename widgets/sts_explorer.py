@@ -11,6 +11,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy.stats import pearsonr, spearmanr
 
+from workbench.data.tables import Table
+
 from ._common import WidgetView, encode, hover_text, html_table, unit_rows
 
 ALL = "all"
@@ -115,6 +117,22 @@ class STSExplorer(WidgetView):
                                  f"label {example.label!r}; every example needs two texts and a numeric label")
         return cls(models, [e.texts[0] for e in examples], [e.texts[1] for e in examples],
                    [float(e.label) for e in examples], genres=genres, **kwargs)
+
+    @classmethod
+    def from_table(cls, models: Mapping[str, Any], source: Any, texts: Sequence[str] = ("sentence1", "sentence2"),
+                   label: str = "score", genre: str | None = None, **kwargs: Any) -> "STSExplorer":
+        """Build from a table of scored pairs: a DataFrame, a ``datasets.Dataset`` or a CSV/TSV/JSONL/Parquet path.
+
+        ``texts`` names the two sentence columns, ``label`` the gold score
+        column, ``genre`` an optional column to filter by.
+
+        Example
+        -------
+        >>> explorer = STSExplorer.from_table({"minilm": model}, "pairs.csv", texts=["a", "b"])  # doctest: +SKIP
+        """
+        table = Table(source, list(texts), label)
+        genres = None if genre is None else Table(table.frame, genre, name=table.source).column(genre)
+        return cls.from_examples(models, table, genres=genres, **kwargs)
 
     # ------------------------------------------------------------------ state
     @property

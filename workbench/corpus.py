@@ -36,6 +36,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from .data.tables import is_table, texts_from_table
 from .fingerprint import hash_bytes, hash_file, hash_state_dict, hash_texts
 from .hooks import progress_hooks
 from .io import read_json, write_json
@@ -240,6 +241,7 @@ def encode_corpus(
     show_progress_bar: bool | None = None,
     encoding: str = "utf-8",
     restart: bool = False,
+    text_column: str | None = None,
 ) -> np.memmap:
     """Encode ``sentences`` chunk by chunk into ``output_dir/embeddings.npy``; row ``i`` embeds sentence ``i``.
 
@@ -251,6 +253,8 @@ def encode_corpus(
         A text file (one sentence per line, as :func:`read_lines` splits it), a
         list, or any iterable of strings (then ``total`` is required). Only one
         chunk is held in memory at a time.
+        Or a table: a DataFrame, a ``datasets.Dataset`` or a CSV/TSV/JSONL/Parquet
+        path, whose ``text_column`` is encoded (read whole).
     output_dir:
         Receives ``embeddings.npy`` (open it with ``np.load(..., mmap_mode="r")``)
         and ``progress.json``. Running again with the same folder resumes: the
@@ -275,6 +279,8 @@ def encode_corpus(
         Discard an earlier run in ``output_dir`` (its ``embeddings.npy`` and
         ``progress.json``) and encode everything again, instead of resuming.
         Files this function did not write are never replaced, restart or not.
+    text_column:
+        The column of a table to encode (default: ``"text"``, or its only column).
 
     Returns
     -------
@@ -284,6 +290,8 @@ def encode_corpus(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
+    if text_column is not None or is_table(sentences):
+        sentences = texts_from_table(sentences, text_column)
     if is_file := isinstance(sentences, (str, os.PathLike)):
         # Read once before encoding: counts the lines, surfaces decoding errors before any work,
         # and lets a resume with another input be refused before anything is written.
@@ -299,6 +307,8 @@ def encode_corpus(
     settings = {"n": n, "dim": model.get_sentence_embedding_dimension(), "dtype": dtype, "chunk_size": chunk_size,
                 "batch_size": batch_size, "precision": precision, "normalize": normalize_embeddings,
                 "model": {"source": getattr(model, "source", None), **model_fingerprint(model)}}
+    if text_column is not None:  # resuming with another column of the same table must not mix them
+        settings["text_column"] = text_column
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     chunks, emb = _open(out, settings, restart)

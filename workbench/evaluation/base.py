@@ -29,6 +29,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..data.tables import Table, as_examples
 from ..hooks import Hooks
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,26 @@ class Evaluator:
         """The callbacks as :class:`~workbench.hooks.Hooks`, or None when there are none."""
         return Hooks(self.callbacks) if self.callbacks else None
 
+    @classmethod
+    def from_table(cls, source: Any, texts: str | Sequence[str] | None = None, label: str | None = None,
+                   **kwargs: Any) -> "Evaluator":
+        """Build from a table's rows through a column mapping (see :class:`~workbench.data.Table`).
+
+        ``source`` is a DataFrame, a ``datasets.Dataset`` or a CSV/TSV/JSONL/Parquet
+        path; the rows become the examples that ``from_examples`` takes.
+
+        Example
+        -------
+        >>> import pandas as pd
+        >>> from workbench.evaluation import EmbeddingSimilarityEvaluator
+        >>> frame = pd.DataFrame({"q": ["a", "a"], "d": ["b", "c"], "score": [1.0, 0.0]})
+        >>> EmbeddingSimilarityEvaluator.from_table(frame, texts=["q", "d"], label="score", name="mine").scores.tolist()
+        [1.0, 0.0]
+        """
+        if not hasattr(cls, "from_examples"):
+            raise TypeError(f"{cls.__name__} is not built from examples; give its arguments directly")
+        return cls.from_examples(Table(source, texts, label), **kwargs)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, primary_metric={self.primary_metric!r})"
 
@@ -225,7 +246,7 @@ def example_columns(examples: Iterable[Any], n_texts: int, what: str) -> tuple[l
     """
     columns: list[list[str]] = [[] for _ in range(n_texts)]
     labels = []
-    for i, example in enumerate(examples):
+    for i, example in enumerate(as_examples(examples)):
         texts = list(example.texts)
         if len(texts) != n_texts:
             raise ValueError(f"{what}: example {i} has {len(texts)} texts, expected {n_texts}: {texts!r:.120}")

@@ -7,6 +7,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..data.tables import as_examples
 from ..search import Progress, semantic_search
 from .base import SIMILARITY_NAMES, Evaluator, check_choice
 
@@ -227,7 +228,7 @@ class InformationRetrievalEvaluator(Evaluator):
         queries: dict[str, str] = {}  # text -> id, as are docs
         docs: dict[str, str] = {}
         relevant: dict[str, dict[str, float]] = {}
-        for i, example in enumerate(examples):
+        for i, example in enumerate(as_examples(examples)):
             texts = list(example.texts)
             if len(texts) < 2:
                 raise ValueError(f"{cls.__name__}: example {i} has {len(texts)} texts, expected a query and at least one document")

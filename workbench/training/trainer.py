@@ -58,6 +58,7 @@ from torch.autograd.graph import increment_version
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from ..data.tables import as_examples
 from ..hooks import progress_hooks
 from .callbacks import CheckpointSaver, History
 from .checkpoint import (
@@ -364,6 +365,7 @@ class Trainer:
                              "build the loss with the model being trained")
         if kind not in BATCH_SAMPLERS:
             raise ValueError(f"objective {name!r}: unknown batch_sampler {kind!r}; valid: {', '.join(BATCH_SAMPLERS)}")
+        data = as_examples(data)  # a DataFrame, datasets.Dataset or table file: columns mapped by default
         if isinstance(data, DataLoader):
             raise TypeError(f"objective {name!r}: give the examples (e.g. loader.dataset), not a DataLoader; "
                             "the trainer builds its own loaders from batch_size, batch_sampler and num_workers")
@@ -920,7 +922,10 @@ def fit(
         ``[(data, loss), ...]`` or ``{name: (data, loss)}``.  ``data`` is a
         list of :class:`~workbench.data.records.Example`, a ``Dataset``, or any
         iterable of examples (streamed: read lazily, in order; needs
-        ``steps_per_epoch`` when it has no length).  Objective names (used in
+        ``steps_per_epoch`` when it has no length); or a table -- a
+        :class:`~workbench.data.Table` with a column mapping, or a DataFrame,
+        ``datasets.Dataset`` or CSV/TSV/JSONL/Parquet path whose ``label`` or
+        ``score`` column is the label and other columns the texts.  Objective names (used in
         events and history columns) default to the loss class names.
     evaluator:
         Called as ``evaluator(model, output_path=, epoch=, steps=)``, returns
