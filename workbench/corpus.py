@@ -222,7 +222,7 @@ def describe_changes(saved: dict[str, Any], now: dict[str, Any], labels: dict[st
 #: Settings of a run, as they are named in messages; a resume must match every one.
 SETTING_LABELS = {"n": "number of sentences", "dim": "embedding dimension", "dtype": "dtype",
                   "chunk_size": "chunk_size", "batch_size": "batch_size", "precision": "precision",
-                  "normalize": "normalize_embeddings", "model": "model"}
+                  "normalize": "normalize_embeddings", "text_column": "text_column", "model": "model"}
 #: Version of the progress record; earlier ones had no fingerprints and cannot be resumed safely.
 PROGRESS_FORMAT = 2
 
