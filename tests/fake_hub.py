@@ -27,10 +27,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from local_http import LoopbackServer
 
 LFS_SUFFIXES = (".gz", ".zip", ".safetensors", ".bin", ".parquet", ".onnx", ".pt")
 
@@ -51,30 +52,13 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-class FakeHub:
+class FakeHub(LoopbackServer):
     """Serve repositories added with :meth:`add`; ``requests`` logs ``(method, path)``."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[tuple[str, str]] = []
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_HEAD(self) -> None:  # noqa: N802 - the http.server name
-                hub._answer(self, head=True)
-
-            def do_GET(self) -> None:  # noqa: N802
-                hub._answer(self, head=False)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}"
 
     def add(self, repo_id: str, files: dict[str, bytes], repo_type: str = "dataset", commit: str | None = None) -> Repo:
         """Publish a repository; ``commit`` defaults to a hash of its content."""
@@ -87,17 +71,9 @@ class FakeHub:
         """Serve ``data`` for ``filename`` while still publishing the original's hash."""
         self.repos[repo_type, repo_id].served[filename] = data
 
-    def __enter__(self) -> "FakeHub":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
     # ------------------------------------------------------------------ routing
 
-    def _answer(self, handler: BaseHTTPRequestHandler, head: bool) -> None:
+    def answer(self, handler: BaseHTTPRequestHandler, head: bool) -> None:
         path = handler.path.split("?", 1)[0]
         self.requests.append(("HEAD" if head else "GET", path))
         if path.startswith("/cdn/"):

@@ -14,56 +14,39 @@ import hashlib
 import io
 import json
 import tarfile
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from local_http import LoopbackServer
 
 from workbench.data import registry as reg
 from workbench.data.sources import _url_path
 
 
-class FileServer:
+class FileServer(LoopbackServer):
     """Serve ``files`` (``"host/path"`` -> bytes) on 127.0.0.1; ``requests`` lists the paths asked for."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
+        super().__init__()
         self.files = dict(files)
         self.truncated: set[str] = set()
         self.requests: list[str] = []
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server name
-                path = self.path.split("?", 1)[0].lstrip("/")
-                server.requests.append(path)
-                body = server.files.get(path)
-                if body is None:
-                    self.send_error(404, f"no fixture {path}")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if path in server.truncated else body)
-                if path in server.truncated:
-                    self.close_connection = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}"
-
-    def __enter__(self) -> "FileServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def answer(self, handler: BaseHTTPRequestHandler, head: bool) -> None:
+        path = handler.path.split("?", 1)[0].lstrip("/")
+        self.requests.append(path)
+        body = self.files.get(path)
+        if body is None:
+            handler.send_error(404, f"no fixture {path}")
+            return
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        if not head:
+            handler.wfile.write(body[: len(body) // 2] if path in self.truncated else body)
+        if path in self.truncated:
+            handler.close_connection = True
 
 
 def sha256(data: bytes) -> str:

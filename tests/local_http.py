@@ -5,11 +5,46 @@ import threading
 import time
 from collections import Counter
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
+
+
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 whose GET and HEAD requests go to :meth:`answer`; a context manager."""
+
+    def __init__(self) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_HEAD(self) -> None:  # noqa: N802 - the http.server name
+                server.answer(self, head=True)
+
+            def do_GET(self) -> None:  # noqa: N802
+                server.answer(self, head=False)
+
+            def log_message(self, *args: Any) -> None:  # keep the test output clean
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}"
+
+    def answer(self, handler: BaseHTTPRequestHandler, head: bool) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 class LocalServer:

@@ -366,6 +366,17 @@ def _check_inputs(out: Path, chunks: dict[int, dict[str, str]], hashes: dict[int
                             "which the earlier run already encoded"])
 
 
+def check_resumable(out: Path, record: Path, previous: dict[str, Any], settings: dict[str, Any],
+                    labels: dict[str, str], version: int) -> None:
+    """Refuse to resume a run whose ``record`` is of another format ``version`` or holds other settings."""
+    if previous.get("format") != version:
+        refuse_resume(out, [f"{record} comes from an earlier version of workbench that recorded no input "
+                            "or model fingerprints, so its rows cannot be checked"])
+    changes = describe_changes(previous, settings, labels)
+    if changes:
+        refuse_resume(out, changes)
+
+
 def refuse_resume(out: Path, changes: list[str]) -> None:
     """Raise the ``ValueError`` of a resume that would mix two runs' rows, listing ``changes``."""
     raise ValueError(
@@ -412,12 +423,7 @@ def _open(out: Path, settings: dict[str, Any], restart: bool) -> tuple[dict[int,
                               "beside it); it is left alone: move it away or use another output_dir")
     chunks: dict[int, dict[str, str]] = {}
     if previous is not None and not restart:
-        if previous.get("format") != PROGRESS_FORMAT:
-            refuse_resume(out, [f"{progress} comes from an earlier version of workbench that recorded no input "
-                                "or model fingerprints, so its rows cannot be checked"])
-        changes = describe_changes(previous, settings, SETTING_LABELS)
-        if changes:
-            refuse_resume(out, changes)
+        check_resumable(out, progress, previous, settings, SETTING_LABELS, PROGRESS_FORMAT)
         chunks = {int(i): record for i, record in previous["chunks"].items()}
         if chunks and not path.exists():
             warnings.warn(f"{path} is missing although {progress} records {len(chunks)} finished chunks; "

@@ -33,7 +33,7 @@ from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..corpus import chunk_lines, describe_changes, model_fingerprint, refuse_resume
+from ..corpus import check_resumable, chunk_lines, model_fingerprint, refuse_resume
 from ..encoder import check_texts
 from ..fingerprint import hash_file, hash_texts
 from ..hooks import progress_hooks
@@ -184,12 +184,7 @@ def _finished_shards(folder: Path, settings: dict[str, Any], inputs: list[str], 
         for i in range(-(-previous["n"] // max(1, previous["chunk_size"]))):
             _shard(folder, i).unlink(missing_ok=True)
         return {}
-    if previous.get("format") != MANIFEST_FORMAT:
-        refuse_resume(folder, [f"{manifest} comes from an earlier version of workbench that recorded no input "
-                               "or model fingerprints, so its shards cannot be checked"])
-    changes = describe_changes(previous, settings, SHARD_LABELS)
-    if changes:
-        refuse_resume(folder, changes)
+    check_resumable(folder, manifest, previous, settings, SHARD_LABELS, MANIFEST_FORMAT)
     n, size = settings["n"], settings["chunk_size"]
     finished = {int(i): digest for i, digest in previous["outputs"].items()}
     changed = sorted(i for i in finished if previous["inputs"][i] != inputs[i])
