@@ -8,11 +8,14 @@ missing, then checks three folders on STSb sentences:
 1. all-MiniLM-L6-v2 from the zoo, saved by workbench, loaded by sentence-transformers;
 2. the same model grown a Dense layer (384 -> 128, tanh) and Normalize, saved by
    workbench, loaded by sentence-transformers;
-3. that model built and saved by sentence-transformers, loaded by workbench.
+3. that model built and saved by sentence-transformers, loaded by workbench;
+4. a cross-encoder built from all-MiniLM-L6-v2 (``CrossEncoder.from_encoder``), saved by
+   workbench and loaded by sentence-transformers' ``CrossEncoder``, then saved by it and
+   loaded by workbench, scoring STSb sentence pairs (scores must agree to 1e-5).
 
 Prints a table, then one JSON line with the lowest cosine and largest absolute
 difference of each direction; exits with status 1 when any cosine is below
-0.99999.
+0.99999 or any cross-encoder score differs by more than 1e-5.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from common import REPO, min_cosine, stsb_sentences, table
 
 REFERENCE = "sentence-transformers==6.2.0"
 MIN_COS = 0.99999
+MAX_SCORE_DIFF = 1e-5
 
 
 def ensure_sentence_transformers() -> None:
@@ -50,13 +54,15 @@ def main() -> None:
     ensure_sentence_transformers()
 
     import torch
+    from sentence_transformers import CrossEncoder as STCrossEncoder
     from sentence_transformers import SentenceTransformer, models
 
-    from workbench import SentenceEncoder
+    from workbench import CrossEncoder, SentenceEncoder
     from workbench.modules import Dense, Normalize
 
     sentences = stsb_sentences(args.sentences)
     checks: dict[str, dict[str, float]] = {}
+    cross: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ours = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
@@ -80,11 +86,22 @@ def main() -> None:
         checks["MiniLM + Dense + Normalize: ST -> workbench"] = compare(loaded.encode(sentences),
                                                                         built.encode(sentences))
 
+        torch.manual_seed(0)
+        ce = CrossEncoder.from_encoder(ours, num_labels=1, device="cpu")
+        pairs = list(zip(sentences[::2], sentences[1::2]))
+        ce.save(folder / "ce")
+        st_ce = STCrossEncoder(str(folder / "ce"), device="cpu")
+        cross["cross-encoder: workbench -> ST"] = float(np.abs(st_ce.predict(pairs) - ce.predict(pairs)).max())
+        st_ce.save(str(folder / "st-ce"))
+        back = CrossEncoder(folder / "st-ce", device="cpu")
+        cross["cross-encoder: ST -> workbench"] = float(np.abs(back.predict(pairs) - st_ce.predict(pairs)).max())
+
     rows = [(name, f"{c['min_cos']:.7f}", f"{c['max_abs_diff']:.2e}") for name, c in checks.items()]
+    rows += [(name, "(scores)", f"{diff:.2e}") for name, diff in cross.items()]
     print(f"{len(sentences):,} STSb sentences")
     print(table(rows, ("folder", "min cos", "max |diff|")))
-    ok = all(c["min_cos"] >= MIN_COS for c in checks.values())
-    print(json.dumps({"sentences": len(sentences), "checks": checks, "ok": ok}))
+    ok = all(c["min_cos"] >= MIN_COS for c in checks.values()) and all(d <= MAX_SCORE_DIFF for d in cross.values())
+    print(json.dumps({"sentences": len(sentences), "checks": checks, "cross_encoder_max_abs_diff": cross, "ok": ok}))
     sys.exit(0 if ok else 1)
 
 

@@ -5,6 +5,7 @@ Batches are built with ``model.tokenize`` from words of the tiny vocabulary
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 from workbench.losses import (
     LOSSES, AnglELoss, BatchAllTripletLoss, BatchHardSoftMarginTripletLoss, BatchHardTripletLoss,
     BatchSemiHardTripletLoss, CachedMultipleNegativesRankingLoss, ContrastiveLoss, CoSENTLoss,
-    CosineSimilarityLoss, MatryoshkaLoss, MSELoss, MultipleNegativesRankingLoss, OnlineContrastiveLoss,
+    CachedGISTEmbedLoss, CosineSimilarityLoss, GISTEmbedLoss, MarginMSELoss, MatryoshkaLoss, MSELoss, MultipleNegativesRankingLoss, OnlineContrastiveLoss,
     SoftmaxLoss, TripletLoss,
 )
 
@@ -51,11 +52,18 @@ CASES = {
     "AnglELoss": (AnglELoss, [ANCHORS, SECONDS], torch.tensor([4.5, 4.0, 3.5, 1.0, 0.5, 0.0])),
     "MatryoshkaLoss": (
         lambda m: MatryoshkaLoss(MultipleNegativesRankingLoss(m), (8, 16, 32)), [ANCHORS, POSITIVES], None),
+    "GISTEmbedLoss": (lambda m: GISTEmbedLoss(m, copy.deepcopy(m), temperature=0.05),
+                      [ANCHORS, POSITIVES, NEGATIVES], None),
+    "CachedGISTEmbedLoss": (lambda m: CachedGISTEmbedLoss(m, copy.deepcopy(m), temperature=0.05, mini_batch_size=4),
+                            [ANCHORS, POSITIVES, NEGATIVES], None),
+    "MarginMSELoss": (MarginMSELoss, [ANCHORS, POSITIVES, NEGATIVES], torch.tensor([3.0, 2.0, 3.0, 1.0, 2.0, 3.0])),
 }
 
 
-def tokenize(model, columns):
-    return [model.tokenize(texts) for texts in columns]
+def tokenize(model, columns, loss=None):
+    """The loss's inputs: its own ``featurize`` when it has one (GIST adds the guide's tokens), else per column."""
+    featurize = getattr(loss, "featurize", None)
+    return featurize(columns) if featurize is not None else [model.tokenize(texts) for texts in columns]
 
 
 def test_every_loss_is_exported_and_tested():
@@ -67,7 +75,7 @@ def test_a_few_steps_reduce_the_loss(tiny_encoder, name):
     build, columns, labels = CASES[name]
     torch.manual_seed(0)
     loss = build(tiny_encoder)
-    features = tokenize(tiny_encoder, columns)
+    features = tokenize(tiny_encoder, columns, loss)
     tiny_encoder.eval()  # no dropout: the loss is then a function of the weights alone
     optimizer = torch.optim.AdamW(loss.parameters(), lr=3e-3)
     values = []
@@ -104,6 +112,8 @@ BAD_BATCHES = [
     ("AnglELoss", AnglELoss, 2, torch.tensor([0.5, float("nan")]), "NaN"),
     ("MatryoshkaLoss", lambda m: MatryoshkaLoss(CoSENTLoss(m), (8, 16)), 3, torch.tensor([0.5, 1.0]),
      "got 3 text column"),
+    ("MarginMSELoss", MarginMSELoss, 4, torch.tensor([0.5, 1.0]), r"shape \(batch, 2\)"),
+    ("GISTEmbedLoss", lambda m: GISTEmbedLoss(m, copy.deepcopy(m)), 2, torch.tensor([1.0, 0.0]), "takes none"),
 ]
 
 

@@ -13,6 +13,9 @@ Example
 """
 from .base import Evaluator
 from .binary_classification import BinaryClassificationEvaluator
+from .cross_encoder_classification import CrossEncoderClassificationEvaluator
+from .cross_encoder_correlation import CrossEncoderCorrelationEvaluator
+from .cross_encoder_reranking import CrossEncoderRerankingEvaluator
 from .embedding_similarity import EmbeddingSimilarityEvaluator
 from .information_retrieval import InformationRetrievalEvaluator, retrieval_metrics
 from .label_accuracy import LabelAccuracyEvaluator
@@ -26,6 +29,9 @@ from .triplet import TripletEvaluator
 __all__ = [
     "Evaluator",
     "BinaryClassificationEvaluator",
+    "CrossEncoderClassificationEvaluator",
+    "CrossEncoderCorrelationEvaluator",
+    "CrossEncoderRerankingEvaluator",
     "EmbeddingSimilarityEvaluator",
     "InformationRetrievalEvaluator",
     "LabelAccuracyEvaluator",

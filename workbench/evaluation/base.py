@@ -129,6 +129,12 @@ class Evaluator:
         )
         return np.asarray(embeddings)
 
+    def predict(self, model: Any, pairs: Sequence[tuple[str, str]], **kwargs: Any) -> np.ndarray:
+        """A cross-encoder's ``model.predict`` with this evaluator's batch size and callbacks, as a numpy array."""
+        scores = model.predict(list(pairs), batch_size=self.batch_size, convert_to_numpy=True,
+                               show_progress_bar=False, callbacks=self.callbacks or None, **kwargs)
+        return np.asarray(scores)
+
     def encode_columns(self, model: Any, *columns: Sequence[str]) -> list[np.ndarray]:
         """Embeddings of each column, encoding every distinct sentence of all columns once."""
         unique = list(dict.fromkeys(s for column in columns for s in column))

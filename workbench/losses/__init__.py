@@ -16,10 +16,13 @@ from .batch_all_triplet import BatchAllTripletLoss
 from .batch_hard_soft_margin_triplet import BatchHardSoftMarginTripletLoss
 from .batch_hard_triplet import BatchHardTripletLoss
 from .batch_semi_hard_triplet import BatchSemiHardTripletLoss
+from .cached_gist_embed import CachedGISTEmbedLoss
 from .cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
 from .contrastive import ContrastiveLoss
 from .cosent import CoSENTLoss
 from .cosine_similarity import CosineSimilarityLoss
+from .gist_embed import GISTEmbedLoss
+from .margin_mse import MarginMSELoss
 from .matryoshka import MatryoshkaLoss
 from .mse import MSELoss
 from .multiple_negatives_ranking import MultipleNegativesRankingLoss
@@ -34,7 +37,7 @@ LOSSES: dict[str, type[Loss]] = {
         SoftmaxLoss, CosineSimilarityLoss, TripletLoss, BatchHardTripletLoss, BatchSemiHardTripletLoss,
         BatchAllTripletLoss, BatchHardSoftMarginTripletLoss, MultipleNegativesRankingLoss,
         CachedMultipleNegativesRankingLoss, MSELoss, ContrastiveLoss, OnlineContrastiveLoss, CoSENTLoss,
-        AnglELoss, MatryoshkaLoss,
+        AnglELoss, MatryoshkaLoss, GISTEmbedLoss, CachedGISTEmbedLoss, MarginMSELoss,
     )
 }
 

@@ -118,8 +118,10 @@ class Loss(nn.Module):
     columns: int | tuple[int, int | None]
     #: ``"float"`` (scores), ``"int"`` (class ids) or ``None`` (no labels).
     label_kind: str | None
-    #: Dimensions of the label tensor: 1 (one per example) or 2 (a vector per example).
-    label_ndim: int = 1
+    #: Dimensions of the label tensor: 1 (one per example) or 2 (a vector per example); None: the subclass checks.
+    label_ndim: int | None = 1
+    #: Whether the loss trains a :class:`~workbench.CrossEncoder` (else a bi-encoder).
+    cross_encoder: bool = False
     #: What the loss expects, in words; every validation error ends with it.
     expects: str
     #: Whether :meth:`compute` accepts embeddings narrower than the model's
@@ -128,6 +130,13 @@ class Loss(nn.Module):
 
     def __init__(self, model: SentenceEncoder) -> None:
         super().__init__()
+        from ..cross_encoder import CrossEncoder
+
+        if isinstance(model, CrossEncoder) != self.cross_encoder:
+            kind, where = (("a CrossEncoder", "workbench.losses") if self.cross_encoder
+                           else ("a bi-encoder (SentenceEncoder)", "workbench.losses.cross"))
+            raise TypeError(f"{type(self).__name__} trains {kind}, got a {type(model).__name__}; "
+                            f"the losses for it are in {where}")
         self.model = model
 
     def forward(self, features: list[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
@@ -179,8 +188,17 @@ class Loss(nn.Module):
                 self.fail(f"labels must be floating point (use labels.float()), got {describe(labels)}")
             if not torch.isfinite(labels).all():
                 self.fail("labels contain NaN or infinite values")
-        if labels.dim() != self.label_ndim:
+        if self.label_ndim is not None and labels.dim() != self.label_ndim:
             self.fail(f"labels must have {self.label_ndim} dimension(s), got {describe(labels)}")
+
+    def check_candidate_labels(self, labels: Tensor, n_candidates: int) -> None:
+        """Labels with one number per candidate column: ``(batch, n_candidates)``, or ``(batch,)`` for one candidate."""
+        if labels.dim() == 2 and labels.shape[1] == n_candidates:
+            return
+        if labels.dim() == 1 and n_candidates == 1:
+            return
+        shapes = "(batch,) or (batch, 1)" if n_candidates == 1 else f"(batch, {n_candidates})"
+        self.fail(f"with {n_candidates} candidate column(s) the labels must have shape {shapes}, got {describe(labels)}")
 
     def check_embeddings(self, embeddings: list[Tensor], labels: Tensor | None) -> None:
         """Raise ``ValueError`` unless every column and the labels have the same, non-zero number of rows."""

@@ -1,7 +1,7 @@
 """CachedMultipleNegativesRankingLoss: MultipleNegativesRankingLoss on batches too large for memory (GradCache)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import Tensor
@@ -57,19 +57,30 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
         symmetric: bool = False, mini_batch_size: int = 32,
     ) -> None:
         super().__init__(model, scale=scale, similarity=similarity, symmetric=symmetric)
-        if not isinstance(mini_batch_size, int) or mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
-        self.mini_batch_size = mini_batch_size
+        self.mini_batch_size = check_mini_batch_size(mini_batch_size)
 
     def embed_column(self, features: dict[str, Tensor]) -> Tensor:
         """One column's embeddings, computed ``mini_batch_size`` rows at a time without keeping activations."""
-        rows = len(next(iter(features.values())))
-        chunks = []
-        for start in range(0, rows, self.mini_batch_size):
-            part = {k: v[start:start + self.mini_batch_size] for k, v in features.items()}
-            if torch.is_grad_enabled():
-                # Keeps only the inputs; activations are recomputed (same RNG state) on backward.
-                chunks.append(checkpoint(super().embed_column, part, use_reentrant=False))
-            else:
-                chunks.append(super().embed_column(part))
-        return torch.cat(chunks)
+        return embed_in_mini_batches(super().embed_column, features, self.mini_batch_size)
+
+
+def check_mini_batch_size(mini_batch_size: Any) -> int:
+    """``mini_batch_size`` when it is a positive integer, else ``ValueError``."""
+    if isinstance(mini_batch_size, bool) or not isinstance(mini_batch_size, int) or mini_batch_size < 1:
+        raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
+    return mini_batch_size
+
+
+def embed_in_mini_batches(embed: Callable[[dict[str, Tensor]], Tensor], features: dict[str, Tensor],
+                          mini_batch_size: int) -> Tensor:
+    """``embed(features)`` run ``mini_batch_size`` rows at a time; with gradients on, activations are recomputed on backward."""
+    rows = len(next(iter(features.values())))
+    chunks = []
+    for start in range(0, rows, mini_batch_size):
+        part = {k: v[start:start + mini_batch_size] for k, v in features.items()}
+        if torch.is_grad_enabled():
+            # Keeps only the inputs; activations are recomputed (same RNG state) on backward.
+            chunks.append(checkpoint(embed, part, use_reentrant=False))
+        else:
+            chunks.append(embed(part))
+    return torch.cat(chunks)

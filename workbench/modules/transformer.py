@@ -33,13 +33,26 @@ TOKENIZER_FILES = (
 )
 
 
-def _check_tokenizer_files(folder: Path) -> None:
+def check_tokenizer_files(folder: Path) -> None:
     """Refuse a local model folder without a tokenizer (every word would become ``[UNK]``)."""
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
         raise FileNotFoundError(
             f"Transformer folder {folder} has no tokenizer files; looked for {', '.join(TOKENIZER_FILES)}. "
             "Save the tokenizer beside the model (tokenizer.save_pretrained(folder))"
         )
+
+
+def load_pretrained(auto_class: Any, source: str, **kwargs: Any) -> Any:
+    """``auto_class.from_pretrained(source, **kwargs)``; damaged weights in a local folder raise ``ValueError`` naming them."""
+    try:
+        return auto_class.from_pretrained(source, **kwargs)
+    except (SafetensorError, EOFError, RuntimeError, pickle.UnpicklingError) as err:
+        if not Path(source).is_dir():
+            raise
+        # The libraries' messages do not say which file is broken.
+        files = ", ".join(sorted(p.name for p in Path(source).iterdir() if p.suffix in (".safetensors", ".bin")))
+        raise ValueError(f"the model weights in {source} ({files}) are damaged or truncated "
+                         f"({type(err).__name__}: {err}); save or download the model again") from err
 
 
 @register
@@ -90,19 +103,11 @@ class Transformer(Module):
         source = str(model_name_or_path)
         local = Path(source).is_dir()
         if local:
-            _check_tokenizer_files(Path(source))
+            check_tokenizer_files(Path(source))
         config = AutoConfig.from_pretrained(source, **(config_args or {}))
         if output_hidden_states is not None:
             config.output_hidden_states = output_hidden_states
-        try:
-            self.auto_model = AutoModel.from_pretrained(source, config=config, **(model_args or {}))
-        except (SafetensorError, EOFError, RuntimeError, pickle.UnpicklingError) as err:
-            if not local:
-                raise
-            # The libraries' messages do not say which file is broken.
-            files = ", ".join(sorted(p.name for p in Path(source).iterdir() if p.suffix in (".safetensors", ".bin")))
-            raise ValueError(f"the model weights in {source} ({files}) are damaged or truncated "
-                             f"({type(err).__name__}: {err}); save or download the model again") from err
+        self.auto_model = load_pretrained(AutoModel, source, config=config, **(model_args or {}))
         self.tokenizer = AutoTokenizer.from_pretrained(source, **(tokenizer_args or {}))
         if max_seq_length is None:
             limits = [self.max_positions(), self.tokenizer.model_max_length]

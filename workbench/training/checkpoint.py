@@ -106,11 +106,12 @@ def read_checkpoint(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str
 
 
 def load_model_weights(model: torch.nn.Module, folder: str | os.PathLike) -> None:
-    """Copy the weights of the encoder saved in ``folder`` into ``model`` (same architecture)."""
+    """Copy the weights of the model (bi- or cross-encoder) saved in ``folder`` into ``model`` (same architecture)."""
+    from ..cross_encoder import CrossEncoder
     from ..encoder import SentenceEncoder
 
     try:
-        saved = SentenceEncoder(Path(folder), device="cpu")
+        saved = (CrossEncoder if isinstance(model, CrossEncoder) else SentenceEncoder)(Path(folder), device="cpu")
     except (OSError, ValueError, RuntimeError, KeyError, EOFError) as err:
         raise ValueError(f"the model of checkpoint {Path(folder).parent} in {folder} cannot be loaded "
                          f"({type(err).__name__}: {err}); resume from another checkpoint") from err

@@ -85,6 +85,10 @@ class Collator:
         The loss's ``label_kind`` (``"float"``, ``"int"`` or ``None``).
     what:
         Name of the objective or loss, used in error messages.
+    featurize:
+        Turns all text columns of a batch into the loss's inputs at once, in
+        place of tokenising each column alone (a cross-encoder loss tokenises
+        each text together with its query); default: ``tokenize`` per column.
 
     Example
     -------
@@ -96,10 +100,11 @@ class Collator:
     """
 
     def __init__(self, tokenize: Callable[[list[str]], dict[str, Tensor]], label_kind: str | None,
-                 what: str = "the loss") -> None:
+                 what: str = "the loss", featurize: Callable[[list[list[str]]], Features] | None = None) -> None:
         if label_kind not in LABEL_KINDS:
             raise ValueError(f"unknown label_kind {label_kind!r}; valid: 'float', 'int' or None")
         self.tokenize = tokenize
+        self.featurize = featurize
         self.label_kind = label_kind
         self.what = what
 
@@ -129,4 +134,7 @@ class Collator:
         return label_tensor([example.label for example in examples], self.label_kind, self.what)
 
     def __call__(self, examples: Sequence[Any]) -> tuple[Features, Tensor | None]:
-        return [self.tokenize(column) for column in self.columns(examples)], self.labels(examples)
+        columns = self.columns(examples)
+        if self.featurize is not None:
+            return self.featurize(columns), self.labels(examples)
+        return [self.tokenize(column) for column in columns], self.labels(examples)

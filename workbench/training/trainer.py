@@ -373,7 +373,8 @@ class Trainer:
             raise TypeError(f"objective {name!r}: data must be a list of Examples, a Dataset or an iterable of "
                             f"Examples, got {type(data).__name__}")
         loss.to(self.device)
-        collator = Collator(self.model.tokenize, loss.label_kind, f"objective {name!r} ({type(loss).__name__})")
+        collator = Collator(self.model.tokenize, loss.label_kind, f"objective {name!r} ({type(loss).__name__})",
+                            featurize=getattr(loss, "featurize", None))
         indexable = hasattr(data, "__len__") and hasattr(data, "__getitem__") and not isinstance(data, IterableDataset)
         size = len(data) if hasattr(data, "__len__") else None
         if size == 0:
