@@ -11,7 +11,7 @@ import ipywidgets as w
 from workbench import SentenceEncoder
 from workbench.zoo import zoo_names
 
-from ._common import WidgetView
+from ._common import WidgetView, error_text
 
 
 class ModelPicker(WidgetView):
@@ -90,11 +90,12 @@ class ModelPicker(WidgetView):
         self._callbacks.append(callback)
 
     def _load_clicked(self, _button: Any) -> None:
-        # A click has no caller to raise to: the reason goes to the status line.
+        # A click has no caller to raise to: whatever went wrong (a missing folder, a malformed
+        # modules.json, truncated weights, ...) goes to the status line.
         try:
             self.model
-        except (OSError, ValueError) as err:
-            self.status.value = html.escape(f"cannot load {self.source}: {err}")
+        except Exception as err:
+            self.status.value = error_text(f"cannot load {self.source}", err)
 
     def _changed(self, _change: Any) -> None:
         self._loaded = None  # free the old model; the new one loads when used
