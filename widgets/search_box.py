@@ -31,7 +31,7 @@ class SearchBox(WidgetView):
         A list of texts, a pandas Series, or a DataFrame with ``text_column``
         (its other columns come along in the results).
     top_k
-        Results per query.
+        Results per query: a whole number >= 1 (``search`` may ask for another number).
     text_column
         The DataFrame column to search (default ``"text"``).
     corpus_embeddings
