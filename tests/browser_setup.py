@@ -31,9 +31,12 @@ CHROMIUM_ARGS = [
 ]
 #: Seconds one REST call to the server may take (a busy machine answers slowly).
 API_S = 30
-# JupyterLab would otherwise ask, in a pop-up, whether to fetch news and check for updates.
+# JupyterLab would otherwise ask, in a pop-up, whether to fetch news and check for updates. And by default it
+# renders only the cells in view (others wait for the browser to skip them or for idle CPU, which a busy machine
+# never has): every cell is attached and drawn, so what a test waits for does not depend on scrolling or load.
 QUIET_LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-                      {"fetchNews": "false", "checkForUpdates": False}}
+                      {"fetchNews": "false", "checkForUpdates": False},
+                      "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"}}
 
 
 class SetupError(RuntimeError):

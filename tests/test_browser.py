@@ -79,11 +79,17 @@ def browser(lab, chromium):
 
 
 @pytest.fixture
-def page(browser, lab):
+def page(browser, lab, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(DRAW_S * 1000)  # clicks, screenshots and wait_for wait this long too
     page = context.new_page()
+    failed_before = request.session.testsfailed
     yield page
+    if request.session.testsfailed > failed_before:
+        # What the page showed when the test failed, beside the screenshots.
+        name = f"failed_{request.node.name}"
+        shot(page, name)
+        (SCREENSHOTS / f"{name}.html").write_text(page.content())
     context.close()
     lab.shutdown_kernels()  # one notebook's kernel at a time: the CPU is small
 
