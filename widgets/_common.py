@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import numbers
 import time
 from typing import Any, Sequence
 
@@ -53,12 +54,50 @@ def hover_text(text: str, limit: int = 160) -> str:
     return html.escape(text)
 
 
-def encode(model: Any, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Embed ``texts`` with any encoder that has a sentence-transformers style ``encode``."""
+def encode(model: Any, texts: Sequence[str], batch_size: int = 64, name: str | None = None) -> np.ndarray:
+    """Embed ``texts`` with any encoder that has a sentence-transformers style ``encode``.
+
+    ``name`` is how error messages call the model (the view's argument; default: its class name).
+
+    Raises
+    ------
+    ValueError
+        The model did not return one row per text (a views' lookups would
+        otherwise fail later with a bare ``IndexError``).
+    """
     if not hasattr(model, "encode"):
         raise TypeError(f"expected an encoder with an encode(texts) method, got {type(model).__name__}")
-    return np.asarray(model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                                   show_progress_bar=False), dtype=np.float32)
+    name = name or type(model).__name__
+    embeddings = np.asarray(model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                                         show_progress_bar=False), dtype=np.float32)
+    if embeddings.ndim != 2 or len(embeddings) != len(texts):
+        raise ValueError(f"{name}.encode returned an array of shape {embeddings.shape} for {len(texts)} texts; "
+                         f"expected one row per text, shape ({len(texts)}, dim)")
+    return embeddings
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` when it is a whole number >= 1 (not a bool); else a ValueError naming ``name``.
+
+    Example
+    -------
+    >>> positive_int("top_k", 3)
+    3
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def error_text(what: str, error: BaseException) -> str:
+    """A status line for an error caught in a click or typing handler, which has no caller to raise to.
+
+    Example
+    -------
+    >>> error_text("cannot load m", ValueError("no modules.json"))
+    'cannot load m: ValueError: no modules.json'
+    """
+    return html.escape(f"{what}: {type(error).__name__}: {error}")
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:

@@ -231,7 +231,7 @@ class ClusterExplorer(WidgetView):
     # ------------------------------------------------------------------ computing
     def _embeddings(self, source: Any, batch_size: int) -> np.ndarray:
         if hasattr(source, "encode"):
-            return encode(source, self.texts, batch_size)
+            return encode(source, self.texts, batch_size, name="embeddings_or_model")
         matrix = np.asarray(source, dtype=np.float32)
         if matrix.ndim != 2 or len(matrix) != self.n_texts:
             raise ValueError(f"embeddings must be ({self.n_texts}, dim), one row per text; got shape {matrix.shape}")
@@ -245,9 +245,11 @@ class ClusterExplorer(WidgetView):
             except ImportError:
                 self.projection_note = "umap-learn is not installed: the map is a PCA projection"
             else:
-                # A fixed random_state makes UMAP reproducible (and single-threaded).
+                # A fixed random_state makes UMAP reproducible (and single-threaded). Its spectral start
+                # needs more points than n_components + 1 (scipy's eigh fails otherwise): tiny maps start random.
+                init = "spectral" if len(points) > n_components + 1 else "random"
                 reducer = umap.UMAP(n_components=n_components, metric="cosine", random_state=self.seed, n_jobs=1,
-                                    n_neighbors=min(15, len(points) - 1))
+                                    n_neighbors=min(15, len(points) - 1), init=init)
                 return np.asarray(reducer.fit_transform(points), dtype=np.float32)
         from sklearn.decomposition import PCA
 

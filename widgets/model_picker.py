@@ -11,7 +11,7 @@ import ipywidgets as w
 from workbench import SentenceEncoder
 from workbench.zoo import zoo_names
 
-from ._common import WidgetView
+from ._common import WidgetView, error_text
 
 
 class ModelPicker(WidgetView):
@@ -70,31 +70,42 @@ class ModelPicker(WidgetView):
 
     @property
     def model(self) -> SentenceEncoder:
-        """The chosen encoder, loaded on first use (and again only when the choice changes)."""
+        """The chosen encoder, loaded on first use (and again only when the choice changes).
+
+        A failure is raised and also shown in the status line, which would otherwise still say "loading".
+        """
         source = self.source
         if self._loaded is None or self._loaded[0] != source:
-            if self.folder.value.strip() and not Path(source).expanduser().is_dir():
-                raise FileNotFoundError(f"model folder {source!r} does not exist; type an existing folder or "
-                                        "clear the box to use the zoo model")
-            self.status.value = html.escape(f"loading {source}…")
-            started = time.perf_counter()
-            model = SentenceEncoder(source, device=self.device)
-            self._loaded = (source, model)
-            self.status.value = html.escape(
-                f"loaded {source}: {model.get_sentence_embedding_dimension()}-d embeddings, "
-                f"{time.perf_counter() - started:.1f} s")
+            try:
+                self._loaded = (source, self._load(source))
+            except Exception as err:
+                self.status.value = error_text(f"cannot load {source}", err)
+                raise
         return self._loaded[1]
 
     def on_change(self, callback: Callable[[str], Any]) -> None:
         """Call ``callback(source)`` whenever the choice changes (before anything loads)."""
         self._callbacks.append(callback)
 
+    def _load(self, source: str) -> SentenceEncoder:
+        if self.folder.value.strip() and not Path(source).expanduser().is_dir():
+            raise FileNotFoundError(f"model folder {source!r} does not exist; type an existing folder or "
+                                    "clear the box to use the zoo model")
+        self.status.value = html.escape(f"loading {source}…")
+        started = time.perf_counter()
+        model = SentenceEncoder(source, device=self.device)
+        self.status.value = html.escape(
+            f"loaded {source}: {model.get_sentence_embedding_dimension()}-d embeddings, "
+            f"{time.perf_counter() - started:.1f} s")
+        return model
+
     def _load_clicked(self, _button: Any) -> None:
-        # A click has no caller to raise to: the reason goes to the status line.
+        # A click has no caller to raise to: whatever went wrong (a missing folder, a malformed
+        # modules.json, truncated weights, ...) is in the status line already, so nothing escapes.
         try:
             self.model
-        except (OSError, ValueError) as err:
-            self.status.value = html.escape(f"cannot load {self.source}: {err}")
+        except Exception:
+            pass
 
     def _changed(self, _change: Any) -> None:
         self._loaded = None  # free the old model; the new one loads when used

@@ -12,7 +12,7 @@ import pandas as pd
 from workbench.data.tables import is_table, read_table
 from workbench.search import semantic_search
 
-from ._common import WidgetView, encode, html_table
+from ._common import WidgetView, encode, error_text, html_table, positive_int
 
 RESULT_COLUMNS = ("rank", "score", "text")
 
@@ -33,7 +33,7 @@ class SearchBox(WidgetView):
         DataFrame, a ``datasets.Dataset`` or a CSV/TSV/JSONL/Parquet path;
         its other columns come along in the results).
     top_k
-        Results per query.
+        Results per query: a whole number >= 1 (``search`` may ask for another number).
     text_column
         The DataFrame column to search (default ``"text"``).
     corpus_embeddings
@@ -68,10 +68,8 @@ class SearchBox(WidgetView):
         corpus_embeddings: Any = None,
         batch_size: int = 64,
     ) -> None:
-        if not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         self.model = model
-        self.top_k = top_k
+        self.top_k = positive_int("top_k", top_k)
         self.batch_size = batch_size
         self.corpus = _corpus_frame(corpus, text_column)
         if corpus_embeddings is not None and len(corpus_embeddings) != len(self.corpus):
@@ -89,7 +87,7 @@ class SearchBox(WidgetView):
         self.table = w.HTML().add_class("wb-search-results")
         self._echoing = False  # True while search() writes its query into the box
         self.query.observe(self._query_changed, names="value")
-        self.run_button.on_click(lambda _button: self.search(self.query.value))
+        self.run_button.on_click(lambda _button: self._search_from_ui(self.query.value))
         self.widget = w.VBox([w.HBox([self.query, self.run_button]), self.status, self.table]).add_class("wb-search")
 
     @property
@@ -97,11 +95,13 @@ class SearchBox(WidgetView):
         """The corpus' embeddings, encoded on first use."""
         if self._embeddings is None:
             self.status.value = f"encoding {len(self.corpus)} texts…"
-            self._embeddings = encode(self.model, self.corpus["text"].tolist(), self.batch_size)
+            self._embeddings = encode(self.model, self.corpus["text"].tolist(), self.batch_size, name="model")
         return self._embeddings
 
     def search(self, query: str, top_k: int | None = None) -> pd.DataFrame:
         """Find the ``top_k`` corpus texts closest to ``query`` (cosine); show and return them.
+
+        ``top_k`` None uses the box's ``top_k``; anything but a whole number >= 1 is refused.
 
         Returns
         -------
@@ -109,7 +109,7 @@ class SearchBox(WidgetView):
             ``rank`` (from 1), ``score``, ``text`` and the corpus' other
             columns; empty for an empty query.
         """
-        top_k = top_k or self.top_k
+        top_k = self.top_k if top_k is None else positive_int("top_k", top_k)
         if self.query.value != query:
             self._echoing = True
             try:
@@ -123,7 +123,7 @@ class SearchBox(WidgetView):
             return self.results
         corpus = self.corpus_embeddings
         started = time.perf_counter()
-        query_embedding = encode(self.model, [query])
+        query_embedding = encode(self.model, [query], name="model")
         hits = semantic_search(query_embedding, corpus, top_k=top_k)[0]
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         rows = self.corpus.iloc[[hit["corpus_id"] for hit in hits]]
@@ -136,7 +136,17 @@ class SearchBox(WidgetView):
 
     def _query_changed(self, change: dict[str, Any]) -> None:
         if not self._echoing:
-            self.search(change["new"])
+            self._search_from_ui(change["new"])
+
+    def _search_from_ui(self, query: str) -> None:
+        # Typing and clicking have no caller to raise to: a failure goes to the status line.
+        try:
+            self.search(query)
+        except Exception as err:
+            # No stale rows under the new query.
+            self.results = self.results.iloc[:0]
+            self.table.value = ""
+            self.status.value = error_text(f"cannot search {query!r}", err)
 
 
 def _corpus_frame(corpus: Any, text_column: str | None) -> pd.DataFrame:

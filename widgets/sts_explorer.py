@@ -170,19 +170,41 @@ class STSExplorer(WidgetView):
         return table.sort_values("rank_gap", ascending=False, kind="stable").head(n or self.n_worst)
 
     def set_filter(self, genre: str | None = None, score_range: tuple[float, float] | None = None) -> None:
-        """Show only ``genre`` (``"all"``: every genre) and gold scores in ``score_range``; None keeps a filter."""
+        """Show only ``genre`` (``"all"``: every genre) and gold scores in ``score_range``; None keeps a filter.
+
+        A ``score_range`` reaching past the gold scores is cut to them on the
+        slider (the same pairs pass); one that holds no gold score at all, or
+        whose low end is above its high end, is refused and no filter changes.
+        """
         if genre is not None and genre not in self.genre.options:
             raise ValueError(f"unknown genre {genre!r}; choose one of {list(self.genre.options)}")
+        if score_range is not None:
+            score_range = self._slider_range(score_range)
         # Both controls change before one redraw, not one redraw per control.
         self._holding = True
         try:
             if genre is not None:
                 self.genre.value = genre
             if score_range is not None:
-                self.score_range.value = (float(score_range[0]), float(score_range[1]))
+                self.score_range.value = score_range
         finally:
             self._holding = False
         self._refresh()
+
+    def _slider_range(self, score_range: tuple[float, float]) -> tuple[float, float]:
+        """``score_range`` cut to the slider's ends, which are the lowest and highest gold score."""
+        try:
+            low, high = (float(value) for value in score_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"score_range must be two numbers (low, high), got {score_range!r}") from None
+        lowest, highest = self.score_range.min, self.score_range.max
+        if not low <= high:  # also refuses NaN
+            raise ValueError(f"score_range must be (low, high) with low <= high, got {score_range!r}")
+        if high < lowest or low > highest:
+            # The slider would silently clamp this to its end and show the pairs scored there instead of none.
+            raise ValueError(f"score_range {score_range!r} holds no gold score: the gold scores lie in "
+                             f"[{lowest:g}, {highest:g}]")
+        return max(low, lowest), min(high, highest)
 
     # ------------------------------------------------------------------ drawing
     def _make_figure(self) -> Any:
@@ -229,7 +251,7 @@ def _predictions(model: Any, frame: pd.DataFrame, batch_size: int, name: str) ->
     # Each distinct sentence is encoded once, however many pairs it is in.
     texts = list(dict.fromkeys([*frame["sentence1"], *frame["sentence2"]]))
     index = {text: i for i, text in enumerate(texts)}
-    embeddings = unit_rows(encode(model, texts, batch_size))
+    embeddings = unit_rows(encode(model, texts, batch_size, name=f"models[{name!r}]"))
     first = embeddings[frame["sentence1"].map(index).to_numpy()]
     second = embeddings[frame["sentence2"].map(index).to_numpy()]
     return (first * second).sum(axis=1).astype(np.float64)
