@@ -244,15 +244,15 @@ def test_tokens_equal_the_engine_on_mirror_sentences(e5, engine, mirror):
     assert [_fuse_unknown_runs(t) for t in theirs] == ours
     differing = [t for t, a, b in zip(texts, ours, theirs) if a != b]
     assert len(differing) <= 10, differing
-    full = e5.tokenize(texts[:2])["input_ids"][0].tolist()
+    full = e5.tokenize(texts[:1])["input_ids"][0].tolist()  # what the model is fed: <s> … </s>
     assert full[0] == 0 and full[-1] == 2 and full[1:-1] == theirs[0]
 
 
 @pytest.mark.slow
 def test_embeddings_match_the_engine(e5, engine, mirror):
     sentences = mirror_sentences(mirror) + EXTRA
-    # ~135 texts per prompt, every source and most languages; the engine is slow on two busy cores.
-    for role, is_query, subset in (("query", True, sentences[::10]), ("passage", False, sentences[5::10])):
+    # ~110 texts per prompt, every source and most languages; the engine is slow on two busy cores.
+    for role, is_query, subset in (("query", True, sentences[::12]), ("passage", False, sentences[6::12])):
         prompt = PROMPTS[role]
         # Texts with runs of unknown characters get other tokens (see above), so other vectors.
         same = [s for s in subset if _fuse_unknown_runs(engine.tokenize(prompt + s)) == engine.tokenize(prompt + s)]
