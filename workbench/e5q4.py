@@ -49,7 +49,8 @@ BLOCK = 32
 F32, Q4_0 = 0, 1
 #: one Q4_0 block: fp16 scale, 16 bytes of nibbles
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (BLOCK // 2,))])
-PROMPTS = {"query": "query: ", "passage": "passage: "}
+#: e5's two prefixes; "document" too, which encode_document (here and in sentence-transformers) looks up first
+PROMPTS = {"query": "query: ", "document": "passage: ", "passage": "passage: "}
 METASPACE = "\u2581"
 
 
