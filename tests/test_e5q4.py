@@ -101,7 +101,9 @@ def write_q4(path: Path, config: Q4Config = TINY, pieces: list[str] = PIECES, no
     size = len(head) + len(directory) + sum(2 + len(n) + 21 for n in payload)
     data = b""
     for name, (dtype, raw) in payload.items():
-        directory += struct.pack("<H", len(name)) + name.encode() + struct.pack("<BIQQ", dtype, len(raw) // (4 if dtype == F32 else 18) * (1 if dtype == F32 else 32), size + len(data), len(raw))
+        count = len(raw) // 4 if dtype == F32 else len(raw) // Q4_BLOCK.itemsize * 32
+        directory += struct.pack("<H", len(name)) + name.encode()
+        directory += struct.pack("<BIQQ", dtype, count, size + len(data), len(raw))
         data += raw
     path.write_bytes(head + directory + data)
     return expected
@@ -189,10 +191,11 @@ def test_tokenizer_normalises_with_the_file_table():
 # ---------------------------------------------------------------------------- the real model (slow)
 
 EXTRA = [  # scripts and symbols the mirror has few of
-    "I love this 😀👍🏽!", "Family: 👨‍👩‍👧‍👦 and flags 🇩🇪🇯🇵", "😀😀😀😀 ❤️ keycap 1️⃣ #️⃣", "東京タワーは333メートルです。",
-    "我爱北京天安门 and Paris", "서울에서 만나요 👋", "Москва – столица России (Russia)", "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３",
-    "ﬁnance ﬂow ㍿ ① ⓐ", "e\u0301te\u0301 vs été", "tab\tand   many    spaces", "  leading and trailing  ",
-    "नमस्ते दुनिया", "مرحبا بالعالم 123", "שלום עולם", "ελληνικά και English", "ไทยภาษา", "x\u200by zero width",
+    "I love this 😀👍🏽!", "Family: 👨‍👩‍👧‍👦 and flags 🇩🇪🇯🇵", "😀😀😀😀 ❤️ keycap 1️⃣ #️⃣",
+    "東京タワーは333メートルです。", "我爱北京天安门 and Paris", "서울에서 만나요 👋",
+    "Москва – столица России (Russia)", "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "ﬁnance ﬂow ㍿ ① ⓐ",
+    "e\u0301te\u0301 vs été", "tab\tand   many    spaces", "  leading and trailing  ", "नमस्ते दुनिया",
+    "مرحبا بالعالم 123", "שלום עולם", "ελληνικά και English", "ไทยภาษา", "x\u200by zero width",
     "a\u00a0b nbsp", "\r\nline\r\nbreaks\n", "𝐁𝐨𝐥𝐝 𝕄𝕒𝕥𝕙", "\u3000全角スペース", "கா கி", "Ǆ ǅ ǆ ŉ",
 ]
 

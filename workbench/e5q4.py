@@ -217,7 +217,8 @@ def _read_vocabulary(cur: _Cursor, rows: int) -> Q4Vocabulary:
     normalization: dict[str, str] = {}
     for _ in range(max(entries, 0)):
         (code, n) = table.unpack("IB", "the normalisation table")
-        normalization[_char(path, code)] = "".join(_char(path, c) for c in table.array("<u4", n, "the normalisation table").tolist())
+        replacement = table.array("<u4", n, "the normalisation table").tolist()
+        normalization[_char(path, code)] = "".join(_char(path, c) for c in replacement)
     if entries < 0 or table.pos != nbytes:
         raise Q4FormatError(f"{path}: the normalisation table's {entries} entries do not fill its {nbytes} bytes")
     return Q4Vocabulary(pieces, scores, bos, eos, pad, unk, normalization)
