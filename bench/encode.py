@@ -1,8 +1,9 @@
 """Encoding speed and fidelity against sentence-transformers, measured in the same run.
 
     .venv/bin/python bench/encode.py [--sentences 10000] [--repeats 3] [--memmap 200000] [--scifact-docs N]
+    .venv/bin/python bench/encode.py --model multilingual-e5-small
 
-all-MiniLM-L6-v2 (zoo), batch 32, the machine's threads (``--threads`` to change).  Prints a table, then one
+all-MiniLM-L6-v2 (zoo; ``--model`` for another), batch 32, the machine's threads (``--threads`` to change).  Prints a table, then one
 JSON line with fp32_ratio, fp32_min_cos, bf16_ratio, bf16_min_cos, bf16_stsb_delta,
 int8_ratio, int8_stsb_retained, int8_scifact_retained, onnx_ratio,
 memmap_peak_rss_mb (and more).  int8 is onnxruntime's dynamic quantization
@@ -25,7 +26,7 @@ from workbench.corpus import encode_corpus
 n = {n}
 base = stsb_sentences(10000)
 texts = (f"{{base[i % len(base)]}} ({{i // len(base)}})" for i in range(n))  # a stream: never all in memory
-model = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
+model = SentenceEncoder({model!r}, device="cpu")
 with tempfile.TemporaryDirectory() as tmp:
     start = time.perf_counter()
     emb = encode_corpus(model, texts, tmp, total=n, chunk_size=10000, dtype="float16", precision="{precision}",
@@ -38,6 +39,7 @@ print(json.dumps({{"peak_rss_mb": peak_rss_mb(), "seconds": seconds, "last_row_w
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="all-MiniLM-L6-v2", help="zoo name or model folder")
     parser.add_argument("--sentences", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
@@ -58,7 +60,7 @@ def main() -> None:
     from workbench.backends.fidelity import Setting, scifact_evaluator
 
     sentences = stsb_sentences(args.sentences)
-    ours = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
+    ours = SentenceEncoder(args.model, device="cpu")
     theirs = SentenceTransformer(str(ours.source_folder), device="cpu")
     bs = args.batch_size
     runs = {
@@ -116,7 +118,7 @@ def main() -> None:
         result.update(scifact_docs=len(ir.corpus_ids), fp32_scifact_ndcg10=ndcg["float32"],
                       int8_scifact_ndcg10=ndcg["int8"], int8_scifact_retained=ndcg["int8"] / ndcg["float32"])
     if args.memmap:
-        child = run_child(MEMMAP_CHILD.format(n=args.memmap, precision=args.memmap_precision))
+        child = run_child(MEMMAP_CHILD.format(n=args.memmap, precision=args.memmap_precision, model=args.model))
         result.update(memmap_sentences=args.memmap, memmap_precision=args.memmap_precision,
                       memmap_peak_rss_mb=child["peak_rss_mb"], memmap_sentences_per_s=args.memmap / child["seconds"],
                       memmap_last_row_written=child["last_row_written"])

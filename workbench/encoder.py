@@ -385,6 +385,21 @@ class SentenceEncoder(nn.Sequential):
             raise ValueError(f"unknown prompt_name {name!r}; this model has prompts {sorted(self.prompts)}")
         return self.prompts[name]
 
+    def encode_query(self, sentences: str | Sequence[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list[Any]:
+        """:meth:`encode` with the model's ``query`` prompt, unless a prompt is given (e.g. e5's ``query: ``)."""
+        return self.encode(sentences, **self._role_prompt(kwargs, ("query",)))
+
+    def encode_document(self, sentences: str | Sequence[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list[Any]:
+        """:meth:`encode` with the first of the prompts ``document``, ``passage``, ``corpus`` the model has."""
+        return self.encode(sentences, **self._role_prompt(kwargs, ("document", "passage", "corpus")))
+
+    def _role_prompt(self, kwargs: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
+            name = next((n for n in names if n in self.prompts), None)
+            if name is not None:
+                return {**kwargs, "prompt_name": name}
+        return kwargs
+
     def _model_for(self, precision: str) -> nn.Module:
         """The modules to run: ``self`` for float32, a cached low-precision copy for bfloat16, or onnxruntime.
 

