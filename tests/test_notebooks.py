@@ -114,7 +114,8 @@ def test_03_train_sts(tmp_path, notebook_kernel):
 @pytest.mark.parametrize("stop_at", [0, 1], ids=["before-the-first-step", "before-the-first-evaluation"])
 def test_03_runs_to_the_end_whatever_step_training_was_stopped_at(tmp_path, notebook_kernel, stop_at):
     output = tmp_path / "model"
-    results = run_notebook("03_train_sts", tmp_path, notebook_kernel, output_dir=str(output), stop_after_steps=stop_at)
+    results = run_notebook("03_train_sts", tmp_path, notebook_kernel, output_dir=str(output),
+                           stop_after_steps=stop_at)
     assert results["steps"] == stop_at
     # The first evaluation was due at step 2: the one evaluation is of the weights training ended with, the best.
     assert results["evaluation_steps"] == [stop_at] and results["best"]["step"] == stop_at
