@@ -21,9 +21,13 @@ SMALL_07 = {
 }
 
 
-def test_07_multilingual(tmp_path, notebook_kernel, monkeypatch):  # noqa: F811
-    output = tmp_path / "student"
+@pytest.fixture
+def small_07(monkeypatch):
     monkeypatch.setitem(SMALL, "07_multilingual", SMALL_07)
+
+
+def test_07_multilingual(tmp_path, notebook_kernel, small_07):  # noqa: F811
+    output = tmp_path / "student"
     results = run_notebook("07_multilingual", tmp_path, notebook_kernel, output_dir=str(output))
     assert results["languages"] == ["de", "es"]
     assert results["held_out_pairs"] == {"de": 40, "es": 40}
@@ -40,6 +44,18 @@ def test_07_multilingual(tmp_path, notebook_kernel, monkeypatch):  # noqa: F811
     assert set(results["map_link_length"]) == {"before", "after"}
     assert [hit["language"] for hit in results["search_hits"]] == ["de"] * 3 + ["es"] * 3
     assert results["reload_identical"] is True and (output / "modules.json").is_file()
+
+
+def test_07_runs_to_the_end_when_stopped_before_the_first_evaluation(tmp_path, notebook_kernel, small_07):  # noqa: F811
+    results = run_notebook("07_multilingual", tmp_path, notebook_kernel, output_dir=str(tmp_path / "student"),
+                           stop_after_steps=3)
+    # The first evaluation was due at the end of the first epoch (step 5): the one evaluation is of step 3.
+    assert results["steps"] == 3 and results["evaluations"] == 1 and results["monitor_best"]["step"] == 3
+    for lang in ("de", "es"):
+        assert 0 <= results["translation_accuracy"][lang] <= 1
+        assert results["mse_after"][lang] < results["mse_before"][lang]  # three steps of lr 0.02 already help
+    assert results["map_points"] == 12 * 3 and len(results["search_hits"]) == 6
+    assert results["reload_identical"] is True
 
 
 def test_07_small_parameters_are_defined_by_the_notebook():

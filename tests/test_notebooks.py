@@ -111,6 +111,22 @@ def test_03_train_sts(tmp_path, notebook_kernel):
     assert results["test_spearman_after"] == pytest.approx(results["test_spearman_before"], abs=0.05)
 
 
+@pytest.mark.parametrize("stop_at", [0, 1], ids=["before-the-first-step", "before-the-first-evaluation"])
+def test_03_runs_to_the_end_whatever_step_training_was_stopped_at(tmp_path, notebook_kernel, stop_at):
+    output = tmp_path / "model"
+    results = run_notebook("03_train_sts", tmp_path, notebook_kernel, output_dir=str(output),
+                           stop_after_steps=stop_at)
+    assert results["steps"] == stop_at
+    # The first evaluation was due at step 2: the one evaluation is of the weights training ended with, the best.
+    assert results["evaluation_steps"] == [stop_at] and results["best"]["step"] == stop_at
+    assert results["best"]["value"] == results["dev_spearman"][0] and (output / "modules.json").is_file()
+    if stop_at == 0:  # untrained: the saved best model is the model measured before
+        assert results["dev_spearman"][0] == pytest.approx(results["dev_spearman_before"], abs=1e-6)
+        assert results["test_spearman_after"] == pytest.approx(results["test_spearman_before"], abs=1e-6)
+    else:
+        assert results["test_spearman_after"] == pytest.approx(results["test_spearman_before"], abs=0.05)
+
+
 def test_04_train_nli(tmp_path, notebook_kernel):
     results = run_notebook("04_train_nli", tmp_path, notebook_kernel, output_dir=str(tmp_path / "model"))
     assert results["objectives"] == ["softmax", "mnrl"]
@@ -121,6 +137,15 @@ def test_04_train_nli(tmp_path, notebook_kernel):
     for when in ("before", "after"):
         assert set(results[when]) == {"sts-dev_spearman_cosine", "snli-test_accuracy"}
         assert 0 <= results[when]["snli-test_accuracy"] <= 1
+
+
+def test_04_runs_to_the_end_when_stopped_before_the_first_step(tmp_path, notebook_kernel):
+    results = run_notebook("04_train_nli", tmp_path, notebook_kernel, output_dir=str(tmp_path / "model"),
+                           stop_after_steps=0)
+    assert results["steps"] == 0 and results["final_loss"] == {}
+    assert results["best"]["step"] == 0 and (tmp_path / "model" / "modules.json").is_file()
+    for key in ("sts-dev_spearman_cosine", "snli-test_accuracy"):  # the model was not changed
+        assert results["after"][key] == pytest.approx(results["before"][key], abs=1e-6)
 
 
 def test_05_semantic_search(tmp_path, notebook_kernel):

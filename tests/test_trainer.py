@@ -17,7 +17,7 @@ from workbench.evaluation import EmbeddingSimilarityEvaluator
 from workbench.hooks import Callback
 from workbench.losses import CosineSimilarityLoss, MatryoshkaLoss, MultipleNegativesRankingLoss, SoftmaxLoss
 from workbench.modules import Pooling, Transformer
-from workbench.training import CheckpointSaver, EarlyStopping, NaNGuard, Trainer, fit
+from workbench.training import CheckpointSaver, EarlyStopping, NaNGuard, StopAtStep, Trainer, fit
 from workbench.training.checkpoint import list_checkpoints
 from workbench.training.trainer import lr_factor, parameter_groups
 
@@ -387,7 +387,30 @@ def test_history_has_the_metric_columns_even_without_an_evaluation(new_encoder):
                                              evaluator.primary_metric]
     history = trainer.fit()
     assert history["step"].tolist() == [0] and history[evaluator.primary_metric].notna().all()
+    # The row of the final evaluation has no step: what reads the step columns still works.
+    assert history[["step", "epoch", "loss", "lr"]].iloc[0][["loss", "lr"]].isna().all()
     assert trainer.fit()["step"].tolist() == [0, 1, 2, 3, 4]  # fit again: the whole run
+
+
+@pytest.mark.parametrize("step", [0, 3, 8])
+def test_stop_at_step_ends_training_there_like_the_stop_button(new_encoder, tmp_path, step):
+    model, evaluator, out = new_encoder(), sts_evaluator(), tmp_path / "out"
+    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], evaluator, epochs=2, batch_size=2, seed=0,
+                      evaluation_steps=5, output_path=out, callbacks=[StopAtStep(step)])
+    history = trainer.fit()
+    assert trainer.global_step == step and history["step"].iloc[-1] == step
+    # Step 8 is the last one: the run finished, it was not stopped.
+    assert trainer.stop_reason == (f"StopAtStep({step}) reached" if step < 8 else None)
+    # The weights it ended with were evaluated, a best model saved and (after a step) a checkpoint written.
+    assert not math.isnan(history[evaluator.primary_metric].iloc[-1]) and (out / "modules.json").is_file()
+    checkpoints = [p.name for p in list_checkpoints(out / "checkpoints")] if (out / "checkpoints").is_dir() else []
+    assert checkpoints == ([f"checkpoint-{step}"] if 0 < step < 8 else [])
+
+
+@pytest.mark.parametrize("step", [-1, 1.5, True, "3"])
+def test_stop_at_step_refuses_what_is_not_a_step(step):
+    with pytest.raises(ValueError, match=r"step must be an integer >= 0 \(0: stop before the first step\)"):
+        StopAtStep(step)
 
 
 # ---------------------------------------------------------------------------- a run that diverges (issue 10, item 6)

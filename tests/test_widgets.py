@@ -99,7 +99,7 @@ def test_monitor_follows_a_real_fit_and_its_stop_button_ends_it(tiny_encoder, tm
     assert list(metric.x) == [2, 3] and metric.name == "toy_spearman_cosine" and list(best.x) == [best_step]
     assert "<td>3</td>" in monitor.table.value
     assert "stopped early: stopped from the notebook" in monitor.status.value
-    assert monitor.stop_button.disabled
+    assert monitor.stop_button.disabled and monitor.stop_button.description == "Stop"
 
 
 def test_monitor_names_the_folder_the_best_model_was_saved_to(tiny_encoder, tmp_path):

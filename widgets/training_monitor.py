@@ -164,6 +164,7 @@ class TrainingMonitor(Callback, WidgetView):
     def on_train_end(self, event: Event) -> None:
         self._trainer = None
         self.stop_button.disabled = True
+        self.stop_button.description = "Stop"  # not "Stopping…" forever: the status says how it ended
         if event.interrupted:
             self._outcome = "interrupted"
         elif event.stopped_early:

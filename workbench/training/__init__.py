@@ -5,7 +5,7 @@ Example
 >>> from workbench.training import fit, EarlyStopping
 >>> # history = fit(model, [(examples, loss)], evaluator, epochs=3, callbacks=[EarlyStopping(2)])
 """
-from .callbacks import CheckpointSaver, EarlyStopping, History, NaNGuard
+from .callbacks import CheckpointSaver, EarlyStopping, History, NaNGuard, StopAtStep
 from .collate import Collator, label_tensor
 from .samplers import (
     EpochBatchSampler, GroupByLabelBatchSampler, NoDuplicatesBatchSampler, RandomBatchSampler, make_batch_sampler,
@@ -13,7 +13,8 @@ from .samplers import (
 from .trainer import Trainer, fit
 
 __all__ = [
-    "fit", "Trainer", "History", "CheckpointSaver", "EarlyStopping", "NaNGuard", "Collator", "label_tensor",
+    "fit", "Trainer", "History", "CheckpointSaver", "EarlyStopping", "NaNGuard", "StopAtStep", "Collator",
+    "label_tensor",
     "EpochBatchSampler", "RandomBatchSampler", "NoDuplicatesBatchSampler", "GroupByLabelBatchSampler",
     "make_batch_sampler",
 ]

@@ -1,4 +1,4 @@
-"""Subscribers of the training events: history, checkpoints, early stopping, NaN guard.
+"""Subscribers of the training events: history, checkpoints, early stopping, a stop at a given step, NaN guard.
 
 Each is a :class:`~workbench.hooks.Callback`; the trainer sends them the
 events listed in :mod:`workbench.training.trainer`.  A subscriber with
@@ -106,10 +106,12 @@ class History(Callback):
             self._append(row)
 
     def dataframe(self) -> Any:
-        """The rows as a pandas DataFrame (before the first step: no rows, the columns every step has)."""
+        """The rows as a pandas DataFrame, always with the columns every step has (NaN in a row without a step)."""
         import pandas as pd
 
-        return pd.DataFrame(self.rows, columns=_columns(self.rows) or list(STEP_COLUMNS))
+        # A run stopped before its first step has only the row of its final evaluation, with no loss.
+        columns = _columns(self.rows)
+        return pd.DataFrame(self.rows, columns=columns + [c for c in STEP_COLUMNS if c not in columns])
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [_json_safe(row) for row in self.rows]}
@@ -262,6 +264,37 @@ class EarlyStopping(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.bad_evaluations = state["best"], state["bad_evaluations"]
+
+
+class StopAtStep(Callback):
+    """Ends training once it reaches step ``step``, as the monitor's Stop button would (0: before the first step).
+
+    The run ends like any stopped run: the final weights are evaluated, the
+    best model saved, a checkpoint written (with a checkpoint folder), and
+    ``fit`` returns the history.  To train in sessions, or to see what
+    follows a run stopped early.
+
+    Example
+    -------
+    >>> stop = StopAtStep(100)
+    >>> # fit(model, [(examples, loss)], evaluator, callbacks=[stop])  -> ends after step 100
+    """
+
+    def __init__(self, step: int) -> None:
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise ValueError(f"step must be an integer >= 0 (0: stop before the first step), got {step!r}")
+        self.step = step
+
+    def on_train_begin(self, event: Event) -> None:
+        self._check(event.trainer)
+
+    def on_step_end(self, event: Event) -> None:
+        self._check(event.trainer)
+
+    def _check(self, trainer: Any) -> None:
+        # At the last step the run ends anyway: finished, not stopped.
+        if self.step <= trainer.global_step < trainer.total_steps:
+            trainer.request_stop(f"StopAtStep({self.step}) reached")
 
 
 class NaNGuard(Callback):
