@@ -5,6 +5,7 @@ import copy
 import json
 import logging
 import os
+import platform
 import warnings
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Set
@@ -180,10 +181,14 @@ class SentenceEncoder(nn.Sequential):
         Named text prefixes (e.g. ``{"query": "query: "}``) and the one used
         when ``encode`` gets no prompt.
     similarity_fn_name:
-        ``cosine`` (default), ``dot``, ``euclidean`` or ``manhattan``; used by
-        :meth:`similarity`.
+        ``cosine``, ``dot``, ``euclidean`` or ``manhattan``; used by
+        :meth:`similarity`. Default: the saved model's, else ``cosine``.
     truncate_dim:
         Keep only the first dimensions of every embedding (Matryoshka models).
+        Default: the saved model's.
+
+    The settings given here win over those saved with the model (as in
+    sentence-transformers), and all of them are saved by :meth:`save`.
     backend:
         ``torch`` (default) or ``onnx``: run the Transformer with onnxruntime
         on an export cached beside the model (see :mod:`workbench.backends`).
@@ -206,7 +211,7 @@ class SentenceEncoder(nn.Sequential):
         device: str | None = None,
         prompts: dict[str, str] | None = None,
         default_prompt_name: str | None = None,
-        similarity_fn_name: str = "cosine",
+        similarity_fn_name: str | None = None,
         truncate_dim: int | None = None,
         backend: Literal["torch", "onnx"] = "torch",
     ) -> None:
@@ -237,8 +242,9 @@ class SentenceEncoder(nn.Sequential):
             raise ValueError(f"default_prompt_name {self.default_prompt_name!r} is not one of the prompts {sorted(self.prompts)}")
         from .similarity import get_similarity
 
-        self.similarity_fn_name = config.get("similarity_fn_name") or similarity_fn_name
+        self.similarity_fn_name = similarity_fn_name or config.get("similarity_fn_name") or "cosine"
         get_similarity(self.similarity_fn_name)  # validate early
+        truncate_dim = truncate_dim if truncate_dim is not None else config.get("truncate_dim")
         self.truncate_dim = None if truncate_dim is None else positive_int("truncate_dim", truncate_dim)
         self.backend = backend
         #: what the user asked for, and the local folder it resolved to (None when built from modules)
@@ -571,13 +577,16 @@ class SentenceEncoder(nn.Sequential):
             module.save(folder / sub if sub else folder)
             entries.append({"idx": idx, "name": str(idx), "path": sub, "type": module.type_string()})
         write_json(folder / MODULES_NAME, entries)
-        write_json(folder / ST_CONFIG_NAME, {
+        config = {
             "__version__": _versions(),
             "model_type": "SentenceTransformer",
             "prompts": self.prompts,
             "default_prompt_name": self.default_prompt_name,
             "similarity_fn_name": self.similarity_fn_name,
-        })
+        }
+        if self.truncate_dim is not None:
+            config["truncate_dim"] = self.truncate_dim
+        write_json(folder / ST_CONFIG_NAME, config)
 
     save_pretrained = save
 
@@ -648,6 +657,7 @@ def _load_folder(folder: Path) -> tuple[list[nn.Module], dict[str, Any]]:
     folder = Path(folder)
     with folder_lock(folder):
         config = read_json(folder / ST_CONFIG_NAME) if (folder / ST_CONFIG_NAME).exists() else {}
+        check_encoder_config(config, folder / ST_CONFIG_NAME)
         if not (folder / MODULES_NAME).exists():
             if (folder / "config.json").exists():
                 # A plain Hugging Face checkpoint: mean pooling, as sentence-transformers does.
@@ -660,6 +670,59 @@ def _load_folder(folder: Path) -> tuple[list[nn.Module], dict[str, Any]]:
             )
         # A module without settings (Normalize) may have no folder at all.
         return [module_class(kind).load(path) for kind, path in _module_entries(folder)], config
+
+
+#: The fields of config_sentence_transformers.json (sentence-transformers 6.2 writes all but requirements).
+ENCODER_CONFIG_FIELDS = ("__version__", "model_type", "prompts", "default_prompt_name", "similarity_fn_name",
+                         "truncate_dim", "requirements")
+
+
+def check_encoder_config(config: Any, file: Path) -> None:
+    """Refuse a ``config_sentence_transformers.json`` with a field or value this library cannot honour.
+
+    Ignoring one would load a model that encodes differently from what its
+    authors saved, so each field is either used or refused, naming it.
+    """
+    if not isinstance(config, dict):
+        raise ValueError(f"{file} must hold a JSON object, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(ENCODER_CONFIG_FIELDS))
+    if unknown:
+        raise ValueError(f"{file}: field(s) {unknown} are not supported by this library (it reads "
+                         f"{', '.join(ENCODER_CONFIG_FIELDS)}); the model may encode differently than intended")
+    if config.get("model_type", "SentenceTransformer") != "SentenceTransformer":
+        raise ValueError(f"{file}: model_type {config['model_type']!r} is not supported; only SentenceTransformer "
+                         "models (dense sentence embeddings) load here")
+    prompts = config.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, (str, type(None)))
+                                                for k, v in prompts.items()):
+        raise ValueError(f"{file}: prompts must be an object of name -> text, got {prompts!r:.80}")
+    _check_requirements(config.get("requirements"), file)
+
+
+def _check_requirements(requirements: Any, file: Path) -> None:
+    """Refuse a model whose ``requirements`` (package -> version specifier) this installation does not meet."""
+    if not requirements:
+        return
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    if not isinstance(requirements, dict):
+        raise ValueError(f"{file}: requirements must be an object of package -> version specifier")
+    unmet = []
+    for package, wanted in requirements.items():
+        spec = wanted.get("specifier") if isinstance(wanted, dict) else wanted
+        name = {"pytorch": "torch"}.get(package, package)
+        if name.replace("_", "-") == "sentence-transformers":
+            continue  # this library stands in for it
+        try:
+            have = platform.python_version() if name == "python" else metadata.version(name)
+            if not SpecifierSet(str(spec)).contains(have, prereleases=True):
+                unmet.append(f"{name}{spec} (installed: {have})")
+        except metadata.PackageNotFoundError:
+            unmet.append(f"{name}{spec} (not installed)")
+        except InvalidSpecifier:
+            raise ValueError(f"{file}: requirements[{package!r}] = {spec!r} is not a version specifier") from None
+    if unmet:
+        raise ImportError(f"{file}: the model requires {', '.join(unmet)}")
 
 
 def _module_entries(folder: Path) -> list[tuple[str, Path]]:
