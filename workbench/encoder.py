@@ -64,7 +64,7 @@ def output_codes(embeddings: np.ndarray, precision: str) -> np.ndarray:
 
     Example
     -------
-    >>> output_codes(np.array([[0.0, -1.0], [1.0, 1.0]], dtype=np.float32), "uint8")
+    >>> output_codes(np.array([[0.0, -255.0], [255.0, 255.0]], dtype=np.float32), "uint8")
     array([[  0,   0],
            [255, 255]], dtype=uint8)
     """
