@@ -3,12 +3,17 @@
     .venv/bin/python bench/compat.py [--sentences 1000]
 
 Installs sentence-transformers 6.2.0 (the ``bench`` extra) with pip when it is
-missing, then checks three folders on STSb sentences:
+missing, then checks these folders on STSb sentences:
 
 1. all-MiniLM-L6-v2 from the zoo, saved by workbench, loaded by sentence-transformers;
 2. the same model grown a Dense layer (384 -> 128, tanh) and Normalize, saved by
    workbench, loaded by sentence-transformers;
-3. that model built and saved by sentence-transformers, loaded by workbench.
+3. that model built and saved by sentence-transformers, loaded by workbench;
+4. for each pooling mode: MiniLM with query/document prompts, Pooling with
+   ``include_prompt=False``, truncation (``max_seq_length`` 24), Normalize and
+   ``truncate_dim`` 256, saved by sentence-transformers and loaded by workbench, then
+   saved by workbench and loaded by sentence-transformers; ``encode``,
+   ``encode_query`` and ``encode_document`` are compared in both directions.
 
 Prints a table, then one JSON line with the lowest cosine and largest absolute
 difference of each direction; exits with status 1 when any cosine is below
@@ -41,6 +46,33 @@ def ensure_sentence_transformers() -> None:
 
 def compare(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"min_cos": min_cosine(a, b), "max_abs_diff": float(np.abs(a - b).max())}
+
+
+def prompt_folder_checks(folder: Path, minilm: Path, mode: str, sentences: list[str]) -> dict[str, dict[str, float]]:
+    """Case 4 for one pooling mode: both directions, each of encode, encode_query and encode_document."""
+    from sentence_transformers import SentenceTransformer, models
+
+    from workbench import SentenceEncoder
+
+    word = models.Transformer(str(minilm), max_seq_length=24)
+    built = SentenceTransformer(modules=[word, models.Pooling(word.get_embedding_dimension(), pooling_mode=mode,
+                                                              include_prompt=False),
+                                         models.Normalize()],
+                                prompts={"query": "query: ", "document": "passage: "}, truncate_dim=256,
+                                device="cpu")
+    built.save(str(folder / f"st-{mode}"))
+    theirs = SentenceTransformer(str(folder / f"st-{mode}"), device="cpu")
+    ours = SentenceEncoder(folder / f"st-{mode}", device="cpu")
+    ours.save(folder / f"wb-{mode}")
+    back = SentenceTransformer(str(folder / f"wb-{mode}"), device="cpu")
+    checks = {}
+    for method in ("encode", "encode_query", "encode_document"):
+        mine = getattr(ours, method)(sentences)
+        checks[f"prompts, {mode}, include_prompt=False: ST -> workbench, {method}"] = compare(
+            mine, getattr(theirs, method)(sentences))
+        checks[f"prompts, {mode}, include_prompt=False: workbench -> ST, {method}"] = compare(
+            getattr(back, method)(sentences), mine)
+    return checks
 
 
 def main() -> None:
@@ -79,6 +111,9 @@ def main() -> None:
         loaded = SentenceEncoder(folder / "st", device="cpu")
         checks["MiniLM + Dense + Normalize: ST -> workbench"] = compare(loaded.encode(sentences),
                                                                         built.encode(sentences))
+
+        for mode in ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"):
+            checks.update(prompt_folder_checks(folder, ours.source_folder, mode, sentences))
 
     rows = [(name, f"{c['min_cos']:.7f}", f"{c['max_abs_diff']:.2e}") for name, c in checks.items()]
     print(f"{len(sentences):,} STSb sentences")
