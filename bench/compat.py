@@ -3,7 +3,7 @@
     .venv/bin/python bench/compat.py [--sentences 1000]
 
 Installs sentence-transformers 6.2.0 (the ``bench`` extra) with pip when it is
-missing, then checks three folders on STSb sentences:
+missing, then checks these folders on STSb sentences:
 
 1. all-MiniLM-L6-v2 from the zoo, saved by workbench, loaded by sentence-transformers;
 2. the same model grown a Dense layer (384 -> 128, tanh) and Normalize, saved by
@@ -12,6 +12,11 @@ missing, then checks three folders on STSb sentences:
 4. a cross-encoder built from all-MiniLM-L6-v2 (``CrossEncoder.from_encoder``), saved by
    workbench and loaded by sentence-transformers' ``CrossEncoder``, then saved by it and
    loaded by workbench, scoring STSb sentence pairs (scores must agree to 1e-5).
+5. for each pooling mode: MiniLM with query/document prompts, Pooling with
+   ``include_prompt=False``, truncation (``max_seq_length`` 24), Normalize and
+   ``truncate_dim`` 256, saved by sentence-transformers and loaded by workbench, then
+   saved by workbench and loaded by sentence-transformers; ``encode``,
+   ``encode_query`` and ``encode_document`` are compared in both directions.
 
 Prints a table, then one JSON line with the lowest cosine and largest absolute
 difference of each direction; exits with status 1 when any cosine is below
@@ -45,6 +50,33 @@ def ensure_sentence_transformers() -> None:
 
 def compare(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"min_cos": min_cosine(a, b), "max_abs_diff": float(np.abs(a - b).max())}
+
+
+def prompt_folder_checks(folder: Path, minilm: Path, mode: str, sentences: list[str]) -> dict[str, dict[str, float]]:
+    """Case 4 for one pooling mode: both directions, each of encode, encode_query and encode_document."""
+    from sentence_transformers import SentenceTransformer, models
+
+    from workbench import SentenceEncoder
+
+    word = models.Transformer(str(minilm), max_seq_length=24)
+    built = SentenceTransformer(modules=[word, models.Pooling(word.get_embedding_dimension(), pooling_mode=mode,
+                                                              include_prompt=False),
+                                         models.Normalize()],
+                                prompts={"query": "query: ", "document": "passage: "}, truncate_dim=256,
+                                device="cpu")
+    built.save(str(folder / f"st-{mode}"))
+    theirs = SentenceTransformer(str(folder / f"st-{mode}"), device="cpu")
+    ours = SentenceEncoder(folder / f"st-{mode}", device="cpu")
+    ours.save(folder / f"wb-{mode}")
+    back = SentenceTransformer(str(folder / f"wb-{mode}"), device="cpu")
+    checks = {}
+    for method in ("encode", "encode_query", "encode_document"):
+        mine = getattr(ours, method)(sentences)
+        checks[f"prompts, {mode}, include_prompt=False: ST -> workbench, {method}"] = compare(
+            mine, getattr(theirs, method)(sentences))
+        checks[f"prompts, {mode}, include_prompt=False: workbench -> ST, {method}"] = compare(
+            getattr(back, method)(sentences), mine)
+    return checks
 
 
 def main() -> None:
@@ -95,6 +127,8 @@ def main() -> None:
         st_ce.save(str(folder / "st-ce"))
         back = CrossEncoder(folder / "st-ce", device="cpu")
         cross["cross-encoder: ST -> workbench"] = float(np.abs(back.predict(pairs) - st_ce.predict(pairs)).max())
+        for mode in ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"):
+            checks.update(prompt_folder_checks(folder, ours.source_folder, mode, sentences))
 
     rows = [(name, f"{c['min_cos']:.7f}", f"{c['max_abs_diff']:.2e}") for name, c in checks.items()]
     rows += [(name, "(scores)", f"{diff:.2e}") for name, diff in cross.items()]

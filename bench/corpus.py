@@ -1,6 +1,6 @@
 """Corpus-scale encoding: 1,000,000 short sentences to disk, killed halfway, resumed without recomputing.
 
-    .venv/bin/python bench/corpus.py [--sentences 1000000] [--precision int8] [--threads N] [--index]
+    .venv/bin/python bench/corpus.py [--sentences 1000000] [--compute-dtype int8] [--threads N] [--index]
 
 all-MiniLM-L6-v2 (zoo).  The sentences (STSb sentences with a counter, one
 per line) are written to a text file; :func:`workbench.corpus.encode_corpus`
@@ -56,7 +56,7 @@ def child(args: argparse.Namespace) -> None:
     model = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
     started = time.perf_counter()
     encode_corpus(model, args.file, args.out, chunk_size=args.chunk_size, dtype="float16", batch_size=args.batch_size,
-                  precision=args.precision, callbacks=[Count()])
+                  compute_dtype=args.compute_dtype, callbacks=[Count()])
     print(json.dumps({"seconds": time.perf_counter() - started, "encoded_chunks": Count.encoded,
                       "skipped_chunks": Count.skipped, "peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads()}))
 
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
     n_chunks = -(-args.sentences // args.chunk_size)
     command = [sys.executable, __file__, "--child", "--file", str(text), "--out", str(out),
                "--chunk-size", str(args.chunk_size), "--batch-size", str(args.batch_size),
-               "--precision", args.precision] + (["--threads", str(args.threads)] if args.threads else [])
+               "--compute-dtype", args.compute_dtype] + (["--threads", str(args.threads)] if args.threads else [])
 
     # First run: kill it once about half of the chunks are on disk.
     target = max(1, round(args.interrupt_at * n_chunks))
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
         "machine": machine(),
         "threads": second["threads"],
         "sentences": args.sentences,
-        "precision": args.precision,
+        "compute_dtype": args.compute_dtype,
         "chunk_size": args.chunk_size,
         "chunks": n_chunks,
         "chunks_done_when_killed": done_at_kill,
@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=1_000_000)
     parser.add_argument("--chunk-size", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--precision", default="int8", choices=["float32", "bfloat16", "int8"],
+    parser.add_argument("--compute-dtype", default="int8", choices=["float32", "bfloat16", "int8"],
                         help="int8: onnxruntime dynamic quantization, the fastest setting that keeps STSb within 0.5%%")
     parser.add_argument("--threads", type=int, default=None, help="threads per child (default: PyTorch's)")
     parser.add_argument("--interrupt-at", type=float, default=0.5, help="kill the first run after this share of chunks")

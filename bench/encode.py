@@ -7,7 +7,7 @@ all-MiniLM-L6-v2 (zoo; ``--model`` for another), batch 32, the machine's threads
 JSON line with fp32_ratio, fp32_min_cos, bf16_ratio, bf16_min_cos, bf16_stsb_delta,
 int8_ratio, int8_stsb_retained, int8_scifact_retained, onnx_ratio,
 memmap_peak_rss_mb (and more).  int8 is onnxruntime's dynamic quantization
-(``encode(precision="int8")``); SciFact nDCG@10 is measured on the whole
+(``encode(compute_dtype="int8")``); SciFact nDCG@10 is measured on the whole
 corpus unless ``--scifact-docs`` shrinks it (0 skips it).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ texts = (f"{{base[i % len(base)]}} ({{i // len(base)}})" for i in range(n))  # a
 model = SentenceEncoder({model!r}, device="cpu")
 with tempfile.TemporaryDirectory() as tmp:
     start = time.perf_counter()
-    emb = encode_corpus(model, texts, tmp, total=n, chunk_size=10000, dtype="float16", precision="{precision}",
+    emb = encode_corpus(model, texts, tmp, total=n, chunk_size=10000, dtype="float16", compute_dtype="{compute_dtype}",
                         show_progress_bar=False)
     seconds = time.perf_counter() - start
     ok = bool((emb[-1] != 0).any())
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memmap", type=int, default=200_000, help="sentences for the memmap run (0 skips it)")
-    parser.add_argument("--memmap-precision", default="bfloat16", choices=["float32", "bfloat16", "int8"])
+    parser.add_argument("--memmap-compute-dtype", default="bfloat16", choices=["float32", "bfloat16", "int8"])
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for PyTorch and onnxruntime (default: PyTorch's, the machine's cores)")
     parser.add_argument("--scifact-docs", type=int, default=None,
@@ -66,15 +66,15 @@ def main() -> None:
     runs = {
         "sentence-transformers fp32": lambda: theirs.encode(sentences, batch_size=bs),
         "workbench fp32": lambda: ours.encode(sentences, batch_size=bs),
-        "workbench bf16": lambda: ours.encode(sentences, batch_size=bs, precision="bfloat16"),
-        "workbench int8": lambda: ours.encode(sentences, batch_size=bs, precision="int8"),
+        "workbench bf16": lambda: ours.encode(sentences, batch_size=bs, compute_dtype="bfloat16"),
+        "workbench int8": lambda: ours.encode(sentences, batch_size=bs, compute_dtype="int8"),
         "workbench onnx fp32": lambda: Setting(backend="onnx").bind(ours).encode(sentences, batch_size=bs),
     }
     # Warm up threads, allocators and the bf16 copy.
     theirs.encode(sentences[:512], batch_size=bs)
     ours.encode(sentences[:512], batch_size=bs)
-    ours.encode(sentences[:512], batch_size=bs, precision="bfloat16")
-    ours.encode(sentences[:512], batch_size=bs, precision="int8")  # exports on the first run (cached after)
+    ours.encode(sentences[:512], batch_size=bs, compute_dtype="bfloat16")
+    ours.encode(sentences[:512], batch_size=bs, compute_dtype="int8")  # exports on the first run (cached after)
     Setting(backend="onnx").bind(ours).encode(sentences[:512], batch_size=bs)
 
     seconds, outputs = {}, {}
@@ -85,10 +85,10 @@ def main() -> None:
             outputs[name] = out
     ref = outputs["sentence-transformers fp32"]
     base = seconds["sentence-transformers fp32"]
-    bf16_fn = lambda texts: ours.encode(texts, batch_size=bs, precision="bfloat16")  # noqa: E731
+    bf16_fn = lambda texts: ours.encode(texts, batch_size=bs, compute_dtype="bfloat16")  # noqa: E731
     fp32_rho = stsb_spearman(lambda texts: ours.encode(texts, batch_size=bs))
     bf16_rho = stsb_spearman(bf16_fn)
-    int8_rho = stsb_spearman(lambda texts: ours.encode(texts, batch_size=bs, precision="int8"))
+    int8_rho = stsb_spearman(lambda texts: ours.encode(texts, batch_size=bs, compute_dtype="int8"))
     result = {
         "machine": machine(),
         "bf16_supported": torch.backends.mkldnn.is_available() and "avx512_bf16" in open("/proc/cpuinfo").read(),
@@ -113,13 +113,13 @@ def main() -> None:
     }
     if args.scifact_docs != 0:
         ir = scifact_evaluator(docs=args.scifact_docs, batch_size=bs)
-        ndcg = {precision: ir(Setting(precision=precision).bind(ours))[ir.primary_metric]
-                for precision in ("float32", "int8")}
+        ndcg = {dtype: ir(Setting(compute_dtype=dtype).bind(ours))[ir.primary_metric]
+                for dtype in ("float32", "int8")}
         result.update(scifact_docs=len(ir.corpus_ids), fp32_scifact_ndcg10=ndcg["float32"],
                       int8_scifact_ndcg10=ndcg["int8"], int8_scifact_retained=ndcg["int8"] / ndcg["float32"])
     if args.memmap:
-        child = run_child(MEMMAP_CHILD.format(n=args.memmap, precision=args.memmap_precision, model=args.model))
-        result.update(memmap_sentences=args.memmap, memmap_precision=args.memmap_precision,
+        child = run_child(MEMMAP_CHILD.format(n=args.memmap, compute_dtype=args.memmap_compute_dtype, model=args.model))
+        result.update(memmap_sentences=args.memmap, memmap_compute_dtype=args.memmap_compute_dtype,
                       memmap_peak_rss_mb=child["peak_rss_mb"], memmap_sentences_per_s=args.memmap / child["seconds"],
                       memmap_last_row_written=child["last_row_written"])
 
@@ -134,7 +134,7 @@ def main() -> None:
               f"int8 {result['int8_scifact_ndcg10']:.4f} (retained {result['int8_scifact_retained']:.4f})")
     if args.memmap:
         print(f"memmap: {args.memmap:,} sentences -> float16 .npy, peak RSS {result['memmap_peak_rss_mb']:.0f} MB, "
-              f"{result['memmap_sentences_per_s']:,.0f} sentences/s ({args.memmap_precision})")
+              f"{result['memmap_sentences_per_s']:,.0f} sentences/s ({args.memmap_compute_dtype})")
     print(json.dumps(result))
 
 

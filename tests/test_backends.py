@@ -66,7 +66,7 @@ def test_concurrent_onnx_batches_come_back_in_input_order(tiny_encoder, private_
 
 def test_int8_is_quantized_and_close(tiny_encoder, private_cache, caplog):
     fp32 = tiny_encoder.encode(TEXTS)
-    int8 = tiny_encoder.encode(TEXTS, precision="int8")
+    int8 = tiny_encoder.encode(TEXTS, compute_dtype="int8")
     assert int8.dtype == np.float32 and int8.shape == fp32.shape
     assert not np.allclose(int8, fp32, atol=1e-5), "int8 gave float32's numbers: nothing was quantized"
     assert cosines(int8, fp32).min() > 0.98
@@ -90,14 +90,14 @@ def test_exports_are_cached_and_redone_only_for_new_weights(tiny_encoder, privat
     monkeypatch.setattr(onnx_backend, "_export_float32", no_export)
     twin = copy.deepcopy(tiny_encoder)  # another encoder, same weights
     assert export_onnx(twin, "int8") == first
-    twin.encode(TEXTS, precision="int8")
+    twin.encode(TEXTS, compute_dtype="int8")
     monkeypatch.undo()
 
     with torch.no_grad():
         twin[0].auto_model.encoder.layer[0].output.dense.weight.mul_(-1.0)
-    changed = twin.encode(TEXTS, precision="int8")
+    changed = twin.encode(TEXTS, compute_dtype="int8")
     assert export_onnx(twin, "int8").parent != first.parent
-    assert not np.allclose(changed, tiny_encoder.encode(TEXTS, precision="int8"))
+    assert not np.allclose(changed, tiny_encoder.encode(TEXTS, compute_dtype="int8"))
 
 
 def test_damaged_export_is_made_again(tiny_encoder, private_cache, caplog):
@@ -115,10 +115,10 @@ def test_damaged_export_is_made_again(tiny_encoder, private_cache, caplog):
 
 
 def test_sessions_do_not_travel_with_copies(tiny_encoder, private_cache):
-    tiny_encoder.encode(TEXTS, precision="int8")
+    tiny_encoder.encode(TEXTS, compute_dtype="int8")
     clone = copy.deepcopy(tiny_encoder)  # a session inside the encoder could not be copied
-    np.testing.assert_allclose(clone.encode(TEXTS, precision="bfloat16"),
-                               tiny_encoder.encode(TEXTS, precision="bfloat16"), atol=1e-6)
+    np.testing.assert_allclose(clone.encode(TEXTS, compute_dtype="bfloat16"),
+                               tiny_encoder.encode(TEXTS, compute_dtype="bfloat16"), atol=1e-6)
 
 
 def test_backend_errors_say_what_is_accepted(tiny_bert_dir, tiny_encoder, private_cache):
@@ -126,10 +126,10 @@ def test_backend_errors_say_what_is_accepted(tiny_bert_dir, tiny_encoder, privat
         SentenceEncoder(tiny_bert_dir, backend="tensorrt")
     tiny_encoder.backend = "onnx"
     with pytest.raises(ValueError, match="bfloat16.*torch backend"):
-        tiny_encoder.encode(TEXTS, precision="bfloat16")
+        tiny_encoder.encode(TEXTS, compute_dtype="bfloat16")
     bow = SentenceEncoder(modules=[BoW(["a", "dog"])], device="cpu")
     with pytest.raises(ValueError, match="must be a Transformer; this encoder starts with BoW"):
-        bow.encode(TEXTS, precision="int8")
+        bow.encode(TEXTS, compute_dtype="int8")
 
 
 def test_use_backend_restores_the_encoders_own(tiny_encoder):
@@ -145,7 +145,7 @@ def test_use_backend_restores_the_encoders_own(tiny_encoder):
 
 def test_setting_labels_and_errors():
     assert Setting().label == "torch/float32"
-    assert Setting(precision="int8", name="fast").label == "fast"
+    assert Setting(compute_dtype="int8", name="fast").label == "fast"
     assert Setting.of({"backend": "onnx", "truncate_dim": 8}) == Setting(backend="onnx", truncate_dim=8)
     with pytest.raises(ValueError, match=r"unknown setting key\(s\) \['dtype'\]"):
         Setting.of({"dtype": "int8"})
@@ -154,7 +154,7 @@ def test_setting_labels_and_errors():
 
 
 def test_fidelity_report_compares_settings(tiny_encoder, private_cache, mirror):
-    report = fidelity_report(tiny_encoder, {}, {"precision": "int8"}, {"backend": "onnx"}, {"truncate_dim": 16},
+    report = fidelity_report(tiny_encoder, {}, {"compute_dtype": "int8"}, {"backend": "onnx"}, {"truncate_dim": 16},
                              stsb_pairs=300, scifact_docs=40, scifact_queries=8, top_k=5)
     assert list(report["setting"]) == ["torch/float32", "torch/int8", "onnx/float32", "torch/float32/16d"]
     reference, int8, onnx_fp32, narrow = (report.iloc[i] for i in range(4))

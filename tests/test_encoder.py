@@ -83,13 +83,15 @@ def test_token_embeddings_drop_padding(tiny_encoder):
 
 def test_bfloat16_is_close_to_float32(tiny_encoder):
     fp32 = tiny_encoder.encode(SENTENCES, normalize_embeddings=True)
-    bf16 = tiny_encoder.encode(SENTENCES, precision="bfloat16", normalize_embeddings=True)
+    bf16 = tiny_encoder.encode(SENTENCES, compute_dtype="bfloat16", normalize_embeddings=True)
     assert bf16.dtype == np.float32
     assert (fp32 * bf16).sum(1).min() > 0.99
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"precision": "float8"}, "precision must be one of"),
+    ({"compute_dtype": "float16"}, "compute_dtype must be one of"),
+    ({"precision": "int8", "output_value": "token_embeddings"}, "token_embeddings are returned as float32 only"),
     ({"output_value": "tokens"}, "output_value must be one of"),
     ({"batch_size": 0}, "batch_size must be a positive integer"),
     ({"batch_size": True}, r"batch_size must be a positive integer, got True \(bool\)"),
@@ -144,10 +146,10 @@ def test_needs_exactly_one_of_name_or_modules(tiny_encoder):
 
 
 def test_bfloat16_copy_follows_weight_changes(tiny_encoder):
-    before = tiny_encoder.encode(["a dog"], precision="bfloat16")
+    before = tiny_encoder.encode(["a dog"], compute_dtype="bfloat16")
     with torch.no_grad():
         tiny_encoder[0].auto_model.embeddings.word_embeddings.weight.mul_(3.0)
-    after = tiny_encoder.encode(["a dog"], precision="bfloat16")
+    after = tiny_encoder.encode(["a dog"], compute_dtype="bfloat16")
     fp32_after = tiny_encoder.encode(["a dog"])
     assert not np.allclose(before, after, atol=1e-3)
     assert np.dot(after[0], fp32_after[0]) / np.linalg.norm(after) / np.linalg.norm(fp32_after) > 0.99
@@ -209,12 +211,12 @@ def test_empty_input_builds_no_onnx_model(tiny_encoder, monkeypatch):
         raise AssertionError("an ONNX model was exported for an empty input")
 
     monkeypatch.setattr(onnx_backend, "export_onnx", no_export)
-    out = tiny_encoder.encode([], precision="int8")
+    out = tiny_encoder.encode([], compute_dtype="int8")
     assert isinstance(out, np.ndarray) and out.shape == (0, 32) and out.dtype == np.float32
     tiny_encoder.backend = "onnx"
     assert tiny_encoder.encode([]).shape == (0, 32)
     with pytest.raises(ValueError, match="the onnx backend runs float32 and int8"):
-        tiny_encoder.encode([], precision="bfloat16")
+        tiny_encoder.encode([], compute_dtype="bfloat16")
 
 
 def _poison(encoder, word: str) -> None:

@@ -68,7 +68,7 @@ def test_teacher_cache_encodes_each_sentence_once_and_a_second_run_not_at_all(co
 
 def test_teacher_cache_key_changes_with_weights_and_precision(tiny_encoder, tmp_path):
     fp32 = TeacherEmbeddings(tiny_encoder, folder=tmp_path)
-    assert TeacherEmbeddings(tiny_encoder, folder=tmp_path, precision="bfloat16").path != fp32.path
+    assert TeacherEmbeddings(tiny_encoder, folder=tmp_path, compute_dtype="bfloat16").path != fp32.path
     fp32(["a dog"])
     with torch.no_grad():
         next(tiny_encoder.parameters()).add_(0.01)
@@ -84,8 +84,8 @@ def test_teacher_cache_needs_an_id_for_non_torch_teachers(tmp_path):
 
     with pytest.raises(TypeError, match="teacher_id"):
         TeacherEmbeddings(Teacher(), folder=tmp_path)
-    with pytest.raises(ValueError, match="precision"):
-        TeacherEmbeddings(Teacher(), folder=tmp_path, teacher_id="ones", precision="float16")
+    with pytest.raises(ValueError, match="compute_dtype must be one of"):
+        TeacherEmbeddings(Teacher(), folder=tmp_path, teacher_id="ones", compute_dtype="float16")
     cache = TeacherEmbeddings(Teacher(), folder=tmp_path, teacher_id="ones")
     assert cache([]).shape == (0, 0) and cache(["x"]).shape == (1, 3) and cache([]).shape == (0, 3)
 

@@ -59,8 +59,8 @@ def test_pool_passes_encode_options_and_stays_usable_after_a_failed_chunk(encode
     narrow = pool.encode(TEXTS, normalize_embeddings=True, truncate_dim=8)
     assert narrow.shape == (len(TEXTS), 8)
     np.testing.assert_allclose(np.linalg.norm(narrow, axis=1), 1.0, rtol=1e-5)
-    with pytest.raises(RuntimeError, match="(?s)chunk.*precision must be one of"):
-        pool.encode(TEXTS, chunk_size=10, precision="float16")
+    with pytest.raises(RuntimeError, match="(?s)chunk.*compute_dtype must be one of"):
+        pool.encode(TEXTS, chunk_size=10, compute_dtype="float16")
     assert pool.encode(TEXTS[:3]).shape == (3, 32)  # nothing of the failed call is left over
     assert pool.encode([]).shape == (0, 32)
     with pytest.raises(TypeError, match=r"unsupported encode option\(s\) \['output_value'\]"):

@@ -42,7 +42,8 @@ def test_uint8_and_int8_use_calibration_bounds():
     np.testing.assert_array_equal(ranges, [[-1.0, 0.0], [1.0, 4.0]])
     values = np.array([[-1.0, 0.0], [0.0, 2.0], [1.0, 4.0], [5.0, -3.0]], dtype=np.float32)  # last row: out of range
     uint8 = quantize_embeddings(values, "uint8", calibration_embeddings=calibration)
-    np.testing.assert_array_equal(uint8, [[0, 0], [128, 128], [255, 255], [255, 0]])
+    # 255 steps between the bounds, as in sentence-transformers (whose float32 division puts the maximum at 254 too)
+    np.testing.assert_array_equal(uint8, [[0, 0], [127, 127], [254, 254], [255, 0]])
     np.testing.assert_array_equal(quantize_embeddings(values, "uint8", ranges=ranges), uint8)
     int8 = quantize_embeddings(values, "int8", ranges=ranges)
     assert int8.dtype == np.int8
@@ -55,7 +56,7 @@ def test_dequantized_int8_is_within_half_a_bin(corpus):
     ranges = calibration_ranges(corpus)
     codes = quantize_embeddings(torch.from_numpy(corpus), "int8", ranges=ranges)  # torch input works too
     restored = dequantize_embeddings(codes, "int8", ranges)
-    half_bin = (ranges[1] - ranges[0]) / 256 / 2
+    half_bin = (ranges[1] - ranges[0]) / 255 / 2
     assert (np.abs(restored - corpus) <= half_bin + 1e-6).all()
     with pytest.raises(ValueError, match="need the ranges"):
         dequantize_embeddings(codes, "int8")
@@ -70,11 +71,24 @@ def test_binary_codes_pack_sign_bits():
     np.testing.assert_array_equal(dequantize_embeddings(binary, "binary", dim=12), np.where(emb > 0, 1.0, -1.0))
 
 
-def test_binary_codes_match_sentence_transformers(corpus):
+def test_codes_match_sentence_transformers(corpus):
     st = pytest.importorskip("sentence_transformers.quantization")
     for precision in ("binary", "ubinary"):
         np.testing.assert_array_equal(quantize_embeddings(corpus[:50], precision),
                                       st.quantize_embeddings(corpus[:50], precision))
+    ranges = calibration_ranges(corpus[:500])
+    flat = corpus[:50].copy()
+    flat[:, 3] = 0.25  # a dimension without range
+    for precision in ("int8", "uint8"):
+        np.testing.assert_array_equal(quantize_embeddings(corpus[:50], precision, ranges=ranges),
+                                      st.quantize_embeddings(corpus[:50], precision, ranges=ranges))
+        np.testing.assert_array_equal(quantize_embeddings(flat, precision), st.quantize_embeddings(flat, precision))
+
+
+def test_one_embedding_gives_no_bounds():
+    with pytest.raises(ValueError, match="cannot take int8 bounds from a single embedding"):
+        quantize_embeddings([[0.1, 0.2]], "int8")
+    assert quantize_embeddings([[0.1, 0.2]], "int8", ranges=[[0.0, 0.0], [1.0, 1.0]]).tolist() == [[-103, -78]]
 
 
 def test_hamming_distances_count_differing_bits(corpus):

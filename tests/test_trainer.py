@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from workbench import SentenceEncoder
 from workbench.data.records import Example
@@ -262,6 +263,39 @@ def test_resume_refuses_changed_data(new_encoder, tmp_path, change, message):
     with pytest.raises(ValueError, match=f"cannot resume from checkpoint .*checkpoint-3.*{message}"):
         fit(other, [(change(pairs(1)), CosineSimilarityLoss(other))], epochs=2, batch_size=2,
             checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+
+
+def test_fit_takes_a_dataloader_as_sentence_transformers_does(new_encoder, tmp_path):
+    def run(data, **options):
+        model = new_encoder()
+        return fit(model, [(data, CosineSimilarityLoss(model))], seed=3, warmup_steps=2, **options)["loss"].to_numpy()
+
+    # shuffle=True: the loader's batch size, shuffled as the trainer shuffles a list
+    np.testing.assert_allclose(run(DataLoader(pairs(1), batch_size=4, shuffle=True)), run(pairs(1), batch_size=4),
+                               rtol=1e-6)
+
+    class Stream:  # re-iterable, read in order
+        def __iter__(self):
+            return iter(pairs(1))
+
+    # shuffle=False: read in order, as the loader would
+    np.testing.assert_allclose(run(DataLoader(pairs(1), batch_size=4)), run(Stream(), batch_size=4, steps_per_epoch=2),
+                               rtol=1e-6)
+    # a checkpoint of a loader run resumes only with the same examples, read the same way
+    model = new_encoder()
+    fit(model, [(DataLoader(pairs(1), batch_size=2, shuffle=True), CosineSimilarityLoss(model))], seed=0,
+        checkpoint_path=tmp_path, callbacks=[At(2, interrupt)])
+    other = new_encoder()
+    changed = [Example(["a cat", "a dog"], 0.5)] + pairs(1)[1:]
+    with pytest.raises(ValueError, match="has other examples"):
+        fit(other, [(DataLoader(changed, batch_size=2, shuffle=True), CosineSimilarityLoss(other))],
+            checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+    with pytest.raises(ValueError, match=r"batch_sampler=\['default'\] \(this run: \['in_order'\]\)"):
+        fit(other, [(DataLoader(pairs(1), batch_size=2), CosineSimilarityLoss(other))],
+            checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+    resumed = fit(other, [(DataLoader(pairs(1), batch_size=2, shuffle=True), CosineSimilarityLoss(other))],
+                  checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+    assert resumed["step"].tolist() == [1, 2, 3, 4]
 
 
 def test_resume_fingerprints_a_re_iterable_stream(new_encoder, tmp_path):
@@ -616,8 +650,14 @@ def test_bad_objectives_are_explained(new_encoder):
         fit(model, [(pairs(1), CosineSimilarityLoss(new_encoder()))])
     with pytest.raises(ValueError, match="unknown length; give steps_per_epoch"):
         fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))])
-    with pytest.raises(TypeError, match="give the examples .*, not a DataLoader"):
-        fit(model, [(torch.utils.data.DataLoader(pairs(1)), CosineSimilarityLoss(model))])
+    with pytest.raises(ValueError, match="the DataLoader has drop_last=True; the trainer keeps the last"):
+        fit(model, [(DataLoader(pairs(1), batch_size=4, drop_last=True), CosineSimilarityLoss(model))])
+    with pytest.raises(ValueError, match=r"fit\(batch_size=2\) but the DataLoaders of train_objectives have batch "
+                                         r"sizes \[4\]"):
+        fit(model, [(DataLoader(pairs(1), batch_size=4), CosineSimilarityLoss(model))], batch_size=2)
+    weighted = torch.utils.data.WeightedRandomSampler([1.0] * 8, 8)
+    with pytest.raises(ValueError, match="samples with WeightedRandomSampler"):
+        fit(model, [(DataLoader(pairs(1), batch_size=4, sampler=weighted), CosineSimilarityLoss(model))])
     with pytest.raises(ValueError, match="needs a list or Dataset"):
         fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))], steps_per_epoch=1, batch_sampler="no_duplicates")
 

@@ -39,6 +39,7 @@ import numpy as np
 from .data.tables import is_table, texts_from_table
 from .fingerprint import hash_bytes, hash_file, hash_state_dict, hash_texts
 from .hooks import progress_hooks
+from .encoder import renamed_precision
 from .io import read_json, write_json
 
 EMBEDDINGS_NAME = "embeddings.npy"
@@ -221,7 +222,7 @@ def describe_changes(saved: dict[str, Any], now: dict[str, Any], labels: dict[st
 
 #: Settings of a run, as they are named in messages; a resume must match every one.
 SETTING_LABELS = {"n": "number of sentences", "dim": "embedding dimension", "dtype": "dtype",
-                  "chunk_size": "chunk_size", "batch_size": "batch_size", "precision": "precision",
+                  "chunk_size": "chunk_size", "batch_size": "batch_size", "precision": "compute_dtype",
                   "normalize": "normalize_embeddings", "text_column": "text_column", "model": "model"}
 #: Version of the progress record; earlier ones had no fingerprints and cannot be resumed safely.
 PROGRESS_FORMAT = 2
@@ -235,13 +236,14 @@ def encode_corpus(
     chunk_size: int = 10_000,
     dtype: str = "float16",
     batch_size: int = 32,
-    precision: str = "float32",
+    compute_dtype: str = "float32",
     normalize_embeddings: bool = False,
     callbacks: Iterable[Any] | None = None,
     show_progress_bar: bool | None = None,
     encoding: str = "utf-8",
     restart: bool = False,
     text_column: str | None = None,
+    precision: str | None = None,
 ) -> np.memmap:
     """Encode ``sentences`` chunk by chunk into ``output_dir/embeddings.npy``; row ``i`` embeds sentence ``i``.
 
@@ -269,8 +271,11 @@ def encode_corpus(
         Sentences per recorded chunk: the unit of resumption.
     dtype:
         ``float16`` (half the disk) or ``float32``.
-    batch_size, precision, normalize_embeddings:
-        Passed to :meth:`SentenceEncoder.encode`.
+    batch_size, compute_dtype, normalize_embeddings:
+        Passed to :meth:`SentenceEncoder.encode` (``compute_dtype``: ``float32``, ``bfloat16``
+        or ``int8``; the rows are stored as ``dtype``).
+    precision:
+        Deprecated name of ``compute_dtype`` (a FutureWarning).
     callbacks, show_progress_bar:
         Progress subscribers; one ``progress_*`` task ``"corpus"`` counts sentences.
     encoding:
@@ -286,6 +291,7 @@ def encode_corpus(
     -------
     The memory-mapped (n, dim) array.
     """
+    compute_dtype = renamed_precision(precision, compute_dtype, "encode_corpus")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if dtype not in ("float16", "float32"):
@@ -304,8 +310,9 @@ def encode_corpus(
         n = total
     elif total is not None and total != n:
         raise ValueError(f"total={total} but sentences holds {n} {'lines' if is_file else 'texts'}; leave total out")
+    # The compute dtype keeps its old key "precision": folders written before the rename still resume.
     settings = {"n": n, "dim": model.get_sentence_embedding_dimension(), "dtype": dtype, "chunk_size": chunk_size,
-                "batch_size": batch_size, "precision": precision, "normalize": normalize_embeddings,
+                "batch_size": batch_size, "precision": compute_dtype, "normalize": normalize_embeddings,
                 "model": {"source": getattr(model, "source", None), **model_fingerprint(model)}}
     if text_column is not None:  # resuming with another column of the same table must not mix them
         settings["text_column"] = text_column
@@ -329,7 +336,7 @@ def encode_corpus(
                 hooks.emit("progress_update", task="corpus", n=len(texts), skipped=True)
                 continue
             rows = np.ascontiguousarray(model.encode(
-                texts, batch_size=batch_size, precision=precision, normalize_embeddings=normalize_embeddings,
+                texts, batch_size=batch_size, compute_dtype=compute_dtype, normalize_embeddings=normalize_embeddings,
                 show_progress_bar=False,
             ).astype(dtype, copy=False))
             _write_rows(emb, start, rows)

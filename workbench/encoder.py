@@ -5,6 +5,8 @@ import copy
 import json
 import logging
 import os
+import platform
+import warnings
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Set
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,11 +23,13 @@ from torch import nn
 from .hooks import progress_hooks
 from .io import contained, folder_lock, read_json, save_into, write_json
 from .modules import MODULES, ST_TYPES, Module, Pooling, Transformer
+from .quantization import PRECISIONS, quantize_embeddings
 from .validation import describe_rows, non_finite_rows, positive_int
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("float32", "bfloat16", "int8")
+#: What ``encode(compute_dtype=...)`` runs the modules in (``precision`` is the output type, as in sentence-transformers).
+COMPUTE_DTYPES = ("float32", "bfloat16", "int8")
 BACKENDS = ("torch", "onnx")
 OUTPUT_VALUES = ("sentence_embedding", "token_embeddings")
 ST_CONFIG_NAME = "config_sentence_transformers.json"
@@ -39,6 +43,40 @@ def default_device() -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def renamed_precision(precision: str | None, compute_dtype: str, where: str) -> str:
+    """``compute_dtype``, or the old ``precision`` argument of ``where`` that meant it (with a FutureWarning).
+
+    ``precision`` now names the output type everywhere, as in sentence-transformers;
+    functions whose ``precision`` chose the compute type keep it for one release.
+    """
+    if precision is None:
+        return compute_dtype
+    warnings.warn(f"{where}(precision=...) is deprecated: it chose the compute type, which is now "
+                  f"compute_dtype (precision means the output type, as in sentence-transformers); "
+                  f"use compute_dtype={precision!r}", FutureWarning, stacklevel=3)
+    return precision
+
+
+def output_codes(embeddings: np.ndarray, precision: str) -> np.ndarray:
+    """The ``precision`` codes of one call's ``(n, dim)`` embeddings, calibrated on them as sentence-transformers does.
+
+    Example
+    -------
+    >>> output_codes(np.array([[0.0, -255.0], [255.0, 255.0]], dtype=np.float32), "uint8")
+    array([[  0,   0],
+           [255, 255]], dtype=uint8)
+    """
+    if len(embeddings) == 1 and precision in ("int8", "uint8"):
+        raise ValueError(
+            f"precision={precision!r} takes its bounds from the embeddings of one call, and one text gives "
+            "no range; encode more texts at once, or encode float32 and call "
+            "workbench.quantization.quantize_embeddings with ranges from a representative sample")
+    if len(embeddings) == 0:
+        width = embeddings.shape[1] if precision in ("int8", "uint8") else (embeddings.shape[1] + 7) // 8
+        return np.empty((0, width), dtype=np.uint8 if precision.startswith("u") else np.int8)
+    return quantize_embeddings(embeddings, precision)
 
 
 def check_texts(sentences: Any) -> list[str]:
@@ -143,10 +181,14 @@ class SentenceEncoder(nn.Sequential):
         Named text prefixes (e.g. ``{"query": "query: "}``) and the one used
         when ``encode`` gets no prompt.
     similarity_fn_name:
-        ``cosine`` (default), ``dot``, ``euclidean`` or ``manhattan``; used by
-        :meth:`similarity`.
+        ``cosine``, ``dot``, ``euclidean`` or ``manhattan``; used by
+        :meth:`similarity`. Default: the saved model's, else ``cosine``.
     truncate_dim:
         Keep only the first dimensions of every embedding (Matryoshka models).
+        Default: the saved model's.
+
+    The settings given here win over those saved with the model (as in
+    sentence-transformers), and all of them are saved by :meth:`save`.
     backend:
         ``torch`` (default) or ``onnx``: run the Transformer with onnxruntime
         on an export cached beside the model (see :mod:`workbench.backends`).
@@ -169,7 +211,7 @@ class SentenceEncoder(nn.Sequential):
         device: str | None = None,
         prompts: dict[str, str] | None = None,
         default_prompt_name: str | None = None,
-        similarity_fn_name: str = "cosine",
+        similarity_fn_name: str | None = None,
         truncate_dim: int | None = None,
         backend: Literal["torch", "onnx"] = "torch",
     ) -> None:
@@ -200,8 +242,9 @@ class SentenceEncoder(nn.Sequential):
             raise ValueError(f"default_prompt_name {self.default_prompt_name!r} is not one of the prompts {sorted(self.prompts)}")
         from .similarity import get_similarity
 
-        self.similarity_fn_name = config.get("similarity_fn_name") or similarity_fn_name
+        self.similarity_fn_name = similarity_fn_name or config.get("similarity_fn_name") or "cosine"
         get_similarity(self.similarity_fn_name)  # validate early
+        truncate_dim = truncate_dim if truncate_dim is not None else config.get("truncate_dim")
         self.truncate_dim = None if truncate_dim is None else positive_int("truncate_dim", truncate_dim)
         self.backend = backend
         #: what the user asked for, and the local folder it resolved to (None when built from modules)
@@ -258,12 +301,13 @@ class SentenceEncoder(nn.Sequential):
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
         normalize_embeddings: bool = False,
-        precision: Literal["float32", "bfloat16", "int8"] = "float32",
+        precision: Literal["float32", "int8", "uint8", "binary", "ubinary"] = "float32",
         prompt: str | None = None,
         prompt_name: str | None = None,
         truncate_dim: int | None = None,
         device: str | None = None,
         callbacks: Iterable[Any] | None = None,
+        compute_dtype: Literal["float32", "bfloat16", "int8"] = "float32",
     ) -> np.ndarray | torch.Tensor | list[Any]:
         """Embed one sentence (1-D result) or a list of sentences (2-D result).
 
@@ -284,35 +328,55 @@ class SentenceEncoder(nn.Sequential):
         normalize_embeddings:
             L2-normalise each embedding.
         precision:
-            ``float32``, ``bfloat16`` (autocast: fast on CPUs with AVX512-BF16 or AMX, and on GPUs)
-            or ``int8`` (int8 weights, activations quantized per batch; runs on onnxruntime
-            whatever the backend). The ``onnx`` backend runs float32 and int8.
+            The type of the returned embeddings, as in sentence-transformers: ``float32``, or
+            codes made by :func:`workbench.quantization.quantize_embeddings` from all embeddings
+            of this call: ``int8``/``uint8`` (256 levels per dimension between the minimum and
+            maximum of these embeddings; needs at least two texts) or ``binary``/``ubinary``
+            (sign bits packed eight to a byte). Not how the model computes: that is ``compute_dtype``.
         prompt, prompt_name:
             A text prefix, or the name of one of ``self.prompts``.
         truncate_dim:
             Keep the first ``truncate_dim`` dimensions (overrides the model's).
         callbacks:
             Subscribers of the ``progress_*`` events (e.g. a notebook widget).
+        compute_dtype:
+            What the modules run in: ``float32``, ``bfloat16`` (fast on CPUs with AVX512-BF16 or
+            AMX, and on GPUs) or ``int8`` (int8 weights, activations quantized per batch; runs on
+            onnxruntime whatever the backend). The ``onnx`` backend runs float32 and int8.
+            The result is float32 whatever this is.
 
         Returns
         -------
-        numpy array (n, dim) / (dim,) or a torch tensor; for
-        ``token_embeddings`` a list of tensors.
+        numpy array (n, dim) / (dim,) or a torch tensor (float32, or the
+        ``precision``'s integer codes); for ``token_embeddings`` a list of tensors.
         """
         if output_value not in OUTPUT_VALUES:
             raise ValueError(f"output_value must be one of {OUTPUT_VALUES}, got {output_value!r}")
+        if precision == "bfloat16" and compute_dtype == "float32":
+            warnings.warn("encode(precision='bfloat16') is deprecated: precision is now the output type "
+                          f"{PRECISIONS}, as in sentence-transformers; use compute_dtype='bfloat16'",
+                          FutureWarning, stacklevel=2)
+            precision, compute_dtype = "float32", "bfloat16"
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+            raise ValueError(f"precision must be one of {PRECISIONS} (the output type), got {precision!r}; "
+                             f"the compute type is compute_dtype, one of {COMPUTE_DTYPES}")
+        if compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
+        if precision != "float32" and output_value != "sentence_embedding":
+            raise ValueError(f"precision={precision!r} quantizes sentence embeddings; "
+                             "token_embeddings are returned as float32 only")
         batch_size = positive_int("batch_size", batch_size)
-        if self.backend == "onnx" or precision == "int8":
-            from .backends.onnx import check_onnx_precision
+        if self.backend == "onnx" or compute_dtype == "int8":
+            from .backends.onnx import check_onnx_compute_dtype
 
-            check_onnx_precision(precision)  # here too: an empty input builds no onnx model to check it
+            check_onnx_compute_dtype(compute_dtype)  # here too: an empty input builds no onnx model to check it
         single = isinstance(sentences, str)
         texts = check_texts([sentences] if single else sentences)
         prefix = self._prompt(prompt, prompt_name)
         if prefix:
             texts = [prefix + t for t in texts]
+        # Pooling with include_prompt=False leaves out the prompt's tokens; they are counted once here.
+        prompt_length = self._prompt_length(prefix) if prefix else None
         truncate_dim = self.truncate_dim if truncate_dim is None else truncate_dim
         if truncate_dim is not None:
             positive_int("truncate_dim", truncate_dim)
@@ -331,17 +395,20 @@ class SentenceEncoder(nn.Sequential):
         was_training = self.training
         self.eval()
         # no texts, no model: an int8 or onnx run would export one just to encode nothing
-        model = self._model_for(precision) if texts else None
+        model = self._model_for(compute_dtype) if texts else None
 
         def tokenized() -> Iterable[tuple[np.ndarray, dict[str, Any]]]:
             # Tokenizing stays in this thread: a fast tokenizer must not be used by two threads at once.
             for start in range(0, len(texts), batch_size):
                 idx = order[start:start + batch_size]
                 features = self.tokenize([texts[i] for i in idx])
-                yield idx, {k: v.to(target) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+                features = {k: v.to(target) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+                if prompt_length is not None:
+                    features["prompt_length"] = prompt_length
+                yield idx, features
 
         try:
-            with torch.inference_mode(), self._autocast(precision, target):
+            with torch.inference_mode(), self._autocast(compute_dtype, target):
                 for idx, out in _forward_batches(model, tokenized(), getattr(model, "concurrent_batches", 1)):
                     if output_value == "token_embeddings":
                         for row, i in enumerate(idx):
@@ -362,11 +429,50 @@ class SentenceEncoder(nn.Sequential):
             return result[0] if single else result
         if result is None:  # no sentences: still give the right width
             result = torch.empty((0, self.get_sentence_embedding_dimension() or 0), dtype=torch.float32)
+        if precision != "float32":
+            result = torch.from_numpy(output_codes(result.cpu().numpy(), precision))
         if single:
             result = result[0]
         if convert_to_tensor or not convert_to_numpy:
             return result
         return result.cpu().numpy()
+
+    def encode_query(self, sentences: str | Sequence[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list[Any]:
+        """:meth:`encode` with the ``query`` prompt (none when the model has none; never the default prompt).
+
+        Example
+        -------
+        >>> model.prompts = {"query": "query: ", "document": "passage: "}     # doctest: +SKIP
+        >>> q = model.encode_query("What is the capital of France?")        # doctest: +SKIP
+        """
+        return self._encode_as("query", sentences, kwargs)
+
+    def encode_document(self, sentences: str | Sequence[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list[Any]:
+        """:meth:`encode` with the ``document`` prompt (none when the model has none; never the default prompt)."""
+        return self._encode_as("document", sentences, kwargs)
+
+    def _encode_as(self, role: str, sentences: Any, kwargs: dict[str, Any]) -> Any:
+        # As in sentence-transformers: an explicit prompt or prompt_name wins; else the role's prompt,
+        # and a model without one encodes without any prompt rather than with the default one.
+        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
+            if role in self.prompts:
+                kwargs["prompt_name"] = role
+            else:
+                kwargs["prompt"] = ""
+        return self.encode(sentences, **kwargs)
+
+    def _prompt_length(self, prompt: str) -> int | None:
+        """Tokens of ``prompt`` at the start of a prompted text (without a closing special token), cached."""
+        first = self[0]
+        tokenizer = getattr(first, "tokenizer", None)
+        if tokenizer is None or not callable(tokenizer):
+            return None
+        cache = self.__dict__.setdefault("_prompt_lengths", {})
+        if prompt not in cache:
+            ids = first.tokenize([prompt])["input_ids"][0]
+            special = set(getattr(tokenizer, "all_special_ids", ()))
+            cache[prompt] = len(ids) - (1 if len(ids) and int(ids[-1]) in special else 0)
+        return cache[prompt]
 
     @staticmethod
     def _finish(emb: torch.Tensor, truncate_dim: int | None, normalize: bool) -> torch.Tensor:
@@ -385,22 +491,7 @@ class SentenceEncoder(nn.Sequential):
             raise ValueError(f"unknown prompt_name {name!r}; this model has prompts {sorted(self.prompts)}")
         return self.prompts[name]
 
-    def encode_query(self, sentences: str | Sequence[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list[Any]:
-        """:meth:`encode` with the model's ``query`` prompt, unless a prompt is given (e.g. e5's ``query: ``)."""
-        return self.encode(sentences, **self._role_prompt(kwargs, ("query",)))
-
-    def encode_document(self, sentences: str | Sequence[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list[Any]:
-        """:meth:`encode` with the first of the prompts ``document``, ``passage``, ``corpus`` the model has."""
-        return self.encode(sentences, **self._role_prompt(kwargs, ("document", "passage", "corpus")))
-
-    def _role_prompt(self, kwargs: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
-            name = next((n for n in names if n in self.prompts), None)
-            if name is not None:
-                return {**kwargs, "prompt_name": name}
-        return kwargs
-
-    def _model_for(self, precision: str) -> nn.Module:
+    def _model_for(self, compute_dtype: str) -> nn.Module:
         """The modules to run: ``self`` for float32, a cached low-precision copy for bfloat16, or onnxruntime.
 
         Weights stored in bfloat16 run about 3x faster than float32 weights under
@@ -408,11 +499,11 @@ class SentenceEncoder(nn.Sequential):
         on every call).  The copy is rebuilt when any parameter changes (training,
         loading weights, moving devices).
         """
-        if precision == "int8" or self.backend == "onnx":
+        if compute_dtype == "int8" or self.backend == "onnx":
             from .backends import onnx_modules
 
-            return onnx_modules(self, precision)
-        if precision == "float32":
+            return onnx_modules(self, compute_dtype)
+        if compute_dtype == "float32":
             return self
         key = tuple((p.data_ptr(), p._version) for p in self.parameters())
         cached = self.__dict__.get("_low_precision")
@@ -423,8 +514,8 @@ class SentenceEncoder(nn.Sequential):
         return self.__dict__["_low_precision"][1]
 
     @staticmethod
-    def _autocast(precision: str, device: torch.device):
-        if precision != "bfloat16":
+    def _autocast(compute_dtype: str, device: torch.device):
+        if compute_dtype != "bfloat16":
             return nullcontext()
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
@@ -433,6 +524,18 @@ class SentenceEncoder(nn.Sequential):
         from .similarity import get_similarity
 
         return get_similarity(self.similarity_fn_name)(a, b)
+
+    def similarity_pairwise(self, a: Any, b: Any) -> torch.Tensor:
+        """Similarity of ``a[i]`` and ``b[i]`` for each ``i`` with ``similarity_fn_name``.
+
+        Example
+        -------
+        >>> model.similarity_pairwise([[1.0, 0.0]], [[0.0, 1.0]])              # doctest: +SKIP
+        tensor([0.])
+        """
+        from .similarity import get_similarity
+
+        return get_similarity(self.similarity_fn_name, pairwise=True)(a, b)
 
     # ------------------------------------------------------------------ training
     def fit(self, train_objectives: Any, evaluator: Any = None, **options: Any) -> Any:
@@ -474,13 +577,16 @@ class SentenceEncoder(nn.Sequential):
             module.save(folder / sub if sub else folder)
             entries.append({"idx": idx, "name": str(idx), "path": sub, "type": module.type_string()})
         write_json(folder / MODULES_NAME, entries)
-        write_json(folder / ST_CONFIG_NAME, {
+        config = {
             "__version__": _versions(),
             "model_type": "SentenceTransformer",
             "prompts": self.prompts,
             "default_prompt_name": self.default_prompt_name,
             "similarity_fn_name": self.similarity_fn_name,
-        })
+        }
+        if self.truncate_dim is not None:
+            config["truncate_dim"] = self.truncate_dim
+        write_json(folder / ST_CONFIG_NAME, config)
 
     save_pretrained = save
 
@@ -551,6 +657,7 @@ def _load_folder(folder: Path) -> tuple[list[nn.Module], dict[str, Any]]:
     folder = Path(folder)
     with folder_lock(folder):
         config = read_json(folder / ST_CONFIG_NAME) if (folder / ST_CONFIG_NAME).exists() else {}
+        check_encoder_config(config, folder / ST_CONFIG_NAME)
         if not (folder / MODULES_NAME).exists():
             if (folder / "config.json").exists():
                 # A plain Hugging Face checkpoint: mean pooling, as sentence-transformers does.
@@ -563,6 +670,59 @@ def _load_folder(folder: Path) -> tuple[list[nn.Module], dict[str, Any]]:
             )
         # A module without settings (Normalize) may have no folder at all.
         return [module_class(kind).load(path) for kind, path in _module_entries(folder)], config
+
+
+#: The fields of config_sentence_transformers.json (sentence-transformers 6.2 writes all but requirements).
+ENCODER_CONFIG_FIELDS = ("__version__", "model_type", "prompts", "default_prompt_name", "similarity_fn_name",
+                         "truncate_dim", "requirements")
+
+
+def check_encoder_config(config: Any, file: Path) -> None:
+    """Refuse a ``config_sentence_transformers.json`` with a field or value this library cannot honour.
+
+    Ignoring one would load a model that encodes differently from what its
+    authors saved, so each field is either used or refused, naming it.
+    """
+    if not isinstance(config, dict):
+        raise ValueError(f"{file} must hold a JSON object, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(ENCODER_CONFIG_FIELDS))
+    if unknown:
+        raise ValueError(f"{file}: field(s) {unknown} are not supported by this library (it reads "
+                         f"{', '.join(ENCODER_CONFIG_FIELDS)}); the model may encode differently than intended")
+    if config.get("model_type", "SentenceTransformer") != "SentenceTransformer":
+        raise ValueError(f"{file}: model_type {config['model_type']!r} is not supported; only SentenceTransformer "
+                         "models (dense sentence embeddings) load here")
+    prompts = config.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, (str, type(None)))
+                                                for k, v in prompts.items()):
+        raise ValueError(f"{file}: prompts must be an object of name -> text, got {prompts!r:.80}")
+    _check_requirements(config.get("requirements"), file)
+
+
+def _check_requirements(requirements: Any, file: Path) -> None:
+    """Refuse a model whose ``requirements`` (package -> version specifier) this installation does not meet."""
+    if not requirements:
+        return
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    if not isinstance(requirements, dict):
+        raise ValueError(f"{file}: requirements must be an object of package -> version specifier")
+    unmet = []
+    for package, wanted in requirements.items():
+        spec = wanted.get("specifier") if isinstance(wanted, dict) else wanted
+        name = {"pytorch": "torch"}.get(package, package)
+        if name.replace("_", "-") == "sentence-transformers":
+            continue  # this library stands in for it
+        try:
+            have = platform.python_version() if name == "python" else metadata.version(name)
+            if not SpecifierSet(str(spec)).contains(have, prereleases=True):
+                unmet.append(f"{name}{spec} (installed: {have})")
+        except metadata.PackageNotFoundError:
+            unmet.append(f"{name}{spec} (not installed)")
+        except InvalidSpecifier:
+            raise ValueError(f"{file}: requirements[{package!r}] = {spec!r} is not a version specifier") from None
+    if unmet:
+        raise ImportError(f"{file}: the model requires {', '.join(unmet)}")
 
 
 def _module_entries(folder: Path) -> list[tuple[str, Path]]:

@@ -50,7 +50,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .data import Example, dataset_path, load_dataset, read_parallel_files, read_parallel_tsv
-from .encoder import PRECISIONS, SentenceEncoder
+from .encoder import COMPUTE_DTYPES, SentenceEncoder, renamed_precision
 from .evaluation import EmbeddingSimilarityEvaluator, MSEEvaluator, SequentialEvaluator, TranslationEvaluator
 from .io import atomic_write_bytes, read_json, write_json
 from .modules import Dense, Normalize, StaticEmbedding
@@ -85,12 +85,12 @@ def sentence_key(sentence: str) -> bytes:
     return hashlib.sha256(sentence.encode("utf-8")).digest()
 
 
-def teacher_fingerprint(teacher: nn.Module, precision: str = "float32") -> str:
+def teacher_fingerprint(teacher: nn.Module, compute_dtype: str = "float32") -> str:
     """A hex digest that changes whenever the teacher's embeddings could change.
 
     It covers every module's class and settings, every weight, the
-    tokenizers, the encoder's prompts and ``truncate_dim``, and the precision
-    of encoding.  Hashing all weights takes a fraction of a second for a
+    tokenizers, the encoder's prompts and ``truncate_dim``, and the compute
+    dtype of encoding.  Hashing all weights takes a fraction of a second for a
     MiniLM-sized model.
 
     Example
@@ -109,7 +109,8 @@ def teacher_fingerprint(teacher: nn.Module, precision: str = "float32") -> str:
     def add(value: Any) -> None:
         digest.update(json.dumps(value, sort_keys=True, default=str).encode())
 
-    add({"precision": precision, "prompts": getattr(teacher, "prompts", None),
+    # "precision" is the compute dtype's old name, kept so that existing caches stay valid
+    add({"precision": compute_dtype, "prompts": getattr(teacher, "prompts", None),
          "default_prompt_name": getattr(teacher, "default_prompt_name", None),
          "truncate_dim": getattr(teacher, "truncate_dim", None)})
     for name, module in teacher.named_modules():
@@ -138,12 +139,14 @@ class TeacherEmbeddings:
     ----------
     teacher
         The model whose embeddings are the targets; anything with
-        ``encode(sentences, batch_size=, precision=, ...)``.
+        ``encode(sentences, batch_size=, compute_dtype=, ...)``.
     folder
         Where teacher caches live (one subfolder per teacher identity);
         default: ``teacher-embeddings`` in the workbench cache (``WORKBENCH_CACHE``).
+    compute_dtype
+        Passed to the teacher's ``encode`` (``float32``, ``bfloat16``, ``int8``); part of the cache key.
     precision
-        Passed to the teacher's ``encode`` (``float32``, ``bfloat16``, ...); part of the cache key.
+        Deprecated name of ``compute_dtype`` (a FutureWarning).
     batch_size
         Sentences per teacher forward pass.
     teacher_id
@@ -173,18 +176,20 @@ class TeacherEmbeddings:
         self,
         teacher: Any,
         folder: str | os.PathLike | None = None,
-        precision: str = "float32",
+        compute_dtype: str = "float32",
         batch_size: int = 64,
         teacher_id: str | None = None,
         callbacks: Iterable[Any] | None = None,
+        precision: str | None = None,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        compute_dtype = renamed_precision(precision, compute_dtype, "TeacherEmbeddings")
+        if compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        identity = teacher_fingerprint(teacher, precision) if teacher_id is None else f"{teacher_id}\0{precision}"
+        identity = teacher_fingerprint(teacher, compute_dtype) if teacher_id is None else f"{teacher_id}\0{compute_dtype}"
         self.teacher = teacher
-        self.precision = precision
+        self.compute_dtype = compute_dtype
         self.batch_size = batch_size
         self.callbacks = list(callbacks or ())
         self.path = Path(folder if folder is not None else cache_dir(CACHE_NAME)) / hashlib.blake2b(
@@ -206,7 +211,7 @@ class TeacherEmbeddings:
         missing = list({k: s for k, s in zip(keys, sentences) if k not in self._rows}.items())
         if missing:
             embeddings = np.asarray(self.teacher.encode(
-                [s for _, s in missing], batch_size=self.batch_size, precision=self.precision,
+                [s for _, s in missing], batch_size=self.batch_size, compute_dtype=self.compute_dtype,
                 convert_to_numpy=True, callbacks=self.callbacks or None), dtype=np.float32)
             self._store([k for k, _ in missing], embeddings)
             self.encoded += len(missing)
@@ -257,7 +262,7 @@ class TeacherEmbeddings:
         if not (self.path / "teacher.json").exists():
             # For people browsing the cache: which teacher a folder belongs to.
             about = {"teacher": str(getattr(self.teacher, "source", type(self.teacher).__name__)),
-                     "precision": self.precision}
+                     "compute_dtype": self.compute_dtype}
             write_json(self.path / "teacher.json", about)
         self._rows.update(zip(keys, embeddings))
 

@@ -19,7 +19,7 @@ Example
 >>> emb = encode_multi_process(model, sentences, devices=["cuda:0", "cuda:1"])  # doctest: +SKIP
 >>> with EncodePool(model, devices=["cpu", "cpu"]) as pool:                   # doctest: +SKIP
 ...     a = pool.encode(corpus_a)
-...     b = pool.encode(corpus_b, precision="int8")
+...     b = pool.encode(corpus_b, compute_dtype="int8")
 """
 from __future__ import annotations
 
@@ -34,11 +34,13 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from .encoder import check_texts
+from .encoder import check_texts, output_codes
+from .quantization import PRECISIONS
 from .hooks import progress_hooks
 
 #: ``encode`` options a pool passes on to the workers.
-ENCODE_OPTIONS = ("batch_size", "normalize_embeddings", "precision", "prompt", "prompt_name", "truncate_dim")
+ENCODE_OPTIONS = ("batch_size", "normalize_embeddings", "compute_dtype", "precision", "prompt", "prompt_name",
+                  "truncate_dim")
 
 
 def default_devices() -> list[str]:
@@ -142,7 +144,7 @@ class EncodePool:
 
     def encode(self, sentences: Sequence[str], chunk_size: int | None = None, callbacks: Iterable[Any] | None = None,
                show_progress_bar: bool | None = None, timeout: float = 3600.0, **options: Any) -> np.ndarray:
-        """Embed ``sentences`` on all workers; returns the ``(n, dim)`` float32 array in input order.
+        """Embed ``sentences`` on all workers; returns the ``(n, dim)`` array in input order (float32 unless ``precision``).
 
         Parameters
         ----------
@@ -155,13 +157,18 @@ class EncodePool:
         timeout:
             Seconds to wait for any one chunk.
         **options:
-            ``encode`` options: batch_size, normalize_embeddings, precision, prompt, prompt_name, truncate_dim.
+            ``encode`` options: batch_size, normalize_embeddings, compute_dtype, precision, prompt,
+            prompt_name, truncate_dim. ``precision`` codes are calibrated on all the embeddings of
+            the call, as one process would.
         """
         if not self.processes:
             raise RuntimeError("the pool is closed")
         unknown = set(options) - set(ENCODE_OPTIONS)
         if unknown:
             raise TypeError(f"unsupported encode option(s) {sorted(unknown)} for a pool; accepted: {ENCODE_OPTIONS}")
+        precision = options.pop("precision", "float32")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS} (the output type), got {precision!r}")
         texts = check_texts(sentences)
         if chunk_size is None:
             chunk_size = min(5000, max(1, -(-len(texts) // (10 * len(self.processes)))))
@@ -193,9 +200,9 @@ class EncodePool:
         if failures:
             chunk_id, detail = failures[0]
             raise RuntimeError(f"{len(failures)} chunk(s) failed in the workers; the first, chunk {chunk_id}:\n{detail}")
-        if not results:
-            return np.empty((0, self.dim), dtype=np.float32)
-        return np.concatenate([results[i] for i in range(len(starts))]).astype(np.float32, copy=False)
+        embeddings = (np.concatenate([results[i] for i in range(len(starts))]).astype(np.float32, copy=False)
+                      if results else np.empty((0, self.dim), dtype=np.float32))
+        return embeddings if precision == "float32" else output_codes(embeddings, precision)
 
     def close(self) -> None:
         """Stop the workers and remove the saved model."""

@@ -1,7 +1,8 @@
 """Smaller embeddings: int8/uint8 codes with calibration ranges, and binary codes searched by Hamming distance.
 
 * :func:`quantize_embeddings` turns float embeddings into ``int8``/``uint8``
-  (256 bins per dimension between calibrated bounds: 4x smaller) or
+  (256 levels per dimension between calibrated bounds, as sentence-transformers
+  makes them: 4x smaller) or
   ``binary``/``ubinary`` (one bit per dimension, the sign, packed eight to a
   byte: 32x smaller).  Binary codes are laid out as sentence-transformers
   lays them out, so either library can search the other's.
@@ -85,8 +86,9 @@ def quantize_embeddings(
     embeddings:
         ``(n, dim)`` floats (numpy, torch or lists).
     precision:
-        ``float32`` (unchanged), ``int8`` / ``uint8`` (256 equal bins per dimension
-        between the calibration bounds; int8 is uint8 shifted by -128),
+        ``float32`` (unchanged), ``int8`` / ``uint8`` (level ``floor((x - min) / step)``
+        with ``step = (max - min) / 255`` per dimension, clipped to 0..255, so that
+        the codes equal sentence-transformers'; int8 is uint8 shifted by -128),
         ``binary`` / ``ubinary`` (the sign bit of every dimension, packed: ``(n,
         ceil(dim / 8))``; ``binary`` is the packed byte minus 128 as int8).
     ranges:
@@ -94,7 +96,8 @@ def quantize_embeddings(
         :func:`calibration_ranges`.
     calibration_embeddings:
         For int8/uint8 without ``ranges``: embeddings to take the bounds from.
-        Without both, the bounds of ``embeddings`` themselves are used.
+        Without both, the bounds of ``embeddings`` themselves are used (at least
+        two of them: one embedding has no range).
 
     Returns
     -------
@@ -102,9 +105,10 @@ def quantize_embeddings(
 
     Example
     -------
-    >>> quantize_embeddings([[0.0, 1.0], [1.0, -1.0]], "uint8")
+    >>> quantize_embeddings([[0.0, 255.0], [255.0, 0.0], [100.5, 3.0]], "uint8")
     array([[  0, 255],
-           [255,   0]], dtype=uint8)
+           [255,   0],
+           [100,   3]], dtype=uint8)
     >>> quantize_embeddings([[0.5, -0.2, 0.1, 0, 0, 0, 0, 0.3]], "ubinary")
     array([[161]], dtype=uint8)
     """
@@ -118,12 +122,15 @@ def quantize_embeddings(
         packed = np.packbits(array > 0, axis=-1)
         return (packed.astype(np.int16) - 128).astype(np.int8) if precision == "binary" else packed
     if ranges is None:
+        if calibration_embeddings is None and len(array) == 1:
+            raise ValueError(f"cannot take {precision} bounds from a single embedding; give ranges= or "
+                             "calibration_embeddings= from a representative sample")
         ranges = calibration_ranges(array if calibration_embeddings is None else calibration_embeddings)
     ranges = np.asarray(ranges, dtype=np.float32)
     if ranges.shape != (2, array.shape[1]):
         raise ValueError(f"ranges must have shape (2, {array.shape[1]}) (min and max per dimension), got {ranges.shape}")
-    # 256 equal bins between the bounds; the maximum falls in the last one
-    low, step = ranges[0], np.maximum((ranges[1] - ranges[0]) / 256, np.finfo(np.float32).tiny)
+    # sentence-transformers' levels: 255 steps between the bounds, a dimension without range gets step 1
+    low, step = ranges[0], _steps(ranges)
     levels = np.clip(np.floor((array - low) / step), 0, 255)
     return (levels - 128).astype(np.int8) if precision == "int8" else levels.astype(np.uint8)
 
@@ -158,7 +165,14 @@ def dequantize_embeddings(codes: Any, precision: str, ranges: Any = None, dim: i
         raise ValueError(f"{precision} codes need the ranges they were quantized with")
     ranges = np.asarray(ranges, dtype=np.float32)
     levels = array.astype(np.float32) + (128 if precision == "int8" else 0)
-    return ranges[0] + (levels + 0.5) * (ranges[1] - ranges[0]) / 256
+    # the middle of each level's interval; the top level holds the maximum only
+    return np.minimum(ranges[0] + (levels + 0.5) * _steps(ranges), ranges[1])
+
+
+def _steps(ranges: np.ndarray) -> np.ndarray:
+    """Width of one int8/uint8 level per dimension, as sentence-transformers computes it."""
+    steps = (ranges[1] - ranges[0]) / 255
+    return np.where(steps == 0, 1, steps).astype(np.float32)
 
 
 def _unsigned(codes: np.ndarray, precision: str) -> np.ndarray:

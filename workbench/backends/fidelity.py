@@ -1,4 +1,4 @@
-"""How much a faster setting (precision, backend, truncate_dim) changes an encoder's results.
+"""How much a faster setting (compute_dtype, backend, truncate_dim) changes an encoder's results.
 
 :func:`fidelity_report` encodes the same texts under each setting and
 compares every setting with a reference one:
@@ -15,7 +15,7 @@ Example
 >>> from workbench import SentenceEncoder
 >>> from workbench.backends import fidelity_report
 >>> model = SentenceEncoder("all-MiniLM-L6-v2")                                    # doctest: +SKIP
->>> fidelity_report(model, {}, {"precision": "int8"}, {"truncate_dim": 128},
+>>> fidelity_report(model, {}, {"compute_dtype": "int8"}, {"truncate_dim": 128},
 ...                 scifact_docs=1000)                                              # doctest: +SKIP
 """
 from __future__ import annotations
@@ -33,17 +33,17 @@ from ..evaluation.information_retrieval import InformationRetrievalEvaluator, re
 
 @dataclass(frozen=True)
 class Setting:
-    """One way of running an encoder: ``precision``, ``backend`` and ``truncate_dim``, with a label.
+    """One way of running an encoder: ``compute_dtype``, ``backend`` and ``truncate_dim``, with a label.
 
     Example
     -------
-    >>> Setting(precision="int8").label
+    >>> Setting(compute_dtype="int8").label
     'torch/int8'
     >>> Setting(backend="onnx", truncate_dim=128).label
     'onnx/float32/128d'
     """
 
-    precision: str = "float32"
+    compute_dtype: str = "float32"
     backend: str = "torch"
     truncate_dim: int | None = None
     name: str | None = None
@@ -52,7 +52,7 @@ class Setting:
     def label(self) -> str:
         if self.name:
             return self.name
-        return "/".join([self.backend, self.precision] + ([f"{self.truncate_dim}d"] if self.truncate_dim else []))
+        return "/".join([self.backend, self.compute_dtype] + ([f"{self.truncate_dim}d"] if self.truncate_dim else []))
 
     @classmethod
     def of(cls, value: "Setting | Mapping[str, Any]") -> "Setting":
@@ -60,14 +60,14 @@ class Setting:
         if isinstance(value, Setting):
             return value
         if not isinstance(value, Mapping):
-            raise TypeError(f"a setting is a Setting or a dict such as {{'precision': 'int8'}}, got {type(value).__name__}")
+            raise TypeError(f"a setting is a Setting or a dict such as {{'compute_dtype': 'int8'}}, got {type(value).__name__}")
         unknown = set(value) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown setting key(s) {sorted(unknown)}; accepted: {sorted(cls.__dataclass_fields__)}")
         return cls(**value)
 
     def bind(self, model: Any) -> "SettingEncoder":
-        """``model`` seen through this setting: its ``encode`` uses the setting's precision, backend and width."""
+        """``model`` seen through this setting: its ``encode`` uses the setting's compute dtype, backend and width."""
         return SettingEncoder(model, self)
 
 
@@ -76,7 +76,7 @@ class SettingEncoder:
 
     Example
     -------
-    >>> fast = Setting(precision="int8").bind(model)                                # doctest: +SKIP
+    >>> fast = Setting(compute_dtype="int8").bind(model)                                # doctest: +SKIP
     >>> fast.encode(["A man is eating."]).shape                                     # doctest: +SKIP
     (1, 384)
     """
@@ -85,7 +85,7 @@ class SettingEncoder:
         self.model, self.setting = model, setting
 
     def encode(self, sentences: Sequence[str], **kwargs: Any) -> Any:
-        kwargs.update(precision=self.setting.precision, truncate_dim=self.setting.truncate_dim)
+        kwargs.update(compute_dtype=self.setting.compute_dtype, truncate_dim=self.setting.truncate_dim)
         with use_backend(self.model, self.setting.backend):
             return self.model.encode(sentences, **kwargs)
 
@@ -184,7 +184,7 @@ def fidelity_report(
         A :class:`~workbench.SentenceEncoder`.
     reference, settings:
         :class:`Setting` objects or dicts of their fields, e.g. ``{}`` (float32
-        torch), ``{"precision": "int8"}``, ``{"backend": "onnx"}``, ``{"truncate_dim": 128}``.
+        torch), ``{"compute_dtype": "int8"}``, ``{"backend": "onnx"}``, ``{"truncate_dim": 128}``.
     stsb_split, stsb_pairs:
         STSb split whose sentences are encoded (cosines, Spearman, speed), and
         how many of its pairs to use (``None``: all).
@@ -198,14 +198,14 @@ def fidelity_report(
 
     Returns
     -------
-    pandas.DataFrame with columns ``setting, backend, precision, truncate_dim,
+    pandas.DataFrame with columns ``setting, backend, compute_dtype, truncate_dim,
     dim, sentences_per_s, speedup, mean_cosine, min_cosine, stsb_spearman,
     stsb_delta`` and, with SciFact, ``scifact_ndcg@10, ndcg_retained,
     top<k>_overlap``.  Cosines are NaN where the widths differ.
 
     Example
     -------
-    >>> report = fidelity_report(model, {}, {"precision": "int8"}, scifact_docs=0)  # doctest: +SKIP
+    >>> report = fidelity_report(model, {}, {"compute_dtype": "int8"}, scifact_docs=0)  # doctest: +SKIP
     >>> report[["setting", "speedup", "mean_cosine", "stsb_delta"]]                 # doctest: +SKIP
     """
     import pandas as pd
@@ -248,7 +248,7 @@ def fidelity_report(
         rows.append(row)
     report = pd.DataFrame(rows)
     report["stsb_delta"] = report["stsb_spearman"] - report["stsb_spearman"].iloc[0]
-    columns = ["setting", "backend", "precision", "truncate_dim", "dim", "sentences_per_s", "speedup",
+    columns = ["setting", "backend", "compute_dtype", "truncate_dim", "dim", "sentences_per_s", "speedup",
                "mean_cosine", "min_cosine", "stsb_spearman", "stsb_delta"]
     if ir is not None:
         report["ndcg_retained"] = report["scifact_ndcg@10"] / report["scifact_ndcg@10"].iloc[0]

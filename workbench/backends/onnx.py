@@ -21,7 +21,7 @@ Example
 -------
 >>> from workbench import SentenceEncoder
 >>> model = SentenceEncoder("all-MiniLM-L6-v2", backend="onnx")       # doctest: +SKIP
->>> emb = model.encode(["A man is eating."], precision="int8")        # doctest: +SKIP
+>>> emb = model.encode(["A man is eating."], compute_dtype="int8")    # doctest: +SKIP
 >>> export_onnx(model, "int8").name                                    # doctest: +SKIP
 'model-int8.onnx'
 """
@@ -47,8 +47,8 @@ from ..paths import cache_dir
 
 logger = logging.getLogger(__name__)
 
-#: Precisions the onnx backend runs.
-ONNX_PRECISIONS = ("float32", "int8")
+#: Compute dtypes the onnx backend runs.
+ONNX_COMPUTE_DTYPES = ("float32", "int8")
 #: Bumped when the export changes, so that old cached files are not reused.
 EXPORT_VERSION = 1
 OPSET = 17
@@ -61,7 +61,7 @@ EXPORT_RECORD = "export.json"
 # Texts of different lengths, so that the traced graph pads and masks.
 _TRACE_TEXTS = ["an export", "a longer sentence, so that the batch has padding to mask"]
 
-# encoder -> {precision: (weights key, modules to run)}; weak, so sessions go with their encoder,
+# encoder -> {compute_dtype: (weights key, modules to run)}; weak, so sessions go with their encoder,
 # and outside the encoder, so that copying or pickling an encoder never meets a session.
 _RUNNERS: "weakref.WeakKeyDictionary[nn.Module, dict[str, tuple[Any, nn.Module]]]" = weakref.WeakKeyDictionary()
 
@@ -71,7 +71,7 @@ def _require_onnxruntime() -> Any:
         import onnxruntime
     except ImportError:
         raise ImportError(
-            "the onnx backend and precision='int8' need onnxruntime and onnx: pip install onnxruntime onnx"
+            "the onnx backend and compute_dtype='int8' need onnxruntime and onnx: pip install onnxruntime onnx"
         ) from None
     return onnxruntime
 
@@ -80,7 +80,7 @@ def _transformer(encoder: nn.Module) -> Transformer:
     first = encoder[0]
     if not isinstance(first, Transformer):
         raise ValueError(
-            f"the onnx backend and precision='int8' export the encoder's first module, which must be a Transformer; "
+            f"the onnx backend and compute_dtype='int8' export the encoder's first module, which must be a Transformer; "
             f"this encoder starts with {type(first).__name__} (use backend='torch' with float32 or bfloat16)"
         )
     if first.output_hidden_states:
@@ -189,14 +189,14 @@ class _DropMessage(logging.Filter):
         return self.text not in record.getMessage()
 
 
-def export_onnx(encoder: nn.Module, precision: str = "float32") -> Path:
+def export_onnx(encoder: nn.Module, compute_dtype: str = "float32") -> Path:
     """The cached ONNX file of ``encoder``'s Transformer, exported (and quantized) when missing.
 
     Parameters
     ----------
     encoder:
         A :class:`~workbench.SentenceEncoder` whose first module is a Transformer.
-    precision:
+    compute_dtype:
         ``float32`` (``model.onnx``) or ``int8`` (``model-int8.onnx``: dynamic
         quantization, int8 weights per output channel).
 
@@ -211,13 +211,13 @@ def export_onnx(encoder: nn.Module, precision: str = "float32") -> Path:
     >>> path.parent.name                                                   # doctest: +SKIP
     'all-MiniLM-L6-v2-onnx-3f1c0a9b27de41a2'
     """
-    if precision not in ONNX_PRECISIONS:
-        raise ValueError(f"ONNX exports are float32 or int8, got precision={precision!r}")
+    if compute_dtype not in ONNX_COMPUTE_DTYPES:
+        raise ValueError(f"ONNX exports are float32 or int8, got compute_dtype={compute_dtype!r}")
     _require_onnxruntime()
     transformer = _transformer(encoder)
     digest = weights_digest(transformer)
     folder = export_folder(encoder, digest)
-    wanted = FILES[precision]
+    wanted = FILES[compute_dtype]
 
     def build(tmp: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
         # Keep what an earlier call made and is still whole (the float32 export), and add what is missing.
@@ -226,7 +226,7 @@ def export_onnx(encoder: nn.Module, precision: str = "float32") -> Path:
         if not (tmp / FILES["float32"]).is_file():
             logger.info("exporting %s to ONNX in %s", type(transformer.auto_model).__name__, folder)
             _export_float32(transformer, tmp / FILES["float32"])
-        if precision == "int8" and not (tmp / FILES["int8"]).is_file():  # never write into a linked file
+        if compute_dtype == "int8" and not (tmp / FILES["int8"]).is_file():  # never write into a linked file
             _quantize(tmp / FILES["float32"], tmp / FILES["int8"])
         return {"source": str(getattr(encoder, "source", None)), "digest": digest,
                 "inputs": _input_names(transformer), "opset": OPSET, "export_version": EXPORT_VERSION}
@@ -302,29 +302,30 @@ class OnnxTransformer(nn.Module):
         return features
 
 
-def check_onnx_precision(precision: str) -> None:
-    """Refuse a precision that onnxruntime does not run here, saying which ones it does."""
-    if precision not in ONNX_PRECISIONS:
+def check_onnx_compute_dtype(compute_dtype: str) -> None:
+    """Refuse a compute dtype that onnxruntime does not run here, saying which ones it does."""
+    if compute_dtype not in ONNX_COMPUTE_DTYPES:
         raise ValueError(
-            f"precision={precision!r} runs on the torch backend; the onnx backend runs {' and '.join(ONNX_PRECISIONS)}"
+            f"compute_dtype={compute_dtype!r} runs on the torch backend; the onnx backend runs "
+            f"{' and '.join(ONNX_COMPUTE_DTYPES)}"
         )
 
 
-def onnx_modules(encoder: nn.Module, precision: str) -> nn.Module:
-    """The modules :meth:`SentenceEncoder.encode` runs for ``precision`` through onnxruntime.
+def onnx_modules(encoder: nn.Module, compute_dtype: str) -> nn.Module:
+    """The modules :meth:`SentenceEncoder.encode` runs for ``compute_dtype`` through onnxruntime.
 
     The Transformer is replaced by an :class:`OnnxTransformer` of the cached
     export; the other modules are the encoder's own.  The session is built
-    once per encoder and precision, and again only after the weights change.
+    once per encoder and compute dtype, and again only after the weights change.
     """
-    check_onnx_precision(precision)
+    check_onnx_compute_dtype(compute_dtype)
     transformer = _transformer(encoder)
     key = (tuple((p.data_ptr(), p._version) for p in transformer.parameters()), str(encoder.device))
-    cached = _RUNNERS.setdefault(encoder, {}).get(precision)
+    cached = _RUNNERS.setdefault(encoder, {}).get(compute_dtype)
     if cached is None or cached[0] != key:
-        runner = OnnxTransformer(export_onnx(encoder, precision), _input_names(transformer), encoder.device)
+        runner = OnnxTransformer(export_onnx(encoder, compute_dtype), _input_names(transformer), encoder.device)
         modules = nn.Sequential(runner, *list(encoder)[1:])
         modules.concurrent_batches = runner.concurrent_batches  # read by SentenceEncoder.encode
         cached = (key, modules)
-        _RUNNERS[encoder][precision] = cached
+        _RUNNERS[encoder][compute_dtype] = cached
     return cached[1]

@@ -34,10 +34,11 @@ from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..corpus import check_resumable, chunk_lines, model_fingerprint, refuse_resume
-from ..encoder import check_texts
+from ..encoder import check_texts, output_codes
 from ..fingerprint import hash_file, hash_texts
 from ..hooks import progress_hooks
 from ..io import read_json, write_json
+from ..quantization import PRECISIONS
 
 SHARD_PATTERN = "embeddings-{:06d}.npy"
 MANIFEST_NAME = "shards.json"
@@ -211,7 +212,7 @@ def encode_dask(
     show_progress_bar: bool | None = None,
     **options: Any,
 ) -> np.ndarray:
-    """Embed ``sentences`` on a Dask cluster; the ``(n, dim)`` float32 array in input order.
+    """Embed ``sentences`` on a Dask cluster; the ``(n, dim)`` array in input order (float32 unless ``precision``).
 
     Parameters
     ----------
@@ -229,7 +230,8 @@ def encode_dask(
     callbacks, show_progress_bar:
         One ``progress_*`` task ``"encode"``, counted in sentences, in this process.
     **options:
-        ``encode`` options (batch_size, precision, normalize_embeddings, prompt, truncate_dim, ...).
+        ``encode`` options (batch_size, compute_dtype, normalize_embeddings, prompt, truncate_dim, ...);
+        ``precision`` codes are calibrated on all the embeddings of the call, as one process would.
 
     Example
     -------
@@ -237,12 +239,15 @@ def encode_dask(
     >>> emb.shape                                                                      # doctest: +SKIP
     (2, 384)
     """
+    precision = options.pop("precision", "float32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS} (the output type), got {precision!r}")
     texts = check_texts(sentences)
     results = _run(model, texts, client, chunk_size, None, threads_per_task, n_workers, callbacks,
                    show_progress_bar, **options)
-    if not results:
-        return np.empty((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
-    return np.concatenate([results[i] for i in range(len(results))])
+    embeddings = (np.concatenate([results[i] for i in range(len(results))]) if results
+                  else np.empty((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32))
+    return embeddings if precision == "float32" else output_codes(embeddings, precision)
 
 
 def encode_dask_shards(model: Any, sentences: Sequence[str], output_dir: str | os.PathLike, client: Any = None,
@@ -268,6 +273,10 @@ def encode_dask_shards(model: Any, sentences: Sequence[str], output_dir: str | o
     >>> paths[0].name                                                                    # doctest: +SKIP
     'embeddings-000000.npy'
     """
+    if options.get("precision", "float32") != "float32":
+        # Codes calibrated shard by shard would mean different things in different shards.
+        raise ValueError(f"precision={options['precision']!r}: shards are written as float32; quantize the joined "
+                         "embeddings with workbench.quantization.quantize_embeddings and one set of ranges")
     texts = check_texts(sentences)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")

@@ -147,6 +147,23 @@ class Evaluator:
         return Hooks(self.callbacks) if self.callbacks else None
 
     @classmethod
+    def from_input_examples(cls, examples: Iterable[Any], **kwargs: Any) -> "Evaluator":
+        """sentence-transformers' name of ``from_examples``: build from a list of examples.
+
+        Example
+        -------
+        >>> from workbench import InputExample
+        >>> from workbench.evaluation import EmbeddingSimilarityEvaluator
+        >>> ev = EmbeddingSimilarityEvaluator.from_input_examples(
+        ...     [InputExample(texts=["a", "b"], label=1.0), InputExample(texts=["a", "c"], label=0.0)], name="dev")
+        >>> ev.primary_metric
+        'dev_spearman_cosine'
+        """
+        if not hasattr(cls, "from_examples"):
+            raise TypeError(f"{cls.__name__} is not built from examples; give its arguments directly")
+        return cls.from_examples(examples, **kwargs)
+
+    @classmethod
     def from_table(cls, source: Any, texts: str | Sequence[str] | None = None, label: str | None = None,
                    **kwargs: Any) -> "Evaluator":
         """Build from a table's rows through a column mapping (see :class:`~workbench.data.Table`).
@@ -162,9 +179,7 @@ class Evaluator:
         >>> EmbeddingSimilarityEvaluator.from_table(frame, texts=["q", "d"], label="score", name="mine").scores.tolist()
         [1.0, 0.0]
         """
-        if not hasattr(cls, "from_examples"):
-            raise TypeError(f"{cls.__name__} is not built from examples; give its arguments directly")
-        return cls.from_examples(Table(source, texts, label), **kwargs)
+        return cls.from_input_examples(Table(source, texts, label), **kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, primary_metric={self.primary_metric!r})"

@@ -60,6 +60,15 @@ def read_weights(path: Path, owner: str) -> dict[str, torch.Tensor]:
     raise FileNotFoundError(f"{owner} folder {path} has no {WEIGHTS_NAME} (nor pytorch_model.bin)")
 
 
+def non_default(module: nn.Module, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of ``module`` named in ``defaults`` whose values differ from those defaults.
+
+    For config fields that newer sentence-transformers releases added: written
+    only when set, so that older releases (which refuse unknown keys) still load the folder.
+    """
+    return {key: getattr(module, key) for key, default in defaults.items() if getattr(module, key) != default}
+
+
 class Module(nn.Module):
     """Base class: config round trip plus safetensors weights.
 

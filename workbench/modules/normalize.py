@@ -1,16 +1,26 @@
 """Normalize: scale sentence embeddings to unit length."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import torch.nn.functional as F
 
-from .base import Module, register
+from .base import CONFIG_NAME, Module, non_default, register
 
 
 @register
 class Normalize(Module):
     """L2-normalise ``sentence_embedding`` so that dot product equals cosine.
+
+    Parameters
+    ----------
+    module_input_name, module_output_name:
+        The feature normalised (``sentence_embedding``; ``token_embeddings``
+        for multi-vector models) and where the result goes (default: the
+        same key).  A missing input feature is left alone, as
+        sentence-transformers does.
 
     Example
     -------
@@ -21,7 +31,33 @@ class Normalize(Module):
     """
 
     st_name = "Normalize"
+    config_keys = ("module_input_name", "module_output_name")
+
+    def __init__(self, module_input_name: str = "sentence_embedding", module_output_name: str | None = None) -> None:
+        super().__init__()
+        self.module_input_name = module_input_name
+        self.module_output_name = module_output_name or module_input_name
+
+    def get_config(self) -> dict[str, Any]:
+        # Only settings that differ from the defaults: older sentence-transformers releases read no config.
+        return non_default(self, {"module_input_name": "sentence_embedding",
+                                   "module_output_name": self.module_input_name})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Normalize":
+        """Read the folder's ``config.json``; folders without one (older releases) hold the defaults."""
+        return super().load(path) if (Path(path) / CONFIG_NAME).exists() else cls()
+
+    @classmethod
+    def config_from_file(cls, config: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(config) - set(cls.config_keys))
+        if unknown:
+            raise ValueError(f"Normalize config field(s) {unknown} are not supported (this library reads "
+                             f"{', '.join(cls.config_keys)})")
+        return dict(config)
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
-        features["sentence_embedding"] = F.normalize(features["sentence_embedding"], p=2, dim=1)
+        x = features.get(self.module_input_name)
+        if x is not None:
+            features[self.module_output_name] = F.normalize(x, p=2, dim=-1)
         return features

@@ -26,6 +26,40 @@ CONFIG_FILE_NAMES = (
 )
 
 
+#: Fields of sentence_bert_config.json that sentence-transformers writes (6.2 and earlier releases), with the
+#: values this module honours: a callable accepts the value, a tuple lists the accepted values.
+CONFIG_FIELDS: dict[str, Any] = {
+    "max_seq_length": lambda v: v is None or isinstance(v, int),
+    "do_lower_case": lambda v: isinstance(v, bool),
+    "model_args": lambda v: v is None or isinstance(v, dict),
+    "tokenizer_args": lambda v: v is None or isinstance(v, dict),
+    "config_args": lambda v: v is None or isinstance(v, dict),
+    "transformer_task": ("feature-extraction",),
+    # 6.2's default for text models: the token embeddings are the model's last hidden state
+    "modality_config": (None, {"text": {"method": "forward", "method_output_name": "last_hidden_state"}}),
+    "module_output_name": (None, "token_embeddings"),
+    "processing_kwargs": (None, {}),
+    "unpad_inputs": lambda v: v is None or isinstance(v, bool),  # a speed setting: the same embeddings either way
+    "query_length": (None,),
+    "document_length": (None,),
+    "query_expansion": (None,),
+}
+
+
+def check_config(config: Any, file: Path) -> None:
+    """Refuse a Transformer config with a field or value this module does not honour, naming it."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{file} must hold a JSON object, got {type(config).__name__}")
+    for key, value in config.items():
+        accepted = CONFIG_FIELDS.get(key)
+        if accepted is None:
+            raise ValueError(f"{file}: field {key!r} is not supported (this library reads {', '.join(CONFIG_FIELDS)}); "
+                             "the model would encode differently than intended")
+        if not (accepted(value) if callable(accepted) else value in accepted):
+            expected = "" if callable(accepted) else f"; supported: {', '.join(map(repr, accepted))}"
+            raise ValueError(f"{file}: {key}={value!r} is not supported{expected}")
+
+
 #: Files a Hugging Face tokenizer is built from; a local model folder needs at least one.
 TOKENIZER_FILES = (
     "tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
@@ -217,5 +251,10 @@ class Transformer(Module):
         for name in CONFIG_FILE_NAMES:
             if (path / name).exists():
                 config = read_json(path / name)
+                check_config(config, path / name)
                 break
         return cls(path, **cls.config_from_file(config), **kwargs)
+
+    @classmethod
+    def config_from_file(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in config.items() if k in (*cls.config_keys, "model_args", "tokenizer_args", "config_args")}

@@ -56,7 +56,7 @@ import torch
 from torch import nn
 from torch.autograd.graph import increment_version
 from torch.optim.lr_scheduler import LambdaLR
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import BatchSampler, DataLoader, IterableDataset, RandomSampler, SequentialSampler, get_worker_info
 
 from ..data.tables import as_examples
 from ..hooks import progress_hooks
@@ -162,6 +162,7 @@ class Objective:
     iterator: Iterator[Any] | None = None
     checked: bool = False
     fingerprint: dict[str, Any] | None = None  # size and hash of the data, recorded in checkpoints
+    in_order: bool = False  # from a DataLoader without shuffling: read in order, like a stream
 
 
 class Trainer:
@@ -194,7 +195,7 @@ class Trainer:
         *,
         epochs: int = 1,
         steps_per_epoch: int | None = None,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         multi_task: str = "round_robin",
         batch_sampler: str | Sequence[str] = "default",
         num_workers: int = 0,
@@ -217,6 +218,7 @@ class Trainer:
         show_progress_bar: bool | None = None,
     ) -> None:
         _check_int("epochs", epochs, 1)
+        batch_size = _loader_batch_size(train_objectives, batch_size)
         _check_int("batch_size", batch_size, 1)
         _check_int("num_workers", num_workers, 0)
         _check_int("evaluation_steps", evaluation_steps, 0)
@@ -355,7 +357,10 @@ class Trainer:
         classes = [type(pair[1]).__name__ for _, pair in pairs]
         names = [name or (cls if classes.count(cls) == 1 else f"{cls}_{i}")
                  for i, ((name, _), cls) in enumerate(zip(pairs, classes))]
-        return [self._objective(name, *pair, kind) for name, (_, pair), kind in zip(names, pairs, samplers)]
+        objectives = [self._objective(name, *pair, kind) for name, (_, pair), kind in zip(names, pairs, samplers)]
+        # recorded in the settings: a resume must read such data in order too
+        self.samplers = ["in_order" if o.in_order else kind for o, kind in zip(objectives, samplers)]
+        return objectives
 
     def _objective(self, name: str, data: Any, loss: nn.Module, kind: str) -> Objective:
         if not isinstance(loss, nn.Module) or not hasattr(loss, "label_kind"):
@@ -365,17 +370,18 @@ class Trainer:
                              "build the loss with the model being trained")
         if kind not in BATCH_SAMPLERS:
             raise ValueError(f"objective {name!r}: unknown batch_sampler {kind!r}; valid: {', '.join(BATCH_SAMPLERS)}")
+        in_order = False
+        if isinstance(data, DataLoader):  # sentence-transformers' way: its dataset, batch size and order
+            data, in_order = _loader_dataset(name, data, kind)
         data = as_examples(data)  # a DataFrame, datasets.Dataset or table file: columns mapped by default
-        if isinstance(data, DataLoader):
-            raise TypeError(f"objective {name!r}: give the examples (e.g. loader.dataset), not a DataLoader; "
-                            "the trainer builds its own loaders from batch_size, batch_sampler and num_workers")
         if isinstance(data, (str, bytes)) or not (hasattr(data, "__iter__") or hasattr(data, "__getitem__")):
             raise TypeError(f"objective {name!r}: data must be a list of Examples, a Dataset or an iterable of "
                             f"Examples, got {type(data).__name__}")
         loss.to(self.device)
         collator = Collator(self.model.tokenize, loss.label_kind, f"objective {name!r} ({type(loss).__name__})",
                             featurize=getattr(loss, "featurize", None))
-        indexable = hasattr(data, "__len__") and hasattr(data, "__getitem__") and not isinstance(data, IterableDataset)
+        indexable = (hasattr(data, "__len__") and hasattr(data, "__getitem__") and not isinstance(data, IterableDataset)
+                     and not in_order)
         size = len(data) if hasattr(data, "__len__") else None
         if size == 0:
             raise ValueError(f"objective {name!r}: the data is empty")
@@ -388,7 +394,7 @@ class Trainer:
                              "examples); streamed data is read in order")
         elif size is not None:
             per_pass = math.ceil(size / self.batch_size)
-        objective = Objective(name, data, loss, collator, sampler, size, per_pass)
+        objective = Objective(name, data, loss, collator, sampler, size, per_pass, in_order=in_order)
         if indexable:
             first = [data[0]]
             self._check_objective(objective, len(collator.columns(first)), collator.labels(first))
@@ -874,6 +880,50 @@ def _load_own_state(loss: nn.Module, model: nn.Module, state: dict[str, torch.Te
                          f"missing {missing}, unexpected {result.unexpected_keys}")
 
 
+def _loader_batch_size(train_objectives: Any, batch_size: int | None) -> int:
+    """``batch_size``, or the one the objectives' DataLoaders share (default 16); a different one is refused.
+
+    The trainer uses one batch size for all objectives, as a DataLoader-built
+    run in sentence-transformers uses each loader's own.
+    """
+    pairs = train_objectives.values() if isinstance(train_objectives, Mapping) else train_objectives
+    # malformed objectives are left for _build_objectives to name
+    loaders = [p[0] for p in pairs if isinstance(p, (tuple, list)) and p and isinstance(p[0], DataLoader)] \
+        if isinstance(pairs, Iterable) and not isinstance(pairs, str) else []
+    sizes = sorted({loader.batch_size for loader in loaders}, key=str)
+    if batch_size is None and len(sizes) == 1:
+        return sizes[0]
+    if sizes and (batch_size is None or sizes != [batch_size]):
+        given = f"fit(batch_size={batch_size}) but " if batch_size is not None else ""
+        raise ValueError(f"{given}the DataLoaders of train_objectives have batch sizes {sizes}; a step takes one "
+                         "batch size for all objectives: make them equal")
+    return 16 if batch_size is None else batch_size
+
+
+def _loader_dataset(name: str, loader: DataLoader, kind: str) -> tuple[Any, bool]:
+    """The dataset of a ``DataLoader`` objective and whether it is read in order (``shuffle=False``).
+
+    The trainer batches, shuffles and collates itself (as sentence-transformers'
+    ``fit`` replaced a loader's ``collate_fn``); what it cannot do as the
+    loader would is refused, naming it.
+    """
+    where = f"objective {name!r}: the DataLoader"
+    if loader.batch_size is None or not isinstance(loader.batch_sampler, BatchSampler):
+        raise ValueError(f"{where} has its own batch_sampler ({type(loader.batch_sampler).__name__}); give "
+                         "DataLoader(dataset, batch_size=..., shuffle=...) or the examples with fit(batch_sampler=...)")
+    if loader.drop_last:
+        raise ValueError(f"{where} has drop_last=True; the trainer keeps the last, smaller batch of each pass")
+    if isinstance(loader.sampler, RandomSampler) and not loader.sampler.replacement:
+        return loader.dataset, False
+    if isinstance(loader.sampler, SequentialSampler):
+        if kind != "default":
+            raise ValueError(f"{where} reads in order (shuffle=False), which batch_sampler={kind!r} would not; "
+                             "use shuffle=True or the default batch_sampler")
+        return loader.dataset, True
+    raise ValueError(f"{where} samples with {type(loader.sampler).__name__}; only shuffle=True or shuffle=False "
+                     "loaders are taken (give the examples and fit(batch_sampler=...) for other orders)")
+
+
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
@@ -926,8 +976,11 @@ def fit(
         ``steps_per_epoch`` when it has no length); or a table -- a
         :class:`~workbench.data.Table` with a column mapping, or a DataFrame,
         ``datasets.Dataset`` or CSV/TSV/JSONL/Parquet path whose ``label`` or
-        ``score`` column is the label and other columns the texts.  Objective names (used in
-        events and history columns) default to the loss class names.
+        ``score`` column is the label and other columns the texts; or, as in
+        sentence-transformers, a ``DataLoader(dataset, batch_size=, shuffle=)``:
+        its dataset is trained on, with its batch size and order (``shuffle=False``
+        reads in order); its ``collate_fn`` is replaced, as sentence-transformers did.
+        Objective names (used in events and history columns) default to the loss class names.
     evaluator:
         Called as ``evaluator(model, output_path=, epoch=, steps=)``, returns
         a dict of metrics; ``primary_metric`` and ``greater_is_better``
@@ -936,7 +989,8 @@ def fit(
         ``steps_per_epoch`` defaults to one pass over the data (the smallest
         data set for round robin, all of them for proportional sampling).
     batch_size, num_workers:
-        Examples per batch; DataLoader worker processes (tokenisation runs in them).
+        Examples per batch (default: the DataLoaders' batch size, else 16); DataLoader
+        worker processes (tokenisation runs in them).
     multi_task:
         ``"round_robin"``: one batch of every objective per step;
         ``"proportional"``: one objective per step, drawn with probability
