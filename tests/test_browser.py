@@ -203,7 +203,11 @@ def test_cluster_map_on_a_slow_browser(page, lab):
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_NAME, "language": "python"}
     nbformat.write(notebook, lab.root / f"{name}.ipynb")
     run_all_cells(page, lab, name)
-    page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
+    # Slow until plotly's module has loaded and drawn a frame (anywidget's 2 s are over then); full speed for the rest.
+    page.locator(".wb-cluster-explorer .js-plotly-plot").wait_for(timeout=RUN_S * 1000)
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
     plot = page.locator(".wb-cluster-explorer .wb-cluster-plot")
     expect(plot.locator(".legend .traces")).to_have_count(3)  # one trace per cluster, k = 3
     expect(plot.locator(".main-svg").first).to_have_attribute("height", "560")  # the layout's height, not plotly's 360
