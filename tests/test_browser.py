@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser_setup import CHROMIUM_ARGS, JupyterLab, ensure_chromium, prepare_notebook, wait_until
-from notebook_kernel import REPO, notebook_kernel  # noqa: F401  (a fixture)
+from notebook_kernel import KERNEL_NAME, REPO, notebook_kernel  # noqa: F401  (a fixture)
 
 #: Seconds one test may take in all: bounded, but long enough for a machine whose every core is busy.
 TEST_S = 1800
@@ -83,13 +83,17 @@ def page(browser, lab, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(DRAW_S * 1000)  # clicks, screenshots and wait_for wait this long too
     page = context.new_page()
+    console: list[str] = []  # e.g. anywidget's "[anywidget] Failed to initialize model."
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
     failed_before = request.session.testsfailed
     yield page
     if request.session.testsfailed > failed_before:
-        # What the page showed when the test failed, beside the screenshots.
+        # What the page showed, and what the browser logged, when the test failed, beside the screenshots.
         name = f"failed_{request.node.name}"
         shot(page, name)
         (SCREENSHOTS / f"{name}.html").write_text(page.content())
+        (SCREENSHOTS / f"{name}.console.txt").write_text("\n".join(console))
     context.close()
     lab.shutdown_kernels()  # one notebook's kernel at a time: the CPU is small
 
@@ -173,6 +177,42 @@ def test_cluster_map_in_notebook_06(page, lab, results_dir):
     no_widget_failed(page, "06_clustering")
     shot(page.locator(".wb-cluster-explorer").first, "06_cluster_map_20newsgroups")
     shot(page.locator(".wb-cluster-explorer").nth(1), "06_cluster_map_ag_news")
+
+
+#: How many times slower the page's CPU runs in test_cluster_map_on_a_slow_browser: plotly's 5 MB widget module
+#: then takes seconds to load, as it does on a loaded machine.
+CPU_SLOWDOWN = 20
+
+
+def test_cluster_map_on_a_slow_browser(page, lab):
+    """The map draws in full even when the browser needs more than 2 s to load plotly's widget module.
+
+    anywidget gives a model 2 s to load its module; past that it drops every message the kernel sends the model
+    (anywidget 0.11: its Runtime's ``ready`` promise rejects), so a figure whose traces, layout and CSS class
+    came as updates stayed an empty 700 x 360 frame (issue 10, section 5).
+    """
+    import nbformat
+
+    name = "slow_cluster_map"
+    code = (f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
+            "import numpy as np\nfrom widgets import ClusterExplorer\n"
+            "points = np.random.default_rng(0).normal(size=(60, 8))\n"
+            "explorer = ClusterExplorer(points, [f'text {i}' for i in range(60)], k=3, projection='pca')\n"
+            "explorer.widget")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_NAME, "language": "python"}
+    nbformat.write(notebook, lab.root / f"{name}.ipynb")
+    run_all_cells(page, lab, name)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
+    # Slow until plotly's module has loaded and drawn a frame (anywidget's 2 s are over then); full speed for the rest.
+    page.locator(".wb-cluster-explorer .js-plotly-plot").wait_for(timeout=RUN_S * 1000)
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
+    plot = page.locator(".wb-cluster-explorer .wb-cluster-plot")
+    expect(plot.locator(".legend .traces")).to_have_count(3)  # one trace per cluster, k = 3
+    expect(plot.locator(".main-svg").first).to_have_attribute("height", "560")  # the layout's height, not plotly's 360
+    no_widget_failed(page, name)
+    shot(page.locator(".wb-cluster-explorer"), "slow_browser_cluster_map")
 
 
 def test_sts_explorer_in_notebook_02(page, lab, results_dir):

@@ -57,6 +57,35 @@ def test_every_view_displays_as_its_widget(tiny_encoder):
         assert bundle[WIDGET_MIME]["model_id"] == view.widget.model_id
 
 
+
+def test_every_plot_reaches_the_browser_with_its_first_drawing(monkeypatch):
+    """A figure's traces, layout and CSS class are in the state its browser model is created with.
+
+    anywidget drops updates to a model whose module (plotly's: 5 MB) took the browser over 2 s to load: a map
+    whose traces came as updates stayed empty on a loaded machine (issue 10, section 5).
+    """
+    import comm
+
+    opened = []  # the state each widget's comm opens with
+
+    def record(**kwargs):
+        opened.append(kwargs["data"]["state"])
+        return create_comm(**kwargs)
+
+    create_comm = comm.create_comm
+    monkeypatch.setattr(comm, "create_comm", record)
+    emb, texts, _ = blobs(per_topic=5)
+    views = {"map": ClusterExplorer(emb, texts, k=3, projection="pca"), "monitor": TrainingMonitor(),
+             "sts": STSExplorer({"m": [0.1, 0.9]}, ["a", "b"], ["c", "d"], [0.0, 1.0])}
+    at_open = {state["_widget_layout"]["height"]: state for state in opened if "_widget_layout" in state}
+    heights = {"map": 560, "monitor": 360, "sts": 380}
+    for name, view in views.items():
+        state = at_open[heights[name]]
+        assert len(state["_widget_data"]) == len(view.figure.data) > 0, name
+    assert list(at_open[560]["_dom_classes"]) == ["wb-cluster-plot"]
+    assert len(at_open[560]["_widget_layout"]["annotations"]) == 3  # one keyword label per cluster
+
+
 # --------------------------------------------------------------------------- TrainingMonitor
 class PressStop(Callback):
     """Presses the monitor's Stop button at the end of step ``step``, as a user would mid-run."""

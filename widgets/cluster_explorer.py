@@ -13,6 +13,7 @@ from workbench.clustering import cluster_keywords, community_detection, kmeans, 
 from workbench.data.tables import Table, is_table
 
 from ._common import WidgetView, encode, hover_text, html_table, unit_rows
+from ._figure import figure_widget
 
 METHODS = ("kmeans", "community")
 PROJECTIONS = ("umap", "pca")
@@ -23,6 +24,8 @@ MAX_TRACES = 50
 MAX_ANNOTATIONS = 20
 #: Points the silhouette score is computed on (it is quadratic in the points).
 SILHOUETTE_SAMPLE = 2000
+FIGURE_LAYOUT = {"height": 560, "dragmode": "lasso", "legend": {"itemsizing": "constant"},
+                 "margin": {"t": 30, "b": 30, "l": 30, "r": 30}}
 
 
 class ClusterExplorer(WidgetView):
@@ -150,9 +153,8 @@ class ClusterExplorer(WidgetView):
                                               continuous_update=False)
         self.info = w.HTML()
         self.selection_table = w.HTML(layout=w.Layout(max_height="240px", overflow="auto"))
-        self.figure = go.FigureWidget(layout={"height": 560, "dragmode": "lasso", "legend": {"itemsizing": "constant"},
-                                              "margin": {"t": 30, "b": 30, "l": 30, "r": 30}})
-        self.figure.add_class("wb-cluster-plot")
+        self.figure: go.FigureWidget | None = None  # made by the first drawing, with it
+        self.recluster()
         self.method.observe(lambda _change: self.recluster(), names="value")
         self.k_slider.observe(lambda _change: self._slider_moved("kmeans"), names="value")
         self.threshold_slider.observe(lambda _change: self._slider_moved("community"), names="value")
@@ -161,7 +163,6 @@ class ClusterExplorer(WidgetView):
             w.HBox([self.method, self.components]), w.HBox([self.k_slider, self.threshold_slider]),
             self.info, self.figure, self.selection_table,
         ]).add_class("wb-cluster-explorer")
-        self.recluster()
 
     # ------------------------------------------------------------------ state
     @property
@@ -305,10 +306,15 @@ class ClusterExplorer(WidgetView):
              "font": {"size": 12}, "bgcolor": "rgba(255,255,255,0.7)"}
             for c, (_, members) in zip(by_size[:MAX_ANNOTATIONS], groups)
         ]
-        with self.figure.batch_update():
-            self.figure.data = []
-            self.figure.layout.annotations = annotations
-        self.figure.add_traces(traces)
+        if self.figure is None:
+            # The browser's model is created with the whole map: an update can be lost while it loads plotly.
+            layout = {**FIGURE_LAYOUT, "annotations": annotations}
+            self.figure = figure_widget(go.Figure(traces, layout), "wb-cluster-plot")
+        else:
+            with self.figure.batch_update():
+                self.figure.data = []
+                self.figure.layout.annotations = annotations
+            self.figure.add_traces(traces)
         for trace in self.figure.data:
             trace.on_selection(self._on_selection)
             trace.on_deselect(self._on_deselect)

@@ -14,6 +14,7 @@ from scipy.stats import pearsonr, spearmanr
 from workbench.data.tables import Table
 
 from ._common import WidgetView, encode, hover_text, html_table, unit_rows
+from ._figure import figure_widget
 
 ALL = "all"
 HOVER = ("%{customdata[0]}<br>%{customdata[1]}<br>gold %{x:.2f} · predicted %{y:.3f}<extra>%{fullData.name}</extra>")
@@ -208,16 +209,16 @@ class STSExplorer(WidgetView):
 
     # ------------------------------------------------------------------ drawing
     def _make_figure(self) -> Any:
-        layout = make_subplots(rows=1, cols=len(self.model_names), shared_yaxes=True,
+        figure = make_subplots(rows=1, cols=len(self.model_names), shared_yaxes=True,
                                subplot_titles=self.model_names, horizontal_spacing=0.05)
-        figure = go.FigureWidget(layout)
         for i, name in enumerate(self.model_names, start=1):
             figure.add_trace(go.Scattergl(name=name, mode="markers", marker={"size": 5, "opacity": 0.6},
                                           hovertemplate=HOVER), row=1, col=i)
             figure.update_xaxes(title_text="gold score", row=1, col=i)
         figure.update_yaxes(title_text="predicted cosine", row=1, col=1)
         figure.update_layout(height=380, showlegend=False, margin={"t": 40, "b": 40, "l": 50, "r": 20})
-        return figure
+        # Traces and layout go with the browser's model, not as updates it can lose while it loads plotly.
+        return figure_widget(figure)
 
     def _refresh(self) -> None:
         if self._holding:

@@ -16,6 +16,7 @@ from workbench.hooks import Callback, Event
 from workbench.training import History
 
 from ._common import Throttle, WidgetView, html_table
+from ._figure import figure_widget
 
 STOP_REASON = "stopped from the notebook"
 
@@ -186,9 +187,8 @@ class TrainingMonitor(Callback, WidgetView):
 
     # ------------------------------------------------------------------ drawing
     def _make_figure(self) -> Any:
-        layout = make_subplots(rows=1, cols=2, specs=[[{"secondary_y": True}, {}]],
+        figure = make_subplots(rows=1, cols=2, specs=[[{"secondary_y": True}, {}]],
                                subplot_titles=("training loss and learning rate", "evaluation"))
-        figure = go.FigureWidget(layout)
         figure.add_trace(go.Scatter(name="learning rate", mode="lines", line={"dash": "dot", "color": "grey"}),
                          row=1, col=1, secondary_y=True)
         figure.add_trace(go.Scatter(name="primary metric", mode="lines+markers"), row=1, col=2)
@@ -200,7 +200,8 @@ class TrainingMonitor(Callback, WidgetView):
         figure.update_yaxes(title_text="loss", row=1, col=1, secondary_y=False, rangemode="tozero")
         figure.update_yaxes(title_text="learning rate", row=1, col=1, secondary_y=True, showgrid=False,
                             rangemode="tozero")
-        return figure
+        # Traces and layout go with the browser's model, not as updates it can lose while it loads plotly.
+        return figure_widget(figure)
 
     def _redraw(self) -> None:
         self.redraws += 1
