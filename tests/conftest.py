@@ -109,3 +109,12 @@ def zoo_package(tmp_path_factory):
         return unpacked[name]
 
     return unpack
+
+
+@pytest.fixture()
+def one_thread():
+    """Tiny models train fastest on one thread; more threads fight over the few shared cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

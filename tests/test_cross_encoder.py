@@ -25,12 +25,7 @@ PAIRS = [("a man eats bread", "a man is eating food"), ("a cat", "the dog plays 
          ("someone rides a horse", ""), ("good movie", "terrible film")]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

@@ -44,13 +44,7 @@ def sts_evaluator() -> EmbeddingSimilarityEvaluator:
                                         [e.label for e in data], name="toy")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train fastest on one thread; more threads fight over the few shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

@@ -117,7 +117,7 @@ def dataset_path(name: str, file: str | None = None, hooks: Hooks | None = None)
     Example
     -------
     >>> dataset_path("senteval", "MR")  # doctest: +SKIP
-    PosixPath('/work/shared/datasets/senteval/MR')
+    PosixPath('/data/mirror/senteval/MR')
     """
     entry = _entry(name)
     rel = entry["path"] if file is None else _relpath(name, entry, file)
