@@ -84,6 +84,11 @@ def test_every_plot_reaches_the_browser_with_its_first_drawing(monkeypatch):
         assert len(state["_widget_data"]) == len(view.figure.data) > 0, name
     assert list(at_open[560]["_dom_classes"]) == ["wb-cluster-plot"]
     assert len(at_open[560]["_widget_layout"]["annotations"]) == 3  # one keyword label per cluster
+    # The STS scatter opens with its points and each model's correlation, not an empty frame titled by name.
+    sts = at_open[380]
+    points = sts["_widget_data"][0]
+    assert "x" in points and "y" in points and "customdata" in points  # plotly sends the arrays as binary buffers
+    assert [a["text"] for a in sts["_widget_layout"]["annotations"]] == ["m: Spearman 1.0000"]
 
 
 # --------------------------------------------------------------------------- TrainingMonitor

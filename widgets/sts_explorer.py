@@ -92,14 +92,15 @@ class STSExplorer(WidgetView):
         self.worst_model = w.Dropdown(options=self.model_names, description="worst of")
         self.summary_table = w.HTML()
         self.worst_table = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
+        self._apply_filters()
         self.figure = self._make_figure()
+        self._fill_tables()
         for control in (self.genre, self.score_range, self.worst_model):
             control.observe(lambda _change: self._refresh(), names="value")
         self.widget = w.VBox([
             w.HBox([self.genre, self.score_range]), self.figure, self.summary_table,
             self.worst_model, self.worst_table,
         ]).add_class("wb-sts-explorer")
-        self._refresh()
 
     @classmethod
     def from_examples(cls, models: Mapping[str, Any], examples: Sequence[Any], genres: Sequence[str] | None = None,
@@ -217,28 +218,38 @@ class STSExplorer(WidgetView):
             figure.update_xaxes(title_text="gold score", row=1, col=i)
         figure.update_yaxes(title_text="predicted cosine", row=1, col=1)
         figure.update_layout(height=380, showlegend=False, margin={"t": 40, "b": 40, "l": 50, "r": 20})
-        # Traces and layout go with the browser's model, not as updates it can lose while it loads plotly.
+        # The points and correlations go with the browser's model, not as updates it can lose while it loads
+        # plotly (anywidget drops every update to a model whose module took over 2 s to load).
+        self._fill_figure(figure)
         return figure_widget(figure)
 
-    def _refresh(self) -> None:
-        if self._holding:
-            return
+    def _apply_filters(self) -> None:
         gold = self.results["gold"].to_numpy()
         low, high = self.score_range.value
         mask = (gold >= low) & (gold <= high)
         if self.genre.value != ALL:
             mask &= (self.results["genre"] == self.genre.value).to_numpy()
         self._mask = mask
+
+    def _fill_figure(self, figure: Any) -> None:
+        """Each model's scatter of the filtered pairs, and its Spearman in the subplot's title."""
         rows = self.filtered
         custom = np.column_stack([rows["sentence1"].map(hover_text), rows["sentence2"].map(hover_text)])
-        summary = self.summary
-        with self.figure.batch_update():
-            for trace, annotation, record in zip(self.figure.data, self.figure.layout.annotations,
-                                                 summary.itertuples()):
-                trace.x, trace.y, trace.customdata = rows["gold"], rows[f"pred_{record.model}"], custom
-                annotation.text = html.escape(f"{record.model}: Spearman {record.spearman:.4f}")
-        self.summary_table.value = html_table(summary)
+        for trace, annotation, record in zip(figure.data, figure.layout.annotations, self.summary.itertuples()):
+            trace.x, trace.y, trace.customdata = rows["gold"], rows[f"pred_{record.model}"], custom
+            annotation.text = html.escape(f"{record.model}: Spearman {record.spearman:.4f}")
+
+    def _fill_tables(self) -> None:
+        self.summary_table.value = html_table(self.summary)
         self.worst_table.value = html_table(self.worst())
+
+    def _refresh(self) -> None:
+        if self._holding:
+            return
+        self._apply_filters()
+        with self.figure.batch_update():
+            self._fill_figure(self.figure)
+        self._fill_tables()
 
 
 def _predictions(model: Any, frame: pd.DataFrame, batch_size: int, name: str) -> np.ndarray:
