@@ -205,22 +205,21 @@ def upstream_files() -> dict[str, bytes]:
     return files
 
 
-def fixture_registry() -> dict[str, dict[str, Any]]:
-    """The registry with checksums that match the fixtures: registered files' SHA-256 and published checksums.
+def fixture_registry(files: dict[str, bytes] | None = None) -> dict[str, dict[str, Any]]:
+    """The registry with checksums that match ``files`` (default :func:`upstream_files`), as served by a FileServer.
 
-    Registered files without a fixture are dropped (built files, ``url`` null, stay: no source serves them).
+    Registered files' SHA-256 and the sources' published checksums become those of the served bytes; registered
+    files that are not served are dropped (built files, ``url`` null, stay: no source serves them).
     """
+    files = upstream_files() if files is None else files
     registry = reg.load_registry()
-    served = registered_fixtures()
-    for name, entry in registry.items():
-        entry["files"] = {key: {**spec, "sha256": sha256(served[name, key])} if (name, key) in served else spec
-                          for key, spec in entry["files"].items() if (name, key) in served or spec["url"] is None}
-    sources = source_fixtures()
     for entry in registry.values():
+        entry["files"] = {key: {**spec, "sha256": sha256(files[_url_path(spec["url"])])} if spec["url"] else spec
+                          for key, spec in entry["files"].items()
+                          if spec["url"] is None or _url_path(spec["url"]) in files}
         for source in entry.get("sources", []):
             for spec in source["files"].values():
-                if "md5" in spec:
-                    spec["md5"] = hashlib.md5(sources[_url_path(spec["url"])]).hexdigest()
-                if "sha256" in spec:
-                    spec["sha256"] = sha256(sources[_url_path(spec["url"])])
+                for algorithm in ("md5", "sha256"):
+                    if algorithm in spec:
+                        spec[algorithm] = hashlib.new(algorithm, files[_url_path(spec["url"])]).hexdigest()
     return registry

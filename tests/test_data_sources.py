@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 import http_fixtures as fx
-from notebook_kernel import notebook_kernel  # noqa: F401  (a fixture)
 from fake_hub import FakeHub
 from workbench.data import registry as reg
 from workbench.data import sources
@@ -311,19 +310,3 @@ def test_registry_sources_are_well_formed():
     newsgroups = reg.load_registry()["20newsgroups"]["sources"][0]["files"]["archive"]
     # The checksum scikit-learn publishes and checks for the same archive.
     assert (newsgroups["url"], newsgroups["sha256"]) == (ARCHIVE.url, ARCHIVE.checksum)
-
-
-# --------------------------------------------------------------------------- a user's first run
-
-
-@pytest.mark.notebook
-def test_notebook_02_runs_with_the_data_only_downloadable(web, cache, tmp_path, notebook_kernel, tiny_bert_dir):
-    """Notebook 02 as on a laptop without the mirror: the STS benchmark comes from the (local) internet."""
-    from test_notebooks import run_notebook
-
-    results = run_notebook("02_sts_evaluation", tmp_path, notebook_kernel, model_names=[str(tiny_bert_dir)],
-                           data_dir=str(tmp_path / "no-mirror-here"))
-    assert "sbert.net/datasets/stsbenchmark.tsv.gz" in web.requests
-    assert results["pairs"] == sum(row[0] == "test" for row in fx.STSB_ROWS)
-    assert set(results["spearman_by_genre"]) == {"all", "main-captions", "main-forums", "main-news"}
-    assert all(-1 <= value <= 1 for value in results["spearman"].values())
