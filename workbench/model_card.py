@@ -90,8 +90,8 @@ def _base_model(source: str | None) -> str | None:
 
 def _training_lines(record: Mapping[str, Any] | None) -> list[str]:
     if not record:
-        return ["## Training", "", "Not trained with sentence-workbench in the session that saved it "
-                "(the card of the folder it was loaded from, if any, tells more).", ""]
+        return ["## Training", "", ("Not trained with sentence-workbench in the session that saved it "
+                                    "(the card of the folder it was loaded from, if any, tells more)."), ""]
     rows = [(o["name"], o["loss"], "streamed" if o["examples"] is None else f"{o['examples']:,}")
             for o in record["objectives"]]
     lines = ["## Training", "", f"Trained for {record['steps']:,} of {record['total_steps']:,} steps on:", "",
