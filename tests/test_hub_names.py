@@ -110,7 +110,8 @@ def test_bare_name_prefers_the_exact_id(hub, tiny_encoder, tmp_path):
     hub.add("tiny-exact", files, repo_type="model")
     other = hub.add("sentence-transformers/tiny-exact", files | {"README.md": b"the org's copy"}, repo_type="model")
     folder = resolve_model("tiny-exact")
-    assert not (folder / "README.md").exists() and other.commit not in str(folder)
+    # The saved folder has a README.md of its own (the model card): the org's copy must not be the one found.
+    assert (folder / "README.md").read_bytes() != b"the org's copy" and other.commit not in str(folder)
 
 
 def test_old_03_layout_with_bert_module_loads(hub, tiny_bert_dir, tmp_path):

@@ -1,6 +1,7 @@
 """semantic_search and paraphrase mining against brute force over the full score matrix."""
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -186,3 +187,42 @@ def test_paraphrase_mining_encodes_then_mines():
     got = paraphrase_mining(FakeEncoder(), sentences, batch_size=8, top_k=2, max_pairs=5)
     assert calls == [(sentences, 8, True)]
     assert_same_pairs(got, brute_force_pairs(CORPUS[:20], 2, 5, "cosine"))
+
+
+# ---------------------------------------------------------------- reranking a first ranking
+def test_rerank_hits_orders_by_the_new_scores_and_reports_both_ranks(caplog):
+    from workbench.search import rerank_hits
+
+    hits = [{"corpus_id": 10 + i, "score": 1 - i / 10} for i in range(5)]
+    reranked = rerank_hits(hits, [0.2, float("nan"), 0.9, 0.2, 0.5])
+    assert [h["corpus_id"] for h in reranked] == [12, 14, 10, 13, 11]  # ties keep the first order, NaN last
+    assert [h["first_rank"] for h in reranked] == [3, 5, 1, 4, 2]
+    assert [h["movement"] for h in reranked] == [2, 3, -2, 0, -3]
+    assert [h["first_score"] for h in reranked] == pytest.approx([0.8, 0.6, 1.0, 0.7, 0.9])
+    assert reranked[0]["score"] == pytest.approx(0.9) and math.isnan(reranked[-1]["score"])
+    assert "1 of the 5 new scores are not finite (first: hit 1, corpus_id 11)" in caplog.text
+    with pytest.raises(ValueError, match="one new score per hit"):
+        rerank_hits(hits, [0.1])
+
+
+def test_rerank_scores_each_hit_with_the_cross_encoder():
+    from workbench.search import rerank
+
+    class Judge:  # scores a pair by the length of its second text
+        def predict(self, pairs, batch_size=32, show_progress_bar=None):
+            return np.array([len(b) for _, b in pairs], dtype=np.float32)
+
+    corpus = ["a", "bbbb", "cc", "ddd"]
+    hits = [{"corpus_id": 0, "score": 0.9}, {"corpus_id": 2, "score": 0.8}, {"corpus_id": 3, "score": 0.1}]
+    top = rerank(Judge(), "q", hits, corpus, top_k=2)
+    assert [(h["corpus_id"], h["score"], h["first_rank"]) for h in top] == [(3, 3.0, 3), (2, 2.0, 2)]
+    assert rerank(Judge(), "q", [], corpus) == []
+    with pytest.raises(ValueError, match="top_k"):
+        rerank(Judge(), "q", hits, corpus, top_k=0)
+
+    class TwoLabels:
+        def predict(self, pairs, **kwargs):
+            return np.zeros((len(pairs), 2))
+
+    with pytest.raises(ValueError, match="one score per pair"):
+        rerank(TwoLabels(), "q", hits, corpus)

@@ -321,6 +321,74 @@ def test_search_box_with_a_real_encoder(tiny_encoder):
     assert box.search(texts[2])["text"].iloc[0] == texts[2]
 
 
+class LookupCrossEncoder:
+    """A cross-encoder whose score of (query, text) is looked up by text; counts the pairs it scores."""
+
+    def __init__(self, scores):
+        self.scores, self.scored = scores, 0
+
+    def predict(self, pairs, batch_size=32, show_progress_bar=None):
+        self.scored += len(pairs)
+        return np.array([self.scores[text] for _, text in pairs], dtype=np.float32)
+
+
+CROSS = {"cats purr": 0.5, "kittens purr": 0.2, "quiet cat": 0.9, "dogs bark": 0.1, "fish swim": 0.7}
+
+
+def test_search_box_reranks_side_by_side_with_moves_and_both_scores():
+    cross = LookupCrossEncoder(CROSS)
+    frame = pd.DataFrame({"id": range(5), "text": list(CORPUS)})
+    box = SearchBox(LookupEncoder(CORPUS), frame, top_k=3, cross_encoder=cross, rerank_depth=5)
+    results = box.search("kittens purr")
+    assert cross.scored == 5  # the bi-encoder's best rerank_depth hits, each scored once
+    # Cosine to [0.9, 0.1, 0]: itself 1, cats purr 0.9939, quiet cat 0.9522, dogs bark 0.1104, fish swim 0.
+    cosines = {"cats purr": 0.9 / np.sqrt(0.82), "quiet cat": 0.9 / np.sqrt(0.82 * 1.09), "fish swim": 0.0}
+    assert box.bi_results["text"].tolist() == ["kittens purr", "cats purr", "quiet cat"]
+    assert box.bi_results["score"].tolist() == pytest.approx([1.0, cosines["cats purr"], cosines["quiet cat"]], abs=1e-6)
+    assert results.columns.tolist() == ["rank", "movement", "cross_score", "bi_rank", "bi_score", "text", "id"]
+    assert results["text"].tolist() == ["quiet cat", "fish swim", "cats purr"]
+    assert results["rank"].tolist() == [1, 2, 3] and results["bi_rank"].tolist() == [3, 5, 2]
+    assert results["movement"].tolist() == [2, 3, -1] and results["id"].tolist() == [4, 2, 0]
+    assert results["cross_score"].tolist() == pytest.approx([0.9, 0.7, 0.5])
+    assert results["bi_score"].tolist() == pytest.approx([cosines[t] for t in results["text"]], abs=1e-6)
+    # Both rankings are on screen, the moves as arrows.
+    assert "kittens purr" in box.bi_table.value and "kittens purr" not in box.table.value
+    assert "▲ 2" in box.table.value and "▲ 3" in box.table.value and "▼ 1" in box.table.value
+    assert box.last_rerank_ms > 0 and box.last_latency_ms >= box.last_rerank_ms and "reranked" in box.status.value
+    side_by_side = box.widget.children[2]
+    assert "wb-search-side-by-side" in side_by_side._dom_classes and len(side_by_side.children) == 2
+
+    assert box.search("  ").empty and box.bi_results.empty and box.bi_table.value == box.table.value == ""
+    box.search("fish swim", top_k=1)  # a top_k larger than rerank_depth would rerank top_k hits
+    assert box.results["text"].tolist() == ["quiet cat"] and box.results["bi_rank"].tolist() == [2]
+
+
+def test_search_box_rerank_failures_are_shown_not_raised():
+    with pytest.raises(TypeError, match="predict"):
+        SearchBox(LookupEncoder(CORPUS), list(CORPUS), cross_encoder=object())
+    with pytest.raises(ValueError, match="clash"):
+        SearchBox(LookupEncoder(CORPUS), pd.DataFrame({"text": ["a"], "movement": [1]}), cross_encoder=LookupCrossEncoder({}))
+    box = SearchBox(LookupEncoder(CORPUS), list(CORPUS), top_k=2, cross_encoder=LookupCrossEncoder({}))
+    box.query.value = "cats purr"  # the cross-encoder has no score for these texts
+    assert box.results.empty and box.bi_table.value == "" and "cannot search" in box.status.value
+
+
+def test_search_box_with_a_real_cross_encoder(tiny_encoder, tiny_bert_dir):
+    import torch
+
+    from workbench import CrossEncoder
+
+    torch.manual_seed(0)
+    cross = CrossEncoder.from_encoder(tiny_bert_dir, num_labels=1, max_length=32, device="cpu")
+    texts = [pair[1] for pair in SIMILAR]
+    box = SearchBox(tiny_encoder, texts, top_k=4, cross_encoder=cross, rerank_depth=4)
+    results = box.search(SIMILAR[0][0])
+    expected = cross.predict([(SIMILAR[0][0], text) for text in results["text"]])
+    assert results["cross_score"].tolist() == pytest.approx(expected.tolist(), abs=1e-6)
+    assert results["cross_score"].is_monotonic_decreasing and sorted(results["bi_rank"]) == [1, 2, 3, 4]
+    assert (results["movement"] == results["bi_rank"] - results["rank"]).all()
+
+
 class NoRowsEncoder:
     """A broken model: whatever it is given, its encode returns no rows."""
 

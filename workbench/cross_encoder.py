@@ -31,6 +31,7 @@ from .encoder import (
 )
 from .hooks import progress_hooks
 from .io import folder_lock, read_json, save_into, write_json
+from .model_card import CARD_NAME, cross_encoder_card
 from .modules import Transformer
 from .modules.transformer import check_tokenizer_files, load_pretrained
 
@@ -447,7 +448,7 @@ class CrossEncoder(nn.Module):
 
         Other files in the folder stay (see :func:`workbench.io.save_into`).
         """
-        save_into(path, self._write_files, last=(MODULES_NAME, ST_CONFIG_NAME))
+        save_into(path, self._write_files, last=(MODULES_NAME, ST_CONFIG_NAME), keep_edited=(CARD_NAME,))
 
     save_pretrained = save
 
@@ -465,6 +466,8 @@ class CrossEncoder(nn.Module):
             "__version__": _versions(), "model_type": "CrossEncoder", "activation_fn": activation,
             "prompts": {}, "default_prompt_name": None,
         })
+        # The staging folder sits inside the target: the card names the target's folder.
+        (folder / CARD_NAME).write_text(cross_encoder_card(self, folder.parent.name), encoding="utf-8")
 
     def __repr__(self) -> str:
         return (f"CrossEncoder({type(self.model).__name__}, num_labels={self.num_labels}, "

@@ -22,6 +22,7 @@ from torch import nn
 
 from .hooks import progress_hooks
 from .io import contained, folder_lock, read_json, save_into, write_json
+from .model_card import CARD_NAME, encoder_card
 from .modules import MODULES, ST_TYPES, Module, Pooling, Transformer
 from .quantization import PRECISIONS, quantize_embeddings
 from .validation import describe_rows, non_finite_rows, positive_int
@@ -567,7 +568,7 @@ class SentenceEncoder(nn.Sequential):
         an earlier save wrote that this model lacks are removed.  A ``path``
         that is an existing file is refused.
         """
-        save_into(path, self._write_files, last=(MODULES_NAME, ST_CONFIG_NAME))
+        save_into(path, self._write_files, last=(MODULES_NAME, ST_CONFIG_NAME), keep_edited=(CARD_NAME,))
 
     def _write_files(self, folder: Path) -> None:
         entries = []
@@ -587,6 +588,8 @@ class SentenceEncoder(nn.Sequential):
         if self.truncate_dim is not None:
             config["truncate_dim"] = self.truncate_dim
         write_json(folder / ST_CONFIG_NAME, config)
+        # The staging folder sits inside the target: the card names the target's folder.
+        (folder / CARD_NAME).write_text(encoder_card(self, folder.parent.name), encoding="utf-8")
 
     save_pretrained = save
 

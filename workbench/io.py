@@ -164,35 +164,75 @@ def contained(root: str | os.PathLike, relative: str, what: str) -> Path:
     return path
 
 
-def _read_record(target: Path) -> tuple[set[str], set[str]]:
-    """The files and folders an earlier :func:`save_into` wrote into ``target`` (nothing when unknown)."""
+def _read_record(target: Path) -> tuple[set[str], set[str], dict[str, str]]:
+    """The files and folders an earlier :func:`save_into` wrote into ``target``, and the digests it kept of some.
+
+    Nothing when unknown.
+    """
     file = target / SAVED_RECORD
     if not file.is_file():
-        return set(), set()
+        return set(), set(), {}
     try:
         record = read_json(file)
         entries = {kind: {str(contained(target, rel, "a recorded entry").relative_to(target))
                           for rel in record[kind]} for kind in ("files", "folders")}
+        digests = record.get("sha256", {})
+        if not isinstance(digests, dict):
+            raise TypeError(f"'sha256' is a {type(digests).__name__}, not an object")
     except (ValueError, TypeError, KeyError) as err:
         # Deleting less is always safe: an unreadable record removes nothing.
         logger.warning("ignoring %s (%s); files of the earlier save that this one lacks stay in place", file, err)
-        return set(), set()
-    return entries["files"], entries["folders"]
+        return set(), set(), {}
+    return entries["files"], entries["folders"], {str(k): str(v) for k, v in digests.items()}
 
 
-def _write_record(target: Path, files: set[str], folders: set[str]) -> None:
-    write_json(target / SAVED_RECORD, {
+def _write_record(target: Path, files: set[str], folders: set[str], digests: dict[str, str]) -> None:
+    record = {
         "about": "files and folders written by sentence-workbench; a later save removes only these",
         "files": sorted(files), "folders": sorted(folders),
-    })
+    }
+    if digests:
+        record["sha256"] = dict(sorted(digests.items()))
+    write_json(target / SAVED_RECORD, record)
 
 
-def save_into(target: str | os.PathLike, write: Callable[[Path], None], last: Sequence[str] = ()) -> Path:
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _keep_user_versions(staging: Path, target: Path, keep_edited: Sequence[str]) -> tuple[dict[str, str], set[str]]:
+    """Drop from ``staging`` each file of ``keep_edited`` whose copy in ``target`` the library did not write.
+
+    A file counts as the library's only when the record names it with the
+    digest it has now: a file the user wrote, or edited after the last save,
+    stays.  Returns the digests of the ``keep_edited`` files that will be
+    written, and the names of those left alone.
+    """
+    _, _, recorded = _read_record(target)
+    digests, kept = {}, set()
+    for rel in keep_edited:
+        new, old = staging / rel, target / rel
+        if not new.is_file():
+            continue
+        if (old.exists() or old.is_symlink()) and (old.is_symlink() or not old.is_file()
+                                                    or recorded.get(rel) != _sha256(old)):
+            logger.info("keeping %s: it was not written by sentence-workbench, or was edited since", old)
+            new.unlink()
+            kept.add(rel)
+        else:
+            digests[rel] = _sha256(new)
+    return digests, kept
+
+
+def save_into(target: str | os.PathLike, write: Callable[[Path], None], last: Sequence[str] = (),
+              keep_edited: Sequence[str] = ()) -> Path:
     """Let ``write`` fill an empty folder, then move what it wrote into ``target``, leaving all else there.
 
     Each file arrives with an atomic rename, so no file is ever half-written;
     files named in ``last`` (an index such as ``modules.json``) arrive after
-    the rest.  Files that an earlier call wrote into ``target`` and this one
+    the rest.  Files named in ``keep_edited`` (a ``README.md``) replace a file
+    of ``target`` only when an earlier call wrote it and it is unchanged since
+    (their digests are recorded): one the user wrote or edited stays.  Files that an earlier call wrote into ``target`` and this one
     did not are removed, and so are the folders it created once they are
     empty; nothing the library did not write is touched.  What was written is
     recorded in ``target/.workbench-saved.json``.  If ``write`` fails,
@@ -218,13 +258,14 @@ def save_into(target: str | os.PathLike, write: Callable[[Path], None], last: Se
         try:
             write(staging)
             _follow_umask(staging)
-            _merge(staging, target, last)
+            digests, kept = _keep_user_versions(staging, target, keep_edited)
+            _merge(staging, target, last, digests, kept)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
-def _merge(staging: Path, target: Path, last: Sequence[str]) -> None:
+def _merge(staging: Path, target: Path, last: Sequence[str], digests: dict[str, str], kept: set[str]) -> None:
     folders = {str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_dir() and not p.is_symlink()}
     files = {str(p.relative_to(staging)) for p in staging.rglob("*") if str(p.relative_to(staging)) not in folders}
     files.discard(SAVED_RECORD)
@@ -235,10 +276,11 @@ def _merge(staging: Path, target: Path, last: Sequence[str]) -> None:
     for rel in sorted(files):
         if (target / rel).is_dir() and not (target / rel).is_symlink():
             raise IsADirectoryError(f"cannot save into {target}: {target / rel} is a folder, where the model writes a file")
-    old_files, old_folders = _read_record(target)
+    old_files, old_folders, _ = _read_record(target)
+    old_files -= kept  # the user's now: never removed
     created = {rel for rel in folders if not (target / rel).is_dir()}
     # Record first what may be in the folder during the move, so an interrupted save still knows what is ours.
-    _write_record(target, old_files | files, old_folders | created)
+    _write_record(target, old_files | files, old_folders | created, {})
     for rel in sorted(folders, key=lambda r: r.count(os.sep)):
         (target / rel).mkdir(exist_ok=True)
     for rel in sorted(files, key=lambda r: (r in last, r)):
@@ -254,7 +296,7 @@ def _merge(staging: Path, target: Path, last: Sequence[str]) -> None:
             ours.discard(rel)
         except OSError:
             pass
-    _write_record(target, files, ours)
+    _write_record(target, files, ours, digests)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

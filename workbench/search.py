@@ -15,7 +15,9 @@ Example
 """
 from __future__ import annotations
 
-from typing import Any, Protocol
+import logging
+import math
+from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +26,9 @@ from .hooks import Hooks
 from .similarity import ArrayLike, SimilarityFunction, as_matrix, check_dimensions, get_similarity
 from .validation import positive_int
 
-__all__ = ["semantic_search", "paraphrase_mining_embeddings", "paraphrase_mining", "Progress"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["semantic_search", "rerank", "rerank_hits", "paraphrase_mining_embeddings", "paraphrase_mining", "Progress"]
 
 
 class Progress:
@@ -180,6 +184,76 @@ def semantic_search(
         [{"corpus_id": i, "score": s} for s, i in zip(row_scores, row_ids)]
         for row_scores, row_ids in zip(scores.tolist(), ids.tolist())
     ]
+
+
+def rerank_hits(hits: Sequence[dict[str, Any]], scores: Sequence[float]) -> list[dict[str, Any]]:
+    """The ``hits`` of a first ranking ordered by new ``scores`` (one per hit), with both ranks and both scores.
+
+    ``hits`` are ``{"corpus_id", "score"}`` dicts, best first (what
+    :func:`semantic_search` returns for one query); ``scores[i]`` is the new
+    score of ``hits[i]`` (a cross-encoder's).  Each returned dict has
+    ``corpus_id``, ``rank`` and ``score`` (new, ranks from 1), ``first_rank``
+    and ``first_score`` (the first ranking's), and ``movement`` =
+    ``first_rank - rank``: positive when the hit moved up.  Equal new scores
+    keep the first ranking's order; a NaN or infinite new score ranks after
+    every finite one (with a warning).
+
+    Example
+    -------
+    >>> hits = [{"corpus_id": 7, "score": 0.9}, {"corpus_id": 3, "score": 0.8}]
+    >>> [(h["corpus_id"], h["rank"], h["first_rank"], h["movement"]) for h in rerank_hits(hits, [0.1, 0.6])]
+    [(3, 1, 2, 1), (7, 2, 1, -1)]
+    """
+    if len(scores) != len(hits):
+        raise ValueError(f"scores has {len(scores)} values for {len(hits)} hits; give one new score per hit")
+    values = [float(v) for v in scores]
+    bad = {i for i, v in enumerate(values) if not math.isfinite(v)}
+    if bad:
+        first = min(bad)
+        logger.warning("%d of the %d new scores are not finite (first: hit %d, corpus_id %s); they rank last",
+                       len(bad), len(values), first, hits[first].get("corpus_id"))
+    order = sorted(range(len(hits)), key=lambda i: (-values[i] if i not in bad else math.inf, i))
+    return [{"corpus_id": hits[i]["corpus_id"], "rank": rank, "score": values[i], "first_rank": i + 1,
+             "first_score": float(hits[i]["score"]), "movement": i + 1 - rank}
+            for rank, i in enumerate(order, start=1)]
+
+
+def rerank(
+    cross_encoder: Any,
+    query: str,
+    hits: Sequence[dict[str, Any]],
+    corpus: Sequence[str],
+    top_k: int | None = None,
+    batch_size: int = 32,
+    show_progress_bar: bool | None = None,
+    callbacks: Iterable[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Rerank a first ranking's ``hits`` for ``query`` with ``cross_encoder``: see :func:`rerank_hits` for the result.
+
+    ``corpus[hit["corpus_id"]]`` is each hit's text; ``cross_encoder`` is
+    anything with a sentence-transformers style ``predict(pairs)`` returning
+    one score per pair (a one-output :class:`~workbench.CrossEncoder`).  The
+    best ``top_k`` are returned (all when ``None``).
+
+    Example
+    -------
+    >>> hits = semantic_search(model.encode([query]), corpus_embeddings, top_k=50)[0]   # doctest: +SKIP
+    >>> rerank(cross_encoder, query, hits, corpus, top_k=10)[0]                         # doctest: +SKIP
+    {'corpus_id': 12, 'rank': 1, 'score': 0.97, 'first_rank': 4, 'first_score': 0.71, 'movement': 3}
+    """
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a string, got {type(query).__name__}")
+    if top_k is not None:
+        positive_int("top_k", top_k)
+    if not hits:
+        return []
+    pairs = [(query, corpus[hit["corpus_id"]]) for hit in hits]
+    scores = np.asarray(cross_encoder.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar,
+                                              **({"callbacks": callbacks} if callbacks is not None else {})))
+    if scores.shape != (len(pairs),):
+        raise ValueError(f"{type(cross_encoder).__name__}.predict returned shape {scores.shape} for {len(pairs)} "
+                         "pairs; reranking needs one score per pair (a model with one output)")
+    return rerank_hits(hits, scores.tolist())[:top_k]
 
 
 @torch.no_grad()

@@ -60,6 +60,7 @@ from torch.utils.data import BatchSampler, DataLoader, IterableDataset, RandomSa
 
 from ..data.tables import as_examples
 from ..hooks import progress_hooks
+from ..model_card import record_training
 from .callbacks import CheckpointSaver, History
 from .checkpoint import (
     STATE_FILE, defer_interrupts, find_checkpoint, load_model_weights, read_checkpoint, read_state, rng_state,
@@ -507,6 +508,7 @@ class Trainer:
         self._modes = [(m, m.training) for m in [self.model, *(o.loss for o in self.objectives)]]
         for objective in self.objectives:
             objective.loss.train()
+        record_training(self, fresh=True)  # what the model card of a save during training tells
         self.emit("train_begin", total_steps=self.total_steps)
         self.hooks.emit("progress_begin", task="train", total=self.total_steps, unit="steps", desc="Training")
 
@@ -678,6 +680,7 @@ class Trainer:
             logger.warning("step %d: the weights are not finite; they are not kept as the best model", self.global_step)
             is_best = False
         saved_to = None
+        record_training(self, metrics)  # before a save of the best model, whose card shows them
         # The save, the new best and its event go together: an interrupt waits for all three.
         with defer_interrupts():
             if is_best:
@@ -714,6 +717,7 @@ class Trainer:
             self._save_model(self.output_path)
 
     def _end(self, error: BaseException | None) -> None:
+        record_training(self)
         self._rng_at_stop = self._boundary_rng()
         self.optimizer.zero_grad(set_to_none=True)
         if error is None or isinstance(error, KeyboardInterrupt):
