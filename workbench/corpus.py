@@ -38,7 +38,7 @@ import numpy as np
 
 from .data.tables import is_table, texts_from_table
 from .fingerprint import hash_bytes, hash_file, hash_state_dict, hash_texts
-from .hooks import progress_hooks
+from .hooks import Progress, progress_hooks
 from .encoder import renamed_precision
 from .io import read_json, write_json
 
@@ -322,8 +322,7 @@ def encode_corpus(
     if input_hashes is not None:
         _check_inputs(out, chunks, dict(enumerate(input_hashes)), settings)
     hooks = progress_hooks(show_progress_bar, callbacks)
-    hooks.emit("progress_begin", task="corpus", total=n, unit="sentences", desc="Encoding corpus")
-    try:
+    with Progress(hooks, "corpus", total=n, unit="sentences", desc="Encoding corpus") as progress:
         stream = _chunks(read_lines(sentences, encoding) if is_file else sentences, chunk_size)
         for chunk_id in range(-(-n // chunk_size)):
             start = chunk_id * chunk_size
@@ -333,7 +332,7 @@ def encode_corpus(
             input_hash = hash_texts(texts)
             if chunk_id in chunks:  # resume: skip without encoding, once its input is known to be the same
                 _check_inputs(out, chunks, {chunk_id: input_hash}, settings)
-                hooks.emit("progress_update", task="corpus", n=len(texts), skipped=True)
+                progress.update(len(texts), skipped=True)
                 continue
             rows = np.ascontiguousarray(model.encode(
                 texts, batch_size=batch_size, compute_dtype=compute_dtype, normalize_embeddings=normalize_embeddings,
@@ -342,12 +341,10 @@ def encode_corpus(
             _write_rows(emb, start, rows)
             chunks[chunk_id] = {"input": input_hash, "output": hash_bytes(rows.data)}
             _record(out, settings, chunks)
-            hooks.emit("progress_update", task="corpus", n=len(texts))
+            progress.update(len(texts))
         if next(stream, None) is not None:
             warnings.warn(f"the stream of sentences holds more than total={n}; only the first {n} were encoded",
                           stacklevel=2)
-    finally:
-        hooks.emit("progress_end", task="corpus")
     return emb
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hooks import progress_hooks
+from .hooks import Progress, progress_hooks
 from .io import contained, folder_lock, read_json, save_into, write_json
 from .modules import MODULES, ST_TYPES, Module, Pooling, Transformer
 from .quantization import PRECISIONS, quantize_embeddings
@@ -391,11 +391,7 @@ class SentenceEncoder(nn.Sequential):
         order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
         result: torch.Tensor | list[Any] | None = [None] * len(texts) if output_value == "token_embeddings" else None
         hooks = progress_hooks(show_progress_bar, callbacks)
-        hooks.emit("progress_begin", task="encode", total=len(texts), unit="sentences", desc="Encoding")
         was_training = self.training
-        self.eval()
-        # no texts, no model: an int8 or onnx run would export one just to encode nothing
-        model = self._model_for(compute_dtype) if texts else None
 
         def tokenized() -> Iterable[tuple[np.ndarray, dict[str, Any]]]:
             # Tokenizing stays in this thread: a fast tokenizer must not be used by two threads at once.
@@ -408,7 +404,11 @@ class SentenceEncoder(nn.Sequential):
                 yield idx, features
 
         try:
-            with torch.inference_mode(), self._autocast(compute_dtype, target):
+            self.eval()
+            # no texts, no model: an int8 or onnx run would export one just to encode nothing
+            model = self._model_for(compute_dtype) if texts else None
+            with Progress(hooks, "encode", total=len(texts), unit="sentences", desc="Encoding") as progress, \
+                    torch.inference_mode(), self._autocast(compute_dtype, target):
                 for idx, out in _forward_batches(model, tokenized(), getattr(model, "concurrent_batches", 1)):
                     if output_value == "token_embeddings":
                         for row, i in enumerate(idx):
@@ -419,9 +419,8 @@ class SentenceEncoder(nn.Sequential):
                         if result is None:
                             result = torch.empty((len(texts), emb.shape[1]), dtype=torch.float32, device=emb.device)
                         result[torch.as_tensor(idx, device=emb.device)] = emb
-                    hooks.emit("progress_update", task="encode", n=len(idx))
+                    progress.update(len(idx))
         finally:
-            hooks.emit("progress_end", task="encode")
             self.train(was_training)
 
         _warn_non_finite(result, len(texts))

@@ -36,7 +36,7 @@ import numpy as np
 from ..corpus import check_resumable, chunk_lines, model_fingerprint, refuse_resume
 from ..encoder import check_texts, output_codes
 from ..fingerprint import hash_file, hash_texts
-from ..hooks import progress_hooks
+from ..hooks import Progress, progress_hooks
 from ..io import read_json, write_json
 from ..quantization import PRECISIONS
 
@@ -130,32 +130,29 @@ def _run(model: Any, texts: list[str], client: Any, chunk_size: int, folder: Pat
         threads = max(1, (os.cpu_count() or 1) // n_workers)
     starts = list(range(0, len(texts), chunk_size))
     hooks = progress_hooks(show_progress_bar, callbacks)
-    hooks.emit("progress_begin", task="encode", total=len(texts), unit="sentences", desc="Encoding (dask)")
     results: dict[int, Any] = {}
-    try:
-        with _client(client, n_workers) as active:
-            remote_model = active.scatter(_Pickled(model), broadcast=True, hash=False)
-            futures = {}
-            for i, start in enumerate(starts):
-                path = _shard(folder, i) if folder is not None else None
-                if path is not None and i in skip:  # written by an earlier run
-                    results[i] = path
-                    hooks.emit("progress_update", task="encode", n=min(chunk_size, len(texts) - start), skipped=True)
-                    continue
-                future = active.submit(_encode_chunk, remote_model, texts[start:start + chunk_size], options, threads,
-                                       None if path is None else str(path), pure=False)
-                futures[future] = (i, path)
-            for future in distributed.as_completed(futures):
-                i, path = futures[future]
-                value = future.result()
-                if path is None:
-                    results[i] = value
-                else:
-                    results[i] = path
-                    record(i, value[1])  # type: ignore[misc]
-                hooks.emit("progress_update", task="encode", n=len(value) if path is None else value[0])
-    finally:
-        hooks.emit("progress_end", task="encode")
+    with Progress(hooks, "encode", total=len(texts), unit="sentences", desc="Encoding (dask)") as progress, \
+            _client(client, n_workers) as active:
+        remote_model = active.scatter(_Pickled(model), broadcast=True, hash=False)
+        futures = {}
+        for i, start in enumerate(starts):
+            path = _shard(folder, i) if folder is not None else None
+            if path is not None and i in skip:  # written by an earlier run
+                results[i] = path
+                progress.update(min(chunk_size, len(texts) - start), skipped=True)
+                continue
+            future = active.submit(_encode_chunk, remote_model, texts[start:start + chunk_size], options, threads,
+                                   None if path is None else str(path), pure=False)
+            futures[future] = (i, path)
+        for future in distributed.as_completed(futures):
+            i, path = futures[future]
+            value = future.result()
+            if path is None:
+                results[i] = value
+            else:
+                results[i] = path
+                record(i, value[1])  # type: ignore[misc]
+            progress.update(len(value) if path is None else value[0])
     return results
 
 
