@@ -1,7 +1,7 @@
 """Subscribers of the training events: history, checkpoints, early stopping, a stop at a given step, NaN guard.
 
 Each is a :class:`~workbench.hooks.Callback`; the trainer sends them the
-events listed in :mod:`workbench.training.trainer`.  A subscriber with
+training events of :data:`workbench.hooks.EVENTS`.  A subscriber with
 ``state_dict()`` / ``load_state_dict(state)`` has its state saved in every
 checkpoint and restored on resume (keep it JSON-serialisable).
 
