@@ -39,6 +39,7 @@ from ..fingerprint import hash_file, hash_texts
 from ..hooks import Progress, progress_hooks
 from ..io import read_json, write_json
 from ..quantization import PRECISIONS
+from ..validation import accepts_renamed
 
 SHARD_PATTERN = "embeddings-{:06d}.npy"
 MANIFEST_NAME = "shards.json"
@@ -172,12 +173,12 @@ def _finished_shards(folder: Path, settings: dict[str, Any], inputs: list[str], 
         present = [_shard(folder, i) for i in range(len(inputs)) if _shard(folder, i).exists()]
         if present:
             raise FileExistsError(f"{present[0]} exists but {MANIFEST_NAME} does not, so it was not written by "
-                                  "encode_dask_shards; it is left alone: move it away or use another output_dir")
+                                  "encode_dask_shards; it is left alone: move it away or use another output_path")
         return {}
     previous = read_json(manifest)
     if not isinstance(previous, dict) or not {"n", "chunk_size"} <= set(previous):
         raise FileExistsError(f"{manifest} was not written by encode_dask_shards; it is left alone: "
-                              "move it away or use another output_dir")
+                              "move it away or use another output_path")
     if restart:  # the earlier run's shards go, so that none is taken for one of this run's
         for i in range(-(-previous["n"] // max(1, previous["chunk_size"]))):
             _shard(folder, i).unlink(missing_ok=True)
@@ -247,11 +248,12 @@ def encode_dask(
     return embeddings if precision == "float32" else output_codes(embeddings, precision)
 
 
-def encode_dask_shards(model: Any, sentences: Sequence[str], output_dir: str | os.PathLike, client: Any = None,
+@accepts_renamed(output_dir="output_path")
+def encode_dask_shards(model: Any, sentences: Sequence[str], output_path: str | os.PathLike, client: Any = None,
                        chunk_size: int = 10_000, restart: bool = False, **options: Any) -> list[Path]:
-    """Like :func:`encode_dask`, but every worker writes its chunks as ``.npy`` shards into ``output_dir``.
+    """Like :func:`encode_dask`, but every worker writes its chunks as ``.npy`` shards into ``output_path``.
 
-    ``output_dir`` must be reachable by every worker (a shared file system for
+    ``output_path`` must be reachable by every worker (a shared file system for
     a multi-machine cluster).  ``shards.json`` records the settings, a hash of
     the model's weights and configuration, a hash of each chunk's sentences and
     a checksum of each shard written.  A rerun with the same folder skips the
@@ -277,7 +279,7 @@ def encode_dask_shards(model: Any, sentences: Sequence[str], output_dir: str | o
     texts = check_texts(sentences)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-    folder = Path(output_dir).absolute()
+    folder = Path(output_path).absolute()
     folder.mkdir(parents=True, exist_ok=True)
     settings = {"n": len(texts), "chunk_size": chunk_size,
                 "model": {"source": getattr(model, "source", None), **model_fingerprint(model)},
