@@ -540,9 +540,10 @@ class SentenceEncoder(nn.Sequential):
     def fit(self, train_objectives: Any, evaluator: Any = None, **options: Any) -> Any:
         """Train this encoder in place; returns the history as a pandas DataFrame.
 
-        ``train_objectives`` is a list of ``(data, loss)`` pairs; every option of
-        :class:`workbench.training.Trainer` (epochs, batch_size, lr, warmup,
-        evaluation_steps, output_path, checkpoints, callbacks, …) is accepted.
+        ``train_objectives`` is a list of ``(data, loss)`` pairs; the settings are
+        those of :class:`workbench.training.TrainingConfig` (epochs, batch_size, lr,
+        warmup, evaluation_steps, output_path, checkpoints, callbacks, …), as
+        keywords or ``config=``.
 
         Example
         -------

@@ -229,7 +229,7 @@ def trainer_state(trainer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     state = {
         "version": STATE_VERSION, "global_step": trainer.global_step, "epoch": trainer.epoch,
         "step_in_epoch": trainer.step_in_epoch, "steps_per_epoch": trainer.steps_per_epoch,
-        "total_steps": trainer.total_steps, "batch_size": trainer.batch_size, "multi_task": trainer.multi_task,
+        "total_steps": trainer.total_steps, "batch_size": trainer.batch_size, "multi_task": trainer.config.multi_task,
         "seed": trainer.seed, "best_metric": trainer.best_metric, "best_step": trainer.best_step,
         "evaluated_step": trainer.evaluated_step, "settings": trainer.settings,
         "objectives": [{"name": o.name, "epoch": o.epoch, "consumed": o.consumed, "data": o.fingerprint()}
