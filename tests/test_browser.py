@@ -30,7 +30,8 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 # Enough work for the widgets to show something worth seeing, little enough to run in about a minute each
 # on a quiet machine. Notebook 03: 30 steps of 8 pairs, evaluated every 5, so the monitor is seen mid-run.
 PARAMETERS: dict[str, dict[str, Any]] = {
-    "03_train_sts": {"max_train": 240, "max_dev": 50, "max_test": 50, "batch_size": 8, "eval_steps": 5, "epochs": 1},
+    "03_train_sts": {"max_train": 240, "max_dev": 50, "max_test": 50, "batch_size": 8, "evaluation_steps": 5,
+                     "epochs": 1},
     "06_clustering": {"newsgroups_docs": 400, "agnews_docs": 200},
     "02_sts_evaluation": {"include_mpnet": False, "max_pairs": 300},
     "05_semantic_search": {"max_corpus": 100, "max_queries": 10, "quora_questions": 500, "quora_queries": 20},
@@ -61,7 +62,7 @@ def lab(notebook_kernel, chromium, results_dir, tmp_path_factory):
     """A JupyterLab server whose root holds the notebooks of PARAMETERS, prepared with those parameters."""
     root, home = tmp_path_factory.mktemp("lab-root"), tmp_path_factory.mktemp("lab-home")
     for name, parameters in PARAMETERS.items():
-        extra = {"output_dir": str(results_dir / "model")} if name == "03_train_sts" else {}
+        extra = {"output_path": str(results_dir / "model")} if name == "03_train_sts" else {}
         prepare_notebook(name, root, {**parameters, **extra, "results_path": str(results_dir / f"{name}.json")})
     with JupyterLab(root, home, dict(os.environ)) as server:
         yield server

@@ -28,7 +28,7 @@ def small_07(monkeypatch):
 
 def test_07_multilingual(tmp_path, notebook_kernel, small_07):  # noqa: F811
     output = tmp_path / "student"
-    results = run_notebook("07_multilingual", tmp_path, notebook_kernel, output_dir=str(output))
+    results = run_notebook("07_multilingual", tmp_path, notebook_kernel, output_path=str(output))
     assert results["languages"] == ["de", "es"]
     assert results["held_out_pairs"] == {"de": 40, "es": 40}
     # Two epochs of five batches (1,173 examples / 256), one evaluation at the end of each.
@@ -47,7 +47,7 @@ def test_07_multilingual(tmp_path, notebook_kernel, small_07):  # noqa: F811
 
 
 def test_07_runs_to_the_end_when_stopped_before_the_first_evaluation(tmp_path, notebook_kernel, small_07):  # noqa: F811
-    results = run_notebook("07_multilingual", tmp_path, notebook_kernel, output_dir=str(tmp_path / "student"),
+    results = run_notebook("07_multilingual", tmp_path, notebook_kernel, output_path=str(tmp_path / "student"),
                            stop_after_steps=3)
     # The first evaluation was due at the end of the first epoch (step 5): the one evaluation is of step 3.
     assert results["steps"] == 3 and results["evaluations"] == 1 and results["monitor_best"]["step"] == 3

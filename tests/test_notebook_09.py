@@ -26,7 +26,7 @@ def test_09_your_own_data(tmp_path, notebook_kernel, monkeypatch):  # noqa: F811
     output = tmp_path / "model"
     monkeypatch.setitem(SMALL, "09_your_own_data", SMALL_09)
     results = run_notebook("09_your_own_data", tmp_path, notebook_kernel, table_path=str(FIXTURE),
-                           output_dir=str(output))
+                           output_path=str(output))
     frame = pd.read_csv(FIXTURE)
     assert results["rows"] == 360 and results["table"] == str(FIXTURE)
     assert results["text_columns"] == ["sentence1", "sentence2"] and results["label_column"] == "score"
@@ -52,7 +52,7 @@ def test_09_small_parameters_are_defined_by_the_notebook():
 
     nb = nbformat.read(NOTEBOOKS / "09_your_own_data.ipynb", as_version=4)
     (cell,) = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
-    wanted = [*SMALL_09, "table_path", "output_dir", "results_path"]
+    wanted = [*SMALL_09, "table_path", "output_path", "results_path"]
     assert [key for key in wanted if f"\n{key} =" not in f"\n{cell.source}"] == []
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not dirty, f"cells {dirty} were committed with outputs"

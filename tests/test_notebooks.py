@@ -23,9 +23,9 @@ pytestmark = pytest.mark.notebook
 SMALL: dict[str, dict[str, Any]] = {
     "01_quickstart": {},
     "02_sts_evaluation": {"include_mpnet": False},
-    "03_train_sts": {"max_train": 64, "max_dev": 100, "max_test": 300, "batch_size": 16, "eval_steps": 2, "epochs": 1,
-                     "lr": 2e-5},
-    "04_train_nli": {"max_train": 120, "max_eval": 60, "max_sts_dev": 100, "batch_size": 16, "eval_steps": 2},
+    "03_train_sts": {"max_train": 64, "max_dev": 100, "max_test": 300, "batch_size": 16, "evaluation_steps": 2,
+                     "epochs": 1, "lr": 2e-5},
+    "04_train_nli": {"max_train": 120, "max_eval": 60, "max_sts_dev": 100, "batch_size": 16, "evaluation_steps": 2},
     "05_semantic_search": {"max_corpus": 300, "max_queries": 40, "quora_questions": 800, "quora_queries": 60},
     "06_clustering": {"newsgroups_docs": 300, "agnews_docs": 200},
 }
@@ -99,14 +99,14 @@ def test_02_sts_evaluation(tmp_path, notebook_kernel):
 
 def test_03_train_sts(tmp_path, notebook_kernel):
     output = tmp_path / "model"
-    results = run_notebook("03_train_sts", tmp_path, notebook_kernel, output_dir=str(output))
+    results = run_notebook("03_train_sts", tmp_path, notebook_kernel, output_path=str(output))
     assert results["train_pairs"] == 64 and results["steps"] == 4  # 64 pairs / batch 16
     assert results["evaluation_steps"][:2] == [2, 4]
     assert all(-1 <= value <= 1 for value in results["dev_spearman"])
     best = results["best"]
     assert best["metric"] == "sts-dev_spearman_cosine"
     assert best["value"] == max(results["dev_spearman"])
-    assert (output / "modules.json").is_file(), "the best model was not saved to output_dir"
+    assert (output / "modules.json").is_file(), "the best model was not saved to output_path"
     # Four small steps at lr 2e-5 move a good model only a little.
     assert results["test_spearman_after"] == pytest.approx(results["test_spearman_before"], abs=0.05)
 
@@ -114,7 +114,7 @@ def test_03_train_sts(tmp_path, notebook_kernel):
 @pytest.mark.parametrize("stop_at", [0, 1], ids=["before-the-first-step", "before-the-first-evaluation"])
 def test_03_runs_to_the_end_whatever_step_training_was_stopped_at(tmp_path, notebook_kernel, stop_at):
     output = tmp_path / "model"
-    results = run_notebook("03_train_sts", tmp_path, notebook_kernel, output_dir=str(output),
+    results = run_notebook("03_train_sts", tmp_path, notebook_kernel, output_path=str(output),
                            stop_after_steps=stop_at)
     assert results["steps"] == stop_at
     # The first evaluation was due at step 2: the one evaluation is of the weights training ended with, the best.
@@ -128,7 +128,7 @@ def test_03_runs_to_the_end_whatever_step_training_was_stopped_at(tmp_path, note
 
 
 def test_04_train_nli(tmp_path, notebook_kernel):
-    results = run_notebook("04_train_nli", tmp_path, notebook_kernel, output_dir=str(tmp_path / "model"))
+    results = run_notebook("04_train_nli", tmp_path, notebook_kernel, output_path=str(tmp_path / "model"))
     assert results["objectives"] == ["softmax", "mnrl"]
     assert results["training_pairs"] == 120 and 0 < results["triplets"] <= 120
     assert results["steps"] >= 1
@@ -140,7 +140,7 @@ def test_04_train_nli(tmp_path, notebook_kernel):
 
 
 def test_04_runs_to_the_end_when_stopped_before_the_first_step(tmp_path, notebook_kernel):
-    results = run_notebook("04_train_nli", tmp_path, notebook_kernel, output_dir=str(tmp_path / "model"),
+    results = run_notebook("04_train_nli", tmp_path, notebook_kernel, output_path=str(tmp_path / "model"),
                            stop_after_steps=0)
     assert results["steps"] == 0 and results["final_loss"] == {}
     assert results["best"]["step"] == 0 and (tmp_path / "model" / "modules.json").is_file()

@@ -8,7 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from workbench.hooks import Callback, Event
+from workbench.hooks import Callback, Event, postfix
 
 from ._common import Throttle, WidgetView
 
@@ -85,7 +85,7 @@ class ProgressBar(Callback, WidgetView):
         if state is None:
             return
         state.n += event.get("n", 1)
-        state.postfix.update({k: v for k, v in event.fields.items() if k not in ("task", "n")})
+        state.postfix.update(postfix(event))
         if self._throttles[event.task].due():
             self._draw(event.task)
 

@@ -11,9 +11,9 @@ from .data import Example, load_dataset
 from .cross_encoder import CrossEncoder
 from .encoder import SentenceEncoder
 from .hard_negatives import mine_hard_negatives
-from .hooks import Callback, Hooks, TqdmProgress
+from .hooks import EVENTS, Callback, Hooks, Progress, TqdmProgress
 
-__all__ = ["SentenceEncoder", "CrossEncoder", "Example", "load_dataset", "Callback", "Hooks", "TqdmProgress",
+__all__ = ["SentenceEncoder", "CrossEncoder", "Example", "load_dataset", "Callback", "Hooks", "Progress", "EVENTS", "TqdmProgress",
            "mine_hard_negatives",
            # sentence-transformers' names (workbench.compat)
            "SentenceTransformer", "InputExample", "SentencesDataset", "LoggingHandler"]

@@ -23,8 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .hooks import Hooks
-from .search import Progress
+from .hooks import Hooks, Progress
 from .similarity import ArrayLike, as_matrix
 
 __all__ = ["community_detection", "labels_from_clusters", "KMeansResult", "kmeans", "cluster_keywords"]

@@ -38,9 +38,10 @@ import numpy as np
 
 from .data.tables import is_table, texts_from_table
 from .fingerprint import hash_bytes, hash_file, hash_state_dict, hash_texts
-from .hooks import progress_hooks
+from .hooks import Progress, progress_hooks
 from .encoder import renamed_precision
 from .io import read_json, write_json
+from .validation import accepts_renamed
 
 EMBEDDINGS_NAME = "embeddings.npy"
 PROGRESS_NAME = "progress.json"
@@ -228,10 +229,11 @@ SETTING_LABELS = {"n": "number of sentences", "dim": "embedding dimension", "dty
 PROGRESS_FORMAT = 2
 
 
+@accepts_renamed(output_dir="output_path")
 def encode_corpus(
     model: Any,
     sentences: str | os.PathLike | Iterable[str],
-    output_dir: str | os.PathLike,
+    output_path: str | os.PathLike,
     total: int | None = None,
     chunk_size: int = 10_000,
     dtype: str = "float16",
@@ -245,7 +247,7 @@ def encode_corpus(
     text_column: str | None = None,
     precision: str | None = None,
 ) -> np.memmap:
-    """Encode ``sentences`` chunk by chunk into ``output_dir/embeddings.npy``; row ``i`` embeds sentence ``i``.
+    """Encode ``sentences`` chunk by chunk into ``output_path/embeddings.npy``; row ``i`` embeds sentence ``i``.
 
     Parameters
     ----------
@@ -257,7 +259,7 @@ def encode_corpus(
         chunk is held in memory at a time.
         Or a table: a DataFrame, a ``datasets.Dataset`` or a CSV/TSV/JSONL/Parquet
         path, whose ``text_column`` is encoded (read whole).
-    output_dir:
+    output_path:
         Receives ``embeddings.npy`` (open it with ``np.load(..., mmap_mode="r")``)
         and ``progress.json``. Running again with the same folder resumes: the
         input lines of every finished chunk, the model's weights and
@@ -281,7 +283,7 @@ def encode_corpus(
     encoding:
         Encoding of a text file ``sentences`` (see :func:`read_lines`).
     restart:
-        Discard an earlier run in ``output_dir`` (its ``embeddings.npy`` and
+        Discard an earlier run in ``output_path`` (its ``embeddings.npy`` and
         ``progress.json``) and encode everything again, instead of resuming.
         Files this function did not write are never replaced, restart or not.
     text_column:
@@ -316,14 +318,13 @@ def encode_corpus(
                 "model": {"source": getattr(model, "source", None), **model_fingerprint(model)}}
     if text_column is not None:  # resuming with another column of the same table must not mix them
         settings["text_column"] = text_column
-    out = Path(output_dir)
+    out = Path(output_path)
     out.mkdir(parents=True, exist_ok=True)
     chunks, emb = _open(out, settings, restart)
     if input_hashes is not None:
         _check_inputs(out, chunks, dict(enumerate(input_hashes)), settings)
     hooks = progress_hooks(show_progress_bar, callbacks)
-    hooks.emit("progress_begin", task="corpus", total=n, unit="sentences", desc="Encoding corpus")
-    try:
+    with Progress(hooks, "corpus", total=n, unit="sentences", desc="Encoding corpus") as progress:
         stream = _chunks(read_lines(sentences, encoding) if is_file else sentences, chunk_size)
         for chunk_id in range(-(-n // chunk_size)):
             start = chunk_id * chunk_size
@@ -333,7 +334,7 @@ def encode_corpus(
             input_hash = hash_texts(texts)
             if chunk_id in chunks:  # resume: skip without encoding, once its input is known to be the same
                 _check_inputs(out, chunks, {chunk_id: input_hash}, settings)
-                hooks.emit("progress_update", task="corpus", n=len(texts), skipped=True)
+                progress.update(len(texts), skipped=True)
                 continue
             rows = np.ascontiguousarray(model.encode(
                 texts, batch_size=batch_size, compute_dtype=compute_dtype, normalize_embeddings=normalize_embeddings,
@@ -342,12 +343,10 @@ def encode_corpus(
             _write_rows(emb, start, rows)
             chunks[chunk_id] = {"input": input_hash, "output": hash_bytes(rows.data)}
             _record(out, settings, chunks)
-            hooks.emit("progress_update", task="corpus", n=len(texts))
+            progress.update(len(texts))
         if next(stream, None) is not None:
             warnings.warn(f"the stream of sentences holds more than total={n}; only the first {n} were encoded",
                           stacklevel=2)
-    finally:
-        hooks.emit("progress_end", task="corpus")
     return emb
 
 
@@ -389,7 +388,7 @@ def refuse_resume(out: Path, changes: list[str]) -> None:
     raise ValueError(
         f"{out} holds a run with other settings or input, so resuming would mix its rows with new ones: "
         + "; ".join(changes)
-        + ". Pass restart=True to discard that run and encode everything again, or use another output_dir."
+        + ". Pass restart=True to discard that run and encode everything again, or use another output_path."
     )
 
 
@@ -427,7 +426,7 @@ def _open(out: Path, settings: dict[str, Any], restart: bool) -> tuple[dict[int,
     previous = _read_progress(progress) if progress.exists() else None
     if previous is None and path.exists():
         raise FileExistsError(f"{path} exists but was not written by encode_corpus (there is no {PROGRESS_NAME} "
-                              "beside it); it is left alone: move it away or use another output_dir")
+                              "beside it); it is left alone: move it away or use another output_path")
     chunks: dict[int, dict[str, str]] = {}
     if previous is not None and not restart:
         check_resumable(out, progress, previous, settings, SETTING_LABELS, PROGRESS_FORMAT)
@@ -450,7 +449,7 @@ def _read_progress(progress: Path) -> dict[str, Any]:
     record = read_json(progress)
     if not isinstance(record, dict) or "chunks_done" not in record:
         raise FileExistsError(f"{progress} was not written by encode_corpus; it is left alone: "
-                              "move it away or use another output_dir")
+                              "move it away or use another output_path")
     return record
 
 
@@ -485,7 +484,8 @@ def _verified(path: Path, settings: dict[str, Any], chunks: dict[int, dict[str, 
     return good
 
 
-def chunks_done(output_dir: str | os.PathLike) -> list[int]:
-    """Chunks already finished in ``output_dir`` (empty when nothing was started)."""
-    progress = Path(output_dir) / PROGRESS_NAME
+@accepts_renamed(output_dir="output_path")
+def chunks_done(output_path: str | os.PathLike) -> list[int]:
+    """Chunks already finished in ``output_path`` (empty when nothing was started)."""
+    progress = Path(output_path) / PROGRESS_NAME
     return list(read_json(progress).get("chunks_done", [])) if progress.exists() else []

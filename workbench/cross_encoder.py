@@ -29,7 +29,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from .encoder import (
     MODULES_NAME, ST_CONFIG_NAME, SentenceEncoder, _module_entries, _versions, check_texts, default_device,
 )
-from .hooks import progress_hooks
+from .hooks import Progress, progress_hooks
 from .io import folder_lock, read_json, save_into, write_json
 from .model_card import CARD_NAME, cross_encoder_card
 from .modules import Transformer
@@ -371,11 +371,11 @@ class CrossEncoder(nn.Module):
         width = () if self.num_labels == 1 else (self.num_labels,)
         result = torch.empty((len(items), *width), dtype=torch.float32, device=self.device)
         hooks = progress_hooks(show_progress_bar, callbacks)
-        hooks.emit("progress_begin", task="predict", total=len(items), unit="pairs", desc="Scoring pairs")
         was_training = self.training
         self.eval()
         try:
-            with torch.inference_mode():
+            with Progress(hooks, "predict", total=len(items), unit="pairs", desc="Scoring pairs") as progress, \
+                    torch.inference_mode():
                 for start in range(0, len(items), batch_size):
                     idx = order[start:start + batch_size]
                     features = self.tokenize_pairs([firsts[i] for i in idx], [seconds[i] for i in idx])
@@ -384,9 +384,8 @@ class CrossEncoder(nn.Module):
                     if apply_softmax and scores.shape[-1] > 1:
                         scores = torch.softmax(scores, dim=-1)
                     result[torch.as_tensor(idx, device=result.device)] = scores.reshape(len(idx), *width)
-                    hooks.emit("progress_update", task="predict", n=len(idx))
+                    progress.update(len(idx))
         finally:
-            hooks.emit("progress_end", task="predict")
             self.train(was_training)
         bad = int((~torch.isfinite(result)).sum())
         if bad:

@@ -50,6 +50,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .losses.base import Loss
+from .validation import renamed_keywords
 
 
 def world() -> tuple[int, int]:
@@ -262,6 +263,7 @@ def fit_distributed(
     from .training import fit
     from .training.checkpoint import find_checkpoint
 
+    options = renamed_keywords("fit_distributed", options)  # output_dir= would survive the rank-0-only reset
     rank, size = init_distributed(backend)
     if size > 1:
         device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"

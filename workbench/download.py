@@ -38,7 +38,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .hooks import Hooks, progress_hooks
+from .hooks import Hooks, Progress, progress_hooks
 from .io import atomic_dir
 from .paths import cache_dir
 
@@ -154,16 +154,13 @@ def download(
             request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
             with urllib.request.urlopen(request, timeout=60) as response:
                 length = response.headers.get("Content-Length")
-                hooks.emit("progress_begin", task=task, total=int(length) if length else None, unit="B")
                 received = 0
-                try:
+                with Progress(hooks, task, total=int(length) if length else None, unit="B") as progress:
                     for chunk in iter(lambda: response.read(CHUNK), b""):
                         out.write(chunk)
                         digest.update(chunk)
                         received += len(chunk)
-                        hooks.emit("progress_update", task=task, n=len(chunk))
-                finally:
-                    hooks.emit("progress_end", task=task)
+                        progress.update(len(chunk))
                 # urllib ends a body cut short without an error; the announced length tells.
                 if length and received != int(length):
                     raise DownloadError(f"truncated: received {received} of {length} bytes")

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hooks import progress_hooks
+from .hooks import Progress, progress_hooks
 from .io import contained, folder_lock, read_json, save_into, write_json
 from .model_card import CARD_NAME, encoder_card
 from .modules import MODULES, ST_TYPES, Module, Pooling, Transformer
@@ -392,11 +392,7 @@ class SentenceEncoder(nn.Sequential):
         order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
         result: torch.Tensor | list[Any] | None = [None] * len(texts) if output_value == "token_embeddings" else None
         hooks = progress_hooks(show_progress_bar, callbacks)
-        hooks.emit("progress_begin", task="encode", total=len(texts), unit="sentences", desc="Encoding")
         was_training = self.training
-        self.eval()
-        # no texts, no model: an int8 or onnx run would export one just to encode nothing
-        model = self._model_for(compute_dtype) if texts else None
 
         def tokenized() -> Iterable[tuple[np.ndarray, dict[str, Any]]]:
             # Tokenizing stays in this thread: a fast tokenizer must not be used by two threads at once.
@@ -409,7 +405,11 @@ class SentenceEncoder(nn.Sequential):
                 yield idx, features
 
         try:
-            with torch.inference_mode(), self._autocast(compute_dtype, target):
+            self.eval()
+            # no texts, no model: an int8 or onnx run would export one just to encode nothing
+            model = self._model_for(compute_dtype) if texts else None
+            with Progress(hooks, "encode", total=len(texts), unit="sentences", desc="Encoding") as progress, \
+                    torch.inference_mode(), self._autocast(compute_dtype, target):
                 for idx, out in _forward_batches(model, tokenized(), getattr(model, "concurrent_batches", 1)):
                     if output_value == "token_embeddings":
                         for row, i in enumerate(idx):
@@ -420,9 +420,8 @@ class SentenceEncoder(nn.Sequential):
                         if result is None:
                             result = torch.empty((len(texts), emb.shape[1]), dtype=torch.float32, device=emb.device)
                         result[torch.as_tensor(idx, device=emb.device)] = emb
-                    hooks.emit("progress_update", task="encode", n=len(idx))
+                    progress.update(len(idx))
         finally:
-            hooks.emit("progress_end", task="encode")
             self.train(was_training)
 
         _warn_non_finite(result, len(texts))
@@ -542,9 +541,10 @@ class SentenceEncoder(nn.Sequential):
     def fit(self, train_objectives: Any, evaluator: Any = None, **options: Any) -> Any:
         """Train this encoder in place; returns the history as a pandas DataFrame.
 
-        ``train_objectives`` is a list of ``(data, loss)`` pairs; every option of
-        :class:`workbench.training.Trainer` (epochs, batch_size, lr, warmup,
-        evaluation_steps, output_path, checkpoints, callbacks, …) is accepted.
+        ``train_objectives`` is a list of ``(data, loss)`` pairs; the settings are
+        those of :class:`workbench.training.TrainingConfig` (epochs, batch_size, lr,
+        warmup, evaluation_steps, output_path, checkpoints, callbacks, …), as
+        keywords or ``config=``.
 
         Example
         -------

@@ -15,8 +15,8 @@ import numpy as np
 
 from .data.records import Example
 from .encoder import check_texts
-from .hooks import progress_hooks
-from .search import Progress, semantic_search
+from .hooks import Progress, progress_hooks
+from .search import semantic_search
 from .similarity import get_similarity
 
 logger = logging.getLogger(__name__)

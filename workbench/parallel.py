@@ -36,7 +36,7 @@ import torch
 
 from .encoder import check_texts, output_codes
 from .quantization import PRECISIONS
-from .hooks import progress_hooks
+from .hooks import Progress, progress_hooks
 
 #: ``encode`` options a pool passes on to the workers.
 ENCODE_OPTIONS = ("batch_size", "normalize_embeddings", "compute_dtype", "precision", "prompt", "prompt_name",
@@ -180,9 +180,8 @@ class EncodePool:
         results: dict[int, np.ndarray] = {}
         failures: list[tuple[int, str]] = []
         hooks = progress_hooks(show_progress_bar, callbacks)
-        hooks.emit("progress_begin", task="encode", total=len(texts), unit="sentences",
-                   desc=f"Encoding ({len(self.processes)} processes)")
-        try:
+        with Progress(hooks, "encode", total=len(texts), unit="sentences",
+                      desc=f"Encoding ({len(self.processes)} processes)") as progress:
             # Every chunk is answered, failed ones too, so that nothing is left over for the next call.
             for _ in starts:
                 try:
@@ -192,11 +191,9 @@ class EncodePool:
                     raise
                 if status == "done":
                     results[chunk_id] = payload
-                    hooks.emit("progress_update", task="encode", n=len(payload))
+                    progress.update(len(payload))
                 else:
                     failures.append((chunk_id, payload))
-        finally:
-            hooks.emit("progress_end", task="encode")
         if failures:
             chunk_id, detail = failures[0]
             raise RuntimeError(f"{len(failures)} chunk(s) failed in the workers; the first, chunk {chunk_id}:\n{detail}")

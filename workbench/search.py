@@ -22,42 +22,13 @@ from typing import Any, Iterable, Protocol, Sequence
 import numpy as np
 import torch
 
-from .hooks import Hooks
+from .hooks import Hooks, Progress  # Progress: imported from here before it moved to hooks
 from .similarity import ArrayLike, SimilarityFunction, as_matrix, check_dimensions, get_similarity
 from .validation import positive_int
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["semantic_search", "rerank", "rerank_hits", "paraphrase_mining_embeddings", "paraphrase_mining", "Progress"]
-
-
-class Progress:
-    """Emits one task's ``progress_*`` events on ``hooks``; does nothing without hooks.
-
-    Use it as a context manager so ``progress_end`` is sent even on errors,
-    which closes a progress bar that would otherwise stay open in a notebook.
-
-    Example
-    -------
-    >>> with Progress(None, "demo", total=2, unit="rows") as progress:
-    ...     progress.update(2)
-    """
-
-    def __init__(self, hooks: Hooks | None, task: str, total: int, unit: str) -> None:
-        self.hooks, self.task, self.total, self.unit = hooks, task, total, unit
-
-    def __enter__(self) -> "Progress":
-        if self.hooks is not None:
-            self.hooks.emit("progress_begin", task=self.task, total=self.total, unit=self.unit)
-        return self
-
-    def update(self, n: int) -> None:
-        if self.hooks is not None:
-            self.hooks.emit("progress_update", task=self.task, n=n)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.hooks is not None:
-            self.hooks.emit("progress_end", task=self.task)
 
 
 class _Rows(Protocol):

@@ -16,12 +16,59 @@ ValueError: top_k must be a positive integer, got 2.5 (float)
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+import warnings
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 import torch
 
-__all__ = ["positive_int", "non_finite_rows", "describe_rows"]
+__all__ = ["positive_int", "non_finite_rows", "describe_rows", "RENAMED", "renamed_keywords", "accepts_renamed"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Deprecated parameter names and the names that replaced them (sentence-transformers' names; see the
+#: glossary in DEVELOPERS.md).  The old names still work, with a FutureWarning.
+RENAMED = {"output_dir": "output_path", "eval_steps": "evaluation_steps", "show_progress": "show_progress_bar"}
+
+
+def renamed_keywords(where: str, options: Mapping[str, Any], renames: Mapping[str, str] = RENAMED,
+                     stacklevel: int = 3) -> dict[str, Any]:
+    """``options`` with deprecated keyword names replaced by their new names, warning once for each.
+
+    ``stacklevel`` points the warning at the caller's line (3: the caller of the function calling this).
+
+    Example
+    -------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     renamed_keywords("fit", {"eval_steps": 10, "lr": 1e-3})
+    {'lr': 0.001, 'evaluation_steps': 10}
+    >>> print(caught[0].message)
+    fit(eval_steps=...) is deprecated: use evaluation_steps=...
+    """
+    result = dict(options)
+    for old, new in renames.items():
+        if old in result:
+            if new in result:
+                raise TypeError(f"{where}() got both {old}= and {new}=; {old} is the deprecated name of {new}: "
+                                f"give only {new}")
+            warnings.warn(f"{where}({old}=...) is deprecated: use {new}=...", FutureWarning, stacklevel=stacklevel)
+            result[new] = result.pop(old)
+    return result
+
+
+def accepts_renamed(**renames: str) -> Callable[[F], F]:
+    """Let a function take the deprecated keyword names ``old=new`` too, warning that ``new`` replaces them."""
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if renames.keys() & kwargs.keys():
+                kwargs = renamed_keywords(function.__name__, kwargs, renames)
+            return function(*args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+    return decorate
 
 
 def positive_int(name: str, value: Any) -> int:

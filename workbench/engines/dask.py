@@ -36,9 +36,10 @@ import numpy as np
 from ..corpus import check_resumable, chunk_lines, model_fingerprint, refuse_resume
 from ..encoder import check_texts, output_codes
 from ..fingerprint import hash_file, hash_texts
-from ..hooks import progress_hooks
+from ..hooks import Progress, progress_hooks
 from ..io import read_json, write_json
 from ..quantization import PRECISIONS
+from ..validation import accepts_renamed
 
 SHARD_PATTERN = "embeddings-{:06d}.npy"
 MANIFEST_NAME = "shards.json"
@@ -130,32 +131,29 @@ def _run(model: Any, texts: list[str], client: Any, chunk_size: int, folder: Pat
         threads = max(1, (os.cpu_count() or 1) // n_workers)
     starts = list(range(0, len(texts), chunk_size))
     hooks = progress_hooks(show_progress_bar, callbacks)
-    hooks.emit("progress_begin", task="encode", total=len(texts), unit="sentences", desc="Encoding (dask)")
     results: dict[int, Any] = {}
-    try:
-        with _client(client, n_workers) as active:
-            remote_model = active.scatter(_Pickled(model), broadcast=True, hash=False)
-            futures = {}
-            for i, start in enumerate(starts):
-                path = _shard(folder, i) if folder is not None else None
-                if path is not None and i in skip:  # written by an earlier run
-                    results[i] = path
-                    hooks.emit("progress_update", task="encode", n=min(chunk_size, len(texts) - start), skipped=True)
-                    continue
-                future = active.submit(_encode_chunk, remote_model, texts[start:start + chunk_size], options, threads,
-                                       None if path is None else str(path), pure=False)
-                futures[future] = (i, path)
-            for future in distributed.as_completed(futures):
-                i, path = futures[future]
-                value = future.result()
-                if path is None:
-                    results[i] = value
-                else:
-                    results[i] = path
-                    record(i, value[1])  # type: ignore[misc]
-                hooks.emit("progress_update", task="encode", n=len(value) if path is None else value[0])
-    finally:
-        hooks.emit("progress_end", task="encode")
+    with Progress(hooks, "encode", total=len(texts), unit="sentences", desc="Encoding (dask)") as progress, \
+            _client(client, n_workers) as active:
+        remote_model = active.scatter(_Pickled(model), broadcast=True, hash=False)
+        futures = {}
+        for i, start in enumerate(starts):
+            path = _shard(folder, i) if folder is not None else None
+            if path is not None and i in skip:  # written by an earlier run
+                results[i] = path
+                progress.update(min(chunk_size, len(texts) - start), skipped=True)
+                continue
+            future = active.submit(_encode_chunk, remote_model, texts[start:start + chunk_size], options, threads,
+                                   None if path is None else str(path), pure=False)
+            futures[future] = (i, path)
+        for future in distributed.as_completed(futures):
+            i, path = futures[future]
+            value = future.result()
+            if path is None:
+                results[i] = value
+            else:
+                results[i] = path
+                record(i, value[1])  # type: ignore[misc]
+            progress.update(len(value) if path is None else value[0])
     return results
 
 
@@ -175,12 +173,12 @@ def _finished_shards(folder: Path, settings: dict[str, Any], inputs: list[str], 
         present = [_shard(folder, i) for i in range(len(inputs)) if _shard(folder, i).exists()]
         if present:
             raise FileExistsError(f"{present[0]} exists but {MANIFEST_NAME} does not, so it was not written by "
-                                  "encode_dask_shards; it is left alone: move it away or use another output_dir")
+                                  "encode_dask_shards; it is left alone: move it away or use another output_path")
         return {}
     previous = read_json(manifest)
     if not isinstance(previous, dict) or not {"n", "chunk_size"} <= set(previous):
         raise FileExistsError(f"{manifest} was not written by encode_dask_shards; it is left alone: "
-                              "move it away or use another output_dir")
+                              "move it away or use another output_path")
     if restart:  # the earlier run's shards go, so that none is taken for one of this run's
         for i in range(-(-previous["n"] // max(1, previous["chunk_size"]))):
             _shard(folder, i).unlink(missing_ok=True)
@@ -250,11 +248,12 @@ def encode_dask(
     return embeddings if precision == "float32" else output_codes(embeddings, precision)
 
 
-def encode_dask_shards(model: Any, sentences: Sequence[str], output_dir: str | os.PathLike, client: Any = None,
+@accepts_renamed(output_dir="output_path")
+def encode_dask_shards(model: Any, sentences: Sequence[str], output_path: str | os.PathLike, client: Any = None,
                        chunk_size: int = 10_000, restart: bool = False, **options: Any) -> list[Path]:
-    """Like :func:`encode_dask`, but every worker writes its chunks as ``.npy`` shards into ``output_dir``.
+    """Like :func:`encode_dask`, but every worker writes its chunks as ``.npy`` shards into ``output_path``.
 
-    ``output_dir`` must be reachable by every worker (a shared file system for
+    ``output_path`` must be reachable by every worker (a shared file system for
     a multi-machine cluster).  ``shards.json`` records the settings, a hash of
     the model's weights and configuration, a hash of each chunk's sentences and
     a checksum of each shard written.  A rerun with the same folder skips the
@@ -280,7 +279,7 @@ def encode_dask_shards(model: Any, sentences: Sequence[str], output_dir: str | o
     texts = check_texts(sentences)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-    folder = Path(output_dir).absolute()
+    folder = Path(output_path).absolute()
     folder.mkdir(parents=True, exist_ok=True)
     settings = {"n": len(texts), "chunk_size": chunk_size,
                 "model": {"source": getattr(model, "source", None), **model_fingerprint(model)},

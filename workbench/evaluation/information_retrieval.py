@@ -8,7 +8,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..data.tables import as_examples
-from ..search import Progress, semantic_search
+from ..hooks import Progress
+from ..search import semantic_search
 from .base import SIMILARITY_NAMES, Evaluator, check_choice
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..data.readers import SENTEVAL_TASKS, SentEvalTask, read_senteval, senteval_task_name
-from ..search import Progress
+from ..hooks import Progress
 from .base import Evaluator
 
 logger = logging.getLogger(__name__)

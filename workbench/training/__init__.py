@@ -10,10 +10,11 @@ from .collate import Collator, label_tensor
 from .samplers import (
     EpochBatchSampler, GroupByLabelBatchSampler, NoDuplicatesBatchSampler, RandomBatchSampler, make_batch_sampler,
 )
+from .config import TrainingConfig
 from .trainer import Trainer, fit
 
 __all__ = [
-    "fit", "Trainer", "History", "CheckpointSaver", "EarlyStopping", "NaNGuard", "StopAtStep", "Collator",
+    "fit", "Trainer", "TrainingConfig", "History", "CheckpointSaver", "EarlyStopping", "NaNGuard", "StopAtStep", "Collator",
     "label_tensor",
     "EpochBatchSampler", "RandomBatchSampler", "NoDuplicatesBatchSampler", "GroupByLabelBatchSampler",
     "make_batch_sampler",

@@ -1,7 +1,7 @@
 """Subscribers of the training events: history, checkpoints, early stopping, a stop at a given step, NaN guard.
 
 Each is a :class:`~workbench.hooks.Callback`; the trainer sends them the
-events listed in :mod:`workbench.training.trainer`.  A subscriber with
+training events of :data:`workbench.hooks.EVENTS`.  A subscriber with
 ``state_dict()`` / ``load_state_dict(state)`` has its state saved in every
 checkpoint and restored on resume (keep it JSON-serialisable).
 
@@ -20,11 +20,14 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..hooks import Callback, Event
 from ..io import atomic_write_bytes
 from .checkpoint import defer_interrupts, remove_old_checkpoints
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +108,7 @@ class History(Callback):
         if self._folder is not None:
             self._append(row)
 
-    def dataframe(self) -> Any:
+    def dataframe(self) -> pd.DataFrame:
         """The rows as a pandas DataFrame, always with the columns every step has (NaN in a row without a step)."""
         import pandas as pd
 

@@ -10,26 +10,36 @@ A checkpoint is a folder ``checkpoint-<step>/`` holding
   strings and containers of those.
 
 Every folder is written through :func:`workbench.io.atomic_dir`: a crash
-while saving leaves the previous checkpoint untouched.
+while saving leaves the previous checkpoint untouched.  :func:`trainer_state`
+assembles what a checkpoint of a :class:`~workbench.training.Trainer` holds and
+:func:`restore_trainer` puts it back, after :func:`check_resumable` made sure
+the run is the same.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import random
 import re
 import shutil
 import signal
 import threading
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..io import atomic_dir, read_json, read_tensor_file, write_json
 
+logger = logging.getLogger(__name__)
 
+
+STATE_VERSION = 2  # of trainer_state.json; version 1 recorded fewer settings and no data fingerprint
 PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
 MODEL_DIR = "model"
@@ -191,3 +201,130 @@ def defer_interrupts() -> Iterator[None]:
             previous(*received[0])
         elif previous == signal.SIG_DFL:
             raise KeyboardInterrupt
+
+
+@contextmanager
+def quiet_library_progress_bars() -> Iterator[None]:
+    """Silence the progress bars of transformers and huggingface_hub (\"Writing model shards\", ...) in the block."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    hub_was_off, transformers_was_on = are_progress_bars_disabled(), hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # both libraries' bars
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # enabling warns where HF_HUB_DISABLE_PROGRESS_BARS=1 forbids it
+            if transformers_was_on:
+                hf_logging.enable_progress_bar()
+            (disable_progress_bars if hub_was_off else enable_progress_bars)()
+
+
+# --------------------------------------------------------------------------- a trainer's state
+
+
+def trainer_state(trainer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a checkpoint of ``trainer`` holds now: the ``trainer_state.json`` dict and the ``.pt`` objects."""
+    state = {
+        "version": STATE_VERSION, "global_step": trainer.global_step, "epoch": trainer.epoch,
+        "step_in_epoch": trainer.step_in_epoch, "steps_per_epoch": trainer.steps_per_epoch,
+        "total_steps": trainer.total_steps, "batch_size": trainer.batch_size, "multi_task": trainer.config.multi_task,
+        "seed": trainer.seed, "best_metric": trainer.best_metric, "best_step": trainer.best_step,
+        "evaluated_step": trainer.evaluated_step, "settings": trainer.settings,
+        "objectives": [{"name": o.name, "epoch": o.epoch, "consumed": o.consumed, "data": o.fingerprint()}
+                       for o in trainer.objectives],
+        "callbacks": {key: cb.state_dict() for key, cb in stateful_callbacks(trainer.hooks)},
+    }
+    tensors = {
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.scheduler.state_dict(),
+        "losses": {o.name: _own_state(o.loss, trainer.model) for o in trainer.objectives},
+        "rng": trainer.boundary_rng(),
+    }
+    if trainer.scaler is not None:
+        tensors["scaler"] = trainer.scaler.state_dict()
+    return state, tensors
+
+
+def restore_trainer(trainer: Any, folder: str | os.PathLike) -> None:
+    """Put the checkpoint in ``folder`` back into ``trainer``: model, losses, optimiser, schedule, scaler,
+    positions, subscribers and RNG; refused (by :func:`check_resumable`) for another run's checkpoint."""
+    folder = Path(folder)
+    state, tensors = read_checkpoint(folder)
+    check_resumable(trainer, folder, state)
+    with quiet_library_progress_bars():
+        load_model_weights(trainer.model, folder / MODEL_DIR)
+    for objective in trainer.objectives:
+        _load_own_state(objective.loss, trainer.model, tensors["losses"][objective.name])
+    trainer.optimizer.load_state_dict(tensors["optimizer"])
+    trainer.scheduler.load_state_dict(tensors["scheduler"])
+    if trainer.scaler is not None and "scaler" in tensors:
+        trainer.scaler.load_state_dict(tensors["scaler"])
+    for objective, saved in zip(trainer.objectives, state["objectives"]):
+        objective.epoch, objective.consumed = saved["epoch"], saved["consumed"]
+    trainer.global_step, trainer.epoch, trainer.step_in_epoch = (
+        state["global_step"], state["epoch"], state["step_in_epoch"])
+    trainer.best_metric, trainer.best_step = state["best_metric"], state["best_step"]
+    trainer.evaluated_step = state.get("evaluated_step")
+    for key, callback in stateful_callbacks(trainer.hooks):
+        if key in state["callbacks"]:
+            callback.load_state_dict(state["callbacks"][key])
+    set_rng_state(tensors["rng"])
+    logger.info("resumed from %s at step %d", folder, trainer.global_step)
+
+
+def check_resumable(trainer: Any, folder: Path, state: dict[str, Any]) -> None:
+    """Refuse a checkpoint written with other data or settings than ``trainer``'s, naming every difference."""
+    # Checkpoints of version 1 recorded fewer settings and no data fingerprint.
+    saved = state.get("settings") or {"objectives": [o["name"] for o in state["objectives"]],
+                                      "batch_size": state["batch_size"], "multi_task": state["multi_task"]}
+    now = json.loads(json.dumps(trainer.settings))  # as it would read back from trainer_state.json
+    if trainer.config.seed is not None:  # the seed passed; the trainer's own is the checkpoint's
+        now["seed"] = trainer.config.seed
+    changed = [f"{key}={saved[key]!r} (this run: {now[key]!r})" for key in saved if saved[key] != now.get(key)]
+    if "settings" in state and saved["objectives"] == now["objectives"]:
+        for objective, then in zip(trainer.objectives, state["objectives"]):
+            mine = objective.fingerprint()
+            if then["data"]["size"] != mine["size"]:
+                changed.append(f"the data of objective {objective.name!r} had {then['data']['size']} examples "
+                               f"(this run: {mine['size']})")
+            elif None not in (then["data"]["sha256"], mine["sha256"]) and then["data"]["sha256"] != mine["sha256"]:
+                changed.append(f"the data of objective {objective.name!r} has other examples (same size "
+                               f"{mine['size']}, different contents)")
+    elif "settings" not in state:
+        logger.warning("checkpoint %s was written by an older version: its data cannot be checked", folder)
+    if changed:
+        raise ValueError(
+            f"cannot resume from checkpoint {folder}: it was written with other data or settings: "
+            + "; ".join(changed) + ". A resumed run continues the original one exactly, so it needs the "
+            "same data and training settings; start a new run (without resume_from_checkpoint) to train "
+            "with new ones"
+        )
+
+
+def stateful_callbacks(callbacks: Iterable[Any]) -> list[tuple[str, Any]]:
+    """The subscribers with ``state_dict``/``load_state_dict``, keyed by class name (numbered when one repeats)."""
+    found = [cb for cb in callbacks if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict")]
+    names = [type(cb).__name__ for cb in found]
+    return [(name if names.count(name) == 1 else f"{name}-{i}", cb) for i, (name, cb) in enumerate(zip(names, found))]
+
+
+def _model_prefixes(loss: nn.Module, model: nn.Module) -> tuple[str, ...]:
+    """The attribute paths under which ``loss`` holds ``model`` (``"model."``, ``"loss.model."``, ...)."""
+    return tuple(f"{name}." for name, module in loss.named_modules(remove_duplicate=False) if module is model and name)
+
+
+def _own_state(loss: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state of ``loss`` without the model's (a classifier head, a learnable scale, ...)."""
+    prefixes = _model_prefixes(loss, model)
+    return {k: v for k, v in loss.state_dict().items() if not k.startswith(prefixes)}
+
+
+def _load_own_state(loss: nn.Module, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    result = loss.load_state_dict(state, strict=False)
+    prefixes = _model_prefixes(loss, model)
+    missing = [k for k in result.missing_keys if not k.startswith(prefixes)]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"the checkpoint's state of {type(loss).__name__} does not match the loss: "
+                         f"missing {missing}, unexpected {result.unexpected_keys}")
