@@ -49,12 +49,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .data import Example, dataset_path, load_dataset, read_parallel_files, read_parallel_tsv
-from .encoder import COMPUTE_DTYPES, SentenceEncoder, renamed_precision
-from .evaluation import EmbeddingSimilarityEvaluator, MSEEvaluator, SequentialEvaluator, TranslationEvaluator
-from .io import atomic_write_bytes, read_json, write_json
-from .modules import Dense, Normalize, StaticEmbedding
-from .paths import cache_dir
+from ..data import Example, dataset_path, load_dataset, read_parallel_files, read_parallel_tsv
+from ..encoder import COMPUTE_DTYPES, SentenceEncoder, renamed_precision
+from ..evaluation import EmbeddingSimilarityEvaluator, MSEEvaluator, SequentialEvaluator, TranslationEvaluator
+from ..io import atomic_write_bytes, read_json, write_json
+from ..modules import Dense, Normalize, StaticEmbedding
+from ..paths import cache_dir
 
 #: Subfolder of the workbench cache that holds teacher embeddings.
 CACHE_NAME = "teacher-embeddings"
