@@ -13,7 +13,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from workbench import SentenceEncoder
 from workbench.data import Example
 from workbench.losses import MSELoss
-from workbench.modules import Dense, Normalize, StaticEmbedding
+from workbench.modules import Normalize, StaticEmbedding
 from workbench import multilingual
 from workbench.multilingual import (
     ParallelSentencesDataset, TeacherEmbeddings, benchmark_sentences, build_student, crosslingual_stsb,
