@@ -666,6 +666,7 @@ def test_model_picker_loads_a_folder_lazily_and_reports_changes(tiny_encoder, tm
     tiny_encoder.save(folder)
     picker = ModelPicker(default="all-MiniLM-L6-v2")
     assert "all-MiniLM-L6-v2" in picker.dropdown.options and picker.source == "all-MiniLM-L6-v2"
+    assert "multilingual-e5-small" in picker.dropdown.options  # the dropdown lists the whole zoo
     seen = []
     picker.on_change(seen.append)
 
@@ -673,7 +674,13 @@ def test_model_picker_loads_a_folder_lazily_and_reports_changes(tiny_encoder, tm
     assert seen == [str(folder)] and "loads when first used" in picker.status.value
     model = picker.model
     assert model.encode("a cat").shape == (32,) and picker.model is model
-    assert "32-d embeddings" in picker.status.value
+    assert "32-d embeddings, " in picker.status.value and "prompts" not in picker.status.value
+
+    tiny_encoder.prompts = {"query": "query: ", "passage": "passage: "}  # as e5's folder saves them
+    tiny_encoder.save(tmp_path / "with-prompts")
+    picker.folder.value = str(tmp_path / "with-prompts")
+    picker.model
+    assert "32-d embeddings, prompts passage, query (prompt_name=, encode_query), " in picker.status.value
 
     picker.folder.value = str(tmp_path / "missing")
     assert "no folder" in picker.status.value

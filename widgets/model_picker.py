@@ -94,8 +94,10 @@ class ModelPicker(WidgetView):
         self.status.value = html.escape(f"loading {source}…")
         started = time.perf_counter()
         model = SentenceEncoder(source, device=self.device)
+        # A model trained with prompts (e5's "query: "/"passage: ") encodes plain text without them: say so.
+        prompts = f", prompts {', '.join(sorted(model.prompts))} (prompt_name=, encode_query)" if model.prompts else ""
         self.status.value = html.escape(
-            f"loaded {source}: {model.get_sentence_embedding_dimension()}-d embeddings, "
+            f"loaded {source}: {model.get_sentence_embedding_dimension()}-d embeddings{prompts}, "
             f"{time.perf_counter() - started:.1f} s")
         return model
 
