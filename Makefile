@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 # A CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
-# The data-set mirror beside the checkout, when there is one (tests skip what needs it otherwise).
-DATA ?= $(wildcard $(abspath ../shared/datasets))
-DATA_ENV = $(if $(DATA),WORKBENCH_DATA_DIR=$${WORKBENCH_DATA_DIR:-$(DATA)})
+# The data-set mirror beside the checkout (../shared/datasets) needs no line here: the tests, examples,
+# benchmarks and notebooks call workbench.paths.use_data_mirror() themselves. Another folder:
+# `WORKBENCH_DATA_DIR=/path make test`.
 # Jupyter refuses to run as root unless told to (containers, CI machines).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -28,10 +28,10 @@ lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 test: setup
-	$(DATA_ENV) $(PY) -m pytest
+	$(PY) -m pytest
 
 test-fast: setup
-	$(DATA_ENV) $(PY) -m pytest -m "not slow and not notebook and not browser"
+	$(PY) -m pytest -m "not slow and not notebook and not browser"
 
 bench: setup
 	$(PY) bench/encode.py

@@ -13,7 +13,9 @@ from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("WORKBENCH_DATA_DIR", str(REPO.parent / "shared" / "datasets"))
+from workbench.paths import use_data_mirror  # noqa: E402  (this checkout's workbench, put on the path above)
+
+use_data_mirror()
 
 
 def machine() -> str:

@@ -1,26 +1,22 @@
 """What the training examples share: data folder, STSb loading and evaluation, common flags, the result line.
 
-The examples read their data through :func:`workbench.data.load_dataset`.  When
-``WORKBENCH_DATA_DIR`` is not set and the data mirror sits beside the checkout
-(``../shared/datasets``), it is used.
+The examples read their data through :func:`workbench.data.load_dataset`, from the
+data mirror beside the checkout when there is one (:func:`workbench.paths.use_data_mirror`).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-MIRROR = REPO.parent / "shared" / "datasets"
-if "WORKBENCH_DATA_DIR" not in os.environ and MIRROR.is_dir():
-    os.environ["WORKBENCH_DATA_DIR"] = str(MIRROR)
+from workbench.data import Example, load_dataset
+from workbench.evaluation import EmbeddingSimilarityEvaluator
+from workbench.paths import use_data_mirror
 
-from workbench.data import Example, load_dataset  # noqa: E402  (after the data folder is set)
-from workbench.evaluation import EmbeddingSimilarityEvaluator  # noqa: E402
+use_data_mirror()
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from workbench.paths import checkout_mirror, use_data_mirror
+
 REPO = Path(__file__).resolve().parents[1]
-MIRROR = REPO.parent / "shared" / "datasets"
 
 # Words the tiny vocabulary knows; everything else becomes word pieces of single letters.
 WORDS = (
@@ -59,15 +60,16 @@ def tiny_encoder(tiny_bert_dir):
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     """The data-set mirror beside the checkout (../shared/datasets)."""
-    if not MIRROR.is_dir():
-        pytest.skip(f"data mirror {MIRROR} not present")
-    return MIRROR
+    found = checkout_mirror()
+    if found is None:
+        pytest.skip("no data mirror beside the checkout (../shared/datasets)")
+    return found
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_env(tmp_path_factory):
     """Point the data directory at the mirror and keep downloads in a shared test cache."""
-    os.environ.setdefault("WORKBENCH_DATA_DIR", str(MIRROR)) if MIRROR.is_dir() else None
+    use_data_mirror()
     os.environ.setdefault("WORKBENCH_CACHE", str(REPO / ".cache" / "workbench"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     yield

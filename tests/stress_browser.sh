@@ -17,10 +17,6 @@ LOAD_PER_CORE=${LOAD_PER_CORE:-1}
 MAX_S=${MAX_S:-7200}
 LOGS=artifacts/stress_browser
 [ -x "$PYTHON" ] || { echo "no python at $PYTHON; set PYTHON=" >&2; exit 2; }
-# Like `make test`: the data mirror beside the checkout, when there is one.
-if [ -z "${WORKBENCH_DATA_DIR:-}" ] && [ -d ../shared/datasets ]; then
-    export WORKBENCH_DATA_DIR=$(cd ../shared/datasets && pwd)
-fi
 mkdir -p "$LOGS"
 
 cores=$(nproc)

@@ -1,6 +1,7 @@
 """Community detection and k-means on synthetic blobs; c-TF-IDF keywords on a toy corpus."""
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +10,9 @@ import torch
 from sklearn.metrics import normalized_mutual_info_score
 
 import workbench.clustering as clustering
-from workbench.clustering import KMeansResult, cluster_keywords, community_detection, kmeans, labels_from_clusters
+from workbench.clustering import (
+    KMeansResult, cluster_keywords, cluster_scores, community_detection, kmeans, labels_from_clusters, project,
+)
 from workbench.hooks import Hooks
 from workbench.similarity import cos_sim
 
@@ -133,3 +136,95 @@ def test_cluster_keywords_edge_cases():
     assert cluster_keywords(["cat", "dog"], ["b", "a"], top_n=10) == {"a": ["dog"], "b": ["cat"]}
     with pytest.raises(ValueError, match="2 texts but 1 labels"):
         cluster_keywords(["cat", "dog"], [0])
+
+
+# --------------------------------------------------------------------------- scores and maps
+
+
+def test_cluster_scores_match_the_silhouette_worked_out_by_hand():
+    # Two clusters of two points on the unit circle; cosine distance is 1 - cos(angle between).
+    d = 0.1
+    angles = np.array([0.0, d, np.pi / 2, np.pi / 2 + d])
+    emb = np.column_stack([np.cos(angles), np.sin(angles)])
+    a = 1 - np.cos(d)  # to the other point of its own cluster
+    # mean distance to the other cluster: the outer points are further from it than the inner ones
+    b_outer, b_inner = 1 + np.sin(d) / 2, 1 - np.sin(d) / 2
+    expected = np.mean([(b - a) / max(a, b) for b in (b_outer, b_inner, b_inner, b_outer)])
+    scores = cluster_scores(emb, [0, 0, 1, 1])
+    assert scores == {"silhouette": pytest.approx(expected, abs=1e-6), "clusters": 2, "unclustered": 0.0}
+
+
+def test_cluster_scores_against_known_classes():
+    emb = np.eye(4)
+    crossed = cluster_scores(emb, [0, 0, 1, 1], true_labels=["x", "y", "x", "y"])
+    # Every cluster holds one of each class: nothing shared (NMI 0), and ARI (0 - 2/3) / (2 - 2/3) = -0.5.
+    assert crossed["nmi"] == pytest.approx(0.0, abs=1e-12) and crossed["ari"] == pytest.approx(-0.5)
+    same = cluster_scores(emb, [1, 1, 0, 0], true_labels=["x", "x", 7, 7])  # mixed class types compare as text
+    assert same["nmi"] == pytest.approx(1.0) and same["ari"] == pytest.approx(1.0)
+
+
+def test_cluster_scores_with_noise_and_without_a_silhouette():
+    emb = np.eye(5)
+    scores = cluster_scores(emb, [-1, 0, 0, -1, -1])
+    assert scores == {"silhouette": None, "clusters": 1, "unclustered": 0.6}  # one cluster: no silhouette
+    assert cluster_scores(emb, [0, 1, 2, 3, 4])["silhouette"] is None  # every point alone
+    assert cluster_scores(emb, [7, 7, 8, 8, 9], noise=9)["unclustered"] == pytest.approx(0.2)
+
+
+def test_cluster_scores_reject_bad_input():
+    with pytest.raises(ValueError, match=r"labels must hold one cluster per embedding \(3\)"):
+        cluster_scores(np.eye(3), [0, 1])
+    with pytest.raises(ValueError, match=r"true_labels must hold one class per embedding \(3\), got 1"):
+        cluster_scores(np.eye(3), [0, 1, 1], true_labels=["x"])
+    with pytest.raises(ValueError, match=r"embeddings hold NaN or infinite values, in rows \[1\]"):
+        cluster_scores([[1.0, 0.0], [np.nan, 1.0], [0.0, 1.0]], [0, 1, 1])
+    with pytest.raises(ValueError, match="sample_size must be a whole number >= 2"):
+        cluster_scores(np.eye(3), [0, 1, 1], sample_size=1)
+
+
+def test_pca_projection_matches_the_principal_axes_worked_out_by_hand():
+    emb = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])  # normalised: (1, 0), (0, 1), (1, 1)/sqrt(2)
+    coords = project(emb, method="pca")
+    assert coords.dtype == np.float32 and coords.shape == (3, 2)
+    m = (1 + 1 / np.sqrt(2)) / 3  # the mean of either coordinate after normalising
+    first = [1 / np.sqrt(2), 1 / np.sqrt(2), 0.0]  # along (1, -1)/sqrt(2)
+    second = [(1 - 2 * m) / np.sqrt(2), (1 - 2 * m) / np.sqrt(2), (np.sqrt(2) - 2 * m) / np.sqrt(2)]
+    assert np.abs(coords[:, 0]) == pytest.approx(first, abs=1e-6)
+    assert np.abs(coords[:, 1]) == pytest.approx(np.abs(second), abs=1e-6)
+    assert coords[0, 0] == pytest.approx(-coords[1, 0])  # opposite sides of the first axis
+    raw = project(emb, method="pca", normalize=False)  # unnormalised: the longest vector dominates
+    assert not np.allclose(np.abs(raw), np.abs(coords), atol=1e-3)
+    padded = project(emb, method="pca", n_components=3)  # 2-d embeddings: the third axis is zeros
+    assert padded.shape == (3, 3) and (padded[:, 2] == 0).all() and np.abs(padded[:, :2]) == pytest.approx(np.abs(coords))
+
+
+@pytest.mark.slow  # numba compiles UMAP on its first call: a minute or more on two cores
+def test_umap_projection_is_seeded_and_keeps_blobs_apart():
+    pytest.importorskip("umap")
+    emb, labels = make_blobs(n_outliers=0)
+    first = project(emb, method="umap", seed=3)
+    assert first.shape == (len(emb), 2) and first.dtype == np.float32 and np.isfinite(first).all()
+    assert np.array_equal(first, project(emb, method="umap", seed=3))  # same seed, same map
+    centres = np.stack([first[labels == c].mean(axis=0) for c in range(len(SIZES))])
+    spread = max(np.linalg.norm(first[labels == c] - centres[c], axis=1).max() for c in range(len(SIZES)))
+    gaps = [np.linalg.norm(centres[i] - centres[j]) for i in range(len(SIZES)) for j in range(i)]
+    assert min(gaps) > 2 * spread  # each blob is its own island on the map
+    tiny = project(np.eye(4)[:3], method="umap", n_components=3)  # 3 points: a random start, not spectral
+    assert tiny.shape == (3, 3) and np.isfinite(tiny).all()
+
+
+def test_project_refuses_bad_arguments_and_says_what_is_accepted(monkeypatch):
+    with pytest.raises(ValueError, match="unknown method 'tsne'; valid: umap, pca"):
+        project(np.eye(3), method="tsne")
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="n_components must be a whole number >= 1"):
+            project(np.eye(3), method="pca", n_components=bad)
+    with pytest.raises(ValueError, match="method='umap' needs at least 3 embeddings to place, got 2"):
+        project(np.eye(2), method="umap")
+    with pytest.raises(ValueError, match="method='pca' needs at least 2 embeddings to place, got 1"):
+        project([1.0, 0.0], method="pca")
+    with pytest.raises(ValueError, match=r"NaN or infinite values, in rows \[0\]"):
+        project([[np.inf, 0.0], [0.0, 1.0], [1.0, 1.0]], method="pca")
+    monkeypatch.setitem(sys.modules, "umap", None)  # as if umap-learn were not installed
+    with pytest.raises(ImportError, match="needs the umap-learn package"):
+        project(np.eye(4), method="umap")

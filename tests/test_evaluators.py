@@ -484,3 +484,35 @@ def test_sequential_bad_inputs():
         SequentialEvaluator([right, wrong], main="missing")
     with pytest.raises(ValueError, match="out of range for 2"):
         SequentialEvaluator([right, wrong], main=2)
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+def test_correlations_match_the_formulas_and_say_when_undefined():
+    from workbench.evaluation.embedding_similarity import correlations
+
+    # Pearson of (1, 2, 3) and (1, 3, 2): covariance 0.5 over variances 1 and 1; Spearman is the same on ranks.
+    assert correlations([1.0, 2.0, 3.0], [1.0, 3.0, 2.0]) == {"pearson": pytest.approx(0.5), "spearman": 0.5}
+    # Ranks only for Spearman: a monotone but curved relation is 1 there, below 1 for Pearson.
+    curved = correlations([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 4.0, 100.0])
+    assert curved["spearman"] == 1.0 and curved["pearson"] == pytest.approx(
+        np.corrcoef([1, 2, 3, 4], [1, 2, 4, 100])[0, 1])
+    for gold, predicted, why in (([1.0], [0.5], "1 pair"), ([1.0, 2.0], [0.3, 0.3], "all equal"),
+                                 ([1.0, 2.0, 3.0], [0.1, np.nan, 0.3], "NaN or infinite")):
+        with pytest.warns(RuntimeWarning, match=why):
+            undefined = correlations(gold, predicted)
+        assert math.isnan(undefined["pearson"]) and math.isnan(undefined["spearman"])
+    with pytest.raises(ValueError, match="one number per pair"):
+        correlations([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_an_encoder_that_returns_too_few_rows_is_named():
+    class OneRow:
+        def encode(self, sentences, **kwargs):
+            return np.zeros((1, 4))
+
+    evaluator = EmbeddingSimilarityEvaluator(["a", "b"], ["c", "d"], [1.0, 0.0])
+    with pytest.raises(ValueError, match=r"OneRow\.encode returned an array of shape \(1, 4\) for 4 sentences; "
+                                         r"expected one row per sentence"):
+        evaluator(OneRow())

@@ -28,8 +28,9 @@ from workbench.data import (
     read_sts_pairs,
     read_stsb_multi_mt,
 )
+from workbench.paths import checkout_mirror
 
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+MIRROR = checkout_mirror() or Path("no data mirror beside the checkout")
 mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"data-set mirror {MIRROR} not present")
 STS17_TRACKS = ["extended.de-en", "extended.fr-en", "extended.it-en", "extended.nl-en", "track1.ar-ar",
                 "track2.ar-en", "track3.es-es", "track4a.es-en", "track4b.es-en", "track5.en-en", "track6.tr-en"]

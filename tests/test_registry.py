@@ -12,8 +12,9 @@ from workbench.data import registry as reg
 from workbench.data.readers import BeirData, SentEvalTask
 from workbench.data.sources import DataSourceError
 from workbench.hooks import Hooks
+from workbench.paths import checkout_mirror
 
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+MIRROR = checkout_mirror() or Path("no data mirror beside the checkout")
 mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"data-set mirror {MIRROR} not present")
 COMMIT_URL = re.compile(r"^https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/[0-9a-f]{40}/\S+$")
 

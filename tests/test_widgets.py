@@ -496,8 +496,30 @@ def test_sts_explorer_refuses_a_score_range_without_gold_scores():
 
 def test_sts_explorer_says_which_model_returned_no_rows():
     s1, s2, gold, _ = sts_set()
-    with pytest.raises(ValueError, match=r"models\['broken'\]\.encode returned an array of shape \(0, 3\) for 12 texts"):
+    with pytest.raises(ValueError, match=r"models\['broken'\]: NoRowsEncoder\.encode returned an array of shape \(0, 3\) "
+                                         r"for 12 sentences"):
         STSExplorer({"fine": [0.1, 0.3, 0.2, 0.5, 0.4, 0.9], "broken": NoRowsEncoder()}, s1, s2, gold)
+
+
+def test_sts_explorer_reports_exactly_what_the_evaluator_computes(tiny_encoder):
+    # Cosines 0.5 and 0.5 + 1e-9 are one number in float32 but two in the model's float64: the view must not
+    # tie them where the evaluator (and so a training run) ranks them apart.
+    angle = {"b": np.arccos(0.5), "c": np.arccos(0.5 + 1e-9), "d": np.arccos(0.9), "e": 0.0}
+    vectors = {"a": [1.0, 0.0]} | {t: [np.cos(x), np.sin(x)] for t, x in angle.items()}
+    s1, s2, gold = ["a"] * 4, ["b", "c", "d", "e"], [1.0, 2.0, 3.0, 4.0]
+    for model, sentences1, sentences2, scores in (
+        (LookupEncoder(vectors), s1, s2, gold),
+        (tiny_encoder, [e.texts[0] for e in scored_pairs()], [e.texts[1] for e in scored_pairs()],
+         [e.label for e in scored_pairs()]),
+    ):
+        evaluator = EmbeddingSimilarityEvaluator(sentences1, sentences2, scores, name="sts")
+        metrics = evaluator(model)
+        summary = STSExplorer({"m": model}, sentences1, sentences2, scores).summary.iloc[0]
+        assert (summary["pearson"], summary["spearman"]) == (metrics["sts_pearson_cosine"],
+                                                             metrics["sts_spearman_cosine"])
+    assert np.isfinite(metrics["sts_spearman_cosine"])  # the tiny model's numbers are defined, not NaN == NaN
+    exact = STSExplorer({"m": LookupEncoder(vectors)}, s1, s2, gold)
+    assert exact.summary["spearman"].iloc[0] == 1.0 and exact.results["pred_m"].is_monotonic_increasing
 
 
 def test_sts_explorer_from_examples_with_a_real_encoder(tiny_encoder):

@@ -99,8 +99,3 @@ def error_text(what: str, error: BaseException) -> str:
     """
     return html.escape(f"{what}: {type(error).__name__}: {error}")
 
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero)."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1.0, norms)

@@ -9,21 +9,20 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.clustering import cluster_keywords, community_detection, kmeans, labels_from_clusters
+from workbench.clustering import (
+    PROJECTIONS, cluster_keywords, cluster_scores, community_detection, kmeans, labels_from_clusters, project,
+)
 from workbench.data.tables import Table, is_table
 
-from ._common import WidgetView, encode, hover_text, html_table, unit_rows
+from ._common import WidgetView, encode, hover_text, html_table
 from ._figure import figure_widget
 
 METHODS = ("kmeans", "community")
-PROJECTIONS = ("umap", "pca")
 NOISE = -1
 #: Clusters drawn as their own trace; smaller ones share one "other clusters" trace.
 MAX_TRACES = 50
 #: Clusters named on the 2-D map (the largest); the legend names all of them.
 MAX_ANNOTATIONS = 20
-#: Points the silhouette score is computed on (it is quadratic in the points).
-SILHOUETTE_SAMPLE = 2000
 FIGURE_LAYOUT = {"height": 560, "dragmode": "lasso", "legend": {"itemsizing": "constant"},
                  "margin": {"t": 30, "b": 30, "l": 30, "r": 30}}
 
@@ -74,7 +73,7 @@ class ClusterExplorer(WidgetView):
     labels, keywords, silhouette, scores
         Cluster of each shown point; ``{cluster: top words}``; silhouette
         (cosine, on a sample); ``{"silhouette", "clusters", "unclustered"
-        [, "nmi", "ari"]}``.
+        [, "nmi", "ari"]}`` from :func:`workbench.clustering.cluster_scores`.
     indices, coords, sampled
         Positions in ``texts`` of the shown points, their map coordinates,
         whether the points are a sample.
@@ -213,15 +212,8 @@ class ClusterExplorer(WidgetView):
             self.labels = labels_from_clusters(communities, len(self.texts), noise=NOISE)
         keywords = cluster_keywords(self.texts, self.labels.tolist(), top_n=self.top_words)
         self.keywords = {label: words for label, words in keywords.items() if label != NOISE}
-        self.silhouette = self._silhouette()
-        self.scores = {"silhouette": self.silhouette, "clusters": len(self.keywords),
-                       "unclustered": float(np.mean(self.labels == NOISE))}
-        if self.true_labels is not None:
-            from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-
-            truth = [str(c) for c in self.true_labels]
-            self.scores["nmi"] = float(normalized_mutual_info_score(truth, self.labels))
-            self.scores["ari"] = float(adjusted_rand_score(truth, self.labels))
+        self.scores = cluster_scores(self.embeddings, self.labels, self.true_labels, noise=NOISE, seed=self.seed)
+        self.silhouette = self.scores["silhouette"]
         self._draw()
 
     def _slider_moved(self, method: str) -> None:
@@ -239,36 +231,13 @@ class ClusterExplorer(WidgetView):
         return matrix[self.indices]
 
     def _project(self, n_components: int) -> np.ndarray:
-        points = unit_rows(self.embeddings)
         if self.projection == "umap":
             try:
-                import umap
+                return project(self.embeddings, "umap", n_components, seed=self.seed)
             except ImportError:
+                # The map still draws; the info line says which projection it is.
                 self.projection_note = "umap-learn is not installed: the map is a PCA projection"
-            else:
-                # A fixed random_state makes UMAP reproducible (and single-threaded). Its spectral start
-                # needs more points than n_components + 1 (scipy's eigh fails otherwise): tiny maps start random.
-                init = "spectral" if len(points) > n_components + 1 else "random"
-                reducer = umap.UMAP(n_components=n_components, metric="cosine", random_state=self.seed, n_jobs=1,
-                                    n_neighbors=min(15, len(points) - 1), init=init)
-                return np.asarray(reducer.fit_transform(points), dtype=np.float32)
-        from sklearn.decomposition import PCA
-
-        n = min(n_components, *points.shape)
-        coords = PCA(n_components=n, random_state=self.seed).fit_transform(points)
-        # Fewer dimensions than asked (tiny embeddings): pad with zeros so the map still draws.
-        return np.pad(coords, ((0, 0), (0, n_components - n))).astype(np.float32)
-
-    def _silhouette(self) -> float | None:
-        from sklearn.metrics import silhouette_score
-
-        clustered = self.labels != NOISE
-        n_clusters = len(np.unique(self.labels[clustered]))
-        if not 2 <= n_clusters < clustered.sum():
-            return None
-        sample = min(SILHOUETTE_SAMPLE, int(clustered.sum()))
-        return float(silhouette_score(self.embeddings[clustered], self.labels[clustered], metric="cosine",
-                                      sample_size=sample, random_state=self.seed))
+        return project(self.embeddings, "pca", n_components, seed=self.seed)
 
     def _name(self, label: int) -> str:
         if label == NOISE:

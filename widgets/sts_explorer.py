@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from scipy.stats import pearsonr, spearmanr
 
 from workbench.data.tables import Table
+from workbench.evaluation import EmbeddingSimilarityEvaluator
+from workbench.evaluation.embedding_similarity import correlations
 
-from ._common import WidgetView, encode, hover_text, html_table, unit_rows
+from ._common import WidgetView, hover_text, html_table
 from ._figure import figure_widget
 
 ALL = "all"
@@ -22,6 +23,10 @@ HOVER = ("%{customdata[0]}<br>%{customdata[1]}<br>gold %{x:.2f} · predicted %{y
 
 class STSExplorer(WidgetView):
     """Compare models on a semantic-similarity set: scatter, correlations, worst pairs, filters.
+
+    The predictions and correlations are those of
+    :class:`~workbench.evaluation.EmbeddingSimilarityEvaluator`: on all pairs,
+    ``summary`` holds exactly its ``pearson_cosine`` and ``spearman_cosine``.
 
     Parameters
     ----------
@@ -78,8 +83,11 @@ class STSExplorer(WidgetView):
         frame = pd.DataFrame({"sentence1": list(sentences1), "sentence2": list(sentences2),
                               "genre": list(genres) if genres is not None else ALL,
                               "gold": np.asarray(gold_scores, dtype=np.float64)})
+        # The evaluator's computation, so that the view and a training run report the same numbers.
+        evaluator = EmbeddingSimilarityEvaluator(frame["sentence1"], frame["sentence2"], frame["gold"],
+                                                 batch_size=batch_size)
         for name, model in models.items():
-            frame[f"pred_{name}"] = _predictions(model, frame, batch_size, name)
+            frame[f"pred_{name}"] = _predictions(model, evaluator, name)
         self.results = frame
         self._mask = np.ones(n, dtype=bool)
         self._holding = False
@@ -144,16 +152,13 @@ class STSExplorer(WidgetView):
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Pearson and Spearman correlation of each model with the gold scores, on the filtered pairs."""
+        """Pearson and Spearman correlation of each model with the gold scores, on the filtered pairs.
+
+        NaN where a correlation is undefined (fewer than 2 pairs, or no spread).
+        """
         rows = self.filtered
-        records = []
-        for name in self.model_names:
-            pred = rows[f"pred_{name}"]
-            # A correlation needs two pairs and some spread on both sides.
-            defined = len(rows) >= 2 and rows["gold"].nunique() > 1 and pred.nunique() > 1
-            records.append({"model": name, "pearson": pearsonr(rows["gold"], pred)[0] if defined else np.nan,
-                            "spearman": spearmanr(rows["gold"], pred)[0] if defined else np.nan, "pairs": len(rows)})
-        return pd.DataFrame(records)
+        return pd.DataFrame([{"model": name, **correlations(rows["gold"], rows[f"pred_{name}"], quiet=True),
+                              "pairs": len(rows)} for name in self.model_names])
 
     def worst(self, n: int | None = None, model: str | None = None) -> pd.DataFrame:
         """The ``n`` filtered pairs on which ``model`` (default: the one picked) disagrees most with the gold order.
@@ -252,18 +257,17 @@ class STSExplorer(WidgetView):
         self._fill_tables()
 
 
-def _predictions(model: Any, frame: pd.DataFrame, batch_size: int, name: str) -> np.ndarray:
-    """Cosine of each pair's embeddings, or the given scores when ``model`` is a sequence of them."""
+def _predictions(model: Any, evaluator: EmbeddingSimilarityEvaluator, name: str) -> np.ndarray:
+    """The evaluator's cosine of each pair's embeddings, or the given scores when ``model`` is a sequence of them."""
+    n = len(evaluator.scores)
     if not hasattr(model, "encode"):
         scores = np.asarray(model, dtype=np.float64)
-        if scores.shape != (len(frame),):
-            raise ValueError(f"models[{name!r}] must be an encoder or {len(frame)} predicted scores, "
+        if scores.shape != (n,):
+            raise ValueError(f"models[{name!r}] must be an encoder or {n} predicted scores, "
                              f"got an array of shape {scores.shape}")
         return scores
-    # Each distinct sentence is encoded once, however many pairs it is in.
-    texts = list(dict.fromkeys([*frame["sentence1"], *frame["sentence2"]]))
-    index = {text: i for i, text in enumerate(texts)}
-    embeddings = unit_rows(encode(model, texts, batch_size, name=f"models[{name!r}]"))
-    first = embeddings[frame["sentence1"].map(index).to_numpy()]
-    second = embeddings[frame["sentence2"].map(index).to_numpy()]
-    return (first * second).sum(axis=1).astype(np.float64)
+    try:
+        cosine = evaluator.similarities(model, ["cosine"])["cosine"]
+    except ValueError as error:  # e.g. a model that returned no rows: say which of the models
+        raise ValueError(f"models[{name!r}]: {error}") from error
+    return cosine.astype(np.float64)

@@ -3,7 +3,9 @@
 * :func:`community_detection`: fast threshold-based grouping of near
   neighbours (cosine), for finding groups of paraphrases in large sets;
 * :func:`kmeans`: a fixed number of clusters with scikit-learn;
-* :func:`cluster_keywords`: the words that set each cluster apart (c-TF-IDF).
+* :func:`cluster_keywords`: the words that set each cluster apart (c-TF-IDF);
+* :func:`cluster_scores`: silhouette, and NMI/ARI against known classes;
+* :func:`project`: 2-D or 3-D map coordinates (UMAP or PCA), for drawing.
 
 Example
 -------
@@ -17,6 +19,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Hashable, Literal, Sequence
 
 import numpy as np
@@ -26,10 +29,15 @@ import torch.nn.functional as F
 from .hooks import Hooks, Progress
 from .similarity import ArrayLike, as_matrix
 
-__all__ = ["community_detection", "labels_from_clusters", "KMeansResult", "kmeans", "cluster_keywords"]
+__all__ = ["community_detection", "labels_from_clusters", "KMeansResult", "kmeans", "cluster_keywords",
+           "cluster_scores", "project", "PROJECTIONS"]
 
 #: Above this many points :func:`kmeans` switches to MiniBatchKMeans.
 MINIBATCH_THRESHOLD = 50_000
+#: Points the silhouette is computed on by default (it is quadratic in the points).
+SILHOUETTE_SAMPLE = 2000
+#: The methods :func:`project` knows.
+PROJECTIONS = ("umap", "pca")
 
 
 @torch.no_grad()
@@ -260,6 +268,163 @@ def cluster_keywords(texts: Sequence[str], labels: Sequence[Hashable], top_n: in
         ranked = sorted(np.flatnonzero(row_tf), key=lambda w: (-row_scores[w], words[w]))
         keywords[_plain(c)] = [str(words[w]) for w in ranked[:top_n]]
     return keywords
+
+
+def cluster_scores(
+    embeddings: ArrayLike,
+    labels: Sequence[Hashable],
+    true_labels: Sequence[Hashable] | None = None,
+    noise: Hashable = -1,
+    sample_size: int = SILHOUETTE_SAMPLE,
+    seed: int = 0,
+) -> dict[str, float | int | None]:
+    """How good a clustering is, with and without known classes.
+
+    Parameters
+    ----------
+    embeddings
+        ``(n, dim)`` embeddings that were clustered.
+    labels
+        The cluster of each embedding; ``noise`` marks points in no cluster
+        (as :func:`labels_from_clusters` gives them).
+    true_labels
+        The known class of each embedding, if any (compared as text, so
+        mixed types are fine).
+    noise
+        The label of unclustered points.
+    sample_size
+        Clustered points the silhouette is computed on (a seeded sample
+        when there are more).
+    seed
+        Seed of that sample.
+
+    Returns
+    -------
+    dict
+        ``silhouette``: mean silhouette of the clustered points with cosine
+        distance (-1 to 1), None when it is undefined (fewer than 2
+        clusters, or every point alone in its cluster); ``clusters``: the
+        number of clusters; ``unclustered``: the share of noise points; with
+        ``true_labels`` also ``nmi`` (normalised mutual information) and
+        ``ari`` (adjusted Rand index) of all labels, noise included, against them.
+
+    Example
+    -------
+    >>> emb = [[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0], [1.0, 1.0]]
+    >>> scores = cluster_scores(emb, [0, 0, 1, 1, -1], true_labels=["x", "x", "y", "y", "y"])
+    >>> scores["clusters"], scores["unclustered"], round(scores["silhouette"], 3), round(scores["ari"], 3)
+    (2, 0.2, 0.994, 0.545)
+    """
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+    points = _finite_rows(embeddings, "embeddings")
+    labels = np.asarray(labels)
+    if labels.shape != (len(points),):
+        raise ValueError(f"labels must hold one cluster per embedding ({len(points)}), got shape {labels.shape}")
+    if true_labels is not None and len(true_labels) != len(points):
+        raise ValueError(f"true_labels must hold one class per embedding ({len(points)}), got {len(true_labels)}")
+    if isinstance(sample_size, bool) or not isinstance(sample_size, Integral) or sample_size < 2:
+        raise ValueError(f"sample_size must be a whole number >= 2, got {sample_size!r}")
+    clustered = labels != noise
+    n_clusters = len(np.unique(labels[clustered]))
+    silhouette = None
+    if 2 <= n_clusters < clustered.sum():
+        silhouette = float(silhouette_score(points[clustered], labels[clustered], metric="cosine",
+                                            sample_size=min(sample_size, int(clustered.sum())), random_state=seed))
+    scores: dict[str, float | int | None] = {
+        "silhouette": silhouette, "clusters": n_clusters,
+        "unclustered": float(np.mean(~clustered)) if len(labels) else 0.0,
+    }
+    if true_labels is not None:
+        truth = [str(c) for c in true_labels]
+        scores["nmi"] = float(normalized_mutual_info_score(truth, labels))
+        scores["ari"] = float(adjusted_rand_score(truth, labels))
+    return scores
+
+
+def project(
+    embeddings: ArrayLike,
+    method: str = "umap",
+    n_components: int = 2,
+    seed: int = 0,
+    normalize: bool = True,
+) -> np.ndarray:
+    """Map coordinates of embeddings: each row placed in ``n_components`` dimensions, for drawing.
+
+    Parameters
+    ----------
+    embeddings
+        ``(n, dim)`` array, tensor or list, finite.
+    method
+        ``"umap"``: UMAP on cosine distances (needs umap-learn and at least
+        3 points; small sets start from a random layout, since UMAP's
+        spectral start needs more than ``n_components + 1`` points);
+        ``"pca"``: the first principal components (at least 2 points).
+    n_components
+        Dimensions of the map, at least 1.  PCA of embeddings with fewer
+        dimensions than that pads the missing ones with zeros.
+    seed
+        Random state of UMAP and PCA: the same inputs and seed give the
+        same map (UMAP then runs on one thread).
+    normalize
+        Scale the embeddings to unit length first, so that PCA, like UMAP,
+        follows cosine similarity rather than vector length.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n, n_components)`` float32 coordinates.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``method``, a bad ``n_components``, too few points, or
+        embeddings with NaN or infinite values.
+    ImportError
+        ``method="umap"`` without umap-learn installed.
+
+    Example
+    -------
+    >>> coords = project([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], method="pca")
+    >>> coords.shape, [round(abs(float(x)), 4) for x in coords[:, 0]]
+    ((3, 2), [0.7071, 0.7071, 0.0])
+    """
+    if method not in PROJECTIONS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(PROJECTIONS)}")
+    if isinstance(n_components, bool) or not isinstance(n_components, Integral) or n_components < 1:
+        raise ValueError(f"n_components must be a whole number >= 1, got {n_components!r}")
+    points = _finite_rows(embeddings, "embeddings")
+    if normalize:
+        norms = np.linalg.norm(points, axis=1, keepdims=True)
+        points = points / np.where(norms == 0, 1.0, norms)  # zero rows stay zero
+    least = 3 if method == "umap" else 2
+    if len(points) < least:
+        raise ValueError(f"method={method!r} needs at least {least} embeddings to place, got {len(points)}")
+    if method == "umap":
+        try:
+            import umap
+        except ImportError as error:
+            raise ImportError("method='umap' needs the umap-learn package (pip install umap-learn); "
+                              "method='pca' needs nothing more") from error
+        init = "spectral" if len(points) > n_components + 1 else "random"
+        reducer = umap.UMAP(n_components=n_components, metric="cosine", random_state=seed, n_jobs=1,
+                            n_neighbors=min(15, len(points) - 1), init=init)
+        return np.asarray(reducer.fit_transform(points), dtype=np.float32)
+    from sklearn.decomposition import PCA
+
+    n = min(n_components, *points.shape)
+    coords = PCA(n_components=n, random_state=seed).fit_transform(points)
+    return np.pad(coords, ((0, 0), (0, n_components - n))).astype(np.float32)
+
+
+def _finite_rows(embeddings: ArrayLike, name: str) -> np.ndarray:
+    """``embeddings`` as a 2-D float numpy array; a ValueError naming ``name`` when a value is NaN or infinite."""
+    points = as_matrix(embeddings).detach().cpu()
+    points = points.numpy().astype(np.float64 if points.dtype == torch.float64 else np.float32)
+    bad = ~np.isfinite(points).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} hold NaN or infinite values, in rows {np.flatnonzero(bad)[:5].tolist()}")
+    return points
 
 
 def _sorted_labels(labels: Sequence[Hashable]) -> list[Hashable]:

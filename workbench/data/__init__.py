@@ -33,6 +33,7 @@ from .readers import (
     read_sts_pairs,
     read_stsb_multi_mt,
 )
+from .cleaning import clean_news_snippet, clean_newsgroup_message
 from .records import Example
 from .registry import dataset_path, load_dataset, load_registry
 from .tables import Table, examples_from_table, is_table, read_table, texts_from_table
@@ -44,6 +45,8 @@ __all__ = [
     "read_20newsgroups", "read_beir", "read_labelled_text", "read_nli", "read_parallel_files",
     "read_parallel_tsv", "read_quora_duplicates", "read_senteval", "read_sts17", "read_sts_benchmark",
     "read_sts_pairs", "read_stsb_multi_mt",
+    # Text cleaners (cleaning.py).
+    "clean_news_snippet", "clean_newsgroup_message",
     # A user's own tables (tables.py).
     "Table", "examples_from_table", "is_table", "read_table", "texts_from_table",
 ]

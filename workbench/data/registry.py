@@ -4,7 +4,8 @@
 relative to the data folder, SHA-256, download URL), format, license,
 reader and public ``sources``.  A data set is looked for, in this order:
 
-1. the folder named by ``WORKBENCH_DATA_DIR`` (e.g. a mirror of the data sets);
+1. the folder named by ``WORKBENCH_DATA_DIR`` (e.g. a mirror of the data sets;
+   :func:`workbench.paths.use_data_mirror` sets it to the mirror beside a checkout);
 2. the cache, ``cache_dir("datasets")``;
 3. its registered files' URLs, downloaded into the cache and checked against
    their SHA-256 (files the mirror built itself, ``"url": null``, have none);

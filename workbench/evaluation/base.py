@@ -124,10 +124,13 @@ class Evaluator:
 
     def encode(self, model: Any, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
         """``model.encode`` with this evaluator's batch size, as a numpy array."""
-        embeddings = model.encode(
+        embeddings = np.asarray(model.encode(
             list(sentences), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False, **kwargs
-        )
-        return np.asarray(embeddings)
+        ))
+        if embeddings.ndim != 2 or len(embeddings) != len(sentences):  # else an IndexError far from the cause
+            raise ValueError(f"{type(model).__name__}.encode returned an array of shape {embeddings.shape} for "
+                             f"{len(sentences)} sentences; expected one row per sentence, shape ({len(sentences)}, dim)")
+        return embeddings
 
     def predict(self, model: Any, pairs: Sequence[tuple[str, str]], **kwargs: Any) -> np.ndarray:
         """A cross-encoder's ``model.predict`` with this evaluator's batch size and callbacks, as a numpy array."""

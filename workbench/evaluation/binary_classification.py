@@ -6,7 +6,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from .embedding_similarity import LabelledPairsEvaluator, pair_similarities
+from .embedding_similarity import LabelledPairsEvaluator
 
 
 def counts_at_thresholds(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,7 +128,7 @@ class BinaryClassificationEvaluator(LabelledPairsEvaluator):
 
     def compute(self, model: Any) -> dict[str, float]:
         metrics: dict[str, float] = {}
-        for sim, scores in pair_similarities(*self.pair_embeddings(model)).items():
+        for sim, scores in self.similarities(model).items():
             accuracy, accuracy_threshold = best_accuracy(scores, self.labels)
             f1, precision, recall, f1_threshold = best_f1(scores, self.labels)
             metrics.update({

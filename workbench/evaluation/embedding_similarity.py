@@ -1,6 +1,7 @@
 """Correlation between embedding similarities and gold similarity scores (STS)."""
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
@@ -19,6 +20,40 @@ def pair_similarities(a: np.ndarray, b: np.ndarray, names: Sequence[str] = SIMIL
     {'euclidean': array([-5.])}
     """
     return {name: get_similarity(name, pairwise=True)(a, b).cpu().numpy() for name in names}
+
+
+def correlations(gold: Sequence[float] | np.ndarray, predicted: Sequence[float] | np.ndarray,
+                 quiet: bool = False) -> dict[str, float]:
+    """Pearson and Spearman correlation of predicted similarities with gold scores.
+
+    What :class:`EmbeddingSimilarityEvaluator` reports for each similarity,
+    and what the ``STSExplorer`` view shows for any subset of the pairs.
+    Undefined correlations (fewer than 2 pairs, gold scores or predictions
+    all equal, a NaN or infinite value) are NaN, with a ``RuntimeWarning``
+    saying why unless ``quiet`` (for a view that shows the NaN itself).
+
+    Example
+    -------
+    >>> correlations([1.0, 2.0, 3.0], [0.1, 0.3, 0.2])
+    {'pearson': 0.5, 'spearman': 0.5}
+    """
+    gold = np.asarray(gold, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if gold.ndim != 1 or gold.shape != predicted.shape:
+        raise ValueError(f"gold and predicted must be two sequences of one number per pair, "
+                         f"got shapes {gold.shape} and {predicted.shape}")
+    why = None
+    if len(gold) < 2:
+        why = f"{len(gold)} pair(s); correlations need at least 2"
+    elif not (np.isfinite(gold).all() and np.isfinite(predicted).all()):
+        why = "NaN or infinite values among the scores"
+    elif np.ptp(gold) == 0 or np.ptp(predicted) == 0:
+        why = "the gold scores or the predictions are all equal"
+    if why is not None:
+        if not quiet:
+            warnings.warn(f"correlation undefined ({why}); reported as NaN", RuntimeWarning, stacklevel=2)
+        return {"pearson": float("nan"), "spearman": float("nan")}
+    return {"pearson": float(pearsonr(gold, predicted)[0]), "spearman": float(spearmanr(gold, predicted)[0])}
 
 
 class LabelledPairsEvaluator(Evaluator):
@@ -66,6 +101,18 @@ class LabelledPairsEvaluator(Evaluator):
         """Embeddings of both sides, each distinct sentence encoded once."""
         emb1, emb2 = self.encode_columns(model, self.sentences1, self.sentences2)
         return emb1, emb2
+
+    def similarities(self, model: Any, names: Sequence[str] = SIMILARITY_NAMES) -> dict[str, np.ndarray]:
+        """Each pair's similarity of its two embeddings, per similarity name (distances negated).
+
+        Example
+        -------
+        >>> from workbench.evaluation.base import LookupEncoder
+        >>> evaluator = EmbeddingSimilarityEvaluator(["a", "a"], ["b", "c"], [1.0, 0.0])
+        >>> evaluator.similarities(LookupEncoder({"a": [1.0, 0.0], "b": [0.6, 0.8], "c": [0.0, 2.0]}), ["cosine", "dot"])
+        {'cosine': array([0.6, 0. ]), 'dot': array([0.6, 0. ])}
+        """
+        return pair_similarities(*self.pair_embeddings(model), names)
 
 
 class EmbeddingSimilarityEvaluator(LabelledPairsEvaluator):
@@ -118,7 +165,7 @@ class EmbeddingSimilarityEvaluator(LabelledPairsEvaluator):
 
     def compute(self, model: Any) -> dict[str, float]:
         metrics = {}
-        for sim, values in pair_similarities(*self.pair_embeddings(model)).items():
-            metrics[f"pearson_{sim}"] = float(pearsonr(self.scores, values)[0])
-            metrics[f"spearman_{sim}"] = float(spearmanr(self.scores, values)[0])
+        for sim, values in self.similarities(model).items():
+            for correlation, value in correlations(self.scores, values).items():
+                metrics[f"{correlation}_{sim}"] = value
         return metrics
