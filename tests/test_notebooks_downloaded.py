@@ -98,9 +98,9 @@ def check_08(r: dict[str, Any]) -> None:
 # notebook -> (parameters, the data sets it downloads, check of its results)
 CASES: dict[str, tuple[dict[str, Any], list[str], Callable[[dict[str, Any]], None]]] = {
     "02_sts_evaluation": ({"model_names": [TINY], "include_mpnet": False}, ["stsb"], check_02),
-    "03_train_sts": ({"model_name": TINY, "batch_size": 16, "eval_steps": 2, "epochs": 1}, ["stsb"], check_03),
+    "03_train_sts": ({"model_name": TINY, "batch_size": 16, "evaluation_steps": 2, "epochs": 1}, ["stsb"], check_03),
     "04_train_nli": ({"model_name": TINY, "max_train": None, "max_eval": None, "max_sts_dev": None,
-                      "batch_size": 16, "eval_steps": 2}, ["snli", "stsb"], check_04),
+                      "batch_size": 16, "evaluation_steps": 2}, ["snli", "stsb"], check_04),
     "05_semantic_search": ({"model_name": TINY, "quora_questions": 800, "quora_queries": 60},
                            ["scifact", "quora-duplicates"], check_05),
     "06_clustering": ({"model_name": TINY, "newsgroups_docs": 1000, "newsgroups_k": 4, "agnews_docs": 1000},
@@ -113,7 +113,7 @@ CASES: dict[str, tuple[dict[str, Any], list[str], Callable[[dict[str, Any]], Non
                                ["stsb", "scifact"], check_08),
 }
 #: Parameters that name an output folder: each test gets its own.
-OUTPUTS = ("output_dir",)
+OUTPUTS = ("output_path",)
 
 
 def reads_a_data_set(name: str) -> bool:
