@@ -110,7 +110,7 @@ def main() -> None:
         import accelerate  # noqa: F401
         import datasets  # noqa: F401
     except ImportError as err:
-        raise SystemExit(f"sentence-transformers' trainer needs {err.name}: pip install 'sentence-transformers[train]'")
+        raise SystemExit(f"sentence-transformers' trainer needs {err.name}: pip install 'sentence-transformers[train]'") from err
     from workbench.data import load_dataset
     from workbench.evaluation import EmbeddingSimilarityEvaluator
 

@@ -9,7 +9,7 @@ import torch
 from scipy.stats import pearsonr
 from sklearn.metrics import f1_score
 
-from workbench import CrossEncoder, Example, SentenceEncoder
+from workbench import CrossEncoder, Example
 from workbench.evaluation import (
     CrossEncoderClassificationEvaluator, CrossEncoderCorrelationEvaluator, CrossEncoderRerankingEvaluator,
 )

@@ -1,7 +1,6 @@
 """Multilingual distillation: teacher cache, parallel data set, students, cross-lingual STS helpers."""
 from __future__ import annotations
 
-import doctest
 
 import numpy as np
 import pytest
@@ -11,8 +10,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from workbench import SentenceEncoder
 from workbench.data import Example
 from workbench.losses import MSELoss
-from workbench.modules import Dense, Normalize, StaticEmbedding
-from workbench import multilingual
+from workbench.modules import Normalize, StaticEmbedding
 from workbench.multilingual import (
     ParallelSentencesDataset, TeacherEmbeddings, benchmark_sentences, build_student, crosslingual_stsb,
     per_language, sts_benchmarks, sts_spearman, stsb_parallel_pairs, teacher_fingerprint,
@@ -41,10 +39,6 @@ def counting(tiny_encoder, monkeypatch):
 def write_lines(path, lines, newline="\r\n"):
     path.write_bytes(newline.join(lines).encode() + newline.encode())
     return path
-
-
-def test_module_examples_run():
-    assert doctest.testmod(multilingual, optionflags=doctest.ELLIPSIS).failed == 0
 
 
 # --------------------------------------------------------------------------- teacher cache

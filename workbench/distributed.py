@@ -143,7 +143,7 @@ def shard_rows(features: dict[str, Any], rank: int, world_size: int) -> dict[str
     Example
     -------
     >>> shard_rows({"input_ids": torch.arange(5)[:, None]}, 1, 2)["input_ids"].flatten().tolist()
-    [3, 4]
+    [2, 3, 4]
     """
     rows = len(next(iter(features.values())))
     bounds = [rows * r // world_size for r in range(world_size + 1)]

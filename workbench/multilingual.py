@@ -52,7 +52,7 @@ from torch.utils.data import Dataset
 from .data import Example, dataset_path, load_dataset, read_parallel_files, read_parallel_tsv
 from .encoder import COMPUTE_DTYPES, SentenceEncoder, renamed_precision
 from .evaluation import EmbeddingSimilarityEvaluator, MSEEvaluator, SequentialEvaluator, TranslationEvaluator
-from .io import atomic_write_bytes, read_json, write_json
+from .io import atomic_write_bytes, write_json
 from .modules import Dense, Normalize, StaticEmbedding
 from .paths import cache_dir
 

@@ -31,8 +31,6 @@ workbench.data.readers.DataFormatError: the table (a DataFrame) has no column 'a
 from __future__ import annotations
 
 import difflib
-import io
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence, overload

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..io import read_json
-from .base import CONFIG_NAME, WEIGHTS_NAME, Module, read_weights, register
+from .base import CONFIG_NAME, Module, read_weights, register
 from .tokenizers import WordTokenizer
 
 logger = logging.getLogger(__name__)
