@@ -110,6 +110,7 @@ def read_table(source: Any, format: str | None = None) -> pd.DataFrame:
 
     Example
     -------
+    >>> import io
     >>> read_table(io.BytesIO(b"text,label\\nNA,1\\n"), format="csv").to_dict("records")
     [{'text': 'NA', 'label': 1}]
     """
