@@ -205,6 +205,8 @@ class GatheredLoss(Loss):
         self.loss = loss
         self.columns, self.label_kind, self.label_ndim = loss.columns, loss.label_kind, loss.label_ndim
         self.expects, self.truncatable = loss.expects, loss.truncatable
+        self.ddp: nn.Module | None
+        self.group: Any
         self.ddp, self.group = _parallel(loss.model, find_unused_parameters) if world()[1] > 1 else (None, None)
 
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:

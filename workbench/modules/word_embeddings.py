@@ -42,7 +42,7 @@ class NamedConfigFile:
     def load(cls, path: str | os.PathLike) -> Module:
         path = Path(path)
         module = cls(**cls.config_from_file(read_json(path / cls.config_file_name)))  # type: ignore[attr-defined]
-        module.load_weights(path)
+        module.load_weights(path)  # type: ignore[attr-defined]  # the mixin is only used with Module
         return module
 
 

@@ -114,7 +114,8 @@ def parameter_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], weigh
     >>> [len(g["params"]) for g in parameter_groups(block.named_parameters(), 0.01)]
     [1, 3]
     """
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in named_parameters:
         if not param.requires_grad:
             continue
@@ -357,7 +358,7 @@ class Trainer:
         classes = [type(pair[1]).__name__ for _, pair in pairs]
         names = [name or (cls if classes.count(cls) == 1 else f"{cls}_{i}")
                  for i, ((name, _), cls) in enumerate(zip(pairs, classes))]
-        objectives = [self._objective(name, *pair, kind) for name, (_, pair), kind in zip(names, pairs, samplers)]
+        objectives = [self._objective(name, pair[0], pair[1], kind) for name, (_, pair), kind in zip(names, pairs, samplers)]
         # recorded in the settings: a resume must read such data in order too
         self.samplers = ["in_order" if o.in_order else kind for o, kind in zip(objectives, samplers)]
         return objectives
