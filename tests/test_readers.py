@@ -30,7 +30,8 @@ from workbench.data import (
 )
 
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"data-set mirror {MIRROR} not present")
+# The fixture skips without the mirror, and tests/conftest.py marks the tests using it slow.
+mirror = pytest.mark.usefixtures("mirror")
 STS17_TRACKS = ["extended.de-en", "extended.fr-en", "extended.it-en", "extended.nl-en", "track1.ar-ar",
                 "track2.ar-en", "track3.es-es", "track4a.es-en", "track4b.es-en", "track5.en-en", "track6.tr-en"]
 
@@ -109,9 +110,7 @@ def test_sts_pairs_without_scores_needs_gold_file():
 
 
 @pytest.fixture(scope="module")
-def snli_dev() -> list[Example]:
-    if not MIRROR.is_dir():
-        pytest.skip(f"data-set mirror {MIRROR} not present")
+def snli_dev(mirror) -> list[Example]:
     return read_nli(MIRROR / "snli-esnli.tsv.gz", "dev")
 
 

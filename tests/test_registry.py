@@ -14,7 +14,8 @@ from workbench.data.sources import DataSourceError
 from workbench.hooks import Hooks
 
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"data-set mirror {MIRROR} not present")
+# The fixture skips without the mirror, and tests/conftest.py marks the tests using it slow.
+mirror = pytest.mark.usefixtures("mirror")
 COMMIT_URL = re.compile(r"^https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/[0-9a-f]{40}/\S+$")
 
 
