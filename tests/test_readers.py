@@ -9,24 +9,9 @@ from pathlib import Path
 import pytest
 
 from workbench.data import (
-    NLI_LABELS,
-    DataFormatError,
-    Example,
-    iter_beir_corpus,
-    iter_quora_duplicates,
-    nli_triplets,
-    read_20newsgroups,
-    read_beir,
-    read_labelled_text,
-    read_nli,
-    read_parallel_files,
-    read_parallel_tsv,
-    read_quora_duplicates,
-    read_senteval,
-    read_sts17,
-    read_sts_benchmark,
-    read_sts_pairs,
-    read_stsb_multi_mt,
+    NLI_LABELS, DataFormatError, Example, iter_beir_corpus, iter_quora_duplicates, nli_triplets, read_20newsgroups,
+    read_beir, read_labelled_text, read_nli, read_parallel_files, read_parallel_tsv, read_quora_duplicates,
+    read_senteval, read_sts17, read_sts_benchmark, read_sts_pairs, read_stsb_multi_mt,
 )
 
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
