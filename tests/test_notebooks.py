@@ -36,6 +36,7 @@ TIMES: dict[str, float] = {}
 # accuracy over 60 pairs moves in steps of 1/60, so 0.02 is about one pair.
 SCORE_TOL = 2e-3
 ACCURACY_TOL = 0.02
+CLUSTER_TOL = 0.03
 
 
 def run_notebook(name: str, folder: Path, kernel: str, **parameters: Any) -> dict[str, Any]:
@@ -177,9 +178,11 @@ def test_06_clustering(tmp_path, notebook_kernel):
     results = run_notebook("06_clustering", tmp_path, notebook_kernel)
     news = results["20newsgroups"]
     assert news["documents"] == 300 and news["k"] == 20
-    # Random cluster labels would give NMI near 0 and ARI near 0.
-    assert 0.25 < news["nmi"] <= 1 and 0.05 < news["ari"] <= 1
+    # Random cluster labels would give NMI near 0 and ARI near 0. k-means is seeded; the tolerance allows a few
+    # documents to change cluster on another CPU.
+    assert news["nmi"] == pytest.approx(0.558, abs=CLUSTER_TOL) and news["ari"] == pytest.approx(0.279, abs=CLUSTER_TOL)
+    assert news["clusters"] == 20 and news["unclustered"] == 0
     ag = results["ag_news"]
     assert ag["documents"] == 200 and ag["k"] == 4
-    assert 0.2 < ag["nmi"] <= 1
+    assert ag["nmi"] == pytest.approx(0.515, abs=CLUSTER_TOL) and ag["ari"] == pytest.approx(0.441, abs=CLUSTER_TOL)
     assert len(news["keywords"]) == 20
