@@ -1,6 +1,7 @@
 """Shared helpers of the benchmarks: machine description, peak memory, STSb sentences."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -16,6 +17,24 @@ sys.path.insert(0, str(REPO))
 from workbench.paths import use_data_mirror  # noqa: E402  (this checkout's workbench, put on the path above)
 
 use_data_mirror()
+
+
+def bench_parser(doc: str | None, batch_size: int, repeats: int, repeats_help: str | None,
+                 threads_help: str) -> argparse.ArgumentParser:
+    """The options every timing benchmark has: batch size, repeats and threads; the script adds its own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--repeats", type=int, default=repeats, help=repeats_help)
+    parser.add_argument("--threads", type=int, default=None, help=threads_help)
+    return parser
+
+
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` torch threads when given (``--threads``), else torch's default."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def machine() -> str:

@@ -12,10 +12,9 @@ corpus unless ``--scifact-docs`` shrinks it (0 skips it).
 """
 from __future__ import annotations
 
-import argparse
 import json
 
-from common import machine, min_cosine, run_child, stsb_sentences, stsb_spearman, table, timed
+from common import bench_parser, machine, min_cosine, run_child, set_threads, stsb_sentences, stsb_spearman, table, timed
 
 MEMMAP_CHILD = """
 import json, itertools, sys, tempfile, time
@@ -38,15 +37,12 @@ print(json.dumps({{"peak_rss_mb": peak_rss_mb(), "seconds": seconds, "last_row_w
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__, batch_size=32, repeats=3, repeats_help=None,
+                          threads_help="threads for PyTorch and onnxruntime (default: PyTorch's, the machine's cores)")
     parser.add_argument("--model", default="all-MiniLM-L6-v2", help="zoo name or model folder")
     parser.add_argument("--sentences", type=int, default=10_000)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memmap", type=int, default=200_000, help="sentences for the memmap run (0 skips it)")
     parser.add_argument("--memmap-compute-dtype", default="bfloat16", choices=["float32", "bfloat16", "int8"])
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for PyTorch and onnxruntime (default: PyTorch's, the machine's cores)")
     parser.add_argument("--scifact-docs", type=int, default=None,
                         help="SciFact documents for the int8 retrieval check (default all 5,183; 0 skips it)")
     args = parser.parse_args()
@@ -54,8 +50,7 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     from workbench import SentenceEncoder
     from workbench.backends.fidelity import Setting, scifact_evaluator
 

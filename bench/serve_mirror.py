@@ -20,14 +20,11 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import sys
 import tempfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
+from common import REPO  # also puts the checkout on sys.path
 from workbench.data.registry import load_registry
 from workbench.data.sources import _url_path
 from workbench.download import sha256_file

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from common import machine, table
+from common import bench_parser, machine, set_threads, table
 
 WARMUP_RATIO = 0.1
 WEIGHT_DECAY = 0.01
@@ -89,28 +89,22 @@ def train_sentence_transformers(train: list, args: argparse.Namespace) -> Run:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__, batch_size=16, repeats=2,
+                          repeats_help="runs of each trainer, alternating; the best time counts",
+                          threads_help="torch threads for both (1 is faster on a machine loaded by other work)")
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--repeats", type=int, default=2,
-                        help="runs of each trainer, alternating; the best time counts")
     parser.add_argument("--no-monitor", dest="monitor", action="store_false",
                         help="skip the run with the TrainingMonitor attached")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads for both (1 is faster on a machine loaded by other work)")
     args = parser.parse_args()
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
 
     try:
         import accelerate  # noqa: F401
         import datasets  # noqa: F401
     except ImportError as err:
-        raise SystemExit(f"sentence-transformers' trainer needs {err.name}: pip install 'sentence-transformers[train]'")
+        raise SystemExit(f"sentence-transformers' trainer needs {err.name}: pip install 'sentence-transformers[train]'") from err
     from workbench.data import load_dataset
     from workbench.evaluation import EmbeddingSimilarityEvaluator
 

@@ -57,6 +57,18 @@ def tiny_encoder(tiny_bert_dir):
     return SentenceEncoder(modules=[transformer, Pooling(transformer.get_word_embedding_dimension())], device="cpu")
 
 
+# Fixtures whose tests are slow by definition: they read the data mirror or load a real pretrained model.
+SLOW_FIXTURES = {"mirror", "minilm", "zoo_package"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a slow fixture, directly or through another fixture, ``slow``."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     """The data-set mirror beside the checkout (../shared/datasets)."""

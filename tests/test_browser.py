@@ -127,6 +127,12 @@ def wait_for_results(lab: JupyterLab, results_dir: Path, name: str) -> None:
     wait_until(lambda: lab.kernel_state(f"{name}.ipynb") == "idle", RUN_S, f"the kernel of {name} to finish")
 
 
+def run_to_the_end(page: Any, lab: JupyterLab, results_dir: Path, name: str) -> None:
+    """Run all cells of ``name`` in the browser and wait until it wrote its results and went idle."""
+    run_all_cells(page, lab, name)
+    wait_for_results(lab, results_dir, name)
+
+
 def no_widget_failed(page: Any, name: str) -> None:
     """Assert that no widget of the page failed to render (called once the widgets checked have drawn)."""
     expect(page.get_by_text("Error displaying widget"), f"a widget of {name} failed to render").to_have_count(0)
@@ -167,8 +173,7 @@ def test_training_monitor_in_notebook_03(page, lab, results_dir):
 
 
 def test_cluster_map_in_notebook_06(page, lab, results_dir):
-    run_all_cells(page, lab, "06_clustering")
-    wait_for_results(lab, results_dir, "06_clustering")
+    run_to_the_end(page, lab, results_dir, "06_clustering")
     news = page.locator(".wb-cluster-plot").first
     at_least(news.locator("canvas"), 1)  # the Scattergl map
     at_least(news.locator("svg.main-svg"), 1)
@@ -217,8 +222,7 @@ def test_cluster_map_on_a_slow_browser(page, lab):
 
 
 def test_sts_explorer_in_notebook_02(page, lab, results_dir):
-    run_all_cells(page, lab, "02_sts_evaluation")
-    wait_for_results(lab, results_dir, "02_sts_evaluation")
+    run_to_the_end(page, lab, results_dir, "02_sts_evaluation")
     explorer = page.locator(".wb-sts-explorer")
     expect(explorer.locator(".js-plotly-plot")).to_have_count(1)
     expect(explorer.locator(".js-plotly-plot .annotation-text", has_text="Spearman")).to_have_count(2)  # one per model
@@ -228,8 +232,7 @@ def test_sts_explorer_in_notebook_02(page, lab, results_dir):
 
 
 def test_search_results_in_notebook_05(page, lab, results_dir):
-    run_all_cells(page, lab, "05_semantic_search")
-    wait_for_results(lab, results_dir, "05_semantic_search")
+    run_to_the_end(page, lab, results_dir, "05_semantic_search")
     results = page.locator(".wb-search-results").last
     expect(results.locator("tbody tr")).to_have_count(5)
     box = page.locator(".wb-search").last

@@ -9,7 +9,7 @@ import torch
 from scipy.stats import pearsonr
 from sklearn.metrics import f1_score
 
-from workbench import CrossEncoder, Example, SentenceEncoder
+from workbench import CrossEncoder, Example
 from workbench.evaluation import (
     CrossEncoderClassificationEvaluator, CrossEncoderCorrelationEvaluator, CrossEncoderRerankingEvaluator,
 )
@@ -20,6 +20,8 @@ from workbench.losses.cross import (
 )
 from workbench.training import Trainer, fit
 from workbench.training.checkpoint import list_checkpoints
+
+from recorder import Recorder
 
 PAIRS = [("a man eats bread", "a man is eating food"), ("a cat", "the dog plays the piano on the street"),
          ("someone rides a horse", ""), ("good movie", "terrible film")]
@@ -35,16 +37,6 @@ def new_ce(tiny_bert_dir):
         torch.manual_seed(0)
         return CrossEncoder.from_encoder(tiny_bert_dir, num_labels=num_labels, max_length=32, device="cpu")
     return make
-
-
-class Recorder(Callback):
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict]] = []
-
-    def __getattr__(self, name: str):
-        if not name.startswith("on_"):
-            raise AttributeError(name)
-        return lambda event: self.events.append((event.name, dict(event.fields)))
 
 
 # ---------------------------------------------------------------------------- predict, rank, checks

@@ -1,13 +1,11 @@
 """Embedding quantization (int8/uint8 with calibration ranges, binary codes) and binary search with rescoring."""
 from __future__ import annotations
 
-import doctest
 
 import numpy as np
 import pytest
 import torch
 
-from workbench import quantization
 from workbench.quantization import (
     binary_search, calibration_ranges, dequantize_embeddings, hamming_distances, quantize_embeddings,
 )
@@ -30,10 +28,6 @@ def queries(corpus) -> np.ndarray:
 
 def ids(hits: list[list[dict]]) -> list[list[int]]:
     return [[hit["corpus_id"] for hit in row] for row in hits]
-
-
-def test_doctests():
-    assert doctest.testmod(quantization, optionflags=doctest.ELLIPSIS).failed == 0
 
 
 def test_uint8_and_int8_use_calibration_bounds():

@@ -9,29 +9,15 @@ from pathlib import Path
 import pytest
 
 from workbench.data import (
-    NLI_LABELS,
-    DataFormatError,
-    Example,
-    iter_beir_corpus,
-    iter_quora_duplicates,
-    nli_triplets,
-    read_20newsgroups,
-    read_beir,
-    read_labelled_text,
-    read_nli,
-    read_parallel_files,
-    read_parallel_tsv,
-    read_quora_duplicates,
-    read_senteval,
-    read_sts17,
-    read_sts_benchmark,
-    read_sts_pairs,
-    read_stsb_multi_mt,
+    NLI_LABELS, DataFormatError, Example, iter_beir_corpus, iter_quora_duplicates, nli_triplets, read_20newsgroups,
+    read_beir, read_labelled_text, read_nli, read_parallel_files, read_parallel_tsv, read_quora_duplicates,
+    read_senteval, read_sts17, read_sts_benchmark, read_sts_pairs, read_stsb_multi_mt,
 )
 from workbench.paths import checkout_mirror
 
 MIRROR = checkout_mirror() or Path("no data mirror beside the checkout")
-mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"data-set mirror {MIRROR} not present")
+# The fixture skips without the mirror, and tests/conftest.py marks the tests using it slow.
+mirror = pytest.mark.usefixtures("mirror")
 STS17_TRACKS = ["extended.de-en", "extended.fr-en", "extended.it-en", "extended.nl-en", "track1.ar-ar",
                 "track2.ar-en", "track3.es-es", "track4a.es-en", "track4b.es-en", "track5.en-en", "track6.tr-en"]
 
@@ -110,9 +96,7 @@ def test_sts_pairs_without_scores_needs_gold_file():
 
 
 @pytest.fixture(scope="module")
-def snli_dev() -> list[Example]:
-    if not MIRROR.is_dir():
-        pytest.skip(f"data-set mirror {MIRROR} not present")
+def snli_dev(mirror) -> list[Example]:
     return read_nli(MIRROR / "snli-esnli.tsv.gz", "dev")
 
 

@@ -15,7 +15,8 @@ from workbench.hooks import Hooks
 from workbench.paths import checkout_mirror
 
 MIRROR = checkout_mirror() or Path("no data mirror beside the checkout")
-mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"data-set mirror {MIRROR} not present")
+# The fixture skips without the mirror, and tests/conftest.py marks the tests using it slow.
+mirror = pytest.mark.usefixtures("mirror")
 COMMIT_URL = re.compile(r"^https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/[0-9a-f]{40}/\S+$")
 
 

@@ -1,7 +1,6 @@
 """Saving and loading model folders safely: other files kept, concurrent saves, permissions, hostile or broken folders."""
 from __future__ import annotations
 
-import doctest
 import json
 import multiprocessing
 import os
@@ -41,10 +40,6 @@ def tree(folder: Path) -> list[str]:
 @pytest.fixture()
 def stacked(tiny_bert_dir):
     return encoder(tiny_bert_dir)
-
-
-def test_io_doctests():
-    assert doctest.testmod(io, optionflags=doctest.ELLIPSIS).failed == 0
 
 
 # ---------------------------------------------------------------- other files are kept (issue 10, item 1)

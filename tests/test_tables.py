@@ -6,7 +6,6 @@ it out again under ``tmp_path``.
 """
 from __future__ import annotations
 
-import doctest
 import json
 import math
 from pathlib import Path
@@ -39,10 +38,6 @@ def write(frame: pd.DataFrame, path: Path) -> Path:
     else:
         frame.to_parquet(path, index=False)
     return path
-
-
-def test_doctests():
-    assert doctest.testmod(tables, optionflags=doctest.ELLIPSIS).failed == 0
 
 
 def test_the_fixture_is_the_generators_output(frame):

@@ -22,6 +22,8 @@ from workbench.training import CheckpointSaver, EarlyStopping, NaNGuard, StopAtS
 from workbench.training.checkpoint import list_checkpoints
 from workbench.training.trainer import lr_factor, parameter_groups
 
+from recorder import Recorder
+
 SIMILAR = [
     ("a man is eating food", "a man eats bread"),
     ("a woman plays the guitar", "a woman is playing music"),
@@ -65,21 +67,6 @@ class At(Callback):
     def on_step_end(self, event) -> None:
         if event.step == self.step:
             self.action(event.trainer)
-
-
-class Recorder(Callback):
-    """Records every event's name and fields."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict]] = []
-
-    def __getattr__(self, name: str):
-        if not name.startswith("on_"):
-            raise AttributeError(name)
-        return lambda event: self.events.append((event.name, dict(event.fields)))
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.events]
 
 
 def interrupt(trainer) -> None:

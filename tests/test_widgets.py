@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import types
 
@@ -37,14 +36,6 @@ def scored_pairs() -> list[Example]:
     for i, (a, b) in enumerate(SIMILAR):
         examples += [Example([a, b], 1.0), Example([a, SIMILAR[(i + 1) % len(SIMILAR)][1]], 0.0)]
     return examples
-
-
-def test_workbench_never_imports_the_widget_layer():
-    code = ("import sys, workbench, workbench.training, workbench.evaluation, workbench.search, "
-            "workbench.clustering, workbench.corpus\n"
-            "print(sorted(m for m in ('widgets', 'ipywidgets', 'plotly', 'umap', 'anywidget') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 def test_every_view_displays_as_its_widget(tiny_encoder):

@@ -1,8 +1,6 @@
 """Plotly figure widgets whose first drawing reaches the browser even when the browser is slow."""
 from __future__ import annotations
 
-from typing import Any
-
 import plotly.graph_objects as go
 
 

@@ -105,7 +105,7 @@ class ModelPicker(WidgetView):
         # A click has no caller to raise to: whatever went wrong (a missing folder, a malformed
         # modules.json, truncated weights, ...) is in the status line already, so nothing escapes.
         try:
-            self.model
+            self.model  # noqa: B018  (the property loads, and reports into the status line)
         except Exception:
             pass
 

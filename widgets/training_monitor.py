@@ -138,7 +138,7 @@ class TrainingMonitor(Callback, WidgetView):
         if self._first_step is None:
             self._first_step = event.step - 1
         self._steps.append(event.step)
-        for name, value in event.losses.items():
+        for name in event.losses:
             # An objective first seen late (proportional sampling) has no value before.
             self._losses.setdefault(name, [math.nan] * (len(self._steps) - 1))
         for name, values in self._losses.items():

@@ -318,27 +318,27 @@ def cluster_scores(
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
     points = _finite_rows(embeddings, "embeddings")
-    labels = np.asarray(labels)
-    if labels.shape != (len(points),):
-        raise ValueError(f"labels must hold one cluster per embedding ({len(points)}), got shape {labels.shape}")
+    found = np.asarray(labels)
+    if found.shape != (len(points),):
+        raise ValueError(f"labels must hold one cluster per embedding ({len(points)}), got shape {found.shape}")
     if true_labels is not None and len(true_labels) != len(points):
         raise ValueError(f"true_labels must hold one class per embedding ({len(points)}), got {len(true_labels)}")
     if isinstance(sample_size, bool) or not isinstance(sample_size, Integral) or sample_size < 2:
         raise ValueError(f"sample_size must be a whole number >= 2, got {sample_size!r}")
-    clustered = labels != noise
-    n_clusters = len(np.unique(labels[clustered]))
+    clustered = found != noise
+    n_clusters = len(np.unique(found[clustered]))
     silhouette = None
     if 2 <= n_clusters < clustered.sum():
-        silhouette = float(silhouette_score(points[clustered], labels[clustered], metric="cosine",
+        silhouette = float(silhouette_score(points[clustered], found[clustered], metric="cosine",
                                             sample_size=min(sample_size, int(clustered.sum())), random_state=seed))
     scores: dict[str, float | int | None] = {
         "silhouette": silhouette, "clusters": n_clusters,
-        "unclustered": float(np.mean(~clustered)) if len(labels) else 0.0,
+        "unclustered": float(np.mean(~clustered)) if len(found) else 0.0,
     }
     if true_labels is not None:
         truth = [str(c) for c in true_labels]
-        scores["nmi"] = float(normalized_mutual_info_score(truth, labels))
-        scores["ari"] = float(adjusted_rand_score(truth, labels))
+        scores["nmi"] = float(normalized_mutual_info_score(truth, found))
+        scores["ari"] = float(adjusted_rand_score(truth, found))
     return scores
 
 

@@ -144,7 +144,7 @@ def shard_rows(features: dict[str, Any], rank: int, world_size: int) -> dict[str
     Example
     -------
     >>> shard_rows({"input_ids": torch.arange(5)[:, None]}, 1, 2)["input_ids"].flatten().tolist()
-    [3, 4]
+    [2, 3, 4]
     """
     rows = len(next(iter(features.values())))
     bounds = [rows * r // world_size for r in range(world_size + 1)]
@@ -206,6 +206,8 @@ class GatheredLoss(Loss):
         self.loss = loss
         self.columns, self.label_kind, self.label_ndim = loss.columns, loss.label_kind, loss.label_ndim
         self.expects, self.truncatable = loss.expects, loss.truncatable
+        self.ddp: nn.Module | None
+        self.group: Any
         self.ddp, self.group = _parallel(loss.model, find_unused_parameters) if world()[1] > 1 else (None, None)
 
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:

@@ -316,31 +316,32 @@ def _check_member(archive: Path, root: Path, name: str) -> None:
         )
 
 
-def _extract_zip(archive: Path, tmp: Path, limits: _Limits) -> None:
+def _check_members(archive: Path, tmp: Path, members: list[tuple[str, str | None, int]], limits: _Limits) -> None:
+    """Refuse the archive for a ``(name, what is wrong with it or None, size)`` member outside ``tmp`` or of a
+    kind never extracted, then for the sum of the sizes past the limits."""
     root = tmp.resolve()
+    for name, problem, _ in members:
+        _check_member(archive, root, name)
+        if problem is not None:
+            raise UnsafeArchiveError(f"{archive}: member {name!r} is {problem}; refusing to extract")
+    limits.check(archive, sum(size for _, _, size in members))
+
+
+def _extract_zip(archive: Path, tmp: Path, limits: _Limits) -> None:
     with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        for info in infos:
-            _check_member(archive, root, info.filename)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to extract")
         # zipfile never writes more than a member's declared size (a longer stream fails its CRC check),
         # so the declared sizes bound what lands on disk.
-        limits.check(archive, sum(info.file_size for info in infos))
+        _check_members(archive, tmp, [(info.filename, "a symbolic link" if stat.S_ISLNK(info.external_attr >> 16)
+                                       else None, info.file_size) for info in zf.infolist()], limits)
         zf.extractall(tmp)
 
 
 def _extract_tar(archive: Path, tmp: Path, limits: _Limits) -> None:
-    root = tmp.resolve()
     with tarfile.open(archive) as tf:
         members = tf.getmembers()
-        for member in members:
-            _check_member(archive, root, member.name)
-            if not (member.isfile() or member.isdir()) or member.issparse():
-                raise UnsafeArchiveError(
-                    f"{archive}: member {member.name!r} is a link or special file; refusing to extract"
-                )
-        limits.check(archive, sum(member.size for member in members if member.isfile()))
+        _check_members(archive, tmp, [(member.name, None if (member.isfile() or member.isdir()) and not member.issparse()
+                                       else "a link or special file", member.size if member.isfile() else 0)
+                                      for member in members], limits)
         # The "data" filter repeats these checks inside tarfile and drops
         # dangerous permission bits.
         tf.extractall(tmp, members=members, filter="data")

@@ -40,8 +40,14 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported where used: reading a file needs neither
+    import tokenizers
+    import torch
+    import transformers
 
 MAGIC = b"E5S1"
 VERSION = 1

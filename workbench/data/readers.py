@@ -193,9 +193,10 @@ def _binary(value: str, path: PathLike, lineno: int, what: str) -> int:
     return label
 
 
-def _check_choice(value: str, choices: Iterable[str], what: str) -> None:
+def _check_choice(value: str | None, choices: Iterable[str], what: str) -> None:
+    """Refuse ``value`` unless it is one of ``choices``; ``None`` (no choice made: all of them) passes."""
     choices = list(choices)
-    if value not in choices:
+    if value is not None and value not in choices:
         raise ValueError(f"unknown {what} {value!r}; choose one of {choices}")
 
 
@@ -226,8 +227,7 @@ def read_sts_benchmark(path: PathLike, split: str | None = None, normalize: bool
     >>> len(rows)  # doctest: +SKIP
     1379
     """
-    if split is not None:
-        _check_choice(split, STS_SPLITS, "STS benchmark split")
+    _check_choice(split, STS_SPLITS, "STS benchmark split")
     columns = ("split", "genre", "dataset", "year", "sid", "score", "sentence1", "sentence2")
     return [
         Example([row["sentence1"], row["sentence2"]], _score(row["score"], path, n, normalize), f"{row['split']}-{n}")
@@ -683,8 +683,7 @@ def iter_20newsgroups(path: PathLike, split: str | None = None) -> Iterator[Exam
     >>> next(iter_20newsgroups("20newsgroups.tsv.gz", "train")).label  # doctest: +SKIP
     'alt.atheism'
     """
-    if split is not None:
-        _check_choice(split, ("train", "test"), "20 Newsgroups split")
+    _check_choice(split, ("train", "test"), "20 Newsgroups split")
     for n, row in _rows(path, "the 20 Newsgroups TSV (20newsgroups.tsv.gz)", ("split", "group", "id", "text")):
         if split is None or row["split"] == split:
             yield Example([_unescape(row["text"], path, n)], row["group"], f"{row['group']}/{row['id']}")
@@ -703,8 +702,7 @@ def iter_20newsgroups_archive(path: PathLike, split: str | None = None) -> Itera
     >>> next(iter_20newsgroups_archive("20news-bydate.tar.gz", "test")).label  # doctest: +SKIP
     'alt.atheism'
     """
-    if split is not None:
-        _check_choice(split, ("train", "test"), "20 Newsgroups split")
+    _check_choice(split, ("train", "test"), "20 Newsgroups split")
     path = _require(path, "the 20 Newsgroups archive (20news-bydate.tar.gz)")
     messages: dict[tuple[str, str, int], str] = {}
     try:

@@ -73,7 +73,7 @@ def _entry(name: str) -> dict[str, Any]:
 def _relpath(name: str, entry: dict[str, Any], file: str) -> str:
     """The registry key for ``file``, given relative to the data folder or to the data set's folder."""
     keys = [*entry["files"]]
-    folders = []  # what sources provide: a file, or (unpacked archives) a folder with anything inside
+    folders: list[str] = []  # what sources provide: a file, or (unpacked archives) a folder with anything inside
     for source in entry.get("sources", []):
         for rel, role in source.get("provides", {}).items():
             (folders if "extract" in source["files"][role] else keys).append(rel)

@@ -79,7 +79,9 @@ def disjoint_split(pairs: Iterable[Example], test_fraction: float, seed: int = 0
         return int.from_bytes(digest[:8], "big") / 2**64 < test_fraction
 
     side = {group: in_test(group) for group in set(groups.values())}
-    train, test, dropped = [], [], 0
+    train: list[Example] = []
+    test: list[Example] = []
+    dropped = 0
     for pair in pairs:
         a, b = (side[groups[text]] for text in pair.texts)
         if a != b:

@@ -31,8 +31,6 @@ workbench.data.readers.DataFormatError: the table (a DataFrame) has no column 'a
 from __future__ import annotations
 
 import difflib
-import io
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence, overload
@@ -112,6 +110,7 @@ def read_table(source: Any, format: str | None = None) -> pd.DataFrame:
 
     Example
     -------
+    >>> import io
     >>> read_table(io.BytesIO(b"text,label\\nNA,1\\n"), format="csv").to_dict("records")
     [{'text': 'NA', 'label': 1}]
     """

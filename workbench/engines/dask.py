@@ -16,8 +16,8 @@ for encoding, which is one map over chunks, Dask's futures are all that is neede
 
 Example
 -------
->>> from distributed import Client, LocalCluster
->>> from workbench.engines.dask import encode_dask
+>>> from distributed import Client, LocalCluster                # doctest: +SKIP
+>>> from workbench.engines.dask import encode_dask                  # doctest: +SKIP
 >>> with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client:   # doctest: +SKIP
 ...     emb = encode_dask(model, sentences, client=client, chunk_size=5000)
 """

@@ -51,7 +51,7 @@ def best_accuracy(scores: Sequence[float], labels: Sequence[int]) -> tuple[float
     """
     scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
     tp, fp, cut_scores = counts_at_thresholds(scores, labels)
-    negatives = len(labels) - labels.sum()
+    negatives = len(labels) - np.sum(labels)
     accuracy = (tp + negatives - fp) / len(labels)
     best = int(np.argmax(accuracy))
     if negatives / len(labels) > accuracy[best]:
@@ -69,7 +69,7 @@ def best_f1(scores: Sequence[float], labels: Sequence[int]) -> tuple[float, floa
     """
     scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
     tp, fp, cut_scores = counts_at_thresholds(scores, labels)
-    positives = labels.sum()
+    positives = np.sum(labels)
     if positives == 0:
         return 0.0, 0.0, 0.0, float("inf")
     f1 = 2 * tp / (tp + fp + positives)

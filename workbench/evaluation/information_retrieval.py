@@ -246,7 +246,8 @@ class InformationRetrievalEvaluator(Evaluator):
     def search(self, model: Any) -> dict[str, list[list[tuple[float, int]]]]:
         """Per score function and query: the best ``(score, corpus index)`` hits, best first."""
         query_emb = self._encode_prompted(model, self.query_texts, self.query_prompt)
-        best = {fn: [[] for _ in self.query_ids] for fn in self.score_functions}
+        best: dict[str, list[list[tuple[float, int]]]] = {
+            fn: [[] for _ in self.query_ids] for fn in self.score_functions}
         with Progress(self.hooks(), f"{self.name}: corpus", total=len(self.corpus_ids), unit="documents") as progress:
             for start in range(0, len(self.corpus_ids), self.corpus_chunk_size):
                 chunk = self._encode_prompted(model, self.corpus_texts[start:start + self.corpus_chunk_size], self.corpus_prompt)

@@ -39,7 +39,7 @@ class ContrastiveLoss(BinaryPairLoss):
         self.size_average = size_average
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
-        d = pairwise_distance(*embeddings, self.distance)
+        d = pairwise_distance(embeddings[0], embeddings[1], self.distance)
         similar = labels.to(d.dtype)
         losses = 0.5 * (similar * d.pow(2) + (1 - similar) * F.relu(self.margin - d).pow(2))
         return losses.mean() if self.size_average else losses.sum()

@@ -30,7 +30,7 @@ class OnlineContrastiveLoss(BinaryPairLoss):
     """
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
-        d = pairwise_distance(*embeddings, self.distance)
+        d = pairwise_distance(embeddings[0], embeddings[1], self.distance)
         positives, negatives = d[labels == 1], d[labels == 0]
         hard_positives = positives[positives > negatives.min()] if len(negatives) else positives
         hard_negatives = negatives[negatives < positives.max()] if len(positives) else negatives

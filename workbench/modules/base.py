@@ -69,6 +69,24 @@ def non_default(module: nn.Module, defaults: dict[str, Any]) -> dict[str, Any]:
     return {key: getattr(module, key) for key, default in defaults.items() if getattr(module, key) != default}
 
 
+def refuse_unknown_fields(config: dict[str, Any], known: tuple[str, ...] | list[str], what: str,
+                          consequence: str = "") -> None:
+    """Raise ``ValueError`` naming the fields of a saved ``config`` that ``what`` (e.g. ``"Dense"``) does not read.
+
+    A field this library ignored would make the loaded model compute something else than the saved one.
+
+    Example
+    -------
+    >>> refuse_unknown_fields({"in_features": 4, "gate": 1}, ["in_features"], "Dense")
+    Traceback (most recent call last):
+    ValueError: Dense config field(s) ['gate'] are not supported (this library reads in_features)
+    """
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise ValueError(f"{what} config field(s) {unknown} are not supported (this library reads "
+                         f"{', '.join(known)}){consequence}")
+
+
 class Module(nn.Module):
     """Base class: config round trip plus safetensors weights.
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from torch import nn
 
-from .base import Module, non_default, register
+from .base import Module, non_default, refuse_unknown_fields, register
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid,
@@ -83,10 +83,7 @@ class Dense(Module):
 
     @classmethod
     def config_from_file(cls, config: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(config) - set(CONFIG_FIELDS))
-        if unknown:
-            raise ValueError(f"Dense config field(s) {unknown} are not supported (this library reads "
-                             f"{', '.join(CONFIG_FIELDS)}); the model would compute differently than intended")
+        refuse_unknown_fields(config, CONFIG_FIELDS, "Dense", "; the model would compute differently than intended")
         return {"in_features": config["in_features"], "out_features": config["out_features"],
                 "bias": config.get("bias", True),
                 "activation": config.get("activation_function", config.get("activation", "tanh")),

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch.nn.functional as F
 
-from .base import CONFIG_NAME, Module, non_default, register
+from .base import CONFIG_NAME, Module, non_default, refuse_unknown_fields, register
 
 
 @register
@@ -50,10 +50,7 @@ class Normalize(Module):
 
     @classmethod
     def config_from_file(cls, config: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(config) - set(cls.config_keys))
-        if unknown:
-            raise ValueError(f"Normalize config field(s) {unknown} are not supported (this library reads "
-                             f"{', '.join(cls.config_keys)})")
+        refuse_unknown_fields(config, cls.config_keys, "Normalize")
         return dict(config)
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:

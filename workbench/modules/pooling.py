@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from .base import Module, register
+from .base import Module, refuse_unknown_fields, register
 
 #: in the order sentence-transformers concatenates them for a legacy (boolean) config
 MODES = ("cls", "max", "mean", "mean_sqrt_len", "weighted_mean", "last_token")
@@ -107,10 +107,7 @@ class Pooling(Module):
 
     @classmethod
     def config_from_file(cls, config: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(config) - set(CONFIG_FIELDS))
-        if unknown:
-            raise ValueError(f"pooling config field(s) {unknown} are not supported (this library reads "
-                             f"{', '.join(CONFIG_FIELDS)}); the model would pool differently than intended")
+        refuse_unknown_fields(config, CONFIG_FIELDS, "pooling", "; the model would pool differently than intended")
         dim = config.get("word_embedding_dimension", config.get("embedding_dimension"))
         if dim is None:
             raise ValueError(f"pooling config has no word_embedding_dimension (or embedding_dimension): {config}")

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..io import read_json
-from .base import CONFIG_NAME, WEIGHTS_NAME, Module, read_weights, register
+from .base import CONFIG_NAME, Module, read_weights, register
 from .tokenizers import WordTokenizer
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class NamedConfigFile:
     def load(cls, path: str | os.PathLike) -> Module:
         path = Path(path)
         module = cls(**cls.config_from_file(read_json(path / cls.config_file_name)))  # type: ignore[attr-defined]
-        module.load_weights(path)
+        module.load_weights(path)  # type: ignore[attr-defined]  # the mixin is only used with Module
         return module
 
 

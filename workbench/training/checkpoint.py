@@ -157,7 +157,7 @@ def rng_state() -> dict[str, Any]:
     _, internal, py_gauss = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+        "numpy_keys": torch.from_numpy(keys.astype(np.int64)),  # type: ignore[attr-defined]  # the legacy tuple
         "numpy_pos": int(pos),
         "numpy_has_gauss": int(has_gauss),
         "numpy_gauss": float(gauss),

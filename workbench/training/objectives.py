@@ -167,7 +167,7 @@ def build_objectives(model: nn.Module, train_objectives: Any, batch_sampler: str
     classes = [type(pair[1]).__name__ for _, pair in pairs]
     names = [name or (cls if classes.count(cls) == 1 else f"{cls}_{i}")
              for i, ((name, _), cls) in enumerate(zip(pairs, classes))]
-    objectives = [_objective(model, name, *pair, kind, batch_size, seed, device)
+    objectives = [_objective(model, name, pair[0], pair[1], kind, batch_size, seed, device)
                   for name, (_, pair), kind in zip(names, pairs, samplers)]
     # recorded in the settings: a resume must read such data in order too
     return objectives, ["in_order" if o.in_order else kind for o, kind in zip(objectives, samplers)]

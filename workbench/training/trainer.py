@@ -95,7 +95,8 @@ def parameter_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], weigh
     >>> [len(g["params"]) for g in parameter_groups(block.named_parameters(), 0.01)]
     [1, 3]
     """
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in named_parameters:
         if not param.requires_grad:
             continue

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..base import Loss
 
@@ -62,3 +62,11 @@ class CrossEncoderLoss(Loss):
     def scores(logits: list[Tensor]) -> Tensor:
         """The one-label logits of every candidate column side by side, ``(batch, candidates)``."""
         return torch.cat([column.reshape(len(column), -1)[:, :1] for column in logits], dim=1)
+
+
+class ActivatedScoreLoss(CrossEncoderLoss):
+    """A one-score cross-encoder loss on ``activation_fn(logit)``; the logit as it is by default."""
+
+    def __init__(self, model: CrossEncoder, activation_fn: nn.Module | None = None) -> None:
+        super().__init__(model)
+        self.activation_fn = activation_fn if activation_fn is not None else nn.Identity()

@@ -1,18 +1,13 @@
 """ListNetLoss: a cross-encoder learns to order a list of documents as their relevance labels do."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from .base import CrossEncoderLoss
-
-if TYPE_CHECKING:
-    from ...cross_encoder import CrossEncoder
+from .base import ActivatedScoreLoss
 
 
-class ListNetLoss(CrossEncoderLoss):
+class ListNetLoss(ActivatedScoreLoss):
     """Cross-entropy between the top-one probabilities of the labels and of the scores (Cao et al., 2007).
 
     For each query, ``softmax(labels)`` and ``softmax(scores)`` over its
@@ -41,10 +36,6 @@ class ListNetLoss(CrossEncoderLoss):
     label_kind = "float"
     label_ndim = 2
     expects = "2 or more text columns (query, documents...) and float relevance labels of shape (batch, documents)"
-
-    def __init__(self, model: CrossEncoder, activation_fn: nn.Module | None = None) -> None:
-        super().__init__(model)
-        self.activation_fn = activation_fn if activation_fn is not None else nn.Identity()
 
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
         super().check_batch(n_columns, labels)

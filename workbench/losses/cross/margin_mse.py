@@ -1,18 +1,13 @@
 """MarginMSELoss for cross-encoders: learn a teacher's score margins between a positive and negatives."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from .base import CrossEncoderLoss
-
-if TYPE_CHECKING:
-    from ...cross_encoder import CrossEncoder
+from .base import ActivatedScoreLoss
 
 
-class MarginMSELoss(CrossEncoderLoss):
+class MarginMSELoss(ActivatedScoreLoss):
     """Mean squared error between ``s(q, pos) - s(q, neg_i)`` and the teacher's margin for each negative.
 
     Only differences of scores are learned, so the student's scale is free
@@ -39,10 +34,6 @@ class MarginMSELoss(CrossEncoderLoss):
     label_ndim = None
     expects = ("3 or more text columns (query, positive, negatives...) and float margins, shape (batch,) for one "
                "negative or (batch, negatives)")
-
-    def __init__(self, model: CrossEncoder, activation_fn: nn.Module | None = None) -> None:
-        super().__init__(model)
-        self.activation_fn = activation_fn if activation_fn is not None else nn.Identity()
 
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
         super().check_batch(n_columns, labels)

@@ -1,18 +1,13 @@
 """MSELoss for cross-encoders: the pair's score regressed onto a target (a teacher's score, or a gold one)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from .base import CrossEncoderLoss
-
-if TYPE_CHECKING:
-    from ...cross_encoder import CrossEncoder
+from .base import ActivatedScoreLoss
 
 
-class MSELoss(CrossEncoderLoss):
+class MSELoss(ActivatedScoreLoss):
     """Mean squared error between ``activation_fn(logit)`` of each pair and its float label.
 
     Inputs: 2 text columns (query, document) and a float target per pair.
@@ -34,10 +29,6 @@ class MSELoss(CrossEncoderLoss):
     columns = 2
     label_kind = "float"
     expects = "2 text columns (query, document) and a float target score per pair"
-
-    def __init__(self, model: CrossEncoder, activation_fn: nn.Module | None = None) -> None:
-        super().__init__(model)
-        self.activation_fn = activation_fn if activation_fn is not None else nn.Identity()
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         return F.mse_loss(self.activation_fn(self.scores(embeddings)[:, 0]), labels)
