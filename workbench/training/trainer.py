@@ -54,7 +54,6 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.autograd.graph import increment_version
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import BatchSampler, DataLoader, IterableDataset, RandomSampler, SequentialSampler, get_worker_info
 
@@ -646,9 +645,6 @@ class Trainer:
             self.optimizer.step()
         else:
             logger.warning("step %d: gradient norm is %s; the update is skipped", self.global_step + 1, norm)
-        # The fused kernel writes the weights without bumping their version counters, which caches of
-        # weights derived from them check (the packed inference weights of the fast encoder path).
-        increment_version(params)
         self.scheduler.step()
         return norm
 
