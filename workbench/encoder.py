@@ -20,7 +20,7 @@ from torch import nn
 from .hooks import progress_hooks
 from .io import contained, folder_lock, read_json, save_into, write_json
 from .modules import MODULES, ST_TYPES, Module, Pooling, Transformer
-from .quantization import PRECISIONS, quantize_embeddings
+from .quantization import OUTPUT_PRECISIONS, quantize_embeddings
 from .runner import autocast, forward_batches, modules_for, params_changed, weights_loaded
 from .validation import describe_rows, non_finite_rows, positive_int
 
@@ -325,11 +325,11 @@ class SentenceEncoder(nn.Sequential):
             raise ValueError(f"output_value must be one of {OUTPUT_VALUES}, got {output_value!r}")
         if precision == "bfloat16" and compute_dtype == "float32":
             warnings.warn("encode(precision='bfloat16') is deprecated: precision is now the output type "
-                          f"{PRECISIONS}, as in sentence-transformers; use compute_dtype='bfloat16'",
+                          f"{OUTPUT_PRECISIONS}, as in sentence-transformers; use compute_dtype='bfloat16'",
                           FutureWarning, stacklevel=2)
             precision, compute_dtype = "float32", "bfloat16"
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS} (the output type), got {precision!r}; "
+        if precision not in OUTPUT_PRECISIONS:
+            raise ValueError(f"precision must be one of {OUTPUT_PRECISIONS} (the output type), got {precision!r}; "
                              f"the compute type is compute_dtype, one of {COMPUTE_DTYPES}")
         if compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")

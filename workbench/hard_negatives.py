@@ -160,7 +160,7 @@ def mine_hard_negatives(
     similarity = getattr(model, "similarity_fn_name", "cosine")
     # Enough hits that range_max remain after the query's positives are dropped.
     depth = min(len(corpus), range_max + max(len(e) for e in excluded.values()))
-    hits = semantic_search(query_embeddings, embeddings[:len(corpus)], top_k=depth, score_function=similarity,
+    hits = semantic_search(query_embeddings, embeddings[:len(corpus)], top_k=depth, similarity_fn_name=similarity,
                            hooks=hooks)
     candidates = {query: [corpus[h["corpus_id"]] for h in found if corpus[h["corpus_id"]] not in excluded[query]]
                   [range_min:range_max] for query, found in zip(queries, hits)}

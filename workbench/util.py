@@ -43,7 +43,7 @@ def semantic_search(query_embeddings: ArrayLike, corpus_embeddings: ArrayLike, q
     >>> semantic_search([[1.0, 0.0]], [[0.0, 1.0], [1.0, 0.1]], top_k=1)[0][0]["corpus_id"]
     1
     """
-    return search.semantic_search(query_embeddings, corpus_embeddings, top_k=top_k, score_function=score_function,
+    return search.semantic_search(query_embeddings, corpus_embeddings, top_k=top_k, similarity_fn_name=score_function,
                                   query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
 
 
@@ -77,7 +77,7 @@ def paraphrase_mining_embeddings(embeddings: ArrayLike, query_chunk_size: int = 
     """
     return search.paraphrase_mining_embeddings(embeddings, top_k=top_k, max_pairs=max_pairs,
                                                chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size,
-                                               score_function=score_function)
+                                               similarity_fn_name=score_function)
 
 
 def community_detection(embeddings: ArrayLike, threshold: float = 0.75, min_community_size: int = 10,

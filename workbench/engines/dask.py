@@ -38,7 +38,7 @@ from ..encoder import check_texts, output_codes
 from ..fingerprint import hash_file, hash_texts
 from ..hooks import progress_hooks
 from ..io import read_json, write_json
-from ..quantization import PRECISIONS
+from ..quantization import check_output_precision
 
 SHARD_PATTERN = "embeddings-{:06d}.npy"
 MANIFEST_NAME = "shards.json"
@@ -240,8 +240,7 @@ def encode_dask(
     (2, 384)
     """
     precision = options.pop("precision", "float32")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS} (the output type), got {precision!r}")
+    check_output_precision(precision)
     texts = check_texts(sentences)
     results = _run(model, texts, client, chunk_size, None, threads_per_task, n_workers, callbacks,
                    show_progress_bar, **options)

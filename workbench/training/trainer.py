@@ -71,7 +71,8 @@ logger = logging.getLogger(__name__)
 
 MULTI_TASK = ("round_robin", "proportional")
 SCHEDULERS = ("constant", "warmup_constant", "warmup_linear", "warmup_cosine")
-PRECISIONS = ("float32", "bfloat16", "float16")
+#: What training autocasts to (mixed precision; fit's ``precision`` argument); not encode's output type.
+MIXED_PRECISIONS = ("float32", "bfloat16", "float16")
 STATE_VERSION = 2
 DIVERGED_AFTER = 3  # non-finite losses in a row after which a run is stopped as diverged
 FINGERPRINT_SAMPLE = 1000  # examples hashed (evenly spread) to recognise a data set
@@ -232,7 +233,7 @@ class Trainer:
         if warmup_ratio is not None:
             _check_number("warmup_ratio", warmup_ratio, positive=False)
         for name, value, choices in (("multi_task", multi_task, MULTI_TASK), ("scheduler", scheduler, SCHEDULERS),
-                                     ("precision", precision, PRECISIONS)):
+                                     ("precision", precision, MIXED_PRECISIONS)):
             if value not in choices:
                 raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
         if warmup_ratio is not None and (warmup_steps or not 0 <= warmup_ratio < 1):
