@@ -175,7 +175,7 @@ def semantic_search(
     """
     _check_positive(top_k=top_k, query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
     score = get_similarity(renamed_argument("semantic_search", "similarity_fn_name", similarity_fn_name,
-                                            "score_function", score_function, "cosine"))
+                                            "score_function", score_function, "cosine", stacklevel=4))
     queries = as_matrix(query_embeddings)
     corpus = _corpus_rows(corpus_embeddings)
     check_dimensions(queries.shape, corpus.shape, ("query_embeddings", "corpus_embeddings"))
@@ -235,7 +235,7 @@ def paraphrase_mining_embeddings(
     """
     _check_positive(top_k=top_k, max_pairs=max_pairs, chunk_size=chunk_size, corpus_chunk_size=corpus_chunk_size)
     score = get_similarity(renamed_argument("paraphrase_mining_embeddings", "similarity_fn_name", similarity_fn_name,
-                                            "score_function", score_function, "cosine"))
+                                            "score_function", score_function, "cosine", stacklevel=4))
     corpus = _corpus_rows(embeddings)
     n = corpus.shape[0]
     best = _BestPairs(n, max_pairs)

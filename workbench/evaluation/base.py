@@ -25,7 +25,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
@@ -183,6 +183,67 @@ class Evaluator:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, primary_metric={self.primary_metric!r})"
+
+
+class ColumnsEvaluator(Evaluator):
+    """Base of the evaluators of aligned text columns (pairs, triplets, translations), with or without labels.
+
+    A subclass names its column attributes in ``columns`` and its labels in
+    ``labels_name`` (None: it takes none, and the labels of examples are
+    ignored); this base checks that all have one non-zero length, keeps the
+    columns as lists, builds the evaluator from examples and encodes the
+    columns, each distinct sentence once.  The subclass still writes only
+    :meth:`compute`.
+    """
+
+    columns: ClassVar[tuple[str, ...]] = ()
+    labels_name: ClassVar[str | None] = None
+    #: What one row is called in the error for no rows.
+    rows_name: ClassVar[str] = "rows"
+
+    def __init__(self, texts: Sequence[Sequence[str]], labels: Sequence[Any] | None, main_metric: str, name: str,
+                 batch_size: int, callbacks: Iterable[Any] | None) -> None:
+        lengths = dict(zip(self.columns, texts))
+        if self.labels_name is not None:
+            lengths[self.labels_name] = labels
+        if not check_same_length(**lengths):
+            raise ValueError(f"no {self.rows_name} to evaluate")
+        super().__init__(name, main_metric, batch_size, callbacks)
+        for attribute, column in zip(self.columns, texts):
+            setattr(self, attribute, list(column))
+
+    @classmethod
+    def from_examples(cls, examples: Iterable[Any], **kwargs: Any) -> "ColumnsEvaluator":
+        """Build from examples with one text per column (and a label, when the evaluator takes labels).
+
+        Example
+        -------
+        >>> from workbench.data.records import Example
+        >>> from workbench.evaluation import EmbeddingSimilarityEvaluator, TripletEvaluator
+        >>> TripletEvaluator.from_examples([Example(["a", "b", "c"])]).negatives
+        ['c']
+        >>> ev = EmbeddingSimilarityEvaluator.from_examples([Example(["a", "b"], 1.0), Example(["a", "c"], 0.0)])
+        >>> ev.sentences2, ev.scores.tolist()
+        (['b', 'c'], [1.0, 0.0])
+        """
+        texts, labels = example_columns(examples, len(cls.columns), cls.__name__)
+        return cls(*texts, *([labels] if cls.labels_name is not None else []), **kwargs)
+
+    def column_embeddings(self, model: Any) -> list[np.ndarray]:
+        """Embeddings of each column, in the order of ``columns``."""
+        return self.encode_columns(model, *(getattr(self, attribute) for attribute in self.columns))
+
+
+def main_similarity_metric(main_similarity: str, template: str) -> str:
+    """The primary metric of an evaluator that reports every similarity: ``template`` filled with ``main_similarity``.
+
+    Example
+    -------
+    >>> main_similarity_metric("dot", "spearman_{}")
+    'spearman_dot'
+    """
+    check_choice(main_similarity, SIMILARITY_NAMES, "main_similarity")
+    return template.format(main_similarity)
 
 
 class LookupEncoder:

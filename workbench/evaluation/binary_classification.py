@@ -6,6 +6,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score
 
+from .base import main_similarity_metric
 from .embedding_similarity import LabelledPairsEvaluator, pair_similarities
 
 
@@ -109,17 +110,10 @@ class BinaryClassificationEvaluator(LabelledPairsEvaluator):
     1.0
     """
 
-    def __init__(
-        self,
-        sentences1: Sequence[str],
-        sentences2: Sequence[str],
-        labels: Sequence[int],
-        main_similarity: str = "cosine",
-        name: str = "binary",
-        batch_size: int = 32,
-        callbacks: Iterable[Any] | None = None,
-    ) -> None:
-        super().__init__(sentences1, sentences2, labels, main_similarity, f"{main_similarity}_ap",
+    def __init__(self, sentences1: Sequence[str], sentences2: Sequence[str], labels: Sequence[int],
+                 main_similarity: str = "cosine", name: str = "binary", batch_size: int = 32,
+                 callbacks: Iterable[Any] | None = None) -> None:
+        super().__init__((sentences1, sentences2), labels, main_similarity_metric(main_similarity, "{}_ap"),
                          name, batch_size, callbacks)
         bad = sorted({repr(label) for label in labels if label not in (0, 1)})
         if bad:
@@ -128,7 +122,7 @@ class BinaryClassificationEvaluator(LabelledPairsEvaluator):
 
     def compute(self, model: Any) -> dict[str, float]:
         metrics: dict[str, float] = {}
-        for sim, scores in pair_similarities(*self.pair_embeddings(model)).items():
+        for sim, scores in pair_similarities(*self.column_embeddings(model)).items():
             accuracy, accuracy_threshold = best_accuracy(scores, self.labels)
             f1, precision, recall, f1_threshold = best_f1(scores, self.labels)
             metrics.update({
