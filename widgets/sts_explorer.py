@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 from scipy.stats import pearsonr, spearmanr
 
 from workbench.data.tables import Table
+from workbench.typing import Encoder
 
 from ._common import WidgetView, encode, hover_text, html_table, unit_rows
 from ._figure import figure_widget
@@ -241,7 +242,7 @@ class STSExplorer(WidgetView):
         self.worst_table.value = html_table(self.worst())
 
 
-def _predictions(model: Any, frame: pd.DataFrame, batch_size: int, name: str) -> np.ndarray:
+def _predictions(model: Encoder, frame: pd.DataFrame, batch_size: int, name: str) -> np.ndarray:
     """Cosine of each pair's embeddings, or the given scores when ``model`` is a sequence of them."""
     if not hasattr(model, "encode"):
         scores = np.asarray(model, dtype=np.float64)

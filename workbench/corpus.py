@@ -41,6 +41,7 @@ from .fingerprint import hash_bytes, hash_file, hash_state_dict, hash_texts
 from .hooks import progress_hooks
 from .encoder import renamed_precision
 from .io import read_json, write_json
+from .typing import Encoder
 
 EMBEDDINGS_NAME = "embeddings.npy"
 PROGRESS_NAME = "progress.json"
@@ -229,7 +230,7 @@ PROGRESS_FORMAT = 2
 
 
 def encode_corpus(
-    model: Any,
+    model: Encoder,
     sentences: str | os.PathLike | Iterable[str],
     output_dir: str | os.PathLike,
     total: int | None = None,

@@ -18,6 +18,7 @@ from .encoder import check_texts
 from .hooks import progress_hooks
 from .search import Progress, semantic_search
 from .similarity import get_similarity
+from .typing import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def _check_options(num_negatives: Any, range_min: Any, range_max: Any, margins: 
 
 def mine_hard_negatives(
     dataset: Iterable[Any],
-    model: Any,
+    model: Encoder,
     corpus: Sequence[str] | None = None,
     cross_encoder: Any = None,
     num_negatives: int = 3,

@@ -22,6 +22,7 @@ import torch
 
 from .hooks import Hooks
 from .similarity import ArrayLike, SimilarityFunction, as_matrix, check_dimensions, get_similarity
+from .typing import Encoder
 from .validation import positive_int, renamed_argument
 
 __all__ = ["semantic_search", "paraphrase_mining_embeddings", "paraphrase_mining", "Progress"]
@@ -307,7 +308,7 @@ class _BestPairs:
 
 
 def paraphrase_mining(
-    encoder: Any,
+    encoder: Encoder,
     sentences: list[str],
     batch_size: int = 32,
     **kwargs: Any,

@@ -24,6 +24,7 @@ from .similarity import (
     ArrayLike, SimilarityFunction, cos_sim, dot_score, euclidean_sim, manhattan_sim, pairwise_cos_sim,
     pairwise_dot_score, pairwise_euclidean_sim, pairwise_manhattan_sim,
 )
+from .typing import Encoder
 
 __all__ = ["pytorch_cos_sim", "cos_sim", "dot_score", "euclidean_sim", "manhattan_sim", "pairwise_cos_sim",
            "pairwise_dot_score", "pairwise_euclidean_sim", "pairwise_manhattan_sim", "semantic_search",
@@ -47,7 +48,7 @@ def semantic_search(query_embeddings: ArrayLike, corpus_embeddings: ArrayLike, q
                                   query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
 
 
-def paraphrase_mining(model: Any, sentences: list[str], show_progress_bar: bool = False, batch_size: int = 32,
+def paraphrase_mining(model: Encoder, sentences: list[str], show_progress_bar: bool = False, batch_size: int = 32,
                       query_chunk_size: int = 5000, corpus_chunk_size: int = 100_000, max_pairs: int = 500_000,
                       top_k: int = 100, score_function: str | SimilarityFunction = cos_sim
                       ) -> list[tuple[float, int, int]]:

@@ -39,6 +39,7 @@ from ..fingerprint import hash_file, hash_texts
 from ..hooks import progress_hooks
 from ..io import read_json, write_json
 from ..quantization import check_output_precision
+from ..typing import Encoder
 
 SHARD_PATTERN = "embeddings-{:06d}.npy"
 MANIFEST_NAME = "shards.json"
@@ -66,7 +67,7 @@ class _Pickled:
     ever travel, and the unpickled encoder never leaves the worker.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Encoder) -> None:
         self.payload = pickle.dumps(model)
         self._setup()
 
@@ -117,7 +118,7 @@ def _client(client: Any, n_workers: int) -> Iterator[Any]:
         yield local
 
 
-def _run(model: Any, texts: list[str], client: Any, chunk_size: int, folder: Path | None,
+def _run(model: Encoder, texts: list[str], client: Any, chunk_size: int, folder: Path | None,
          threads_per_task: int | None = None, n_workers: int = 2, callbacks: Iterable[Any] | None = None,
          show_progress_bar: bool | None = None, skip: Collection[int] = (),
          record: Callable[[int, str], None] | None = None, **options: Any) -> dict[int, Any]:
@@ -202,7 +203,7 @@ def _finished_shards(folder: Path, settings: dict[str, Any], inputs: list[str], 
 
 
 def encode_dask(
-    model: Any,
+    model: Encoder,
     sentences: Sequence[str],
     client: Any = None,
     chunk_size: int = 10_000,
@@ -249,7 +250,7 @@ def encode_dask(
     return embeddings if precision == "float32" else output_codes(embeddings, precision)
 
 
-def encode_dask_shards(model: Any, sentences: Sequence[str], output_dir: str | os.PathLike, client: Any = None,
+def encode_dask_shards(model: Encoder, sentences: Sequence[str], output_dir: str | os.PathLike, client: Any = None,
                        chunk_size: int = 10_000, restart: bool = False, **options: Any) -> list[Path]:
     """Like :func:`encode_dask`, but every worker writes its chunks as ``.npy`` shards into ``output_dir``.
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..data.tables import Table, as_examples
 from ..hooks import Hooks
+from ..typing import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class Evaluator:
             append_csv_row(Path(output_path) / self.csv_file, {"epoch": epoch, "steps": steps, **raw})
         return metrics
 
-    def encode(self, model: Any, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
+    def encode(self, model: Encoder, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
         """``model.encode`` with this evaluator's batch size, as a numpy array."""
         embeddings = model.encode(
             list(sentences), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False, **kwargs
@@ -135,7 +136,7 @@ class Evaluator:
                                show_progress_bar=False, callbacks=self.callbacks or None, **kwargs)
         return np.asarray(scores)
 
-    def encode_columns(self, model: Any, *columns: Sequence[str]) -> list[np.ndarray]:
+    def encode_columns(self, model: Encoder, *columns: Sequence[str]) -> list[np.ndarray]:
         """Embeddings of each column, encoding every distinct sentence of all columns once."""
         unique = list(dict.fromkeys(s for column in columns for s in column))
         embeddings = self.encode(model, unique)
@@ -229,7 +230,7 @@ class ColumnsEvaluator(Evaluator):
         texts, labels = example_columns(examples, len(cls.columns), cls.__name__)
         return cls(*texts, *([labels] if cls.labels_name is not None else []), **kwargs)
 
-    def column_embeddings(self, model: Any) -> list[np.ndarray]:
+    def column_embeddings(self, model: Encoder) -> list[np.ndarray]:
         """Embeddings of each column, in the order of ``columns``."""
         return self.encode_columns(model, *(getattr(self, attribute) for attribute in self.columns))
 

@@ -6,6 +6,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score
 
+from ..typing import Encoder
 from .base import main_similarity_metric
 from .embedding_similarity import LabelledPairsEvaluator, pair_similarities
 
@@ -120,7 +121,7 @@ class BinaryClassificationEvaluator(LabelledPairsEvaluator):
             raise ValueError(f"labels must be 0 or 1 (or True/False), got {', '.join(bad[:5])}")
         self.labels = np.asarray(labels, dtype=np.int64)
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         metrics: dict[str, float] = {}
         for sim, scores in pair_similarities(*self.column_embeddings(model)).items():
             accuracy, accuracy_threshold = best_accuracy(scores, self.labels)

@@ -7,6 +7,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from ..similarity import get_similarity
+from ..typing import Encoder
 from .base import SIMILARITY_NAMES, ColumnsEvaluator, main_similarity_metric
 
 
@@ -70,7 +71,7 @@ class EmbeddingSimilarityEvaluator(LabelledPairsEvaluator):
             raise ValueError(f"correlations need at least 2 pairs, got {len(scores)}")
         self.scores = np.asarray(scores, dtype=np.float64)
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         metrics = {}
         for sim, values in pair_similarities(*self.column_embeddings(model)).items():
             metrics[f"pearson_{sim}"] = float(pearsonr(self.scores, values)[0])

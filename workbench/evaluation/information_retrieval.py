@@ -9,6 +9,7 @@ import numpy as np
 
 from ..data.tables import as_examples
 from ..search import Progress, semantic_search
+from ..typing import Encoder
 from .base import SIMILARITY_NAMES, Evaluator, check_choice
 
 logger = logging.getLogger(__name__)
@@ -246,10 +247,10 @@ class InformationRetrievalEvaluator(Evaluator):
             docs.setdefault(text, f"d{len(docs)}")
         return cls({q: text for text, q in queries.items()}, {d: text for text, d in docs.items()}, relevant, **kwargs)
 
-    def _encode_prompted(self, model: Any, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+    def _encode_prompted(self, model: Encoder, texts: Sequence[str], prompt: str | None) -> np.ndarray:
         return self.encode(model, texts, **({"prompt": prompt} if prompt is not None else {}))
 
-    def search(self, model: Any) -> dict[str, list[list[tuple[float, int]]]]:
+    def search(self, model: Encoder) -> dict[str, list[list[tuple[float, int]]]]:
         """Per score function and query: the best ``(score, corpus index)`` hits, best first."""
         query_emb = self._encode_prompted(model, self.query_texts, self.query_prompt)
         best = {fn: [[] for _ in self.query_ids] for fn in self.score_functions}
@@ -265,7 +266,7 @@ class InformationRetrievalEvaluator(Evaluator):
                 progress.update(len(chunk))
         return best
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         qrels = [self.qrels[q] for q in self.query_ids]
         metrics = {}
         for fn, hits in self.search(model).items():

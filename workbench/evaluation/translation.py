@@ -6,6 +6,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..search import semantic_search
+from ..typing import Encoder
 from .base import ColumnsEvaluator, check_choice
 
 PRIMARY_CHOICES = ("mean_accuracy", "min_accuracy")
@@ -45,7 +46,7 @@ class TranslationEvaluator(ColumnsEvaluator):
         check_choice(primary, PRIMARY_CHOICES, "primary")
         super().__init__((source_sentences, target_sentences), None, primary, name, batch_size, callbacks)
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         source, target = self.column_embeddings(model)
         expected = np.arange(len(source))
         src2trg = np.array([hits[0]["corpus_id"] for hits in semantic_search(source, target, top_k=1)])

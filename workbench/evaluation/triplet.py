@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+from ..typing import Encoder
 from .base import SIMILARITY_NAMES, ColumnsEvaluator, main_similarity_metric
 from .embedding_similarity import pair_similarities
 
@@ -39,7 +40,7 @@ class TripletEvaluator(ColumnsEvaluator):
         super().__init__((anchors, positives, negatives), None, main_similarity_metric(main_similarity, "{}_accuracy"),
                          name, batch_size, callbacks)
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         anchor, positive, negative = self.column_embeddings(model)
         to_positive = pair_similarities(anchor, positive)
         to_negative = pair_similarities(anchor, negative)
