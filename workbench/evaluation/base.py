@@ -262,6 +262,11 @@ class LookupEncoder:
     def __init__(self, vectors: dict[str, Sequence[float]]) -> None:
         self.vectors = {text: np.asarray(vector, dtype=np.float64) for text, vector in vectors.items()}
 
+    @classmethod
+    def example(cls) -> "LookupEncoder":
+        """The stand-in of the evaluators' examples: ``a`` and ``b`` nearly the same, ``c`` at a right angle to ``a``."""
+        return cls({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
+
     def encode(self, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
         missing = [s for s in sentences if s not in self.vectors]
         if missing:

@@ -105,7 +105,7 @@ class BinaryClassificationEvaluator(LabelledPairsEvaluator):
     Example
     -------
     >>> from workbench.evaluation.base import LookupEncoder
-    >>> model = LookupEncoder({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
+    >>> model = LookupEncoder.example()
     >>> evaluator = BinaryClassificationEvaluator(["a", "a"], ["b", "c"], [1, 0], name="quora")
     >>> evaluator(model)["quora_cosine_accuracy"]
     1.0

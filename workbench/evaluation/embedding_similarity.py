@@ -52,7 +52,7 @@ class EmbeddingSimilarityEvaluator(LabelledPairsEvaluator):
     Example
     -------
     >>> from workbench.evaluation.base import LookupEncoder
-    >>> model = LookupEncoder({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
+    >>> model = LookupEncoder.example()
     >>> evaluator = EmbeddingSimilarityEvaluator(["a", "a", "b"], ["b", "c", "c"], [5.0, 0.0, 1.0], name="sts-dev")
     >>> evaluator.primary_metric
     'sts-dev_spearman_cosine'

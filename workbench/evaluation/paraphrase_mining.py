@@ -57,7 +57,7 @@ class ParaphraseMiningEvaluator(Evaluator):
     Example
     -------
     >>> from workbench.evaluation.base import LookupEncoder
-    >>> model = LookupEncoder({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
+    >>> model = LookupEncoder.example()
     >>> ev = ParaphraseMiningEvaluator({"x": "a", "y": "b", "z": "c"}, [("y", "x")], name="dups")
     >>> ev(model)["dups_average_precision"]
     1.0

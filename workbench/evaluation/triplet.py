@@ -26,7 +26,7 @@ class TripletEvaluator(ColumnsEvaluator):
     Example
     -------
     >>> from workbench.evaluation.base import LookupEncoder
-    >>> model = LookupEncoder({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
+    >>> model = LookupEncoder.example()
     >>> TripletEvaluator(["a", "c"], ["b", "a"], ["c", "b"], name="nli")(model)["nli_cosine_accuracy"]
     0.5
     """
