@@ -14,7 +14,7 @@ Example
 ...         return np.array([[len(s), 1.0] for s in sentences])
 >>> isinstance(Lengths(), Encoder)
 True
->>> isinstance("not a model", Encoder)
+>>> isinstance(["not", "a", "model"], Encoder)
 False
 """
 from __future__ import annotations
