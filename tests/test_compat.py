@@ -100,7 +100,7 @@ def test_util_functions_are_the_workbench_ones_with_st_arguments():
     assert util.semantic_search(queries, corpus, 2, 7, 4) == semantic_search(queries, corpus, top_k=4, query_chunk_size=2,
                                                                           corpus_chunk_size=7)
     assert util.semantic_search(queries, corpus, score_function=util.dot_score, top_k=3) == \
-        semantic_search(queries, corpus, top_k=3, score_function="dot")
+        semantic_search(queries, corpus, top_k=3, similarity_fn_name="dot")
     assert util.paraphrase_mining_embeddings(corpus, top_k=3, max_pairs=10) == \
         paraphrase_mining_embeddings(corpus, top_k=3, max_pairs=10)
     points = np.vstack([np.ones((4, 8)) + rng.normal(scale=0.01, size=(4, 8)), -np.ones((3, 8))])

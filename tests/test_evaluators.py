@@ -306,9 +306,9 @@ def test_ir_progress_events_and_prompts():
 def test_ir_bad_inputs():
     with pytest.raises(ValueError, match="none of the 3 queries"):
         InformationRetrievalEvaluator(IR_QUERIES, IR_CORPUS, {"other": {"d1"}})
-    with pytest.raises(ValueError, match="main_score_function.*cosine"):
+    with pytest.raises(ValueError, match="main_similarity.*cosine"):
         InformationRetrievalEvaluator(IR_QUERIES, IR_CORPUS, IR_RELEVANT, score_functions=["cosine"],
-                                      main_score_function="dot")
+                                      main_similarity="dot")
     with pytest.raises(ValueError, match="mrr_at_k must hold positive integers"):
         InformationRetrievalEvaluator(IR_QUERIES, IR_CORPUS, IR_RELEVANT, mrr_at_k=[0])
 

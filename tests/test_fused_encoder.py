@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from workbench.modules.fused_encoder import FusedEncoder, supports_fused
+from workbench.runner import params_changed
 
 
 @pytest.fixture()
@@ -38,8 +39,9 @@ def test_follows_weight_updates(bert):
     fused = FusedEncoder(bert)
     with torch.inference_mode():
         before = fused(features)
-    with torch.no_grad():
-        bert.encoder.layer[0].intermediate.dense.weight.mul_(2)
+    with torch.no_grad():  # in place, on a weight the packed cache copies (query/key/value are joined)
+        bert.encoder.layer[0].attention.self.query.weight.mul_(2)
+    params_changed(bert.parameters())  # what an optimizer step or load_state_dict does by itself
     with torch.inference_mode():
         after = fused(features)
         reference = bert(**features).last_hidden_state

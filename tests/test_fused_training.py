@@ -76,24 +76,25 @@ def test_dropout_applies_in_training_mode_only(bert):
     assert (fused(features)[~real] == 0).all()
 
 
-def test_training_step_through_the_encoder_uses_the_packed_path(tiny_encoder):
+def test_training_step_through_the_encoder_uses_the_packed_path(tiny_encoder, monkeypatch):
     tiny_encoder.eval()  # no dropout: both paths must then give the same gradients
-    transformer = tiny_encoder[0]
     loss = CosineSimilarityLoss(tiny_encoder)
     features = [tiny_encoder.tokenize(["a man is eating food", "the dog"]),
                 tiny_encoder.tokenize(["someone eats", "a cat sits on the street"])]
     labels = torch.tensor([0.9, 0.1])
     calls = []
-    packed = transformer._fused
-    transformer._fused = lambda f: calls.append(1) or packed(f)
+    packed = FusedEncoder.__call__
+    monkeypatch.setattr(FusedEncoder, "__call__", lambda self, f: calls.append(1) or packed(self, f))
     fused = _gradients(tiny_encoder, lambda: loss([dict(f) for f in features], labels))
     assert calls, "the Transformer module did not take the packed path"
-    transformer._fused = None  # the Hugging Face forward
+    monkeypatch.setenv("WORKBENCH_FUSED", "0")  # the Hugging Face forward
+    calls.clear()
     reference = _gradients(tiny_encoder, lambda: loss([dict(f) for f in features], labels))
+    assert not calls, "WORKBENCH_FUSED=0 did not switch the packed path off"
     _assert_same_gradients(reference, fused)
 
 
-def test_evaluation_after_training_steps_sees_the_new_weights(tiny_encoder):
+def test_evaluation_after_training_steps_sees_the_new_weights(tiny_encoder, monkeypatch):
     from workbench.data import Example
     from workbench.training import fit
 
@@ -102,7 +103,52 @@ def test_evaluation_after_training_steps_sees_the_new_weights(tiny_encoder):
     data = [Example(["a man eats", "someone eats food"], 0.9), Example(["a cat sits", "the car drives"], 0.1)] * 4
     fit(tiny_encoder, [(data, CosineSimilarityLoss(tiny_encoder))], batch_size=4, lr=1e-2, seed=0)
     after = tiny_encoder.encode(texts)
-    tiny_encoder[0]._fused = None  # the Hugging Face forward: no cache
+    monkeypatch.setenv("WORKBENCH_FUSED", "0")  # the Hugging Face forward: no cache
     reference = tiny_encoder.encode(texts)
     assert not np.allclose(before, reference, atol=1e-3)
     np.testing.assert_allclose(after, reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("compute_dtype", ["float32", "bfloat16"])
+def test_a_plain_optimizer_step_refreshes_the_cached_weights(tiny_encoder, monkeypatch, compute_dtype):
+    """A hand-written loop (no trainer, no manual version bump): the packed weights and the bfloat16 copy follow."""
+    texts = ["a man is eating food", "the dog sits on the street"]
+    tiny_encoder.encode(texts, compute_dtype=compute_dtype)  # fills the caches
+    optimizer = torch.optim.AdamW(tiny_encoder.parameters(), lr=0.05, fused=True)
+    loss = CosineSimilarityLoss(tiny_encoder)
+    features = [tiny_encoder.tokenize(["a man eats"]), tiny_encoder.tokenize(["the car drives"])]
+    tiny_encoder.train()
+    loss(features, torch.tensor([0.9])).backward()
+    optimizer.step()  # the fused kernel: the weights change in place
+    after = tiny_encoder.encode(texts, compute_dtype=compute_dtype)
+    monkeypatch.setenv("WORKBENCH_FUSED", "0")
+    tiny_encoder.weights_changed()  # a fresh bfloat16 copy too: the reference shares no cache
+    reference = tiny_encoder.encode(texts, compute_dtype=compute_dtype)
+    np.testing.assert_allclose(after, reference, atol=1e-5 if compute_dtype == "float32" else 2e-2)
+
+
+def test_load_state_dict_and_weights_changed_refresh_the_packed_weights(tiny_encoder, monkeypatch):
+    texts = ["a man is eating food", "the dog sits on the street"]
+    before = tiny_encoder.encode(texts)
+    state = {k: v.clone() for k, v in tiny_encoder.state_dict().items()}
+    with torch.no_grad():
+        for p in tiny_encoder.parameters():
+            p.mul_(0.5)  # in place, behind the caches' back
+    tiny_encoder.weights_changed()
+    halved = tiny_encoder.encode(texts)
+    tiny_encoder.load_state_dict(state)  # in place again: the load hook drops the caches
+    restored = tiny_encoder.encode(texts)
+    monkeypatch.setenv("WORKBENCH_FUSED", "0")
+    with torch.no_grad():
+        for p in tiny_encoder.parameters():
+            p.mul_(0.5)
+    reference_halved = tiny_encoder.encode(texts)
+    assert not np.allclose(before, halved, atol=1e-3)
+    np.testing.assert_allclose(halved, reference_halved, atol=1e-5)
+    np.testing.assert_allclose(restored, before, atol=1e-6)
+
+
+def test_the_fused_switch_refuses_other_values(tiny_encoder, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_FUSED", "no")
+    with pytest.raises(ValueError, match="WORKBENCH_FUSED must be 0"):
+        tiny_encoder.encode(["a text"])

@@ -31,7 +31,7 @@ def test_exact_index_is_semantic_search(emb, queries, metric, tmp_path):
     stored = np.lib.format.open_memmap(tmp_path / "emb.npy", mode="w+", dtype=np.float16, shape=emb.shape)
     stored[:] = emb
     scores, ids = ExactIndex(stored, metric, chunk_size=777).search(queries, k=7)
-    hits = semantic_search(queries, stored, top_k=7, score_function=metric)
+    hits = semantic_search(queries, stored, top_k=7, similarity_fn_name=metric)
     assert ids.tolist() == [[h["corpus_id"] for h in row] for row in hits]
     np.testing.assert_allclose(scores, [[h["score"] for h in row] for row in hits], rtol=1e-6)
     assert ExactIndex(emb[:3], metric).search(torch.from_numpy(queries[0]), k=10)[1].shape == (1, 3)
@@ -63,7 +63,7 @@ def test_faiss_index_saves_and_loads(emb, queries, tmp_path):
     index = build_index(emb[:1000], "dot", factory="Flat")
     index.save(tmp_path / "idx")
     again = load_index(tmp_path / "idx")
-    assert again.metric == "dot" and len(again) == 1000
+    assert again.similarity_fn_name == "dot" and len(again) == 1000
     np.testing.assert_array_equal(again.search(queries, 3)[1], index.search(queries, 3)[1])
 
 
@@ -80,7 +80,7 @@ def test_without_faiss_the_exact_search_is_used(emb, queries, monkeypatch):
 def test_errors_say_what_is_accepted(emb):
     with pytest.raises(ValueError, match=r"kind must be one of \('auto', 'faiss', 'exact'\)"):
         build_index(emb, kind="annoy")
-    with pytest.raises(ValueError, match=r"metric must be one of \('cosine', 'dot', 'euclidean'\)"):
+    with pytest.raises(ValueError, match=r"similarity_fn_name must be one of \('cosine', 'dot', 'euclidean'\)"):
         build_index(emb, "hamming", kind="exact")
     with pytest.raises(ValueError, match=r"embeddings must be \(n, dim\)"):
         build_index(emb[0], kind="exact")

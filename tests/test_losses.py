@@ -142,8 +142,8 @@ def test_shape_mismatches_found_after_embedding_are_rejected(tiny_encoder):
 
 
 def test_bad_settings_are_rejected(tiny_encoder):
-    with pytest.raises(ValueError, match="unknown distance 'cos'"):
-        TripletLoss(tiny_encoder, distance="cos")
+    with pytest.raises(ValueError, match="unknown distance_metric 'cos'"):
+        TripletLoss(tiny_encoder, distance_metric="cos")
     with pytest.raises(ValueError, match="num_labels must be an integer of at least 2"):
         SoftmaxLoss(tiny_encoder, num_labels=1)
     with pytest.raises(ValueError, match="mini_batch_size must be a positive integer"):

@@ -95,7 +95,7 @@ def test_hamming_distances_count_differing_bits(corpus):
 
 def test_binary_search_finds_planted_neighbours_and_rescoring_helps(corpus, queries):
     codes = quantize_embeddings(corpus, "ubinary")
-    exact = ids(semantic_search(queries, corpus, top_k=10, score_function="dot"))
+    exact = ids(semantic_search(queries, corpus, top_k=10, similarity_fn_name="dot"))
     plain = ids(binary_search(queries, codes, top_k=10, rescore_multiplier=0))
     rescored = ids(binary_search(queries, codes, top_k=10, rescore_multiplier=4, corpus_embeddings=corpus))
     assert [row[0] for row in rescored] == list(range(40))
@@ -110,7 +110,7 @@ def test_binary_search_finds_planted_neighbours_and_rescoring_helps(corpus, quer
 def test_rescoring_over_the_whole_corpus_is_exact_search(corpus, queries):
     codes = quantize_embeddings(corpus, "binary")
     small = corpus[:200]
-    exact = semantic_search(queries, small, top_k=5, score_function="dot")
+    exact = semantic_search(queries, small, top_k=5, similarity_fn_name="dot")
     found = binary_search(queries, codes[:200], top_k=5, rescore_multiplier=40, corpus_embeddings=small,
                           precision="binary", corpus_chunk_size=33, query_chunk_size=7)
     assert ids(found) == ids(exact)

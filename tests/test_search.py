@@ -34,7 +34,7 @@ def assert_matches_brute_force(hits, queries, corpus, top_k, name="cosine"):
 @pytest.mark.parametrize("query_chunk, corpus_chunk", [(1, 1), (4, 7), (5, 10), (100, 50_000)])
 def test_semantic_search_matches_brute_force(name, query_chunk, corpus_chunk):
     hits = semantic_search(
-        QUERIES, CORPUS, top_k=10, score_function=name,
+        QUERIES, CORPUS, top_k=10, similarity_fn_name=name,
         query_chunk_size=query_chunk, corpus_chunk_size=corpus_chunk,
     )
     assert_matches_brute_force(hits, QUERIES, CORPUS, 10, name)
@@ -63,7 +63,7 @@ def test_low_precision_inputs():
 
 
 def test_semantic_search_with_callable_score():
-    hits = semantic_search(QUERIES, CORPUS, top_k=4, score_function=dot_score, corpus_chunk_size=9)
+    hits = semantic_search(QUERIES, CORPUS, top_k=4, similarity_fn_name=dot_score, corpus_chunk_size=9)
     assert_matches_brute_force(hits, QUERIES, CORPUS, 4, "dot")
 
 
@@ -79,7 +79,7 @@ def test_semantic_search_errors():
     with pytest.raises(ValueError, match=r"query_embeddings has shape \(23, 8\).*corpus_embeddings has shape \(101, 5\)"):
         semantic_search(QUERIES, CORPUS[:, :5])
     with pytest.raises(ValueError, match="cosine, dot, euclidean, manhattan"):
-        semantic_search(QUERIES, CORPUS, score_function="cos")
+        semantic_search(QUERIES, CORPUS, similarity_fn_name="cos")
     with pytest.raises(ValueError, match="query_chunk_size"):
         semantic_search(QUERIES, CORPUS, query_chunk_size=0)
 
@@ -104,12 +104,12 @@ def test_non_finite_corpus_rows_rank_after_finite_ones(name, bad):
     finite = [i for i in range(20) if i not in (3, 11)]
     # small chunks: the merge of running top-k lists must keep the order too
     for corpus_chunk in (4, 50_000):
-        hits = semantic_search(QUERIES, corpus, top_k=20, score_function=name, corpus_chunk_size=corpus_chunk)
+        hits = semantic_search(QUERIES, corpus, top_k=20, similarity_fn_name=name, corpus_chunk_size=corpus_chunk)
         for row in hits:
             assert sorted(h["corpus_id"] for h in row[:18]) == finite
             assert {h["corpus_id"] for h in row[18:]} == {3, 11}
             assert np.isfinite([h["score"] for h in row[:18]]).all()
-        best = semantic_search(QUERIES, corpus, top_k=3, score_function=name, corpus_chunk_size=corpus_chunk)
+        best = semantic_search(QUERIES, corpus, top_k=3, similarity_fn_name=name, corpus_chunk_size=corpus_chunk)
         ids, _ = brute_force_search(QUERIES, corpus[finite], 3, name)
         assert [[h["corpus_id"] for h in row] for row in best] == np.asarray(finite)[ids].tolist()
 
@@ -120,7 +120,7 @@ def test_paraphrase_mining_ranks_non_finite_pairs_last(bad):
     emb[:, 0] = np.abs(emb[:, 0])
     emb[7] = 0.0
     emb[7, 0] = bad  # dot scores with row 7: all NaN, or all +inf (which a plain sort puts first)
-    got = paraphrase_mining_embeddings(emb, top_k=30, score_function="dot")
+    got = paraphrase_mining_embeddings(emb, top_k=30, similarity_fn_name="dot")
     scores = np.array([s for s, _, _ in got])
     n_finite = int(np.isfinite(scores).sum())
     assert n_finite == 29 * 28 // 2  # every pair without row 7
@@ -149,7 +149,7 @@ def assert_same_pairs(got, expected):
 def test_paraphrase_mining_matches_brute_force(name, top_k, max_pairs, chunk, corpus_chunk):
     got = paraphrase_mining_embeddings(
         CORPUS, top_k=top_k, max_pairs=max_pairs, chunk_size=chunk,
-        corpus_chunk_size=corpus_chunk, score_function=name,
+        corpus_chunk_size=corpus_chunk, similarity_fn_name=name,
     )
     assert all(i < j for _, i, j in got)
     assert len({(i, j) for _, i, j in got}) == len(got)

@@ -181,7 +181,7 @@ def _assert_ranked(hits, corpus, queries, k, name, rtol=1e-9):
        query_chunk=st.integers(1, 5), corpus_chunk=st.integers(1, 30))
 def test_semantic_search_ranks_finite_scores_first(data, k, name, query_chunk, corpus_chunk):
     corpus, queries = data
-    hits = semantic_search(queries, corpus, top_k=k, score_function=name,
+    hits = semantic_search(queries, corpus, top_k=k, similarity_fn_name=name,
                            query_chunk_size=query_chunk, corpus_chunk_size=corpus_chunk)
     _assert_ranked(hits, corpus, queries, k, name)
 
@@ -201,7 +201,7 @@ def test_exact_index_shapes_and_order(data, k, metric, chunk):
 @given(data=corpora(min_rows=2), top_k=st.integers(1, 30))
 def test_paraphrase_mining_puts_non_finite_pairs_last(data, top_k):
     corpus, _ = data
-    pairs = paraphrase_mining_embeddings(corpus, top_k=top_k, score_function="dot", chunk_size=3, corpus_chunk_size=4)
+    pairs = paraphrase_mining_embeddings(corpus, top_k=top_k, similarity_fn_name="dot", chunk_size=3, corpus_chunk_size=4)
     scores = np.array([s for s, _, _ in pairs], dtype=float)
     n_finite = int(np.isfinite(scores).sum())
     assert np.isfinite(scores[:n_finite]).all() and not np.isfinite(scores[n_finite:]).any()

@@ -7,6 +7,7 @@ import time
 from typing import Any, Sequence
 
 import numpy as np
+from workbench.typing import Encoder
 
 
 class WidgetView:
@@ -54,7 +55,7 @@ def hover_text(text: str, limit: int = 160) -> str:
     return html.escape(text)
 
 
-def encode(model: Any, texts: Sequence[str], batch_size: int = 64, name: str | None = None) -> np.ndarray:
+def encode(model: Encoder, texts: Sequence[str], batch_size: int = 64, name: str | None = None) -> np.ndarray:
     """Embed ``texts`` with any encoder that has a sentence-transformers style ``encode``.
 
     ``name`` is how error messages call the model (the view's argument; default: its class name).

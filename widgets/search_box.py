@@ -13,6 +13,7 @@ from workbench.data.tables import is_table, read_table
 from workbench.search import rerank, semantic_search
 
 from ._common import WidgetView, encode, error_text, html_table, positive_int
+from workbench.typing import Encoder
 
 RESULT_COLUMNS = ("rank", "score", "text")
 #: The reranked results' columns: new rank, the move from the bi-encoder's rank (+ is up), both scores.
@@ -89,7 +90,7 @@ class SearchBox(WidgetView):
 
     def __init__(
         self,
-        model: Any,
+        model: Encoder,
         corpus: Sequence[str] | pd.Series | pd.DataFrame,
         top_k: int = 5,
         text_column: str | None = None,

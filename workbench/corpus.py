@@ -42,6 +42,7 @@ from .hooks import Progress, progress_hooks
 from .encoder import renamed_precision
 from .io import read_json, write_json
 from .validation import accepts_renamed
+from .typing import SizedEncoder
 
 EMBEDDINGS_NAME = "embeddings.npy"
 PROGRESS_NAME = "progress.json"
@@ -231,7 +232,7 @@ PROGRESS_FORMAT = 2
 
 @accepts_renamed(output_dir="output_path")
 def encode_corpus(
-    model: Any,
+    model: SizedEncoder,
     sentences: str | os.PathLike | Iterable[str],
     output_path: str | os.PathLike,
     total: int | None = None,

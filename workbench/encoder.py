@@ -1,16 +1,13 @@
 """SentenceEncoder: a sequence of modules that turns text into vectors."""
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
 import platform
 import warnings
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Mapping, Set
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
@@ -24,7 +21,8 @@ from .hooks import Progress, progress_hooks
 from .io import contained, folder_lock, read_json, save_into, write_json
 from .model_card import CARD_NAME, encoder_card
 from .modules import MODULES, ST_TYPES, Module, Pooling, Transformer
-from .quantization import PRECISIONS, quantize_embeddings
+from .quantization import OUTPUT_PRECISIONS, quantize_embeddings
+from .runner import autocast, forward_batches, modules_for, params_changed, weights_loaded
 from .validation import describe_rows, non_finite_rows, positive_int
 
 logger = logging.getLogger(__name__)
@@ -117,36 +115,6 @@ def check_texts(sentences: Any) -> list[str]:
                     "valid text: decode with errors='replace' or remove the character"
                 ) from None
     return texts
-
-
-def _forward_batches(model: nn.Module, batches: Iterable[tuple[Any, dict[str, Any]]],
-                     workers: int) -> Iterable[tuple[Any, dict[str, Any]]]:
-    """``(idx, model(features))`` for each ``(idx, features)`` of ``batches``, in order.
-
-    With ``workers > 1`` up to that many batches run at once in threads while
-    the caller tokenizes the next ones; only a model that asks for it (the
-    onnxruntime runner, whose single-threaded runs scale better than one run
-    on several threads) gets more than one.
-    """
-    if workers <= 1:
-        for idx, features in batches:
-            yield idx, model.forward(features)
-        return
-
-    def forward(features: dict[str, Any]) -> dict[str, Any]:
-        with torch.inference_mode():  # grad mode is per thread
-            return model.forward(features)
-
-    pending: deque[tuple[Any, Future]] = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
-        for idx, features in batches:
-            pending.append((idx, pool.submit(forward, features)))
-            if len(pending) > workers:  # one batch queued beyond the running ones, no more: memory stays flat
-                done_idx, future = pending.popleft()
-                yield done_idx, future.result()
-        while pending:
-            done_idx, future = pending.popleft()
-            yield done_idx, future.result()
 
 
 def _warn_non_finite(result: torch.Tensor | list[torch.Tensor] | None, total: int) -> None:
@@ -251,6 +219,9 @@ class SentenceEncoder(nn.Sequential):
         #: what the user asked for, and the local folder it resolved to (None when built from modules)
         self.source = None if model_name_or_path is None else str(model_name_or_path)
         self.source_folder = folder
+        # load_state_dict overwrites weights in place: what the runner derived from them is dropped
+        for module in (self, *self):
+            module.register_load_state_dict_post_hook(weights_loaded)
         self.to(device or default_device())
 
     # ------------------------------------------------------------------ properties
@@ -355,11 +326,11 @@ class SentenceEncoder(nn.Sequential):
             raise ValueError(f"output_value must be one of {OUTPUT_VALUES}, got {output_value!r}")
         if precision == "bfloat16" and compute_dtype == "float32":
             warnings.warn("encode(precision='bfloat16') is deprecated: precision is now the output type "
-                          f"{PRECISIONS}, as in sentence-transformers; use compute_dtype='bfloat16'",
+                          f"{OUTPUT_PRECISIONS}, as in sentence-transformers; use compute_dtype='bfloat16'",
                           FutureWarning, stacklevel=2)
             precision, compute_dtype = "float32", "bfloat16"
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS} (the output type), got {precision!r}; "
+        if precision not in OUTPUT_PRECISIONS:
+            raise ValueError(f"precision must be one of {OUTPUT_PRECISIONS} (the output type), got {precision!r}; "
                              f"the compute type is compute_dtype, one of {COMPUTE_DTYPES}")
         if compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
@@ -407,10 +378,10 @@ class SentenceEncoder(nn.Sequential):
         try:
             self.eval()
             # no texts, no model: an int8 or onnx run would export one just to encode nothing
-            model = self._model_for(compute_dtype) if texts else None
+            model = modules_for(self, compute_dtype, self.backend) if texts else None
             with Progress(hooks, "encode", total=len(texts), unit="sentences", desc="Encoding") as progress, \
-                    torch.inference_mode(), self._autocast(compute_dtype, target):
-                for idx, out in _forward_batches(model, tokenized(), getattr(model, "concurrent_batches", 1)):
+                    torch.inference_mode(), autocast(compute_dtype, target):
+                for idx, out in forward_batches(model, tokenized()):
                     if output_value == "token_embeddings":
                         for row, i in enumerate(idx):
                             n_tokens = int(out["attention_mask"][row].sum())
@@ -491,33 +462,14 @@ class SentenceEncoder(nn.Sequential):
             raise ValueError(f"unknown prompt_name {name!r}; this model has prompts {sorted(self.prompts)}")
         return self.prompts[name]
 
-    def _model_for(self, compute_dtype: str) -> nn.Module:
-        """The modules to run: ``self`` for float32, a cached low-precision copy for bfloat16, or onnxruntime.
+    def weights_changed(self) -> None:
+        """Drop what was derived from the weights (bfloat16 copy, onnxruntime session, packed weights).
 
-        Weights stored in bfloat16 run about 3x faster than float32 weights under
-        autocast on CPUs with AVX512-BF16 (autocast alone re-casts every weight
-        on every call).  The copy is rebuilt when any parameter changes (training,
-        loading weights, moving devices).
+        Optimizer steps, ``load_state_dict`` and ``.to(...)`` are noticed by
+        themselves (see :mod:`workbench.runner`); call this after changing
+        weights in place any other way, e.g. ``p.data.copy_(...)``.
         """
-        if compute_dtype == "int8" or self.backend == "onnx":
-            from .backends import onnx_modules
-
-            return onnx_modules(self, compute_dtype)
-        if compute_dtype == "float32":
-            return self
-        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
-        cached = self.__dict__.get("_low_precision")
-        if cached is None or cached[0] != key:
-            self.__dict__["_low_precision"] = None  # so the deep copy does not copy an old copy
-            clone = copy.deepcopy(self).to(torch.bfloat16)
-            self.__dict__["_low_precision"] = (key, clone)
-        return self.__dict__["_low_precision"][1]
-
-    @staticmethod
-    def _autocast(compute_dtype: str, device: torch.device):
-        if compute_dtype != "bfloat16":
-            return nullcontext()
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        params_changed(self.parameters())
 
     def similarity(self, a: Any, b: Any) -> torch.Tensor:
         """Similarity matrix between two sets of embeddings with ``similarity_fn_name``."""

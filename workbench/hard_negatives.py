@@ -18,6 +18,7 @@ from .encoder import check_texts
 from .hooks import Progress, progress_hooks
 from .search import semantic_search
 from .similarity import get_similarity
+from .typing import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def _check_options(num_negatives: Any, range_min: Any, range_max: Any, margins: 
 
 def mine_hard_negatives(
     dataset: Iterable[Any],
-    model: Any,
+    model: Encoder,
     corpus: Sequence[str] | None = None,
     cross_encoder: Any = None,
     num_negatives: int = 3,
@@ -160,7 +161,7 @@ def mine_hard_negatives(
     similarity = getattr(model, "similarity_fn_name", "cosine")
     # Enough hits that range_max remain after the query's positives are dropped.
     depth = min(len(corpus), range_max + max(len(e) for e in excluded.values()))
-    hits = semantic_search(query_embeddings, embeddings[:len(corpus)], top_k=depth, score_function=similarity,
+    hits = semantic_search(query_embeddings, embeddings[:len(corpus)], top_k=depth, similarity_fn_name=similarity,
                            hooks=hooks)
     candidates = {query: [corpus[h["corpus_id"]] for h in found if corpus[h["corpus_id"]] not in excluded[query]]
                   [range_min:range_max] for query, found in zip(queries, hits)}

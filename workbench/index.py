@@ -33,7 +33,7 @@ import numpy as np
 from .io import read_json, write_json
 from .search import semantic_search
 from .similarity import check_dimensions
-from .validation import describe_rows, non_finite_rows, positive_int
+from .validation import describe_rows, non_finite_rows, positive_int, renamed_argument
 
 METRICS = ("cosine", "dot", "euclidean")
 KINDS = ("auto", "faiss", "exact")
@@ -74,11 +74,20 @@ def _refuse_non_finite(rows: Any, name: str, batch_size: int = 50_000) -> None:
         )
 
 
-def _float32(block: Any, metric: str) -> np.ndarray:
+def _float32(block: Any, similarity_fn_name: str) -> np.ndarray:
     block = np.ascontiguousarray(block, dtype=np.float32)
-    if metric == "cosine":
+    if similarity_fn_name == "cosine":
         block = block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
     return block
+
+
+def _similarity_fn_name(where: str, similarity_fn_name: str, metric: str | None) -> str:
+    """The checked similarity function of an index, from its name or the deprecated ``metric``."""
+    similarity_fn_name = renamed_argument(where, "similarity_fn_name", similarity_fn_name, "metric", metric, "cosine",
+                                          stacklevel=4)
+    if similarity_fn_name not in METRICS:
+        raise ValueError(f"similarity_fn_name must be one of {METRICS}, got {similarity_fn_name!r}")
+    return similarity_fn_name
 
 
 class ExactIndex:
@@ -90,10 +99,10 @@ class ExactIndex:
     [[0, 1]]
     """
 
-    def __init__(self, embeddings: Any, metric: str = "cosine", chunk_size: int = 50_000) -> None:
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-        self.embeddings, self.metric = _rows(embeddings), metric
+    def __init__(self, embeddings: Any, similarity_fn_name: str = "cosine", chunk_size: int = 50_000, *,
+                 metric: str | None = None) -> None:
+        similarity_fn_name = _similarity_fn_name("ExactIndex", similarity_fn_name, metric)
+        self.embeddings, self.similarity_fn_name = _rows(embeddings), similarity_fn_name
         self.chunk_size = positive_int("chunk_size", chunk_size)
 
     def __len__(self) -> int:
@@ -106,7 +115,7 @@ class ExactIndex:
         """
         width = min(positive_int("k", k), len(self))
         hits = semantic_search(_rows(queries, one_allowed=True, name="queries"), self.embeddings, top_k=k,
-                               score_function=self.metric, corpus_chunk_size=self.chunk_size)
+                               similarity_fn_name=self.similarity_fn_name, corpus_chunk_size=self.chunk_size)
         scores = np.array([[hit["score"] for hit in row] for row in hits], dtype=np.float32)
         ids = np.array([[hit["corpus_id"] for hit in row] for row in hits], dtype=np.int64)
         return scores.reshape(len(hits), width), ids.reshape(len(hits), width)
@@ -119,8 +128,9 @@ class FaissIndex:
     ----------
     embeddings:
         ``(n, dim)`` array, memmap or tensor.
-    metric:
-        ``cosine`` (normalised inner product), ``dot`` or ``euclidean`` (scores are minus the distance).
+    similarity_fn_name:
+        ``cosine`` (normalised inner product), ``dot`` or ``euclidean`` (scores are minus the distance);
+        ``metric`` is its deprecated name.
     factory:
         A faiss factory string: ``HNSW32`` (default), ``IVF1024,SQ8``, ``IVF4096,PQ48``, ``Flat``…
     train_size:
@@ -137,30 +147,30 @@ class FaissIndex:
     [[0]]
     """
 
-    def __init__(self, embeddings: Any, metric: str = "cosine", factory: str = "HNSW32", train_size: int = 100_000,
-                 batch_size: int = 50_000, ef_search: int = 64, nprobe: int = 16) -> None:
+    def __init__(self, embeddings: Any, similarity_fn_name: str = "cosine", factory: str = "HNSW32",
+                 train_size: int = 100_000, batch_size: int = 50_000, ef_search: int = 64, nprobe: int = 16, *,
+                 metric: str | None = None) -> None:
         import faiss
 
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        similarity_fn_name = _similarity_fn_name("FaissIndex", similarity_fn_name, metric)
         rows = _rows(embeddings)
         if len(rows) == 0:
             raise ValueError(f"embeddings has no rows (shape {rows.shape}); a faiss index needs at least one")
         train_size, batch_size = positive_int("train_size", train_size), positive_int("batch_size", batch_size)
-        self.metric, self.factory = metric, factory
-        faiss_metric = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
+        self.similarity_fn_name, self.factory = similarity_fn_name, factory
+        faiss_metric = faiss.METRIC_L2 if similarity_fn_name == "euclidean" else faiss.METRIC_INNER_PRODUCT
         self.index = faiss.index_factory(rows.shape[1], factory, faiss_metric)
         if not self.index.is_trained:
             sample = np.linspace(0, len(rows) - 1, min(train_size, len(rows))).astype(np.int64)
             train = rows[sample]
             if non_finite_rows(train):  # only then read the whole corpus, to name every bad row
                 _refuse_non_finite(rows, "embeddings", batch_size)
-            self.index.train(_float32(train, metric))
+            self.index.train(_float32(train, similarity_fn_name))
         for start in range(0, len(rows), batch_size):
             block = rows[start:start + batch_size]
             if non_finite_rows(block):
                 _refuse_non_finite(rows, "embeddings", batch_size)
-            self.index.add(_float32(block, metric))
+            self.index.add(_float32(block, similarity_fn_name))
         self.set_search_parameters(ef_search=ef_search, nprobe=nprobe)
 
     def set_search_parameters(self, ef_search: int | None = None, nprobe: int | None = None) -> None:
@@ -189,8 +199,8 @@ class FaissIndex:
         queries = _rows(queries, one_allowed=True, name="queries")
         check_dimensions(queries.shape, (len(self), self.index.d), ("queries", "the index"))
         _refuse_non_finite(queries, "queries")
-        scores, ids = self.index.search(_float32(queries, self.metric), k)
-        if self.metric == "euclidean":
+        scores, ids = self.index.search(_float32(queries, self.similarity_fn_name), k)
+        if self.similarity_fn_name == "euclidean":
             scores = -np.sqrt(np.maximum(scores, 0))
         return scores, ids.astype(np.int64)
 
@@ -201,7 +211,7 @@ class FaissIndex:
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(folder / "index.faiss"))
-        write_json(folder / "index.json", {"metric": self.metric, "factory": self.factory})
+        write_json(folder / "index.json", {"similarity_fn_name": self.similarity_fn_name, "factory": self.factory})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FaissIndex":
@@ -210,20 +220,23 @@ class FaissIndex:
         folder = Path(path)
         info = read_json(folder / "index.json")
         index = cls.__new__(cls)
-        index.metric, index.factory = info["metric"], info["factory"]
+        # "metric": the key of indexes saved before the similarity function had one name everywhere
+        index.similarity_fn_name = info["similarity_fn_name"] if "similarity_fn_name" in info else info["metric"]
+        index.factory = info["factory"]
         index.index = faiss.read_index(str(folder / "index.faiss"))
         return index
 
 
-def build_index(embeddings: Any, metric: str = "cosine", kind: str = "auto", **options: Any) -> FaissIndex | ExactIndex:
+def build_index(embeddings: Any, similarity_fn_name: str = "cosine", kind: str = "auto", *, metric: str | None = None,
+                **options: Any) -> FaissIndex | ExactIndex:
     """An index over ``embeddings`` with ``search(queries, k) -> (scores, ids)``.
 
     Parameters
     ----------
     embeddings:
         ``(n, dim)`` array, ``np.memmap`` (e.g. from :func:`workbench.corpus.encode_corpus`) or tensor.
-    metric:
-        ``cosine``, ``dot`` or ``euclidean``.
+    similarity_fn_name:
+        ``cosine``, ``dot`` or ``euclidean`` (``metric``: its deprecated name).
     kind:
         ``auto`` (faiss when installed, else exact), ``faiss`` or ``exact``.
     **options:
@@ -236,13 +249,14 @@ def build_index(embeddings: Any, metric: str = "cosine", kind: str = "auto", **o
     >>> build_index(emb, kind="exact").search(emb[:1], k=1)[1].tolist()
     [[0]]
     """
+    similarity_fn_name = _similarity_fn_name("build_index", similarity_fn_name, metric)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind == "faiss" and not faiss_available():
         raise ImportError("kind='faiss' needs the faiss library: pip install faiss-cpu (or use kind='exact')")
     if kind == "exact" or (kind == "auto" and not faiss_available()):
-        return ExactIndex(embeddings, metric, **options)
-    return FaissIndex(embeddings, metric, **options)
+        return ExactIndex(embeddings, similarity_fn_name, **options)
+    return FaissIndex(embeddings, similarity_fn_name, **options)
 
 
 def load_index(path: str | os.PathLike) -> FaissIndex:

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from .encoder import check_texts, output_codes
-from .quantization import PRECISIONS
+from .quantization import check_output_precision
 from .hooks import Progress, progress_hooks
 
 #: ``encode`` options a pool passes on to the workers.
@@ -167,8 +167,7 @@ class EncodePool:
         if unknown:
             raise TypeError(f"unsupported encode option(s) {sorted(unknown)} for a pool; accepted: {ENCODE_OPTIONS}")
         precision = options.pop("precision", "float32")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS} (the output type), got {precision!r}")
+        check_output_precision(precision)
         texts = check_texts(sentences)
         if chunk_size is None:
             chunk_size = min(5000, max(1, -(-len(texts) // (10 * len(self.processes)))))

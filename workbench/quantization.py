@@ -25,13 +25,39 @@ Example
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from .validation import describe_rows, non_finite_rows, positive_int
 
-PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
+#: The output types of ``encode(precision=...)`` and :func:`quantize_embeddings` (sentence-transformers' meaning).
+OUTPUT_PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
+
+
+def check_output_precision(precision: Any) -> str:
+    """``precision`` when it is one of :data:`OUTPUT_PRECISIONS`, else a ``ValueError`` naming them.
+
+    Example
+    -------
+    >>> check_output_precision("bfloat16")
+    Traceback (most recent call last):
+    ...
+    ValueError: precision must be one of ('float32', 'int8', 'uint8', 'binary', 'ubinary') (the output type), got 'bfloat16'
+    """
+    if precision not in OUTPUT_PRECISIONS:
+        raise ValueError(f"precision must be one of {OUTPUT_PRECISIONS} (the output type), got {precision!r}")
+    return precision
+
+
+def __getattr__(name: str) -> Any:
+    # PRECISIONS named three different things across the library; its old name here warns for one release.
+    if name == "PRECISIONS":
+        warnings.warn("workbench.quantization.PRECISIONS is deprecated: use OUTPUT_PRECISIONS",
+                      FutureWarning, stacklevel=2)
+        return OUTPUT_PRECISIONS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
@@ -112,8 +138,7 @@ def quantize_embeddings(
     >>> quantize_embeddings([[0.5, -0.2, 0.1, 0, 0, 0, 0, 0.3]], "ubinary")
     array([[161]], dtype=uint8)
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_output_precision(precision)
     array = _as_array(embeddings).astype(np.float32, copy=False)
     if precision == "float32":
         return array
@@ -154,8 +179,7 @@ def dequantize_embeddings(codes: Any, precision: str, ranges: Any = None, dim: i
     >>> dequantize_embeddings([[161]], "ubinary", dim=4)
     array([[ 1., -1.,  1., -1.]], dtype=float32)
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_output_precision(precision)
     array = _as_array(codes, "codes")
     if precision == "float32":
         return array.astype(np.float32)

@@ -24,7 +24,8 @@ import torch
 
 from .hooks import Hooks, Progress  # Progress: imported from here before it moved to hooks
 from .similarity import ArrayLike, SimilarityFunction, as_matrix, check_dimensions, get_similarity
-from .validation import positive_int
+from .typing import Encoder
+from .validation import positive_int, renamed_argument
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +107,12 @@ def semantic_search(
     query_embeddings: ArrayLike,
     corpus_embeddings: ArrayLike,
     top_k: int = 10,
-    score_function: str | SimilarityFunction = "cosine",
+    similarity_fn_name: str | SimilarityFunction = "cosine",
     query_chunk_size: int = 100,
     corpus_chunk_size: int = 50_000,
     hooks: Hooks | None = None,
+    *,
+    score_function: str | SimilarityFunction | None = None,
 ) -> list[list[dict[str, float | int]]]:
     """Find the ``top_k`` most similar corpus embeddings for each query.
 
@@ -121,9 +124,11 @@ def semantic_search(
         ``(n_corpus, dim)``; a ``np.memmap`` is read chunk by chunk.
     top_k
         Hits per query (fewer when the corpus is smaller).
-    score_function
+    similarity_fn_name
         ``"cosine"``, ``"dot"``, ``"euclidean"``, ``"manhattan"`` or a function
         returning a ``(len(a), len(b))`` score matrix; larger is better.
+        ``score_function`` is its deprecated name here (:func:`workbench.util.semantic_search`
+        keeps sentence-transformers' ``score_function`` without a warning).
     query_chunk_size, corpus_chunk_size
         Block size of the score matrix computed at once.
     hooks
@@ -141,11 +146,12 @@ def semantic_search(
     -------
     >>> import numpy as np
     >>> corpus = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
-    >>> semantic_search([1.0, 0.5], corpus, top_k=2, score_function="dot")
+    >>> semantic_search([1.0, 0.5], corpus, top_k=2, similarity_fn_name="dot")
     [[{'corpus_id': 0, 'score': 1.0}, {'corpus_id': 2, 'score': 0.75}]]
     """
     _check_positive(top_k=top_k, query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
-    score = get_similarity(score_function)
+    score = get_similarity(renamed_argument("semantic_search", "similarity_fn_name", similarity_fn_name,
+                                            "score_function", score_function, "cosine", stacklevel=4))
     queries = as_matrix(query_embeddings)
     corpus = _corpus_rows(corpus_embeddings)
     check_dimensions(queries.shape, corpus.shape, ("query_embeddings", "corpus_embeddings"))
@@ -234,8 +240,10 @@ def paraphrase_mining_embeddings(
     max_pairs: int = 500_000,
     chunk_size: int = 512,
     corpus_chunk_size: int = 50_000,
-    score_function: str | SimilarityFunction = "cosine",
+    similarity_fn_name: str | SimilarityFunction = "cosine",
     hooks: Hooks | None = None,
+    *,
+    score_function: str | SimilarityFunction | None = None,
 ) -> list[tuple[float, int, int]]:
     """Most similar pairs among ``embeddings``: each item's ``top_k`` neighbours, merged.
 
@@ -253,8 +261,8 @@ def paraphrase_mining_embeddings(
         Keep at most this many pairs, the best ones.
     chunk_size, corpus_chunk_size
         Rows and columns of the score block computed at once.
-    score_function
-        As in :func:`semantic_search`.
+    similarity_fn_name
+        As in :func:`semantic_search` (``score_function``: its deprecated name).
     hooks
         Receives ``progress_*`` events for task ``"paraphrase_mining"``,
         counted in embeddings.
@@ -272,7 +280,8 @@ def paraphrase_mining_embeddings(
     [(0, 1), (1, 2)]
     """
     _check_positive(top_k=top_k, max_pairs=max_pairs, chunk_size=chunk_size, corpus_chunk_size=corpus_chunk_size)
-    score = get_similarity(score_function)
+    score = get_similarity(renamed_argument("paraphrase_mining_embeddings", "similarity_fn_name", similarity_fn_name,
+                                            "score_function", score_function, "cosine", stacklevel=4))
     corpus = _corpus_rows(embeddings)
     n = corpus.shape[0]
     best = _BestPairs(n, max_pairs)
@@ -344,7 +353,7 @@ class _BestPairs:
 
 
 def paraphrase_mining(
-    encoder: Any,
+    encoder: Encoder,
     sentences: list[str],
     batch_size: int = 32,
     **kwargs: Any,
@@ -361,7 +370,7 @@ def paraphrase_mining(
         Passed to ``encoder.encode``.
     **kwargs
         Passed to :func:`paraphrase_mining_embeddings` (``top_k``,
-        ``max_pairs``, ``score_function``, ``hooks``...).
+        ``max_pairs``, ``similarity_fn_name``, ``hooks``...).
 
     Returns
     -------

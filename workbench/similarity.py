@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .validation import renamed_argument
+
 #: What the similarity functions accept as embeddings.
 ArrayLike = Union[torch.Tensor, np.ndarray, Sequence[Any]]
 #: A similarity function: two batches of embeddings in, a score matrix or vector out.
@@ -252,8 +254,9 @@ def get_similarity(name: str | SimilarityFunction, pairwise: bool = False) -> Si
         ) from None
 
 
-def similarity_matrix(embeddings: ArrayLike, metric: str | SimilarityFunction = "cosine") -> torch.Tensor:
-    """Similarity of every embedding with every other one, shape ``(n, n)``.
+def similarity_matrix(embeddings: ArrayLike, similarity_fn_name: str | SimilarityFunction = "cosine", *,
+                      metric: str | SimilarityFunction | None = None) -> torch.Tensor:
+    """Similarity of every embedding with every other one, shape ``(n, n)`` (``metric``: deprecated name).
 
     Example
     -------
@@ -261,4 +264,6 @@ def similarity_matrix(embeddings: ArrayLike, metric: str | SimilarityFunction = 
     tensor([[1., 0.],
             [0., 1.]])
     """
-    return get_similarity(metric)(embeddings, embeddings)
+    similarity_fn_name = renamed_argument("similarity_matrix", "similarity_fn_name", similarity_fn_name,
+                                          "metric", metric, "cosine")
+    return get_similarity(similarity_fn_name)(embeddings, embeddings)

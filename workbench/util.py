@@ -15,7 +15,6 @@ Example
 """
 from __future__ import annotations
 
-from typing import Any
 
 from . import clustering, search
 from .hooks import progress_hooks
@@ -24,6 +23,7 @@ from .similarity import (
     ArrayLike, SimilarityFunction, cos_sim, dot_score, euclidean_sim, manhattan_sim, pairwise_cos_sim,
     pairwise_dot_score, pairwise_euclidean_sim, pairwise_manhattan_sim,
 )
+from .typing import Encoder
 
 __all__ = ["pytorch_cos_sim", "cos_sim", "dot_score", "euclidean_sim", "manhattan_sim", "pairwise_cos_sim",
            "pairwise_dot_score", "pairwise_euclidean_sim", "pairwise_manhattan_sim", "semantic_search",
@@ -43,11 +43,11 @@ def semantic_search(query_embeddings: ArrayLike, corpus_embeddings: ArrayLike, q
     >>> semantic_search([[1.0, 0.0]], [[0.0, 1.0], [1.0, 0.1]], top_k=1)[0][0]["corpus_id"]
     1
     """
-    return search.semantic_search(query_embeddings, corpus_embeddings, top_k=top_k, score_function=score_function,
+    return search.semantic_search(query_embeddings, corpus_embeddings, top_k=top_k, similarity_fn_name=score_function,
                                   query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
 
 
-def paraphrase_mining(model: Any, sentences: list[str], show_progress_bar: bool = False, batch_size: int = 32,
+def paraphrase_mining(model: Encoder, sentences: list[str], show_progress_bar: bool = False, batch_size: int = 32,
                       query_chunk_size: int = 5000, corpus_chunk_size: int = 100_000, max_pairs: int = 500_000,
                       top_k: int = 100, score_function: str | SimilarityFunction = cos_sim
                       ) -> list[tuple[float, int, int]]:
@@ -77,7 +77,7 @@ def paraphrase_mining_embeddings(embeddings: ArrayLike, query_chunk_size: int = 
     """
     return search.paraphrase_mining_embeddings(embeddings, top_k=top_k, max_pairs=max_pairs,
                                                chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size,
-                                               score_function=score_function)
+                                               similarity_fn_name=score_function)
 
 
 def community_detection(embeddings: ArrayLike, threshold: float = 0.75, min_community_size: int = 10,

@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping, TypeVar
 import numpy as np
 import torch
 
-__all__ = ["positive_int", "non_finite_rows", "describe_rows", "RENAMED", "renamed_keywords", "accepts_renamed"]
+__all__ = ["positive_int", "non_finite_rows", "describe_rows", "RENAMED", "renamed_keywords", "accepts_renamed",
+           "renamed_argument"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +70,35 @@ def accepts_renamed(**renames: str) -> Callable[[F], F]:
             return function(*args, **kwargs)
         return wrapper  # type: ignore[return-value]
     return decorate
+
+
+def renamed_argument(where: str, new: str, value: Any, old: str, old_value: Any, default: Any,
+                     stacklevel: int = 3) -> Any:
+    """``value`` of the argument ``new``, or ``old_value`` when only its deprecated name ``old`` was given.
+
+    The old name warns (a ``FutureWarning`` naming the new one); both at once
+    is a ``TypeError``.  ``old_value`` is ``None`` when the old name was not
+    used; ``default`` is the new argument's default (to tell whether it was given);
+    ``stacklevel`` points the warning at the user's call (3: the caller of the function calling this).
+
+    Example
+    -------
+    >>> renamed_argument("f", "similarity_fn_name", "cosine", "metric", None, "cosine")
+    'cosine'
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     renamed_argument("f", "similarity_fn_name", "cosine", "metric", "dot", "cosine")
+    'dot'
+    >>> str(caught[0].message)
+    'f(metric=...) is deprecated: use similarity_fn_name=...'
+    """
+    if old_value is None:
+        return value
+    if value != default:
+        raise TypeError(f"{where}() got both {new} and its deprecated name {old}; give {new} only")
+    warnings.warn(f"{where}({old}=...) is deprecated: use {new}=...", FutureWarning, stacklevel=stacklevel)
+    return old_value
 
 
 def positive_int(name: str, value: Any) -> int:

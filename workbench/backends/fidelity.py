@@ -29,6 +29,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from ..evaluation.information_retrieval import InformationRetrievalEvaluator, retrieval_metrics
+from ..typing import Encoder
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class SettingEncoder:
     (1, 384)
     """
 
-    def __init__(self, model: Any, setting: Setting) -> None:
+    def __init__(self, model: Encoder, setting: Setting) -> None:
         self.model, self.setting = model, setting
 
     def encode(self, sentences: Sequence[str], **kwargs: Any) -> Any:

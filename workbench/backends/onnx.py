@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import warnings
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +60,6 @@ EXPORT_RECORD = "export.json"
 # Texts of different lengths, so that the traced graph pads and masks.
 _TRACE_TEXTS = ["an export", "a longer sentence, so that the batch has padding to mask"]
 
-# encoder -> {compute_dtype: (weights key, modules to run)}; weak, so sessions go with their encoder,
-# and outside the encoder, so that copying or pickling an encoder never meets a session.
-_RUNNERS: "weakref.WeakKeyDictionary[nn.Module, dict[str, tuple[Any, nn.Module]]]" = weakref.WeakKeyDictionary()
 
 
 def _require_onnxruntime() -> Any:
@@ -311,21 +307,26 @@ def check_onnx_compute_dtype(compute_dtype: str) -> None:
         )
 
 
-def onnx_modules(encoder: nn.Module, compute_dtype: str) -> nn.Module:
-    """The modules :meth:`SentenceEncoder.encode` runs for ``compute_dtype`` through onnxruntime.
+def build_onnx_modules(encoder: nn.Module, compute_dtype: str) -> nn.Module:
+    """The modules :meth:`SentenceEncoder.encode` runs for ``compute_dtype`` through onnxruntime, built anew.
 
     The Transformer is replaced by an :class:`OnnxTransformer` of the cached
-    export; the other modules are the encoder's own.  The session is built
-    once per encoder and compute dtype, and again only after the weights change.
+    export; the other modules are the encoder's own.  :func:`onnx_modules`
+    keeps the result until the weights change.
     """
     check_onnx_compute_dtype(compute_dtype)
     transformer = _transformer(encoder)
-    key = (tuple((p.data_ptr(), p._version) for p in transformer.parameters()), str(encoder.device))
-    cached = _RUNNERS.setdefault(encoder, {}).get(compute_dtype)
-    if cached is None or cached[0] != key:
-        runner = OnnxTransformer(export_onnx(encoder, compute_dtype), _input_names(transformer), encoder.device)
-        modules = nn.Sequential(runner, *list(encoder)[1:])
-        modules.concurrent_batches = runner.concurrent_batches  # read by SentenceEncoder.encode
-        cached = (key, modules)
-        _RUNNERS[encoder][compute_dtype] = cached
-    return cached[1]
+    runner = OnnxTransformer(export_onnx(encoder, compute_dtype), _input_names(transformer), encoder.device)
+    modules = nn.Sequential(runner, *list(encoder)[1:])
+    modules.concurrent_batches = runner.concurrent_batches  # read by workbench.runner.forward_batches
+    return modules
+
+
+def onnx_modules(encoder: nn.Module, compute_dtype: str) -> nn.Module:
+    """:func:`build_onnx_modules`, built once per encoder and compute dtype, and again after the weights change.
+
+    See :mod:`workbench.runner` for when a change is noticed.
+    """
+    from ..runner import modules_for
+
+    return modules_for(encoder, compute_dtype, backend="onnx")

@@ -38,7 +38,8 @@ from ..encoder import check_texts, output_codes
 from ..fingerprint import hash_file, hash_texts
 from ..hooks import Progress, progress_hooks
 from ..io import read_json, write_json
-from ..quantization import PRECISIONS
+from ..quantization import check_output_precision
+from ..typing import Encoder, SizedEncoder
 from ..validation import accepts_renamed
 
 SHARD_PATTERN = "embeddings-{:06d}.npy"
@@ -67,7 +68,7 @@ class _Pickled:
     ever travel, and the unpickled encoder never leaves the worker.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Encoder) -> None:
         self.payload = pickle.dumps(model)
         self._setup()
 
@@ -118,7 +119,7 @@ def _client(client: Any, n_workers: int) -> Iterator[Any]:
         yield local
 
 
-def _run(model: Any, texts: list[str], client: Any, chunk_size: int, folder: Path | None,
+def _run(model: Encoder, texts: list[str], client: Any, chunk_size: int, folder: Path | None,
          threads_per_task: int | None = None, n_workers: int = 2, callbacks: Iterable[Any] | None = None,
          show_progress_bar: bool | None = None, skip: Collection[int] = (),
          record: Callable[[int, str], None] | None = None, **options: Any) -> dict[int, Any]:
@@ -200,7 +201,7 @@ def _finished_shards(folder: Path, settings: dict[str, Any], inputs: list[str], 
 
 
 def encode_dask(
-    model: Any,
+    model: SizedEncoder,
     sentences: Sequence[str],
     client: Any = None,
     chunk_size: int = 10_000,
@@ -238,8 +239,7 @@ def encode_dask(
     (2, 384)
     """
     precision = options.pop("precision", "float32")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS} (the output type), got {precision!r}")
+    check_output_precision(precision)
     texts = check_texts(sentences)
     results = _run(model, texts, client, chunk_size, None, threads_per_task, n_workers, callbacks,
                    show_progress_bar, **options)
@@ -249,7 +249,7 @@ def encode_dask(
 
 
 @accepts_renamed(output_dir="output_path")
-def encode_dask_shards(model: Any, sentences: Sequence[str], output_path: str | os.PathLike, client: Any = None,
+def encode_dask_shards(model: Encoder, sentences: Sequence[str], output_path: str | os.PathLike, client: Any = None,
                        chunk_size: int = 10_000, restart: bool = False, **options: Any) -> list[Path]:
     """Like :func:`encode_dask`, but every worker writes its chunks as ``.npy`` shards into ``output_path``.
 

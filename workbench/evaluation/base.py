@@ -25,12 +25,13 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
 from ..data.tables import Table, as_examples
 from ..hooks import Hooks
+from ..typing import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class Evaluator:
             append_csv_row(Path(output_path) / self.csv_file, {"epoch": epoch, "steps": steps, **raw})
         return metrics
 
-    def encode(self, model: Any, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
+    def encode(self, model: Encoder, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
         """``model.encode`` with this evaluator's batch size, as a numpy array."""
         embeddings = np.asarray(model.encode(
             list(sentences), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False, **kwargs
@@ -138,7 +139,7 @@ class Evaluator:
                                show_progress_bar=False, callbacks=self.callbacks or None, **kwargs)
         return np.asarray(scores)
 
-    def encode_columns(self, model: Any, *columns: Sequence[str]) -> list[np.ndarray]:
+    def encode_columns(self, model: Encoder, *columns: Sequence[str]) -> list[np.ndarray]:
         """Embeddings of each column, encoding every distinct sentence of all columns once."""
         unique = list(dict.fromkeys(s for column in columns for s in column))
         embeddings = self.encode(model, unique)
@@ -188,6 +189,67 @@ class Evaluator:
         return f"{type(self).__name__}(name={self.name!r}, primary_metric={self.primary_metric!r})"
 
 
+class ColumnsEvaluator(Evaluator):
+    """Base of the evaluators of aligned text columns (pairs, triplets, translations), with or without labels.
+
+    A subclass names its column attributes in ``columns`` and its labels in
+    ``labels_name`` (None: it takes none, and the labels of examples are
+    ignored); this base checks that all have one non-zero length, keeps the
+    columns as lists, builds the evaluator from examples and encodes the
+    columns, each distinct sentence once.  The subclass still writes only
+    :meth:`compute`.
+    """
+
+    columns: ClassVar[tuple[str, ...]] = ()
+    labels_name: ClassVar[str | None] = None
+    #: What one row is called in the error for no rows.
+    rows_name: ClassVar[str] = "rows"
+
+    def __init__(self, texts: Sequence[Sequence[str]], labels: Sequence[Any] | None, main_metric: str, name: str,
+                 batch_size: int, callbacks: Iterable[Any] | None) -> None:
+        lengths = dict(zip(self.columns, texts))
+        if self.labels_name is not None:
+            lengths[self.labels_name] = labels
+        if not check_same_length(**lengths):
+            raise ValueError(f"no {self.rows_name} to evaluate")
+        super().__init__(name, main_metric, batch_size, callbacks)
+        for attribute, column in zip(self.columns, texts):
+            setattr(self, attribute, list(column))
+
+    @classmethod
+    def from_examples(cls, examples: Iterable[Any], **kwargs: Any) -> "ColumnsEvaluator":
+        """Build from examples with one text per column (and a label, when the evaluator takes labels).
+
+        Example
+        -------
+        >>> from workbench.data.records import Example
+        >>> from workbench.evaluation import EmbeddingSimilarityEvaluator, TripletEvaluator
+        >>> TripletEvaluator.from_examples([Example(["a", "b", "c"])]).negatives
+        ['c']
+        >>> ev = EmbeddingSimilarityEvaluator.from_examples([Example(["a", "b"], 1.0), Example(["a", "c"], 0.0)])
+        >>> ev.sentences2, ev.scores.tolist()
+        (['b', 'c'], [1.0, 0.0])
+        """
+        texts, labels = example_columns(examples, len(cls.columns), cls.__name__)
+        return cls(*texts, *([labels] if cls.labels_name is not None else []), **kwargs)
+
+    def column_embeddings(self, model: Encoder) -> list[np.ndarray]:
+        """Embeddings of each column, in the order of ``columns``."""
+        return self.encode_columns(model, *(getattr(self, attribute) for attribute in self.columns))
+
+
+def main_similarity_metric(main_similarity: str, template: str) -> str:
+    """The primary metric of an evaluator that reports every similarity: ``template`` filled with ``main_similarity``.
+
+    Example
+    -------
+    >>> main_similarity_metric("dot", "spearman_{}")
+    'spearman_dot'
+    """
+    check_choice(main_similarity, SIMILARITY_NAMES, "main_similarity")
+    return template.format(main_similarity)
+
+
 class LookupEncoder:
     """A stand-in model whose ``encode`` looks sentences up in a dict of fixed vectors.
 
@@ -202,6 +264,11 @@ class LookupEncoder:
 
     def __init__(self, vectors: dict[str, Sequence[float]]) -> None:
         self.vectors = {text: np.asarray(vector, dtype=np.float64) for text, vector in vectors.items()}
+
+    @classmethod
+    def example(cls) -> "LookupEncoder":
+        """The stand-in of the evaluators' examples: ``a`` and ``b`` nearly the same, ``c`` at a right angle to ``a``."""
+        return cls({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
 
     def encode(self, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
         missing = [s for s in sentences if s not in self.vectors]

@@ -6,6 +6,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score
 
+from ..typing import Encoder
+from .base import main_similarity_metric
 from .embedding_similarity import LabelledPairsEvaluator
 
 
@@ -103,30 +105,23 @@ class BinaryClassificationEvaluator(LabelledPairsEvaluator):
     Example
     -------
     >>> from workbench.evaluation.base import LookupEncoder
-    >>> model = LookupEncoder({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
+    >>> model = LookupEncoder.example()
     >>> evaluator = BinaryClassificationEvaluator(["a", "a"], ["b", "c"], [1, 0], name="quora")
     >>> evaluator(model)["quora_cosine_accuracy"]
     1.0
     """
 
-    def __init__(
-        self,
-        sentences1: Sequence[str],
-        sentences2: Sequence[str],
-        labels: Sequence[int],
-        main_similarity: str = "cosine",
-        name: str = "binary",
-        batch_size: int = 32,
-        callbacks: Iterable[Any] | None = None,
-    ) -> None:
-        super().__init__(sentences1, sentences2, labels, main_similarity, f"{main_similarity}_ap",
+    def __init__(self, sentences1: Sequence[str], sentences2: Sequence[str], labels: Sequence[int],
+                 main_similarity: str = "cosine", name: str = "binary", batch_size: int = 32,
+                 callbacks: Iterable[Any] | None = None) -> None:
+        super().__init__((sentences1, sentences2), labels, main_similarity_metric(main_similarity, "{}_ap"),
                          name, batch_size, callbacks)
         bad = sorted({repr(label) for label in labels if label not in (0, 1)})
         if bad:
             raise ValueError(f"labels must be 0 or 1 (or True/False), got {', '.join(bad[:5])}")
         self.labels = np.asarray(labels, dtype=np.int64)
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         metrics: dict[str, float] = {}
         for sim, scores in self.similarities(model).items():
             accuracy, accuracy_threshold = best_accuracy(scores, self.labels)

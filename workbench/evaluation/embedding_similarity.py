@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from ..similarity import get_similarity
-from .base import SIMILARITY_NAMES, Evaluator, check_choice, check_same_length, example_columns
+from ..typing import Encoder
+from .base import SIMILARITY_NAMES, ColumnsEvaluator, main_similarity_metric
 
 
 def pair_similarities(a: np.ndarray, b: np.ndarray, names: Sequence[str] = SIMILARITY_NAMES) -> dict[str, np.ndarray]:
@@ -56,53 +57,14 @@ def correlations(gold: Sequence[float] | np.ndarray, predicted: Sequence[float] 
     return {"pearson": float(pearsonr(gold, predicted)[0]), "spearman": float(spearmanr(gold, predicted)[0])}
 
 
-class LabelledPairsEvaluator(Evaluator):
-    """Base of the evaluators of sentence pairs with one label each (a gold score or a class).
+class LabelledPairsEvaluator(ColumnsEvaluator):
+    """Base of the evaluators of sentence pairs with one label each (a gold score or a class)."""
 
-    Holds both sides and the labels, checks them, and builds from examples.
-    """
+    columns = ("sentences1", "sentences2")
+    labels_name = "labels"
+    rows_name = "pairs"
 
-    #: What the subclass calls its labels, for error messages.
-    labels_name: ClassVar[str] = "labels"
-
-    def __init__(
-        self,
-        sentences1: Sequence[str],
-        sentences2: Sequence[str],
-        labels: Sequence[Any],
-        main_similarity: str,
-        main_metric: str,
-        name: str,
-        batch_size: int,
-        callbacks: Iterable[Any] | None,
-    ) -> None:
-        check_choice(main_similarity, SIMILARITY_NAMES, "main_similarity")
-        if not check_same_length(sentences1=sentences1, sentences2=sentences2, **{self.labels_name: labels}):
-            raise ValueError("no pairs to evaluate")
-        super().__init__(name, main_metric, batch_size, callbacks)
-        self.sentences1 = list(sentences1)
-        self.sentences2 = list(sentences2)
-
-    @classmethod
-    def from_examples(cls, examples: Iterable[Any], **kwargs: Any) -> "LabelledPairsEvaluator":
-        """Build from examples with two texts and a label (the gold score, or 0/1).
-
-        Example
-        -------
-        >>> from workbench.data.records import Example
-        >>> ev = EmbeddingSimilarityEvaluator.from_examples([Example(["a", "b"], 1.0), Example(["a", "c"], 0.0)])
-        >>> ev.sentences2, ev.scores.tolist()
-        (['b', 'c'], [1.0, 0.0])
-        """
-        (s1, s2), labels = example_columns(examples, 2, cls.__name__)
-        return cls(s1, s2, labels, **kwargs)
-
-    def pair_embeddings(self, model: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings of both sides, each distinct sentence encoded once."""
-        emb1, emb2 = self.encode_columns(model, self.sentences1, self.sentences2)
-        return emb1, emb2
-
-    def similarities(self, model: Any, names: Sequence[str] = SIMILARITY_NAMES) -> dict[str, np.ndarray]:
+    def similarities(self, model: Encoder, names: Sequence[str] = SIMILARITY_NAMES) -> dict[str, np.ndarray]:
         """Each pair's similarity of its two embeddings, per similarity name (distances negated).
 
         Example
@@ -112,7 +74,8 @@ class LabelledPairsEvaluator(Evaluator):
         >>> evaluator.similarities(LookupEncoder({"a": [1.0, 0.0], "b": [0.6, 0.8], "c": [0.0, 2.0]}), ["cosine", "dot"])
         {'cosine': array([0.6, 0. ]), 'dot': array([0.6, 0. ])}
         """
-        return pair_similarities(*self.pair_embeddings(model), names)
+        first, second = self.column_embeddings(model)
+        return pair_similarities(first, second, names)
 
 
 class EmbeddingSimilarityEvaluator(LabelledPairsEvaluator):
@@ -137,7 +100,7 @@ class EmbeddingSimilarityEvaluator(LabelledPairsEvaluator):
     Example
     -------
     >>> from workbench.evaluation.base import LookupEncoder
-    >>> model = LookupEncoder({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
+    >>> model = LookupEncoder.example()
     >>> evaluator = EmbeddingSimilarityEvaluator(["a", "a", "b"], ["b", "c", "c"], [5.0, 0.0, 1.0], name="sts-dev")
     >>> evaluator.primary_metric
     'sts-dev_spearman_cosine'
@@ -147,23 +110,16 @@ class EmbeddingSimilarityEvaluator(LabelledPairsEvaluator):
 
     labels_name = "scores"
 
-    def __init__(
-        self,
-        sentences1: Sequence[str],
-        sentences2: Sequence[str],
-        scores: Sequence[float],
-        main_similarity: str = "cosine",
-        name: str = "sts",
-        batch_size: int = 32,
-        callbacks: Iterable[Any] | None = None,
-    ) -> None:
-        super().__init__(sentences1, sentences2, scores, main_similarity, f"spearman_{main_similarity}",
+    def __init__(self, sentences1: Sequence[str], sentences2: Sequence[str], scores: Sequence[float],
+                 main_similarity: str = "cosine", name: str = "sts", batch_size: int = 32,
+                 callbacks: Iterable[Any] | None = None) -> None:
+        super().__init__((sentences1, sentences2), scores, main_similarity_metric(main_similarity, "spearman_{}"),
                          name, batch_size, callbacks)
         if len(scores) < 2:
             raise ValueError(f"correlations need at least 2 pairs, got {len(scores)}")
         self.scores = np.asarray(scores, dtype=np.float64)
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         metrics = {}
         for sim, values in self.similarities(model).items():
             for correlation, value in correlations(self.scores, values).items():

@@ -10,6 +10,7 @@ import numpy as np
 from ..data.tables import as_examples
 from ..hooks import Progress
 from ..search import semantic_search
+from ..typing import Encoder
 from .base import SIMILARITY_NAMES, Evaluator, check_choice
 
 logger = logging.getLogger(__name__)
@@ -131,8 +132,9 @@ class InformationRetrievalEvaluator(Evaluator):
         Cut-offs of each metric.
     score_functions
         Similarities to rank by: any of ``cosine``, ``dot``, ``euclidean``, ``manhattan``.
-    main_score_function
-        Score function of the primary metric ``<name>_<main>_ndcg@<max(ndcg_at_k)>``.
+    main_similarity
+        Similarity of the primary metric ``<name>_<main_similarity>_ndcg@<max(ndcg_at_k)>``, one of
+        ``score_functions`` (``main_score_function``, sentence-transformers' name here, is the same argument).
     corpus_chunk_size
         Documents encoded and searched at once.
     query_prompt, corpus_prompt
@@ -163,17 +165,23 @@ class InformationRetrievalEvaluator(Evaluator):
         precision_recall_at_k: Sequence[int] = (1, 3, 5, 10),
         map_at_k: Sequence[int] = (100,),
         score_functions: Sequence[str] = ("cosine", "dot"),
-        main_score_function: str = "cosine",
+        main_similarity: str = "cosine",
         corpus_chunk_size: int = 50_000,
         query_prompt: str | None = None,
         corpus_prompt: str | None = None,
         name: str = "ir",
         batch_size: int = 32,
         callbacks: Iterable[Any] | None = None,
+        *,
+        main_score_function: str | None = None,
     ) -> None:
         for fn in score_functions:
             check_choice(fn, SIMILARITY_NAMES, "score function")
-        check_choice(main_score_function, list(score_functions), "main_score_function (must be in score_functions)")
+        if main_score_function is not None:  # sentence-transformers' name: no warning, its code runs here
+            if main_similarity != "cosine":
+                raise TypeError("give main_similarity or main_score_function (the same argument), not both")
+            main_similarity = main_score_function
+        check_choice(main_similarity, list(score_functions), "main_similarity (must be in score_functions)")
         if not ndcg_at_k:
             raise ValueError("ndcg_at_k must hold at least one cut-off: the primary metric is nDCG")
         if corpus_chunk_size < 1:
@@ -183,7 +191,7 @@ class InformationRetrievalEvaluator(Evaluator):
             "precision_recall_at_k": list(precision_recall_at_k), "map_at_k": list(map_at_k),
         }
         _check_cutoffs(**self.cutoffs)
-        super().__init__(name, f"{main_score_function}_ndcg@{max(ndcg_at_k)}", batch_size, callbacks)
+        super().__init__(name, f"{main_similarity}_ndcg@{max(ndcg_at_k)}", batch_size, callbacks)
         self.top_k = max(max(ks) for ks in self.cutoffs.values() if ks)
         self.score_functions = list(score_functions)
         self.corpus_chunk_size = corpus_chunk_size
@@ -240,10 +248,10 @@ class InformationRetrievalEvaluator(Evaluator):
             docs.setdefault(text, f"d{len(docs)}")
         return cls({q: text for text, q in queries.items()}, {d: text for text, d in docs.items()}, relevant, **kwargs)
 
-    def _encode_prompted(self, model: Any, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+    def _encode_prompted(self, model: Encoder, texts: Sequence[str], prompt: str | None) -> np.ndarray:
         return self.encode(model, texts, **({"prompt": prompt} if prompt is not None else {}))
 
-    def search(self, model: Any) -> dict[str, list[list[tuple[float, int]]]]:
+    def search(self, model: Encoder) -> dict[str, list[list[tuple[float, int]]]]:
         """Per score function and query: the best ``(score, corpus index)`` hits, best first."""
         query_emb = self._encode_prompted(model, self.query_texts, self.query_prompt)
         best: dict[str, list[list[tuple[float, int]]]] = {
@@ -252,7 +260,7 @@ class InformationRetrievalEvaluator(Evaluator):
             for start in range(0, len(self.corpus_ids), self.corpus_chunk_size):
                 chunk = self._encode_prompted(model, self.corpus_texts[start:start + self.corpus_chunk_size], self.corpus_prompt)
                 for fn in self.score_functions:
-                    hits = semantic_search(query_emb, chunk, top_k=self.top_k, score_function=fn)
+                    hits = semantic_search(query_emb, chunk, top_k=self.top_k, similarity_fn_name=fn)
                     for q, query_hits in enumerate(hits):
                         found = [(h["score"], h["corpus_id"] + start) for h in query_hits]
                         # equal scores rank by corpus position, so chunking cannot reorder ties
@@ -260,7 +268,7 @@ class InformationRetrievalEvaluator(Evaluator):
                 progress.update(len(chunk))
         return best
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         qrels = [self.qrels[q] for q in self.query_ids]
         metrics = {}
         for fn, hits in self.search(model).items():

@@ -6,6 +6,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from ..typing import Encoder
 from .base import Evaluator, check_same_length
 
 
@@ -86,7 +87,7 @@ class LabelAccuracyEvaluator(Evaluator):
         examples = list(examples)
         return cls([e.texts for e in examples], [e.label for e in examples], classifier, **kwargs)
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         embeddings = self.encode_columns(model, *self.columns)
         # a plain callable gets a stand-in module, so eval mode and device need no special case
         module = self.classifier if isinstance(self.classifier, torch.nn.Module) else torch.nn.Module()

@@ -5,6 +5,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..typing import Encoder
 from .base import Evaluator, check_same_length, example_columns
 
 
@@ -46,7 +47,7 @@ class MSEEvaluator(Evaluator):
         self,
         source_sentences: Sequence[str],
         target_sentences: Sequence[str] | None = None,
-        teacher_model: Any = None,
+        teacher_model: Encoder | None = None,
         teacher_embeddings: Any = None,
         name: str = "mse",
         batch_size: int = 32,
@@ -80,7 +81,7 @@ class MSEEvaluator(Evaluator):
         (sources, targets), _ = example_columns(examples, 2, cls.__name__)
         return cls(sources, targets, **kwargs)
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         student = self.encode(model, self.target_sentences)
         if student.shape != self.teacher_embeddings.shape:
             raise ValueError(

@@ -7,6 +7,7 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..search import paraphrase_mining_embeddings
+from ..typing import Encoder
 from .base import Evaluator, example_columns
 from .binary_classification import counts_at_thresholds, midpoint_thresholds
 
@@ -56,7 +57,7 @@ class ParaphraseMiningEvaluator(Evaluator):
     Example
     -------
     >>> from workbench.evaluation.base import LookupEncoder
-    >>> model = LookupEncoder({"a": [1.0, 0.0], "b": [0.9, 0.1], "c": [0.0, 1.0]})
+    >>> model = LookupEncoder.example()
     >>> ev = ParaphraseMiningEvaluator({"x": "a", "y": "b", "z": "c"}, [("y", "x")], name="dups")
     >>> ev(model)["dups_average_precision"]
     1.0
@@ -111,7 +112,7 @@ class ParaphraseMiningEvaluator(Evaluator):
         duplicates = [(position[a], position[b]) for a, b, label in zip(first, second, labels) if label == 1]
         return cls(sentences, duplicates, **kwargs)
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         embeddings = self.encode(model, self.sentences)
         mined = paraphrase_mining_embeddings(embeddings, top_k=self.top_k, max_pairs=self.max_pairs)
         if not mined:

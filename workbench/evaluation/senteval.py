@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from ..data.readers import SENTEVAL_TASKS, SentEvalTask, read_senteval, senteval_task_name
 from ..hooks import Progress
+from ..typing import Encoder
 from .base import Evaluator
 
 logger = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ class SentEvalEvaluator(Evaluator):
             task.splits[split] = [examples[i] for i in keep]
         return task
 
-    def _features(self, model: Any, examples: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    def _features(self, model: Encoder, examples: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings (or pair features) and labels of ``examples``."""
         labels = np.array([e.label for e in examples])
         columns = [list(column) for column in zip(*(e.texts for e in examples))]
@@ -235,7 +236,7 @@ class SentEvalEvaluator(Evaluator):
             result.f1 = 100 * float(f1_score(y_test, predicted))
         return result
 
-    def evaluate_task(self, model: Any, task: SentEvalTask) -> TaskResult:
+    def evaluate_task(self, model: Encoder, task: SentEvalTask) -> TaskResult:
         """Encode one task's sentences with ``model`` and run its protocol."""
         data = {split: self._features(model, examples) for split, examples in task.splits.items()}
         # Many small fits: multi-threaded BLAS costs more in start-up than it gains (10x slower on 2 cores).
@@ -246,7 +247,7 @@ class SentEvalEvaluator(Evaluator):
                 return self._dev_selected(task, data)
             return self._cv_selected(task, data)
 
-    def compute(self, model: Any) -> dict[str, float]:
+    def compute(self, model: Encoder) -> dict[str, float]:
         self.details = {}
         metrics: dict[str, float] = {}
         with Progress(self.hooks(), f"{self.name}: tasks", total=len(self.tasks), unit="tasks") as progress:

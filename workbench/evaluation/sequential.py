@@ -76,13 +76,8 @@ class SequentialEvaluator(Evaluator):
             return self.key("combined_score")
         return self.main.primary_metric
 
-    def __call__(
-        self,
-        model: Any,
-        output_path: str | os.PathLike | None = None,
-        epoch: int = -1,
-        steps: int = -1,
-    ) -> dict[str, float]:
+    def __call__(self, model: Any, output_path: str | os.PathLike | None = None, epoch: int = -1,
+                 steps: int = -1) -> dict[str, float]:
         """Run every evaluator (each logs its own CSV) and return all their metrics together."""
         merged: dict[str, float] = {}
         for evaluator in self.evaluators:

@@ -6,12 +6,13 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..search import semantic_search
-from .base import Evaluator, check_choice, check_same_length, example_columns
+from ..typing import Encoder
+from .base import ColumnsEvaluator, check_choice
 
 PRIMARY_CHOICES = ("mean_accuracy", "min_accuracy")
 
 
-class TranslationEvaluator(Evaluator):
+class TranslationEvaluator(ColumnsEvaluator):
     """Nearest-neighbour (cosine) accuracy from source to target sentences and back.
 
     Keys: ``<name>_src2trg_accuracy`` (share of source sentences whose
@@ -36,36 +37,17 @@ class TranslationEvaluator(Evaluator):
     (1.0, 0.5, 0.75)
     """
 
-    def __init__(
-        self,
-        source_sentences: Sequence[str],
-        target_sentences: Sequence[str],
-        primary: str = "mean_accuracy",
-        name: str = "translation",
-        batch_size: int = 32,
-        callbacks: Iterable[Any] | None = None,
-    ) -> None:
+    columns = ("source_sentences", "target_sentences")
+    rows_name = "sentence pairs"
+
+    def __init__(self, source_sentences: Sequence[str], target_sentences: Sequence[str],
+                 primary: str = "mean_accuracy", name: str = "translation", batch_size: int = 32,
+                 callbacks: Iterable[Any] | None = None) -> None:
         check_choice(primary, PRIMARY_CHOICES, "primary")
-        if not check_same_length(source_sentences=source_sentences, target_sentences=target_sentences):
-            raise ValueError("no sentence pairs to evaluate")
-        super().__init__(name, primary, batch_size, callbacks)
-        self.source_sentences, self.target_sentences = list(source_sentences), list(target_sentences)
+        super().__init__((source_sentences, target_sentences), None, primary, name, batch_size, callbacks)
 
-    @classmethod
-    def from_examples(cls, examples: Iterable[Any], **kwargs: Any) -> "TranslationEvaluator":
-        """Build from (source, target) examples; labels are ignored.
-
-        Example
-        -------
-        >>> from workbench.data.records import Example
-        >>> TranslationEvaluator.from_examples([Example(["cat", "Katze"])]).target_sentences
-        ['Katze']
-        """
-        (sources, targets), _ = example_columns(examples, 2, cls.__name__)
-        return cls(sources, targets, **kwargs)
-
-    def compute(self, model: Any) -> dict[str, float]:
-        source, target = self.encode_columns(model, self.source_sentences, self.target_sentences)
+    def compute(self, model: Encoder) -> dict[str, float]:
+        source, target = self.column_embeddings(model)
         expected = np.arange(len(source))
         src2trg = np.array([hits[0]["corpus_id"] for hits in semantic_search(source, target, top_k=1)])
         trg2src = np.array([hits[0]["corpus_id"] for hits in semantic_search(target, source, top_k=1)])

@@ -59,4 +59,4 @@ class AnglELoss(CoSENTLoss):
     """
 
     def __init__(self, model: SentenceEncoder, scale: float = 20.0) -> None:
-        super().__init__(model, scale=scale, similarity=pairwise_angle_sim)
+        super().__init__(model, scale=scale, similarity_fn_name=pairwise_angle_sim)

@@ -14,12 +14,14 @@ on truncated embeddings, and
 """
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, NoReturn
 
 import torch
 from torch import Tensor, nn
 
-from ..similarity import get_similarity
+from ..similarity import SimilarityFunction, get_similarity
+from ..validation import renamed_argument
 
 if TYPE_CHECKING:
     from ..encoder import SentenceEncoder
@@ -31,11 +33,31 @@ DISTANCES = ("euclidean", "cosine", "manhattan")
 def check_distance(name: str) -> str:
     """Return ``name`` when it is one of :data:`DISTANCES`, else raise ``ValueError``."""
     if name not in DISTANCES:
-        raise ValueError(f"unknown distance {name!r}; choose one of {', '.join(DISTANCES)}")
+        raise ValueError(f"unknown distance_metric {name!r}; choose one of {', '.join(DISTANCES)}")
     return name
 
 
-def pairwise_distance(a: Tensor, b: Tensor, metric: str) -> Tensor:
+def loss_similarity(loss: nn.Module, similarity_fn_name: str | SimilarityFunction, default: str, *,
+                    similarity_fct: str | SimilarityFunction | None = None,
+                    similarity: str | SimilarityFunction | None = None, pairwise: bool = False) -> SimilarityFunction:
+    """The similarity function of ``loss``, from ``similarity_fn_name`` or one of its other spellings.
+
+    ``similarity_fct`` is sentence-transformers' name of the same argument of
+    its losses (accepted without a warning, so that its code runs here);
+    ``similarity`` is this library's earlier name (a ``FutureWarning``).
+    ``default`` is the loss's default of ``similarity_fn_name``.
+    """
+    where = type(loss).__name__
+    if similarity_fct is not None:
+        if similarity_fn_name != default:
+            raise TypeError(f"{where}() got both similarity_fn_name and similarity_fct (the same argument); give one")
+        similarity_fn_name = similarity_fct
+    chosen = renamed_argument(where, "similarity_fn_name", similarity_fn_name, "similarity", similarity, default,
+                              stacklevel=4)
+    return get_similarity(chosen, pairwise=pairwise)
+
+
+def pairwise_distance(a: Tensor, b: Tensor, distance_metric: str) -> Tensor:
     """Distance between row ``i`` of ``a`` and row ``i`` of ``b``; cosine distance is ``1 - cos``.
 
     Example
@@ -43,12 +65,12 @@ def pairwise_distance(a: Tensor, b: Tensor, metric: str) -> Tensor:
     >>> pairwise_distance(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0]]), "euclidean")
     tensor([5.])
     """
-    similarity = get_similarity(check_distance(metric), pairwise=True)(a, b)
+    similarity = get_similarity(check_distance(distance_metric), pairwise=True)(a, b)
     # The similarity module negates the two true distances; cosine is a similarity in [-1, 1].
-    return 1 - similarity if metric == "cosine" else -similarity
+    return 1 - similarity if distance_metric == "cosine" else -similarity
 
 
-def distance_matrix(a: Tensor, b: Tensor, metric: str) -> Tensor:
+def distance_matrix(a: Tensor, b: Tensor, distance_metric: str) -> Tensor:
     """Distance between every row of ``a`` and every row of ``b``, shape ``(len(a), len(b))``.
 
     Example
@@ -57,8 +79,8 @@ def distance_matrix(a: Tensor, b: Tensor, metric: str) -> Tensor:
     tensor([[2.],
             [0.]])
     """
-    similarity = get_similarity(check_distance(metric))(a, b)
-    return 1 - similarity if metric == "cosine" else -similarity
+    similarity = get_similarity(check_distance(distance_metric))(a, b)
+    return 1 - similarity if distance_metric == "cosine" else -similarity
 
 
 def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -218,16 +240,20 @@ class DistanceLoss(Loss):
     ----------
     model:
         The encoder being trained.
-    distance:
-        ``euclidean`` (default), ``cosine`` (``1 - cos``) or ``manhattan``.
+    distance_metric:
+        ``euclidean`` (default), ``cosine`` (``1 - cos``) or ``manhattan``
+        (sentence-transformers' name; ``distance`` is its deprecated name here).
     margin:
         The required gap; suit it to the distance (5 for euclidean on
         unnormalised embeddings, ~0.5 for cosine).
     """
 
-    def __init__(self, model: SentenceEncoder, distance: str = "euclidean", margin: float = 5.0) -> None:
+    def __init__(self, model: SentenceEncoder, distance_metric: str = "euclidean", margin: float = 5.0, *,
+                 distance: str | None = None) -> None:
         super().__init__(model)
-        self.distance = check_distance(distance)
+        default = inspect.signature(type(self)).parameters["distance_metric"].default
+        self.distance_metric = check_distance(renamed_argument(
+            type(self).__name__, "distance_metric", distance_metric, "distance", distance, default, stacklevel=4))
         self.margin = margin
 
 
@@ -238,7 +264,7 @@ class BatchTripletLoss(DistanceLoss):
     label are positives of each other, all others negatives, so a batch must
     hold several texts of each label (a label-grouping sampler does that);
     anchors without a positive or a negative in the batch add nothing.
-    Parameters as for :class:`DistanceLoss`: ``model``, ``distance``
+    Parameters as for :class:`DistanceLoss`: ``model``, ``distance_metric``
     (euclidean by default) and ``margin`` (5 by default).
     """
 
@@ -249,7 +275,7 @@ class BatchTripletLoss(DistanceLoss):
     def distances(self, embeddings: list[Tensor]) -> Tensor:
         """Distances between every two texts of the batch, ``(batch, batch)``."""
         (texts,) = embeddings
-        return distance_matrix(texts, texts, self.distance)
+        return distance_matrix(texts, texts, self.distance_metric)
 
 
 class BinaryPairLoss(DistanceLoss):
@@ -263,8 +289,9 @@ class BinaryPairLoss(DistanceLoss):
     label_kind = "int"
     expects = "2 text columns (sentence1, sentence2) and a torch.long label per pair, 1 similar or 0 dissimilar"
 
-    def __init__(self, model: SentenceEncoder, distance: str = "cosine", margin: float = 0.5) -> None:
-        super().__init__(model, distance, margin)
+    def __init__(self, model: SentenceEncoder, distance_metric: str = "cosine", margin: float = 0.5, *,
+                 distance: str | None = None) -> None:
+        super().__init__(model, distance_metric, margin, distance=distance)
 
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
         super().check_batch(n_columns, labels)

@@ -17,7 +17,7 @@ class BatchAllTripletLoss(BatchTripletLoss):
 
     Inputs: 1 text column and a ``torch.long`` label per text; ``k`` texts
     per label in a batch of ``n`` give ``n * (k - 1) * (n - k)`` triplets.
-    The parameters, ``distance`` (euclidean) and ``margin`` (5), are those of
+    The parameters, ``distance_metric`` (euclidean) and ``margin`` (5), are those of
     :class:`~workbench.losses.base.BatchTripletLoss`.
 
     Example

@@ -24,7 +24,7 @@ class BatchHardSoftMarginTripletLoss(BatchTripletLoss):
 
     Parameters
     ----------
-    model, distance:
+    model, distance_metric:
         As for :class:`~workbench.losses.base.BatchTripletLoss` (euclidean distance by default).
     margin:
         Added to the gap inside the soft-plus; 0 (default) is the usual soft-margin loss.
@@ -36,8 +36,9 @@ class BatchHardSoftMarginTripletLoss(BatchTripletLoss):
     >>> loss([model.tokenize(texts)], torch.tensor([7, 7, 3, 3])).backward()  # doctest: +SKIP
     """
 
-    def __init__(self, model: SentenceEncoder, distance: str = "euclidean", margin: float = 0.0) -> None:
-        super().__init__(model, distance, margin)
+    def __init__(self, model: SentenceEncoder, distance_metric: str = "euclidean", margin: float = 0.0, *,
+                 distance: str | None = None) -> None:
+        super().__init__(model, distance_metric, margin, distance=distance)
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         return safe_mean(F.softplus(hardest_gaps(self.distances(embeddings), labels) + self.margin))

@@ -31,12 +31,12 @@ class BatchHardTripletLoss(BatchTripletLoss):
 
     Inputs: 1 text column and a ``torch.long`` label per text.  An anchor
     counts when the batch also holds another text of its label and one of
-    another label.  Parameters (``distance``, euclidean; ``margin``, 5) as
+    another label.  Parameters (``distance_metric``, euclidean; ``margin``, 5) as
     for :class:`~workbench.losses.base.BatchTripletLoss`.
 
     Example
     -------
-    >>> loss = BatchHardTripletLoss(model, distance="cosine", margin=0.5)     # doctest: +SKIP
+    >>> loss = BatchHardTripletLoss(model, distance_metric="cosine", margin=0.5)     # doctest: +SKIP
     >>> texts = ["A dog runs.", "The dog plays.", "A man eats.", "Someone eats."]
     >>> loss([model.tokenize(texts)], torch.tensor([0, 0, 1, 1])).backward()  # doctest: +SKIP
     """

@@ -19,7 +19,7 @@ class BatchSemiHardTripletLoss(BatchTripletLoss):
 
     Inputs: 1 text column and a ``torch.long`` label per text; every pair of
     texts with the same label is a positive pair, so a batch needs at least
-    two texts of some label.  ``distance`` (euclidean) and ``margin`` (5):
+    two texts of some label.  ``distance_metric`` (euclidean) and ``margin`` (5):
     see :class:`~workbench.losses.base.BatchTripletLoss`.
 
     Example

@@ -40,7 +40,7 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
 
     Parameters
     ----------
-    model, scale, similarity, symmetric:
+    model, scale, similarity_fn_name, symmetric:
         As for :class:`MultipleNegativesRankingLoss`.
     mini_batch_size:
         Texts per forward pass; lower saves memory, higher runs faster.
@@ -53,10 +53,12 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
     """
 
     def __init__(
-        self, model: SentenceEncoder, scale: float = 20.0, similarity: str | SimilarityFunction = "cosine",
-        symmetric: bool = False, mini_batch_size: int = 32,
+        self, model: SentenceEncoder, scale: float = 20.0, similarity_fn_name: str | SimilarityFunction = "cosine",
+        symmetric: bool = False, mini_batch_size: int = 32, *, similarity_fct: str | SimilarityFunction | None = None,
+        similarity: str | SimilarityFunction | None = None,
     ) -> None:
-        super().__init__(model, scale=scale, similarity=similarity, symmetric=symmetric)
+        super().__init__(model, scale, similarity_fn_name, symmetric, similarity_fct=similarity_fct,
+                         similarity=similarity)
         self.mini_batch_size = check_mini_batch_size(mini_batch_size)
 
     def embed_column(self, features: dict[str, Tensor]) -> Tensor:

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ..similarity import SimilarityFunction, get_similarity
-from .base import Loss
+from ..similarity import SimilarityFunction
+from .base import Loss, loss_similarity
 
 if TYPE_CHECKING:
     from ..encoder import SentenceEncoder
@@ -29,9 +29,10 @@ class CoSENTLoss(Loss):
         The encoder being trained.
     scale:
         Multiplies the similarity differences (inverse temperature).
-    similarity:
+    similarity_fn_name:
         ``cosine`` (default), ``dot``, ``euclidean``, ``manhattan`` or a
-        function returning one similarity per row pair.
+        function returning one similarity per row pair (``similarity_fct``:
+        sentence-transformers' name of it; ``similarity``: deprecated).
 
     Example
     -------
@@ -46,11 +47,14 @@ class CoSENTLoss(Loss):
     expects = "2 text columns (sentence1, sentence2) and a float score per pair (higher: more similar)"
 
     def __init__(
-        self, model: SentenceEncoder, scale: float = 20.0, similarity: str | SimilarityFunction = "cosine"
+        self, model: SentenceEncoder, scale: float = 20.0, similarity_fn_name: str | SimilarityFunction = "cosine",
+        *, similarity_fct: str | SimilarityFunction | None = None,
+        similarity: str | SimilarityFunction | None = None,
     ) -> None:
         super().__init__(model)
         self.scale = scale
-        self.similarity_fct = get_similarity(similarity, pairwise=True)
+        self.similarity_fct = loss_similarity(self, similarity_fn_name, "cosine", similarity_fct=similarity_fct,
+                                              similarity=similarity, pairwise=True)
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         scores = self.similarity_fct(*embeddings) * self.scale

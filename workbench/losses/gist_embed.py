@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..similarity import SimilarityFunction, get_similarity
-from .base import Loss
+from ..similarity import SimilarityFunction
+from .base import Loss, loss_similarity
 
 if TYPE_CHECKING:
     from ..encoder import SentenceEncoder
@@ -45,8 +45,9 @@ class GISTEmbedLoss(Loss):
         A candidate is dropped when its guide similarity exceeds the positive's
         minus ``margin`` (``absolute``) or minus ``|positive| * margin``
         (``relative``); a larger margin drops more.
-    similarity:
-        Similarity of both models' embeddings (default cosine).
+    similarity_fn_name:
+        Similarity of both models' embeddings (default cosine; ``similarity_fct``:
+        sentence-transformers' name of it; ``similarity``: deprecated).
 
     Example
     -------
@@ -59,7 +60,8 @@ class GISTEmbedLoss(Loss):
 
     def __init__(self, model: SentenceEncoder, guide: SentenceEncoder, temperature: float = 0.01,
                  margin_strategy: str = "absolute", margin: float = 0.0,
-                 similarity: str | SimilarityFunction = "cosine") -> None:
+                 similarity_fn_name: str | SimilarityFunction = "cosine", *, similarity_fct: str | SimilarityFunction | None = None,
+        similarity: str | SimilarityFunction | None = None) -> None:
         super().__init__(model)
         if guide is model:
             raise ValueError("guide must be another model than the one being trained (a frozen, usually larger one)")
@@ -74,7 +76,8 @@ class GISTEmbedLoss(Loss):
         self.temperature = temperature
         self.margin_strategy = margin_strategy
         self.margin = margin
-        self.similarity_fct = get_similarity(similarity)
+        self.similarity_fct = loss_similarity(self, similarity_fn_name, "cosine", similarity_fct=similarity_fct,
+                                              similarity=similarity)
 
     def check_batch_size(self, batch_size: int, n_columns: int) -> None:
         """Refuse batches of one pair without hard negatives: nothing to rank the positive against."""

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..similarity import SimilarityFunction, get_similarity
-from .base import Loss
+from ..similarity import SimilarityFunction
+from .base import Loss, loss_similarity
 
 if TYPE_CHECKING:
     from ..encoder import SentenceEncoder
@@ -28,9 +28,10 @@ class MarginMSELoss(Loss):
     ----------
     model:
         The encoder being trained.
-    similarity:
+    similarity_fn_name:
         ``dot`` (default, as in the paper), ``cosine``, ``euclidean``, ``manhattan``
-        or a row-by-row function of two embedding batches.
+        or a row-by-row function of two embedding batches (``similarity_fct``:
+        sentence-transformers' name of it; ``similarity``: deprecated).
 
     Example
     -------
@@ -46,9 +47,12 @@ class MarginMSELoss(Loss):
     expects = ("3 or more text columns (query, positive, negatives...) and float margins, shape (batch,) for one "
                "negative or (batch, negatives)")
 
-    def __init__(self, model: SentenceEncoder, similarity: str | SimilarityFunction = "dot") -> None:
+    def __init__(self, model: SentenceEncoder, similarity_fn_name: str | SimilarityFunction = "dot",
+                 *, similarity_fct: str | SimilarityFunction | None = None,
+        similarity: str | SimilarityFunction | None = None) -> None:
         super().__init__(model)
-        self.similarity_fct = get_similarity(similarity, pairwise=True)
+        self.similarity_fct = loss_similarity(self, similarity_fn_name, "dot", similarity_fct=similarity_fct,
+                                              similarity=similarity, pairwise=True)
 
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
         super().check_batch(n_columns, labels)

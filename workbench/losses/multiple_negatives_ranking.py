@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..similarity import SimilarityFunction, get_similarity
-from .base import Loss
+from ..similarity import SimilarityFunction
+from .base import Loss, loss_similarity
 
 if TYPE_CHECKING:
     from ..encoder import SentenceEncoder
@@ -33,9 +33,11 @@ class MultipleNegativesRankingLoss(Loss):
     scale:
         Multiplies the similarities before the softmax (inverse temperature);
         20 suits cosine, 1 suits dot product.
-    similarity:
+    similarity_fn_name:
         ``cosine`` (default), ``dot``, ``euclidean``, ``manhattan`` or a
-        function returning the ``(len(a), len(b))`` similarity matrix.
+        function returning the ``(len(a), len(b))`` similarity matrix;
+        ``similarity_fct`` (sentence-transformers' name) is the same argument,
+        ``similarity`` its deprecated name.
     symmetric:
         Also rank the anchors for each positive and average both directions
         (hard negatives only take part in the anchor-to-positive direction).
@@ -56,12 +58,15 @@ class MultipleNegativesRankingLoss(Loss):
         self,
         model: SentenceEncoder,
         scale: float = 20.0,
-        similarity: str | SimilarityFunction = "cosine",
+        similarity_fn_name: str | SimilarityFunction = "cosine",
         symmetric: bool = False,
+        *, similarity_fct: str | SimilarityFunction | None = None,
+        similarity: str | SimilarityFunction | None = None,
     ) -> None:
         super().__init__(model)
         self.scale = scale
-        self.similarity_fct = get_similarity(similarity)
+        self.similarity_fct = loss_similarity(self, similarity_fn_name, "cosine", similarity_fct=similarity_fct,
+                                              similarity=similarity)
         self.symmetric = symmetric
 
     def check_batch_size(self, batch_size: int, n_columns: int) -> None:

@@ -18,7 +18,7 @@ class OnlineContrastiveLoss(BinaryPairLoss):
     hard negatives ``max(margin - d, 0)**2``.
 
     Inputs: 2 text columns and a ``torch.long`` label per pair, 1 for
-    similar, 0 for dissimilar.  The parameters, ``distance`` (cosine) and
+    similar, 0 for dissimilar.  The parameters, ``distance_metric`` (cosine) and
     ``margin`` (0.5), are those of :class:`~workbench.losses.base.BinaryPairLoss`.
 
     Example
@@ -30,7 +30,7 @@ class OnlineContrastiveLoss(BinaryPairLoss):
     """
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
-        d = pairwise_distance(embeddings[0], embeddings[1], self.distance)
+        d = pairwise_distance(embeddings[0], embeddings[1], self.distance_metric)
         positives, negatives = d[labels == 1], d[labels == 0]
         hard_positives = positives[positives > negatives.min()] if len(negatives) else positives
         hard_negatives = negatives[negatives < positives.max()] if len(positives) else negatives

@@ -16,7 +16,7 @@ class TripletLoss(DistanceLoss):
     ----------
     model:
         The encoder being trained.
-    distance:
+    distance_metric:
         Any of :data:`~workbench.losses.base.DISTANCES`; euclidean by default.
     margin:
         How much farther the negative must be than the positive (5 suits
@@ -24,7 +24,7 @@ class TripletLoss(DistanceLoss):
 
     Example
     -------
-    >>> loss = TripletLoss(model, distance="cosine", margin=0.5)              # doctest: +SKIP
+    >>> loss = TripletLoss(model, distance_metric="cosine", margin=0.5)              # doctest: +SKIP
     >>> features = [model.tokenize(["A man eats."]), model.tokenize(["Someone eats."]),
     ...             model.tokenize(["A car drives."])]                        # doctest: +SKIP
     >>> loss(features, None).backward()                                       # doctest: +SKIP
@@ -36,5 +36,5 @@ class TripletLoss(DistanceLoss):
 
     def compute(self, embeddings: list[Tensor], labels: None) -> Tensor:
         anchor, positive, negative = embeddings
-        gap = pairwise_distance(anchor, positive, self.distance) - pairwise_distance(anchor, negative, self.distance)
+        gap = pairwise_distance(anchor, positive, self.distance_metric) - pairwise_distance(anchor, negative, self.distance_metric)
         return F.relu(gap + self.margin).mean()

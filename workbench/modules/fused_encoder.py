@@ -16,19 +16,45 @@ positions, dropout where the model is in training mode).
 Inference (no gradients) fuses GELU into the matrix product and reuses packed
 weights.  Training runs the products through :class:`OneDNNLinear`, whose
 backward pass computes both gradient products with oneDNN too.
+
+The path is on by default; ``WORKBENCH_FUSED=0`` in the environment turns it
+off (every Transformer then runs Hugging Face's forward), e.g. to compare the two.
 """
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..runner import Derived
+
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
 
 Linear = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor]
+
+
+#: The environment variable that switches the packed-token path: ``0`` off, ``1`` (or unset) on.
+FUSED_ENV = "WORKBENCH_FUSED"
+
+
+def fused_enabled() -> bool:
+    """Whether the packed-token path may run: ``WORKBENCH_FUSED`` is unset or ``1`` (read on every forward).
+
+    Example
+    -------
+    >>> os.environ["WORKBENCH_FUSED"] = "0"; fused_enabled()
+    False
+    >>> del os.environ["WORKBENCH_FUSED"]; fused_enabled()
+    True
+    """
+    value = os.environ.get(FUSED_ENV, "1").strip()
+    if value not in ("0", "1"):
+        raise ValueError(f"{FUSED_ENV} must be 0 (Hugging Face's forward) or 1 (the packed-token path), got {value!r}")
+    return value == "1"
 
 
 def supports_fused(model: nn.Module) -> bool:
@@ -153,24 +179,22 @@ def _layer_tensors(layer: nn.Module) -> tuple[torch.Tensor, ...]:
 class FusedEncoder:
     """Runs a Hugging Face BERT-style model's layers on packed tokens.
 
-    Without gradients the packed query/key/value weights are cached and
-    rebuilt whenever a parameter of the model changes (training steps,
+    Without gradients the packed query/key/value weights are cached (a
+    :class:`workbench.runner.Derived`: rebuilt after optimizer steps,
     ``load_state_dict``, dtype or device moves); with gradients they are
     joined anew each call, so that autograd reaches the parameters.
     """
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
-        self._key: tuple | None = None
-        self._layers: list[tuple[torch.Tensor, ...]] = []
+        self._layers: Derived[list[tuple[torch.Tensor, ...]]] = Derived()
 
     def _packed(self) -> list[tuple[torch.Tensor, ...]]:
-        key = tuple((p.data_ptr(), p._version) for p in self.model.encoder.parameters())
-        if key != self._key:
+        def build() -> list[tuple[torch.Tensor, ...]]:
             with torch.no_grad():
-                self._layers = [_layer_tensors(layer) for layer in self.model.encoder.layer]
-            self._key = key
-        return self._layers
+                return [_layer_tensors(layer) for layer in self.model.encoder.layer]
+
+        return self._layers.get(self.model.encoder.parameters(), build)
 
     def __call__(self, features: dict[str, Any]) -> torch.Tensor:
         """``last_hidden_state`` (zeros at padded positions) for a tokenised batch."""

@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from ..io import read_json, write_json
 from ..validation import positive_int
 from .base import Module, register
-from .fused_encoder import FusedEncoder, supports_fused
+from .fused_encoder import FusedEncoder, fused_enabled, supports_fused
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class Transformer(Module):
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
         # The packed-token path gives the same results faster, for inference and training alike.
-        if self._fused is not None and not self.output_hidden_states:
+        if self._fused is not None and not self.output_hidden_states and fused_enabled():
             features["token_embeddings"] = self._fused(features)
             return features
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}

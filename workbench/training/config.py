@@ -18,7 +18,8 @@ from ..validation import renamed_keywords
 MULTI_TASK = ("round_robin", "proportional")
 SCHEDULERS = ("constant", "warmup_constant", "warmup_linear", "warmup_cosine")
 #: The compute types of training (autocast); not the output types of ``encode(precision=)``.
-PRECISIONS = ("float32", "bfloat16", "float16")
+#: What training autocasts to (mixed precision; fit's ``precision`` argument); not encode's output type.
+MIXED_PRECISIONS = ("float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -125,7 +126,7 @@ class TrainingConfig:
             _check_number("max_grad_norm", self.max_grad_norm, positive=True)
         if self.warmup_ratio is not None:
             _check_number("warmup_ratio", self.warmup_ratio, positive=False)
-        for name, choices in (("multi_task", MULTI_TASK), ("scheduler", SCHEDULERS), ("precision", PRECISIONS)):
+        for name, choices in (("multi_task", MULTI_TASK), ("scheduler", SCHEDULERS), ("precision", MIXED_PRECISIONS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(choices)}")
         if self.warmup_ratio is not None and (self.warmup_steps or not 0 <= self.warmup_ratio < 1):

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.autograd.graph import increment_version
 from torch.optim.lr_scheduler import LambdaLR
 
 from ..hooks import Progress, progress_hooks
@@ -43,14 +42,14 @@ from .checkpoint import (
     STATE_FILE, defer_interrupts, find_checkpoint, quiet_library_progress_bars, read_state, restore_trainer,
     rng_state, save_model_keeping, set_rng_state, trainer_state, write_checkpoint,
 )
-from .config import MULTI_TASK, PRECISIONS, SCHEDULERS, TrainingConfig
+from .config import MIXED_PRECISIONS, MULTI_TASK, SCHEDULERS, TrainingConfig
 from .objectives import build_objectives, default_steps_per_epoch, loader_batch_size, objectives_for_step
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["Trainer", "fit", "TrainingConfig", "lr_factor", "parameter_groups", "MULTI_TASK", "SCHEDULERS",
-           "PRECISIONS", "quiet_library_progress_bars"]
+           "MIXED_PRECISIONS", "quiet_library_progress_bars"]
 
 logger = logging.getLogger(__name__)
 
@@ -347,9 +346,6 @@ class Trainer:
             self.optimizer.step()
         else:
             logger.warning("step %d: gradient norm is %s; the update is skipped", self.global_step + 1, norm)
-        # The fused kernel writes the weights without bumping their version counters, which caches of
-        # weights derived from them check (the packed inference weights of the fast encoder path).
-        increment_version(params)
         self.scheduler.step()
         return norm
 
