@@ -171,7 +171,10 @@ def question(text: str) -> str:
     return f"Why {text[0].lower()}{text[1:-1]}?"
 
 
-def quora_tsv(n: int = 60, seed: int = 5) -> bytes:
+QUORA_PAIRS = 60
+
+
+def quora_tsv(n: int = QUORA_PAIRS, seed: int = 5) -> bytes:
     """Quora's TSV (CSV quoting, TAB delimiter): every other pair a duplicate (the same topic and object)."""
     rng = random.Random(seed)
     rows, qid = [], 0

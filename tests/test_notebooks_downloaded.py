@@ -95,6 +95,18 @@ def check_08(r: dict[str, Any]) -> None:
     assert "binary, Hamming only" in r["quantized_search"]
 
 
+def check_10(r: dict[str, Any]) -> None:
+    # The served pairs split by question groups (seed 42): 2 duplicate pairs held out, 6 negatives across the cut.
+    assert r["split"] == {"train": 52, "test": 2, "dropped": 6, "leaks": 0}
+    assert sum(r["split"][key] for key in ("train", "test", "dropped")) == nw.QUORA_PAIRS
+    assert r["quora"] == {"queries": 2, "corpus": 2}
+    assert [row["depth"] for row in r["by_depth"]] == [2, 5]
+    assert all(0 <= row[key] <= 1 for row in r["by_depth"] for key in ("bi-encoder nDCG@10", "reranked nDCG@10"))
+    assert (r["scifact"]["queries"], r["scifact"]["corpus"]) == (nw.SCIFACT_QUERIES, nw.SCIFACT_DOCS)
+    assert r["training"]["pairs"] == 16 and r["training"]["steps"] == 2  # 16 pairs / batch 8, one epoch
+    assert r["hard_negatives"]["pairs"] == 8 and r["search_box"]["results"]
+
+
 # notebook -> (parameters, the data sets it downloads, check of its results)
 CASES: dict[str, tuple[dict[str, Any], list[str], Callable[[dict[str, Any]], None]]] = {
     "02_sts_evaluation": ({"model_names": [TINY], "include_mpnet": False}, ["stsb"], check_02),
@@ -111,6 +123,10 @@ CASES: dict[str, tuple[dict[str, Any], list[str], Callable[[dict[str, Any]], Non
     "08_speed_and_precision": ({"model_name": WIDE, "speed_sentences": 64, "repeats": 1, "stsb_pairs": None,
                                 "scifact_docs": None, "scifact_queries": None, "processes": 1},
                                ["stsb", "scifact"], check_08),
+    "10_retrieve_and_rerank": ({"model_name": TINY, "quora_pairs": None, "train_pairs": 16, "epochs": 1,
+                                "batch_size": 8, "quora_queries": None, "quora_corpus": None, "depths": [2, 5],
+                                "scifact_queries": None, "scifact_corpus": None, "scifact_depth": 10,
+                                "speed_texts": 8, "mine_pairs": 8}, ["quora-duplicates", "scifact"], check_10),
 }
 #: Parameters that name an output folder: each test gets its own.
 OUTPUTS = ("output_path",)
