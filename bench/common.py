@@ -1,4 +1,5 @@
 """Shared helpers of the benchmarks: machine description, peak memory, STSb sentences."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ from workbench.paths import use_data_mirror  # noqa: E402  (this checkout's work
 use_data_mirror()
 
 
-def bench_parser(doc: str | None, batch_size: int, repeats: int, repeats_help: str | None,
-                 threads_help: str) -> argparse.ArgumentParser:
+def bench_parser(
+    doc: str | None, batch_size: int, repeats: int, repeats_help: str | None, threads_help: str
+) -> argparse.ArgumentParser:
     """The options every timing benchmark has: batch size, repeats and threads; the script adds its own."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=batch_size)

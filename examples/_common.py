@@ -3,6 +3,7 @@
 The examples read their data through :func:`workbench.data.load_dataset`, from the
 data mirror beside the checkout when there is one (:func:`workbench.paths.use_data_mirror`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-5, help="peak learning rate of AdamW")
     p.add_argument("--warmup-ratio", type=float, default=0.1, help="fraction of the steps with a rising learning rate")
     p.add_argument("--seed", type=int, default=42, help="seed of the data order, dropout and new layers")
-    p.add_argument("--evaluation-steps", type=int, default=0,
-                   help="evaluate on STSb dev every this many steps (0: at epoch ends only)")
+    p.add_argument(
+        "--evaluation-steps",
+        type=int,
+        default=0,
+        help="evaluate on STSb dev every this many steps (0: at epoch ends only)",
+    )
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training examples (quick runs)")
     p.add_argument("--max-eval", type=int, default=None, help="use only the first N pairs of STSb dev and test")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: PyTorch's choice)")
@@ -95,9 +100,15 @@ def nli_pairs(limit: int | None = None) -> list[Example]:
 
 def trainer_options(args: argparse.Namespace) -> dict[str, Any]:
     """The ``fit`` options every example passes through from its flags."""
-    return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-            "warmup_ratio": args.warmup_ratio, "seed": args.seed, "evaluation_steps": args.evaluation_steps,
-            "show_progress_bar": False if args.quiet else None}
+    return {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "warmup_ratio": args.warmup_ratio,
+        "seed": args.seed,
+        "evaluation_steps": args.evaluation_steps,
+        "show_progress_bar": False if args.quiet else None,
+    }
 
 
 def finish(started: float, **result: Any) -> dict[str, Any]:

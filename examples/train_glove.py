@@ -17,6 +17,7 @@ CosineSimilarityLoss, evaluating on STSb dev and keeping the best model in
 baseline_test_spearman (average GloVe), dev_spearman, test_spearman, seconds
 and the settings.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,12 @@ def build(arch: str, glove: SentenceEncoder, idf: tuple[dict[str, float], float]
 def main() -> dict:
     p = parser(__doc__)
     p.add_argument("--arch", choices=ARCHITECTURES, default="avg", help="what runs on top of the word vectors")
-    p.add_argument("--idf", action=argparse.BooleanOptionalAction, default=None,
-                   help="weigh words by idf (default: on for avg, off for bilstm and cnn)")
+    p.add_argument(
+        "--idf",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="weigh words by idf (default: on for avg, off for bilstm and cnn)",
+    )
     p.add_argument("--nli-epochs", type=int, default=1, help="epochs of stage 1 (0 skips it)")
     p.add_argument("--nli-batch-size", type=int, default=64, help="batch size of stage 1")
     p.set_defaults(epochs=4, lr=1e-3)
@@ -89,17 +94,29 @@ def main() -> dict:
     model = build(args.arch, glove, idf_weights(glove[0], nli + sts) if use_idf else None)
     options = trainer_options(args)
     if args.nli_epochs:
-        model.fit([(nli, SoftmaxLoss(model, num_labels=3))],
-                  **{**options, "epochs": args.nli_epochs, "batch_size": args.nli_batch_size, "evaluation_steps": 0})
+        model.fit(
+            [(nli, SoftmaxLoss(model, num_labels=3))],
+            **{**options, "epochs": args.nli_epochs, "batch_size": args.nli_batch_size, "evaluation_steps": 0},
+        )
     model.fit([(sts, CosineSimilarityLoss(model))], evaluator=dev, output_path=args.output, **options)
 
     best = SentenceEncoder(args.output, device="cpu")
     test_spearman = spearman(test, best)
     return finish(
-        started, arch=args.arch, idf=use_idf, nli_epochs=args.nli_epochs, sts_epochs=args.epochs,
-        batch_size=args.batch_size, nli_batch_size=args.nli_batch_size, lr=args.lr, seed=args.seed,
-        nli_examples=len(nli), sts_examples=len(sts), baseline_test_spearman=round(baseline, 5),
-        dev_spearman=round(spearman(dev, best), 5), test_spearman=round(test_spearman, 5),
+        started,
+        arch=args.arch,
+        idf=use_idf,
+        nli_epochs=args.nli_epochs,
+        sts_epochs=args.epochs,
+        batch_size=args.batch_size,
+        nli_batch_size=args.nli_batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        nli_examples=len(nli),
+        sts_examples=len(sts),
+        baseline_test_spearman=round(baseline, 5),
+        dev_spearman=round(spearman(dev, best), 5),
+        test_spearman=round(test_spearman, 5),
         gain_points=round(100 * (test_spearman - baseline), 2),
     )
 

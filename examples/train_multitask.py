@@ -10,6 +10,7 @@ objective per step by data-set size.  The best model on STSb dev is saved in
 ``--output`` and scored on STSb test; the last line printed is a JSON object
 with start_test_spearman, dev_spearman, test_spearman, seconds and the settings.
 """
+
 from __future__ import annotations
 
 from _common import finish, nli_pairs, parser, setup, spearman, sts_evaluator, stsb, trainer_options
@@ -34,16 +35,24 @@ def main() -> dict:
     }
     dev, test = sts_evaluator("dev", args.max_eval), sts_evaluator("test", args.max_eval)
     start_test = spearman(test, model)
-    history = model.fit(objectives, evaluator=dev, output_path=args.output, multi_task=args.multi_task,
-                        **trainer_options(args))
+    history = model.fit(
+        objectives, evaluator=dev, output_path=args.output, multi_task=args.multi_task, **trainer_options(args)
+    )
 
     best = SentenceEncoder(args.output, device="cpu")
     return finish(
-        started, model=args.model, multi_task=args.multi_task,
+        started,
+        model=args.model,
+        multi_task=args.multi_task,
         data="snli dev+test (the mirror has no NLI train split) and stsb train",
-        train_examples={name: len(data) for name, (data, _) in objectives.items()}, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed, steps=int(history["step"].max()),
-        start_test_spearman=round(start_test, 5), dev_spearman=round(spearman(dev, best), 5),
+        train_examples={name: len(data) for name, (data, _) in objectives.items()},
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        steps=int(history["step"].max()),
+        start_test_spearman=round(start_test, 5),
+        dev_spearman=round(spearman(dev, best), 5),
         test_spearman=round(spearman(test, best), 5),
     )
 

@@ -16,6 +16,7 @@ are the training data here; STSb dev and test do the evaluation.
 The last line printed is a JSON object with start_test_spearman,
 dev_spearman, test_spearman, seconds and the settings.
 """
+
 from __future__ import annotations
 
 from _common import finish, nli_pairs, parser, setup, spearman, sts_evaluator, trainer_options
@@ -30,8 +31,11 @@ BATCH_SIZES = {"softmax": 16, "mnrl": 64}
 
 def main() -> dict:
     p = parser(__doc__)
-    p.add_argument("--model", default="all-MiniLM-L6-v2",
-                   help="model to start from: zoo name, encoder folder, or Hugging Face model folder (mean pooling)")
+    p.add_argument(
+        "--model",
+        default="all-MiniLM-L6-v2",
+        help="model to start from: zoo name, encoder folder, or Hugging Face model folder (mean pooling)",
+    )
     p.add_argument("--loss", choices=sorted(BATCH_SIZES), default="softmax", help="training loss")
     p.set_defaults(batch_size=None, evaluation_steps=200)
     args = p.parse_args()
@@ -48,15 +52,25 @@ def main() -> dict:
         sampler = "no_duplicates"
     dev, test = sts_evaluator("dev", args.max_eval), sts_evaluator("test", args.max_eval)
     start_test = spearman(test, model)
-    history = model.fit([objective], evaluator=dev, output_path=args.output, batch_sampler=sampler,
-                        **trainer_options(args))
+    history = model.fit(
+        [objective], evaluator=dev, output_path=args.output, batch_sampler=sampler, **trainer_options(args)
+    )
 
     best = SentenceEncoder(args.output, device="cpu")
     return finish(
-        started, model=args.model, loss=args.loss, data="snli dev+test (the mirror has no NLI train split)",
-        train_examples=len(objective[0]), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, steps=int(history["step"].max()), start_test_spearman=round(start_test, 5),
-        dev_spearman=round(spearman(dev, best), 5), test_spearman=round(spearman(test, best), 5),
+        started,
+        model=args.model,
+        loss=args.loss,
+        data="snli dev+test (the mirror has no NLI train split)",
+        train_examples=len(objective[0]),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        steps=int(history["step"].max()),
+        start_test_spearman=round(start_test, 5),
+        dev_spearman=round(spearman(dev, best), 5),
+        test_spearman=round(spearman(test, best), 5),
     )
 
 

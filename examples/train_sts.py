@@ -8,6 +8,7 @@ is saved in ``--output`` (a folder that SentenceEncoder and sentence-transformer
 both load) and scored on STSb test.  The last line printed is a JSON object
 with start_test_spearman, dev_spearman, test_spearman, seconds and the settings.
 """
+
 from __future__ import annotations
 
 import time
@@ -42,17 +43,33 @@ def main() -> dict:
     start_test = spearman(test, model)
 
     fit_started = time.perf_counter()
-    trainer_history = model.fit([(train, LOSSES[args.loss](model, args))], evaluator=dev, output_path=args.output,
-                                scheduler=args.scheduler, **trainer_options(args))
+    trainer_history = model.fit(
+        [(train, LOSSES[args.loss](model, args))],
+        evaluator=dev,
+        output_path=args.output,
+        scheduler=args.scheduler,
+        **trainer_options(args),
+    )
     train_seconds = time.perf_counter() - fit_started
 
     best = SentenceEncoder(args.output, device="cpu")
     return finish(
-        started, model=args.model, loss=args.loss, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        warmup_ratio=args.warmup_ratio, scale=args.scale if args.loss != "cosine" else None,
-        scheduler=args.scheduler, seed=args.seed, train_examples=len(train), steps=int(trainer_history["step"].max()),
-        start_test_spearman=round(start_test, 5), dev_spearman=round(spearman(dev, best), 5),
-        test_spearman=round(spearman(test, best), 5), train_seconds=round(train_seconds, 1),
+        started,
+        model=args.model,
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_ratio=args.warmup_ratio,
+        scale=args.scale if args.loss != "cosine" else None,
+        scheduler=args.scheduler,
+        seed=args.seed,
+        train_examples=len(train),
+        steps=int(trainer_history["step"].max()),
+        start_test_spearman=round(start_test, 5),
+        dev_spearman=round(spearman(dev, best), 5),
+        test_spearman=round(spearman(test, best), 5),
+        train_seconds=round(train_seconds, 1),
     )
 
 

@@ -5,6 +5,7 @@ behind a random token, and its configuration, settings, workspaces and
 runtime files live in a temporary folder, so the machine's own Jupyter set-up
 neither affects the test nor is touched by it.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,17 +27,24 @@ from notebook_kernel import KERNEL_NAME, NOTEBOOKS
 CHROMIUM = Path("/usr/bin/chromium")
 # No GPU, no background traffic, no first-run UI; SwiftShader keeps WebGL (plotly's Scattergl) drawing on the CPU.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--enable-unsafe-swiftshader",
 ]
 #: Seconds one REST call to the server may take (a busy machine answers slowly).
 API_S = 30
 # JupyterLab would otherwise ask, in a pop-up, whether to fetch news and check for updates. And by default it
 # renders only the cells in view (others wait for the browser to skip them or for idle CPU, which a busy machine
 # never has): every cell is attached and drawn, so what a test waits for does not depend on scrolling or load.
-QUIET_LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-                      {"fetchNews": "false", "checkForUpdates": False},
-                      "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"}}
+QUIET_LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
 
 
 class SetupError(RuntimeError):
@@ -61,7 +69,9 @@ def ensure_chromium(timeout_s: float = 900) -> Path:
     for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
         if done.returncode != 0:
-            raise SetupError(f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+            raise SetupError(
+                f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+            )
     if not CHROMIUM.is_file():
         raise SetupError(f"apt-get installed chromium but {CHROMIUM} does not exist")
     return CHROMIUM
@@ -79,8 +89,14 @@ def prepare_notebook(name: str, folder: Path, parameters: dict[str, Any]) -> Pat
     import papermill
 
     target = folder / f"{name}.ipynb"
-    papermill.execute_notebook(NOTEBOOKS / f"{name}.ipynb", target, parameters=parameters, prepare_only=True,
-                               kernel_name=KERNEL_NAME, progress_bar=False)
+    papermill.execute_notebook(
+        NOTEBOOKS / f"{name}.ipynb",
+        target,
+        parameters=parameters,
+        prepare_only=True,
+        kernel_name=KERNEL_NAME,
+        progress_bar=False,
+    )
     nb = nbformat.read(target, as_version=4)
     nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_NAME, "language": "python"}
     nbformat.write(nb, target)
@@ -120,8 +136,13 @@ class JupyterLab:
         for file, values in QUIET_LAB_SETTINGS.items():
             (settings / file).parent.mkdir(parents=True, exist_ok=True)
             (settings / file).write_text(json.dumps(values))
-        self.env = {**env, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-                    "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
+        self.env = {
+            **env,
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(settings),
+            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        }
         self.log = home / "server.log"
         self.process: subprocess.Popen | None = None
 
@@ -132,22 +153,32 @@ class JupyterLab:
 
     def api(self, path: str, method: str = "GET") -> Any:
         """Call the server's REST API; return the decoded JSON (None for an empty answer)."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=API_S) as response:
             body = response.read()
         return json.loads(body) if body else None
 
     def start(self, timeout_s: float = 120) -> None:
         command = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.open_browser=False", "--allow-root",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.open_browser=False",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ]
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -177,8 +208,11 @@ class JupyterLab:
     def shutdown_kernels(self, timeout_s: float = 60) -> None:
         """Shut down every kernel (waiting for any that is still starting)."""
         # In a 1-tuple an empty listing still counts as an answer for wait_until.
-        (kernels,) = wait_until(lambda: (k,) if (k := self._listing("kernels")) is not None else None, timeout_s,
-                                "the kernels to finish starting")
+        (kernels,) = wait_until(
+            lambda: (k,) if (k := self._listing("kernels")) is not None else None,
+            timeout_s,
+            "the kernels to finish starting",
+        )
         for kernel in kernels:
             self.api(f"kernels/{kernel['id']}", method="DELETE")
 
@@ -226,4 +260,3 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str, every_
             return value
         time.sleep(every_s)
     raise TimeoutError(f"waited {timeout_s:.0f} s for {what}")
-

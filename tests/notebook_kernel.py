@@ -4,6 +4,7 @@ The kernel gets its own name in a private Jupyter data folder, so a
 ``python3`` kernelspec elsewhere on the machine (another Python, another
 virtual environment) can never run the notebooks instead of ``.venv``.
 """
+
 from __future__ import annotations
 
 import os

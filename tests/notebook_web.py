@@ -6,6 +6,7 @@ abstracts and newsgroups share a topic and a model has something to find), drawn
 copied from the data mirror.  The "translations" swap a few dozen words for German or Spanish ones: enough to
 give each language its own, line-aligned text.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,28 +21,69 @@ from workbench.data.sources import _url_path
 
 # topic -> (subjects, verbs, objects); a sentence is "<subject> <verb> <object>."
 TOPICS: dict[str, tuple[list[str], list[str], list[str]]] = {
-    "food": (["A man", "A woman", "The cook", "A child"], ["is eating", "is cooking", "is cutting", "likes"],
-             ["bread", "pasta", "an apple", "hot soup", "rice"]),
-    "music": (["A man", "A girl", "The band", "A woman"], ["is playing", "plays", "is tuning", "listens to"],
-              ["a guitar", "the piano", "a violin", "the drums", "a flute"]),
-    "animals": (["A dog", "A cat", "A horse", "A bird"], ["is running on", "sleeps on", "jumps over", "sits on"],
-                ["the grass", "a fence", "the street", "the sofa", "the beach"]),
-    "space": (["NASA", "The crew", "An astronomer", "A probe"], ["launched", "is studying", "photographed", "reached"],
-              ["a rocket", "the moon", "a comet", "the orbit", "Mars"]),
-    "money": (["The bank", "The market", "Investors", "The company"], ["raised", "cut", "sold", "reported"],
-              ["interest rates", "shares", "bonds", "its profits", "the loans"]),
-    "weather": (["Heavy rain", "A storm", "Strong wind", "Snow"], ["hit", "closed", "covered", "damaged"],
-                ["the city", "the roads", "the old town", "the coast", "the valley"]),
+    "food": (
+        ["A man", "A woman", "The cook", "A child"],
+        ["is eating", "is cooking", "is cutting", "likes"],
+        ["bread", "pasta", "an apple", "hot soup", "rice"],
+    ),
+    "music": (
+        ["A man", "A girl", "The band", "A woman"],
+        ["is playing", "plays", "is tuning", "listens to"],
+        ["a guitar", "the piano", "a violin", "the drums", "a flute"],
+    ),
+    "animals": (
+        ["A dog", "A cat", "A horse", "A bird"],
+        ["is running on", "sleeps on", "jumps over", "sits on"],
+        ["the grass", "a fence", "the street", "the sofa", "the beach"],
+    ),
+    "space": (
+        ["NASA", "The crew", "An astronomer", "A probe"],
+        ["launched", "is studying", "photographed", "reached"],
+        ["a rocket", "the moon", "a comet", "the orbit", "Mars"],
+    ),
+    "money": (
+        ["The bank", "The market", "Investors", "The company"],
+        ["raised", "cut", "sold", "reported"],
+        ["interest rates", "shares", "bonds", "its profits", "the loans"],
+    ),
+    "weather": (
+        ["Heavy rain", "A storm", "Strong wind", "Snow"],
+        ["hit", "closed", "covered", "damaged"],
+        ["the city", "the roads", "the old town", "the coast", "the valley"],
+    ),
 }
 WORDS = {  # English word -> (German, Spanish)
-    "a": ("ein", "un"), "an": ("ein", "un"), "the": ("der", "el"), "man": ("Mann", "hombre"),
-    "woman": ("Frau", "mujer"), "child": ("Kind", "niño"), "girl": ("Mädchen", "niña"), "dog": ("Hund", "perro"),
-    "cat": ("Katze", "gato"), "horse": ("Pferd", "caballo"), "bird": ("Vogel", "pájaro"), "is": ("ist", "está"),
-    "eating": ("essend", "comiendo"), "playing": ("spielend", "tocando"), "plays": ("spielt", "toca"),
-    "bread": ("Brot", "pan"), "soup": ("Suppe", "sopa"), "rice": ("Reis", "arroz"), "street": ("Straße", "calle"),
-    "moon": ("Mond", "luna"), "rain": ("Regen", "lluvia"), "storm": ("Sturm", "tormenta"), "snow": ("Schnee", "nieve"),
-    "city": ("Stadt", "ciudad"), "bank": ("Bank", "banco"), "market": ("Markt", "mercado"), "on": ("auf", "en"),
-    "over": ("über", "sobre"), "hit": ("traf", "golpeó"), "cut": ("senkte", "recortó"), "and": ("und", "y"),
+    "a": ("ein", "un"),
+    "an": ("ein", "un"),
+    "the": ("der", "el"),
+    "man": ("Mann", "hombre"),
+    "woman": ("Frau", "mujer"),
+    "child": ("Kind", "niño"),
+    "girl": ("Mädchen", "niña"),
+    "dog": ("Hund", "perro"),
+    "cat": ("Katze", "gato"),
+    "horse": ("Pferd", "caballo"),
+    "bird": ("Vogel", "pájaro"),
+    "is": ("ist", "está"),
+    "eating": ("essend", "comiendo"),
+    "playing": ("spielend", "tocando"),
+    "plays": ("spielt", "toca"),
+    "bread": ("Brot", "pan"),
+    "soup": ("Suppe", "sopa"),
+    "rice": ("Reis", "arroz"),
+    "street": ("Straße", "calle"),
+    "moon": ("Mond", "luna"),
+    "rain": ("Regen", "lluvia"),
+    "storm": ("Sturm", "tormenta"),
+    "snow": ("Schnee", "nieve"),
+    "city": ("Stadt", "ciudad"),
+    "bank": ("Bank", "banco"),
+    "market": ("Markt", "mercado"),
+    "on": ("auf", "en"),
+    "over": ("über", "sobre"),
+    "hit": ("traf", "golpeó"),
+    "cut": ("senkte", "recortó"),
+    "and": ("und", "y"),
 }
 LANGUAGES = {"de": 0, "es": 1}
 GROUPS = {"rec.food.cooking": "food", "rec.music.misc": "music", "sci.space": "space", "misc.finance": "money"}
@@ -111,21 +153,27 @@ def stsb_rows(seed: int = 1) -> dict[str, list[tuple[str, str, float]]]:
 
 def sts_files(stsb: dict[str, list[tuple[str, str, float]]], seed: int = 2) -> dict[str, bytes]:
     """sbert.net's stsbenchmark.tsv.gz, stsb-multi-mt's CSVs (en, de, es) and three SemEval-2017 tracks."""
-    rows = [[split, GENRES[i % 3], "MSRvid", "2012test", f"{i:04d}", f"{score:.3f}", s1, s2]
-            for split, pairs in stsb.items() for i, (s1, s2, score) in enumerate(pairs)]
+    rows = [
+        [split, GENRES[i % 3], "MSRvid", "2012test", f"{i:04d}", f"{score:.3f}", s1, s2]
+        for split, pairs in stsb.items()
+        for i, (s1, s2, score) in enumerate(pairs)
+    ]
     files = {"sbert.net/datasets/stsbenchmark.tsv.gz": fx.gz(fx.tsv([fx.STSB_HEADER, *rows]))}
     for lang in ("en", "de", "es"):
         for split, pairs in stsb.items():
             files[registered("stsb-multi-mt", f"stsb-multi-mt/stsb-{lang}-{split}.csv")] = _csv(
-                [[translate(s1, lang), translate(s2, lang), str(score)] for s1, s2, score in pairs])
+                [[translate(s1, lang), translate(s2, lang), str(score)] for s1, s2, score in pairs]
+            )
     rng = random.Random(seed)
     for track, first, second in (("track5.en-en", "en", "en"), ("track4a.es-en", "es", "en")):
         pairs = list(scored_pairs(rng, 20))
-        files[registered("sts17", f"sts17/STS.input.{track}.txt")] = fx.tsv([[translate(a, first), translate(b, second)]
-                                                          for a, b, _ in pairs]).encode()
+        files[registered("sts17", f"sts17/STS.input.{track}.txt")] = fx.tsv(
+            [[translate(a, first), translate(b, second)] for a, b, _ in pairs]
+        ).encode()
         files[registered("sts17", f"sts17/STS.gs.{track}.txt")] = _lines([f"{score:.6f}" for *_, score in pairs])
     files[registered("sts17", "sts17/STS.input.extended.de-en.txt")] = fx.tsv(
-        [[a, translate(b, "de"), str(score)] for a, b, score in scored_pairs(rng, 20)]).encode()
+        [[a, translate(b, "de"), str(score)] for a, b, score in scored_pairs(rng, 20)]
+    ).encode()
     return files
 
 
@@ -136,10 +184,14 @@ def parallel_files(seed: int = 3) -> dict[str, bytes]:
     news = [sentence(rng, topics[i % len(topics)]) for i in range(60)]
     files = {registered("ntrex", "parallel/ntrex/newstest2019-src.eng.txt"): _lines(news, "\r\n")}
     for lang, code in (("de", "deu"), ("es", "spa")):
-        files[registered("ntrex", f"parallel/ntrex/newstest2019-ref.{code}.txt")] = _lines([translate(s, lang) for s in news], "\r\n")
+        files[registered("ntrex", f"parallel/ntrex/newstest2019-ref.{code}.txt")] = _lines(
+            [translate(s, lang) for s in news], "\r\n"
+        )
         english = [sentence(rng, topics[i % len(topics)]) for i in range(30)]
         files[registered("tatoeba", f"parallel/tatoeba/tatoeba.{code}-eng.eng")] = _lines(english)
-        files[registered("tatoeba", f"parallel/tatoeba/tatoeba.{code}-eng.{code}")] = _lines([translate(s, lang) for s in english])
+        files[registered("tatoeba", f"parallel/tatoeba/tatoeba.{code}-eng.{code}")] = _lines(
+            [translate(s, lang) for s in english]
+        )
     return files
 
 
@@ -158,12 +210,16 @@ def snli_zip(seed: int = 4) -> bytes:
             obj = rng.choice(TOPICS[topic][2])
             premise = sentence(rng, topic, obj)
             other = rng.choice([t for t in topics if t != topic])
-            for gold, hypothesis in (("entailment", sentence(rng, topic, obj)), ("neutral", sentence(rng, topic)),
-                                     ("contradiction", sentence(rng, other))):
+            for gold, hypothesis in (
+                ("entailment", sentence(rng, topic, obj)),
+                ("neutral", sentence(rng, topic)),
+                ("contradiction", sentence(rng, other)),
+            ):
                 rows.append({"gold_label": gold, "sentence1": premise, "sentence2": hypothesis})
         rows.append({"gold_label": "-", "sentence1": "Unclear.", "sentence2": "Maybe."})
-        members[f"snli_1.0/snli_1.0_{split}.jsonl"] = fx.jsonl([{**row, "pairID": f"{split}{i}"}
-                                                                for i, row in enumerate(rows)])
+        members[f"snli_1.0/snli_1.0_{split}.jsonl"] = fx.jsonl(
+            [{**row, "pairID": f"{split}{i}"} for i, row in enumerate(rows)]
+        )
     return fx.zipped(members)
 
 
@@ -200,15 +256,25 @@ def scifact_zip(seed: int = 6) -> bytes:
         topic = topics[i % len(topics)]
         obj = TOPICS[topic][2][(i // len(topics)) % len(TOPICS[topic][2])]
         doc_id = str(1000 + i)
-        corpus.append({"_id": doc_id, "title": sentence(rng, topic, obj),
-                       "text": " ".join(sentence(rng, topic, obj) for _ in range(3))})
+        corpus.append(
+            {
+                "_id": doc_id,
+                "title": sentence(rng, topic, obj),
+                "text": " ".join(sentence(rng, topic, obj) for _ in range(3)),
+            }
+        )
         if i < SCIFACT_QUERIES:
             queries.append({"_id": str(i + 1), "text": sentence(rng, topic, obj)})
             test.append([str(i + 1), doc_id, "1"])
     queries.append({"_id": "900", "text": "A claim of the training split."})
-    return fx.zipped({"scifact/corpus.jsonl": fx.jsonl(corpus), "scifact/queries.jsonl": fx.jsonl(queries),
-                      "scifact/qrels/test.tsv": fx.tsv(test), "scifact/qrels/train.tsv": fx.tsv(
-                          [["query-id", "corpus-id", "score"], ["900", "1000", "1"]])})
+    return fx.zipped(
+        {
+            "scifact/corpus.jsonl": fx.jsonl(corpus),
+            "scifact/queries.jsonl": fx.jsonl(queries),
+            "scifact/qrels/test.tsv": fx.tsv(test),
+            "scifact/qrels/train.tsv": fx.tsv([["query-id", "corpus-id", "score"], ["900", "1000", "1"]]),
+        }
+    )
 
 
 NEWSGROUPS_SIZES = {"train": 8, "test": 4}  # messages per group
@@ -224,9 +290,12 @@ def newsgroups_archive(seed: int = 7) -> bytes:
             for group, topic in GROUPS.items():
                 for _ in range(n):
                     number += 1
-                    body = (f"From: user{number}@example.org\nSubject: Re: {sentence(rng, topic)}\nLines: 4\n\n"
-                            f"In article <{number}@example.org> someone writes:\n> {sentence(rng, topic)}\n\n"
-                            + "\n".join(sentence(rng, topic) for _ in range(3)) + "\n-- \nuser\n").encode()
+                    body = (
+                        f"From: user{number}@example.org\nSubject: Re: {sentence(rng, topic)}\nLines: 4\n\n"
+                        f"In article <{number}@example.org> someone writes:\n> {sentence(rng, topic)}\n\n"
+                        + "\n".join(sentence(rng, topic) for _ in range(3))
+                        + "\n-- \nuser\n"
+                    ).encode()
                     info = tarfile.TarInfo(f"20news-bydate-{split}/{group}/{number}")
                     info.size = len(body)
                     archive.addfile(info, io.BytesIO(body))
@@ -256,11 +325,13 @@ def notebook_files() -> dict[str, bytes]:
     files = fx.upstream_files()
     files.update(sts_files(stsb_rows()))
     files.update(parallel_files())
-    files.update({
-        source("snli", "stanford", "folder"): snli_zip(),
-        source("quora-duplicates", "quora", "data"): quora_tsv(),
-        source("scifact", "beir", "archive"): scifact_zip(),
-        source("20newsgroups", "scikit-learn", "archive"): newsgroups_archive(),
-        registered("ag-news", "ag_news_test.csv"): ag_news_csv(),
-    })
+    files.update(
+        {
+            source("snli", "stanford", "folder"): snli_zip(),
+            source("quora-duplicates", "quora", "data"): quora_tsv(),
+            source("scifact", "beir", "archive"): scifact_zip(),
+            source("20newsgroups", "scikit-learn", "archive"): newsgroups_archive(),
+            registered("ag-news", "ag_news_test.csv"): ag_news_csv(),
+        }
+    )
     return files

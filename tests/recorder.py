@@ -1,4 +1,5 @@
 """A callback that records the events it is sent, shared by the trainer and cross-encoder tests."""
+
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -1,4 +1,5 @@
 """ONNX/int8 backends on the tiny random BERT, and the fidelity report."""
+
 from __future__ import annotations
 
 import copy
@@ -18,8 +19,13 @@ from workbench.modules import BoW
 onnx = pytest.importorskip("onnx")  # the backends import onnxruntime and onnx only when used
 pytest.importorskip("onnxruntime")
 
-TEXTS = ["a man is eating food .", "the dog", "", "a woman plays the guitar with a child in the street",
-         "someone rides a horse"]
+TEXTS = [
+    "a man is eating food .",
+    "the dog",
+    "",
+    "a woman plays the guitar with a child in the street",
+    "someone rides a horse",
+]
 
 
 @pytest.fixture()
@@ -118,8 +124,9 @@ def test_damaged_export_is_made_again(tiny_encoder, private_cache, caplog):
 def test_sessions_do_not_travel_with_copies(tiny_encoder, private_cache):
     tiny_encoder.encode(TEXTS, compute_dtype="int8")
     clone = copy.deepcopy(tiny_encoder)  # a session inside the encoder could not be copied
-    np.testing.assert_allclose(clone.encode(TEXTS, compute_dtype="bfloat16"),
-                               tiny_encoder.encode(TEXTS, compute_dtype="bfloat16"), atol=1e-6)
+    np.testing.assert_allclose(
+        clone.encode(TEXTS, compute_dtype="bfloat16"), tiny_encoder.encode(TEXTS, compute_dtype="bfloat16"), atol=1e-6
+    )
 
 
 def test_backend_errors_say_what_is_accepted(tiny_bert_dir, tiny_encoder, private_cache):
@@ -155,8 +162,17 @@ def test_setting_labels_and_errors():
 
 
 def test_fidelity_report_compares_settings(tiny_encoder, private_cache, mirror):
-    report = fidelity_report(tiny_encoder, {}, {"compute_dtype": "int8"}, {"backend": "onnx"}, {"truncate_dim": 16},
-                             stsb_pairs=300, scifact_docs=40, scifact_queries=8, top_k=5)
+    report = fidelity_report(
+        tiny_encoder,
+        {},
+        {"compute_dtype": "int8"},
+        {"backend": "onnx"},
+        {"truncate_dim": 16},
+        stsb_pairs=300,
+        scifact_docs=40,
+        scifact_queries=8,
+        top_k=5,
+    )
     assert list(report["setting"]) == ["torch/float32", "torch/int8", "onnx/float32", "torch/float32/16d"]
     reference, int8, onnx_fp32, narrow = (report.iloc[i] for i in range(4))
     assert reference["mean_cosine"] == pytest.approx(1.0) and reference["stsb_delta"] == 0

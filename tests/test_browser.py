@@ -9,6 +9,7 @@ Every check of the page waits for its condition (Playwright's ``expect``,
 pace, and on a busy machine a count taken once can come before the drawing.
 ``tests/stress_browser.sh`` runs this file while every core is kept busy.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,14 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 # Enough work for the widgets to show something worth seeing, little enough to run in about a minute each
 # on a quiet machine. Notebook 03: 30 steps of 8 pairs, evaluated every 5, so the monitor is seen mid-run.
 PARAMETERS: dict[str, dict[str, Any]] = {
-    "03_train_sts": {"max_train": 240, "max_dev": 50, "max_test": 50, "batch_size": 8, "evaluation_steps": 5,
-                     "epochs": 1},
+    "03_train_sts": {
+        "max_train": 240,
+        "max_dev": 50,
+        "max_test": 50,
+        "batch_size": 8,
+        "evaluation_steps": 5,
+        "epochs": 1,
+    },
     "06_clustering": {"newsgroups_docs": 400, "agnews_docs": 200},
     "02_sts_evaluation": {"include_mpnet": False, "max_pairs": 300},
     "05_semantic_search": {"max_corpus": 100, "max_queries": 10, "quora_questions": 500, "quora_queries": 20},
@@ -151,14 +158,18 @@ def test_training_monitor_in_notebook_03(page, lab, results_dir):
     expect(monitor.locator(".wb-stop button, button.wb-stop")).to_have_count(1)
     # Mid-training: two evaluations drawn with their curve, the last step not reached yet. The progress is
     # read in the same instant the rest is seen, so a slow screenshot cannot change the verdict.
-    width = page.wait_for_function("""() => {
+    width = page.wait_for_function(
+        """() => {
         const monitor = document.querySelector('.wb-monitor');
         const rows = monitor.querySelectorAll('.wb-metrics-table tbody tr').length;
         const curve = [...monitor.querySelectorAll('.js-plotly-plot text')]
             .some(text => text.textContent.includes('sts-dev_spearman_cosine'));
         const bar = monitor.querySelector('.wb-progress .progress-bar');
         return rows >= 2 && curve && bar ? {width: parseFloat(bar.style.width)} : null;
-    }""", timeout=RUN_S * 1000, polling=200).json_value()["width"]
+    }""",
+        timeout=RUN_S * 1000,
+        polling=200,
+    ).json_value()["width"]
     at_least(monitor.locator(".js-plotly-plot svg.main-svg"), 1)
     shot(monitor, "03_monitor_mid_training")
     monitor.scroll_into_view_if_needed()
@@ -200,11 +211,13 @@ def test_cluster_map_on_a_slow_browser(page, lab):
     import nbformat
 
     name = "slow_cluster_map"
-    code = (f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
-            "import numpy as np\nfrom widgets import ClusterExplorer\n"
-            "points = np.random.default_rng(0).normal(size=(60, 8))\n"
-            "explorer = ClusterExplorer(points, [f'text {i}' for i in range(60)], k=3, projection='pca')\n"
-            "explorer.widget")
+    code = (
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
+        "import numpy as np\nfrom widgets import ClusterExplorer\n"
+        "points = np.random.default_rng(0).normal(size=(60, 8))\n"
+        "explorer = ClusterExplorer(points, [f'text {i}' for i in range(60)], k=3, projection='pca')\n"
+        "explorer.widget"
+    )
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_NAME, "language": "python"}
     nbformat.write(notebook, lab.root / f"{name}.ipynb")

@@ -5,6 +5,7 @@ Before the first evaluation is the hardest moment to stop: no metric has been co
 notebook must still reach its results (the steps actually run, a test score of the best model), so
 the cells queued by Run All after ``fit`` must run.  Every check waits for its condition.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(TEST_S)]
 NAME = "03_train_sts"
 # 100 steps of 8 pairs, the first evaluation at step 60: a stop after step 2 lands well before it, even late.
 STEPS, FIRST_EVALUATION = 100, 60
-PARAMETERS = {"max_train": 8 * STEPS, "max_dev": 50, "max_test": 50, "batch_size": 8,
-              "evaluation_steps": FIRST_EVALUATION, "epochs": 1}
+PARAMETERS = {
+    "max_train": 8 * STEPS,
+    "max_dev": 50,
+    "max_test": 50,
+    "batch_size": 8,
+    "evaluation_steps": FIRST_EVALUATION,
+    "epochs": 1,
+}
 #: Seconds for the notebook to reach training, and then to finish once stopped.
 RUN_S = 900
 #: Seconds for the page to show what the kernel sent (drawing lags far behind the kernel under load).
@@ -49,8 +56,9 @@ def lab(notebook_kernel, chromium, tmp_path_factory):  # noqa: F811
 def notebook_03(lab, tmp_path) -> dict[str, Path]:
     """Notebook 03 with many steps, written afresh into the server's root; where it writes its results and model."""
     paths = {"results": tmp_path / f"{NAME}.json", "model": tmp_path / "model"}
-    prepare_notebook(NAME, lab.root, {**PARAMETERS, "results_path": str(paths["results"]),
-                                      "output_path": str(paths["model"])})
+    prepare_notebook(
+        NAME, lab.root, {**PARAMETERS, "results_path": str(paths["results"]), "output_path": str(paths["model"])}
+    )
     return paths
 
 

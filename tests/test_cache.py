@@ -1,4 +1,5 @@
 """Cache entries: reused when whole, rebuilt (with a warning) when damaged, never replaced when foreign."""
+
 from __future__ import annotations
 
 import logging
@@ -48,12 +49,19 @@ def test_entry_is_built_once_and_records_its_files(tmp_path, builds):
     assert [p.name for p in entry.parent.iterdir() if p.suffix != ".lock"] == ["entry"]  # no temporary folders
 
 
-@pytest.mark.parametrize("damage, reason, kept", [
-    (lambda e: (e / "a.bin").write_bytes(b"a" * 10), "a.bin has 10 bytes, 1,000 when it was written", ["sub/b.txt"]),
-    (lambda e: (e / "sub" / "b.txt").unlink(), "sub/b.txt is missing", ["a.bin"]),
-    (lambda e: (e / RECORD).write_text('{"files": {"a.bin": 10'), "record.json is unreadable", None),
-    (lambda e: (e / RECORD).write_text('{"revision": 1}'), "lists no file sizes", None),
-])
+@pytest.mark.parametrize(
+    "damage, reason, kept",
+    [
+        (
+            lambda e: (e / "a.bin").write_bytes(b"a" * 10),
+            "a.bin has 10 bytes, 1,000 when it was written",
+            ["sub/b.txt"],
+        ),
+        (lambda e: (e / "sub" / "b.txt").unlink(), "sub/b.txt is missing", ["a.bin"]),
+        (lambda e: (e / RECORD).write_text('{"files": {"a.bin": 10'), "record.json is unreadable", None),
+        (lambda e: (e / RECORD).write_text('{"revision": 1}'), "lists no file sizes", None),
+    ],
+)
 def test_damaged_entry_is_rebuilt_with_a_warning(tmp_path, builds, caplog, damage, reason, kept):
     entry = tmp_path / "entry"
     cached_folder(entry, RECORD, builds)
@@ -115,7 +123,12 @@ def test_what_a_killed_build_left_is_removed_by_the_next(tmp_path, builds):
         (tmp_path / other).mkdir()
     cached_folder(entry, RECORD, builds)
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock") == [
-        ".entry-other.tmp-1", ".entryX.tmp-1", "builds.log", "entry", "entry.tmp-1"]
+        ".entry-other.tmp-1",
+        ".entryX.tmp-1",
+        "builds.log",
+        "entry",
+        "entry.tmp-1",
+    ]
 
 
 def _build_in_process(entry: str, log: str) -> None:
@@ -124,8 +137,9 @@ def _build_in_process(entry: str, log: str) -> None:
 
 def test_processes_building_one_entry_build_it_once(tmp_path, builds):
     context = multiprocessing.get_context("fork")  # forked children start at once, without re-importing
-    workers = [context.Process(target=_build_in_process, args=(str(tmp_path / "entry"), str(builds.log)))
-               for _ in range(3)]
+    workers = [
+        context.Process(target=_build_in_process, args=(str(tmp_path / "entry"), str(builds.log))) for _ in range(3)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:

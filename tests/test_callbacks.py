@@ -1,4 +1,5 @@
 """Training subscribers (history, checkpoint saver, early stopping, NaN guard) and the checkpoint helpers."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,12 @@ import torch
 from workbench.hooks import Hooks
 from workbench.training import CheckpointSaver, EarlyStopping, History, NaNGuard
 from workbench.training.checkpoint import (
-    find_checkpoint, list_checkpoints, remove_old_checkpoints, rng_state, save_model_keeping, set_rng_state,
+    find_checkpoint,
+    list_checkpoints,
+    remove_old_checkpoints,
+    rng_state,
+    save_model_keeping,
+    set_rng_state,
 )
 
 
@@ -41,13 +47,31 @@ class FakeTrainer:
 
 def step(hooks: Hooks, trainer: FakeTrainer, losses: dict[str, float], epoch: int = 0) -> None:
     trainer.global_step += 1
-    hooks.emit("step_end", trainer=trainer, step=trainer.global_step, total_steps=10, epoch=epoch, losses=losses,
-               lr=1e-5, samples_per_s=50.0, grad_norm=0.5)
+    hooks.emit(
+        "step_end",
+        trainer=trainer,
+        step=trainer.global_step,
+        total_steps=10,
+        epoch=epoch,
+        losses=losses,
+        lr=1e-5,
+        samples_per_s=50.0,
+        grad_norm=0.5,
+    )
 
 
 def evaluation(hooks: Hooks, trainer: FakeTrainer, value: float, greater_is_better: bool = True) -> None:
-    hooks.emit("evaluation", trainer=trainer, step=trainer.global_step, epoch=0, metrics={"dev_score": value},
-               primary=value, is_best=False, primary_metric="dev_score", greater_is_better=greater_is_better)
+    hooks.emit(
+        "evaluation",
+        trainer=trainer,
+        step=trainer.global_step,
+        epoch=0,
+        metrics={"dev_score": value},
+        primary=value,
+        is_best=False,
+        primary_metric="dev_score",
+        greater_is_better=greater_is_better,
+    )
 
 
 # ---------------------------------------------------------------------------- History
@@ -129,13 +153,16 @@ def test_checkpoint_saver_rejects_bad_settings(kwargs):
 
 
 # ---------------------------------------------------------------------------- EarlyStopping
-@pytest.mark.parametrize("values, greater, min_delta, stop_after", [
-    ([0.5, 0.5, 0.5], True, 0.0, 3),             # no change
-    ([0.5, 0.6, 0.7, 0.6, 0.65], True, 0.0, 5),  # two evaluations below the best
-    ([0.5, 0.505, 0.51], True, 0.02, 3),         # gains smaller than min_delta do not count
-    ([1.0, 0.9, 0.8, 0.85, 0.95], False, 0.0, 5),  # a loss-like metric: smaller is better
-    ([math.nan, 0.1, math.nan, math.nan], True, 0.0, 4),
-])
+@pytest.mark.parametrize(
+    "values, greater, min_delta, stop_after",
+    [
+        ([0.5, 0.5, 0.5], True, 0.0, 3),  # no change
+        ([0.5, 0.6, 0.7, 0.6, 0.65], True, 0.0, 5),  # two evaluations below the best
+        ([0.5, 0.505, 0.51], True, 0.02, 3),  # gains smaller than min_delta do not count
+        ([1.0, 0.9, 0.8, 0.85, 0.95], False, 0.0, 5),  # a loss-like metric: smaller is better
+        ([math.nan, 0.1, math.nan, math.nan], True, 0.0, 4),
+    ],
+)
 def test_early_stopping(values, greater, min_delta, stop_after):
     trainer = FakeTrainer()
     hooks = Hooks([EarlyStopping(patience=2, min_delta=min_delta)])
@@ -204,8 +231,12 @@ def test_checkpoints_are_ordered_by_step_and_rotated(tmp_path):
         (tmp_path / f"checkpoint-{step_}" / "trainer_state.json").write_text("{}")
     (tmp_path / "checkpoint-11").mkdir()  # unfinished: no trainer_state.json
     (tmp_path / "notes").mkdir()
-    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-9", "checkpoint-10",
-                                                           "checkpoint-11"]
+    assert [p.name for p in list_checkpoints(tmp_path)] == [
+        "checkpoint-2",
+        "checkpoint-9",
+        "checkpoint-10",
+        "checkpoint-11",
+    ]
     assert find_checkpoint(tmp_path).name == "checkpoint-10"
     assert find_checkpoint(tmp_path / "checkpoint-9").name == "checkpoint-9"
     assert find_checkpoint(tmp_path / "notes") is None

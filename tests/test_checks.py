@@ -1,9 +1,10 @@
-"""The checks that keep the code base in shape, run with the suite: lint, types, and the layer contract.
+"""The checks that keep the code base in shape, run with the suite: lint, format, types, and the layer contract.
 
 Their configuration is in pyproject.toml (``[tool.ruff]``, ``[tool.mypy]``, ``[tool.importlinter]``). The
 tools come with the ``test`` extra; a missing tool fails here rather than skipping, so CI cannot pass
 without the check.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,6 +44,12 @@ def test_the_layer_contract_catches_a_core_import_of_plotly_and_a_view_import_of
 
 def test_ruff_finds_nothing():
     out = run(["-m", "ruff", "check", "--no-cache", "--output-format", "concise", "."])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_code_is_formatted():
+    # `ruff format .` fixes what this finds; notebooks and the quoted 0.3 README code are excluded (pyproject.toml).
+    out = run(["-m", "ruff", "format", "--check", "--no-cache", "."])
     assert out.returncode == 0, out.stdout + out.stderr
 
 

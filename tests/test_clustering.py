@@ -1,4 +1,5 @@
 """Community detection and k-means on synthetic blobs; c-TF-IDF keywords on a toy corpus."""
+
 from __future__ import annotations
 
 import sys
@@ -11,7 +12,13 @@ from sklearn.metrics import normalized_mutual_info_score
 
 import workbench.clustering as clustering
 from workbench.clustering import (
-    KMeansResult, cluster_keywords, cluster_scores, community_detection, kmeans, labels_from_clusters, project,
+    KMeansResult,
+    cluster_keywords,
+    cluster_scores,
+    community_detection,
+    kmeans,
+    labels_from_clusters,
+    project,
 )
 from workbench.hooks import Hooks
 from workbench.similarity import cos_sim
@@ -66,7 +73,9 @@ def test_community_detection_matches_naive_version_on_overlapping_chain(batch_si
     # spacing so that no two points are equally close to a centre
     angles = np.sort(np.random.default_rng(1).uniform(0, 1.2, 40))
     emb = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    communities = community_detection(torch.from_numpy(emb), threshold=0.98, min_community_size=5, batch_size=batch_size)
+    communities = community_detection(
+        torch.from_numpy(emb), threshold=0.98, min_community_size=5, batch_size=batch_size
+    )
     assert len(communities) > 1
     flat = [i for c in communities for i in c]
     assert len(flat) == len(set(flat))
@@ -116,9 +125,13 @@ def test_kmeans_rejects_bad_cluster_counts():
 
 
 TEXTS = [
-    "The Cat sat on the mat", "A cat chased the mouse", "My cat sleeps all day",
-    "Stocks fell as the market closed", "The market rallied and stocks rose",
-    "Rain is expected tomorrow", "Heavy rain and wind tonight",
+    "The Cat sat on the mat",
+    "A cat chased the mouse",
+    "My cat sleeps all day",
+    "Stocks fell as the market closed",
+    "The market rallied and stocks rose",
+    "Rain is expected tomorrow",
+    "Heavy rain and wind tonight",
 ]
 
 
@@ -195,7 +208,9 @@ def test_pca_projection_matches_the_principal_axes_worked_out_by_hand():
     raw = project(emb, method="pca", normalize=False)  # unnormalised: the longest vector dominates
     assert not np.allclose(np.abs(raw), np.abs(coords), atol=1e-3)
     padded = project(emb, method="pca", n_components=3)  # 2-d embeddings: the third axis is zeros
-    assert padded.shape == (3, 3) and (padded[:, 2] == 0).all() and np.abs(padded[:, :2]) == pytest.approx(np.abs(coords))
+    assert (
+        padded.shape == (3, 3) and (padded[:, 2] == 0).all() and np.abs(padded[:, :2]) == pytest.approx(np.abs(coords))
+    )
 
 
 @pytest.mark.slow  # numba compiles UMAP on its first call: a minute or more on two cores

@@ -1,4 +1,5 @@
 """sentence-transformers' classic names: readers of the original layouts, InputExample, util, models."""
+
 from __future__ import annotations
 
 import gzip
@@ -18,7 +19,7 @@ STS_ROWS = [
     "main-captions\tMSRvid\t2012test\t0001\t5.000\tA plane is taking off.\tAn air plane is taking off.\n",
     # rows with the two attribution fields of the original files
     "main-news\theadlines\t2013\t0002\t1.5\tA man rides.\tA dog sleeps.\tsource-a\tsource-b\n",
-    "main-forums\tdeft-forum\t2014\t0003\t0.0\tYes.\tNo \"quoted\" text.\n",
+    'main-forums\tdeft-forum\t2014\t0003\t0.0\tYes.\tNo "quoted" text.\n',
 ]
 
 
@@ -31,8 +32,9 @@ def test_sts_reader_reads_the_original_layout(tmp_path):
     assert [ex.label for ex in dev] == [1.0, 0.3, 0.0]  # normalized by default, as in sentence-transformers
     assert dev[2].texts == ["Yes.", 'No "quoted" text.'] and isinstance(dev[0], Example)
     assert [ex.texts for ex in reader.get_examples("sts-test.csv.gz", max_examples=2)] == [ex.texts for ex in dev[:2]]
-    assert [ex.label for ex in STSBenchmarkDataReader(tmp_path, normalize_scores=False).get_examples("sts-dev.csv")] \
-        == [5.0, 1.5, 0.0]
+    assert [
+        ex.label for ex in STSBenchmarkDataReader(tmp_path, normalize_scores=False).get_examples("sts-dev.csv")
+    ] == [5.0, 1.5, 0.0]
     (tmp_path / "bad.csv").write_text(STS_ROWS[0] + "genre\tfile\t2012\t1\tfive\ta\tb\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"bad.csv, line 2: score 'five' is not a valid float"):
         reader.get_examples("bad.csv")
@@ -52,14 +54,19 @@ def test_readers_take_the_mirrors_files(mirror):
 
 
 def test_nli_reader_reads_the_original_allnli_folder(tmp_path):
-    for part, lines in (("s1", ["A man eats .", "A dog runs ."]), ("s2", ["Someone eats .", "A cat sleeps ."]),
-                        ("labels", ["entailment", "Contradiction "])):
+    for part, lines in (
+        ("s1", ["A man eats .", "A dog runs ."]),
+        ("s2", ["Someone eats .", "A cat sleeps ."]),
+        ("labels", ["entailment", "Contradiction "]),
+    ):
         with gzip.open(tmp_path / f"{part}.train.gz", "wt", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in lines))
     reader = NLIDataReader(tmp_path)
     examples = reader.get_examples("train.gz")
     assert [(ex.texts, ex.label) for ex in examples] == [
-        (["A man eats .", "Someone eats ."], 1), (["A dog runs .", "A cat sleeps ."], 0)]
+        (["A man eats .", "Someone eats ."], 1),
+        (["A dog runs .", "A cat sleeps ."], 0),
+    ]
     assert reader.get_num_labels() == 3
     with gzip.open(tmp_path / "labels.train.gz", "wt", encoding="utf-8") as fh:
         fh.write("entailment\n")
@@ -74,7 +81,10 @@ def test_label_sentence_reader_numbers_labels_in_order_of_appearance(tmp_path):
     (tmp_path / "test.tsv").write_text("NUM\tHow far ?\nLOC\tWhere ?\n")
     reader = LabelSentenceReader(tmp_path)
     assert [(ex.texts, ex.label) for ex in reader.get_examples("train.tsv")] == [
-        (["How does it work ?"], 0), (["How many ?"], 1), (["What is it ?"], 0)]
+        (["How does it work ?"], 0),
+        (["How many ?"], 1),
+        (["What is it ?"], 0),
+    ]
     assert [ex.label for ex in reader.get_examples("test.tsv")] == [1, 2]  # the same ids across files
     swapped = LabelSentenceReader(tmp_path, label_col_idx=1, sentence_col_idx=0).get_examples("test.tsv")
     assert swapped[0].texts == ["NUM"]
@@ -97,15 +107,19 @@ def test_util_functions_are_the_workbench_ones_with_st_arguments():
     rng = np.random.default_rng(0)
     corpus, queries = rng.normal(size=(50, 8)), rng.normal(size=(3, 8))
     # sentence-transformers' positional order: query_chunk_size, corpus_chunk_size, top_k
-    assert util.semantic_search(queries, corpus, 2, 7, 4) == semantic_search(queries, corpus, top_k=4, query_chunk_size=2,
-                                                                          corpus_chunk_size=7)
-    assert util.semantic_search(queries, corpus, score_function=util.dot_score, top_k=3) == \
-        semantic_search(queries, corpus, top_k=3, similarity_fn_name="dot")
-    assert util.paraphrase_mining_embeddings(corpus, top_k=3, max_pairs=10) == \
-        paraphrase_mining_embeddings(corpus, top_k=3, max_pairs=10)
+    assert util.semantic_search(queries, corpus, 2, 7, 4) == semantic_search(
+        queries, corpus, top_k=4, query_chunk_size=2, corpus_chunk_size=7
+    )
+    assert util.semantic_search(queries, corpus, score_function=util.dot_score, top_k=3) == semantic_search(
+        queries, corpus, top_k=3, similarity_fn_name="dot"
+    )
+    assert util.paraphrase_mining_embeddings(corpus, top_k=3, max_pairs=10) == paraphrase_mining_embeddings(
+        corpus, top_k=3, max_pairs=10
+    )
     points = np.vstack([np.ones((4, 8)) + rng.normal(scale=0.01, size=(4, 8)), -np.ones((3, 8))])
-    assert util.community_detection(points, threshold=0.9, min_community_size=3) == \
-        community_detection(points, threshold=0.9, min_community_size=3)
+    assert util.community_detection(points, threshold=0.9, min_community_size=3) == community_detection(
+        points, threshold=0.9, min_community_size=3
+    )
     torch.testing.assert_close(util.pytorch_cos_sim(queries, corpus), util.cos_sim(queries, corpus))
 
 
@@ -122,8 +136,12 @@ def test_classic_names_never_warn(tiny_bert_dir):
         from workbench import SentenceTransformer, models
 
         word = models.Transformer(str(tiny_bert_dir))
-        pooling = models.Pooling(word.get_word_embedding_dimension(), pooling_mode_mean_tokens=True,
-                                 pooling_mode_cls_token=False, pooling_mode_max_tokens=False)
+        pooling = models.Pooling(
+            word.get_word_embedding_dimension(),
+            pooling_mode_mean_tokens=True,
+            pooling_mode_cls_token=False,
+            pooling_mode_max_tokens=False,
+        )
         model = SentenceTransformer(modules=[word, pooling], device="cpu")
     assert pooling.modes == ("mean",) and model.encode(["a dog"]).shape == (1, 32)
     assert models.Pooling(8, pooling_mode=("cls", "lasttoken")).modes == ("cls", "last_token")

@@ -1,4 +1,5 @@
 """Corpus-scale encoding: memmap output, resume without recomputing, clear errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -141,10 +142,20 @@ def test_resume_with_changed_model_weights_or_configuration_is_refused(tiny_enco
 
 def test_resume_with_other_encode_settings_names_each_one(tiny_encoder, tmp_path):
     corpus = interrupted_file_run(tiny_encoder, tmp_path, batch_size=4)
-    with pytest.raises(ValueError, match=r"batch_size: 4 earlier, 8 now; .*normalize_embeddings: False earlier, "
-                                         r"True now\. Pass restart=True"):
-        encode_corpus(tiny_encoder, corpus, tmp_path / "out", chunk_size=5, dtype="float32", batch_size=8,
-                      normalize_embeddings=True)
+    with pytest.raises(
+        ValueError,
+        match=r"batch_size: 4 earlier, 8 now; .*normalize_embeddings: False earlier, "
+        r"True now\. Pass restart=True",
+    ):
+        encode_corpus(
+            tiny_encoder,
+            corpus,
+            tmp_path / "out",
+            chunk_size=5,
+            dtype="float32",
+            batch_size=8,
+            normalize_embeddings=True,
+        )
 
 
 def test_files_it_did_not_write_are_never_replaced(tiny_encoder, tmp_path):
@@ -210,13 +221,16 @@ def test_a_missing_output_file_is_encoded_again(tiny_encoder, tmp_path):
 
 
 # ---------------------------------------------------------------- one definition of a line (item 3)
-@pytest.mark.parametrize(("data", "lines"), [
-    (b"a man\reats\nthe dog\n", ["a man\reats", "the dog"]),  # a stray \r stays inside its line
-    (b"a man\r\nthe dog\r\n", ["a man", "the dog"]),  # \r\n endings
-    (b"a man\nthe dog", ["a man", "the dog"]),  # no final newline
-    (b"a man\nthe dog\n\n", ["a man", "the dog", ""]),  # the last line is empty
-    (b"\r\n\n\r", ["", "", "\r"]),
-])
+@pytest.mark.parametrize(
+    ("data", "lines"),
+    [
+        (b"a man\reats\nthe dog\n", ["a man\reats", "the dog"]),  # a stray \r stays inside its line
+        (b"a man\r\nthe dog\r\n", ["a man", "the dog"]),  # \r\n endings
+        (b"a man\nthe dog", ["a man", "the dog"]),  # no final newline
+        (b"a man\nthe dog\n\n", ["a man", "the dog", ""]),  # the last line is empty
+        (b"\r\n\n\r", ["", "", "\r"]),
+    ],
+)
 def test_row_i_is_line_i_whatever_the_line_endings(tiny_encoder, tmp_path, data, lines):
     (tmp_path / "corpus.txt").write_bytes(data)
     assert list(read_lines(tmp_path / "corpus.txt")) == lines
@@ -227,8 +241,11 @@ def test_row_i_is_line_i_whatever_the_line_endings(tiny_encoder, tmp_path, data,
 def test_a_latin1_file_is_refused_naming_the_line_or_read_with_its_encoding(tiny_encoder, tmp_path):
     lines = ["the dog plays", "a man is eating", "café au lait", "the end"]
     (tmp_path / "corpus.txt").write_bytes("\n".join(lines).encode("latin-1"))
-    with pytest.raises(ValueError, match=r"corpus.txt, line 3: not valid utf-8 \(byte 0xe9 at position 3.*"
-                                         r"pass encoding="):
+    with pytest.raises(
+        ValueError,
+        match=r"corpus.txt, line 3: not valid utf-8 \(byte 0xe9 at position 3.*"
+        r"pass encoding=",
+    ):
         encode_corpus(tiny_encoder, tmp_path / "corpus.txt", tmp_path / "out")
     assert not (tmp_path / "out" / "embeddings.npy").exists()  # refused before any work
     emb = encode_corpus(tiny_encoder, tmp_path / "corpus.txt", tmp_path / "out", dtype="float32", encoding="latin-1")
@@ -255,8 +272,9 @@ def test_total_must_agree_with_a_list_and_extra_stream_items_are_reported(tiny_e
 
 
 # ---------------------------------------------------------------- properties of the line splitter (section 5)
-LINE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)) | st.sampled_from("\r\n\u2028\x85\x0b\x0c"),
-                    max_size=40)
+LINE_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",)) | st.sampled_from("\r\n\u2028\x85\x0b\x0c"), max_size=40
+)
 
 
 def reference_lines(text: str) -> list[str]:
@@ -274,13 +292,20 @@ def test_read_lines_follows_the_definition_for_any_text(tmp_path, text):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(lines=st.lists(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), max_size=12)
-                      .filter(lambda line: not line.endswith("\r")), max_size=12),
-       endings=st.lists(st.sampled_from(["\n", "\r\n"]), min_size=12, max_size=12), final=st.booleans())
+@given(
+    lines=st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), max_size=12).filter(
+            lambda line: not line.endswith("\r")
+        ),
+        max_size=12,
+    ),
+    endings=st.lists(st.sampled_from(["\n", "\r\n"]), min_size=12, max_size=12),
+    final=st.booleans(),
+)
 def test_any_mix_of_line_endings_gives_back_the_lines(tmp_path, lines, endings, final):
     text = "".join(line + ending for line, ending in zip(lines, endings))
     if lines and not final:  # drop the last ending, unless that would make an empty last line vanish
-        text = text[:-len(endings[len(lines) - 1])] if lines[-1] else text
+        text = text[: -len(endings[len(lines) - 1])] if lines[-1] else text
     (tmp_path / "c.txt").write_bytes(text.encode("utf-8"))
     assert list(read_lines(tmp_path / "c.txt")) == lines
 
@@ -300,8 +325,9 @@ class LineEncoder:
 def test_row_i_of_encode_corpus_is_line_i(tmp_path, text, chunk_size):
     (tmp_path / "c.txt").write_bytes(text.encode("utf-8"))
     lines = reference_lines(text)
-    emb = encode_corpus(LineEncoder(), tmp_path / "c.txt", tmp_path / "out", chunk_size=chunk_size, dtype="float32",
-                        restart=True)
+    emb = encode_corpus(
+        LineEncoder(), tmp_path / "c.txt", tmp_path / "out", chunk_size=chunk_size, dtype="float32", restart=True
+    )
     np.testing.assert_array_equal(emb, LineEncoder().encode(lines).reshape(len(lines), 3))
 
 

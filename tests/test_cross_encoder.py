@@ -1,4 +1,5 @@
 """CrossEncoder: predict, rank, input checks, folders both ways with sentence-transformers, losses, training, evaluators."""
+
 from __future__ import annotations
 
 import math
@@ -11,20 +12,31 @@ from sklearn.metrics import f1_score
 
 from workbench import CrossEncoder, Example
 from workbench.evaluation import (
-    CrossEncoderClassificationEvaluator, CrossEncoderCorrelationEvaluator, CrossEncoderRerankingEvaluator,
+    CrossEncoderClassificationEvaluator,
+    CrossEncoderCorrelationEvaluator,
+    CrossEncoderRerankingEvaluator,
 )
 from workbench.hooks import Callback
 from workbench.losses import CosineSimilarityLoss
 from workbench.losses.cross import (
-    BinaryCrossEntropyLoss, CrossEntropyLoss, ListNetLoss, MarginMSELoss, MSELoss, MultipleNegativesRankingLoss,
+    BinaryCrossEntropyLoss,
+    CrossEntropyLoss,
+    ListNetLoss,
+    MarginMSELoss,
+    MSELoss,
+    MultipleNegativesRankingLoss,
 )
 from workbench.training import Trainer, fit
 from workbench.training.checkpoint import list_checkpoints
 
 from recorder import Recorder
 
-PAIRS = [("a man eats bread", "a man is eating food"), ("a cat", "the dog plays the piano on the street"),
-         ("someone rides a horse", ""), ("good movie", "terrible film")]
+PAIRS = [
+    ("a man eats bread", "a man is eating food"),
+    ("a cat", "the dog plays the piano on the street"),
+    ("someone rides a horse", ""),
+    ("good movie", "terrible film"),
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -33,9 +45,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture()
 def new_ce(tiny_bert_dir):
     """A factory of identical fresh one-score cross-encoders (the head seeded)."""
+
     def make(num_labels: int = 1) -> CrossEncoder:
         torch.manual_seed(0)
         return CrossEncoder.from_encoder(tiny_bert_dir, num_labels=num_labels, max_length=32, device="cpu")
+
     return make
 
 
@@ -64,13 +78,16 @@ def test_predict_emits_progress_through_the_hooks(new_ce):
     assert sum(fields["n"] for name, fields in recorder.events if name == "progress_update") == 4
 
 
-@pytest.mark.parametrize("pairs, error, message", [
-    ("a b", TypeError, "expected a pair of texts"),
-    ([("a", "b"), ("c",)], TypeError, "pair 1 is tuple"),
-    ([("a", "b"), ("c", 3)], TypeError, "pair 1: item 1 is int"),
-    ([("a", "b"), "ab"], TypeError, "pair 1 is str"),
-    (None, TypeError, "expected a pair of texts"),
-])
+@pytest.mark.parametrize(
+    "pairs, error, message",
+    [
+        ("a b", TypeError, "expected a pair of texts"),
+        ([("a", "b"), ("c",)], TypeError, "pair 1 is tuple"),
+        ([("a", "b"), ("c", 3)], TypeError, "pair 1: item 1 is int"),
+        ([("a", "b"), "ab"], TypeError, "pair 1 is str"),
+        (None, TypeError, "expected a pair of texts"),
+    ],
+)
 def test_predict_refuses_bad_pairs_naming_the_first(new_ce, pairs, error, message):
     with pytest.raises(error, match=message):
         new_ce().predict(pairs)
@@ -122,8 +139,14 @@ def test_save_and_load_round_trip_keeps_scores_settings_and_other_files(new_ce, 
     assert isinstance(loaded.activation_fn, torch.nn.Identity) and loaded.max_length == 24 and loaded.num_labels == 1
     np.testing.assert_allclose(loaded.predict(PAIRS), ce.predict(PAIRS), atol=1e-6)
     assert (tmp_path / "notes.txt").read_text() == "mine"
-    for name in ("config.json", "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json",
-                 "model.safetensors", "tokenizer.json"):
+    for name in (
+        "config.json",
+        "modules.json",
+        "config_sentence_transformers.json",
+        "sentence_bert_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+    ):
         assert (tmp_path / name).is_file(), name
 
 
@@ -147,7 +170,10 @@ def test_loading_refuses_other_folders_and_foreign_activations(tiny_bert_dir, ti
     settings.write_text(settings.read_text().replace("torch.nn.modules.activation.Sigmoid", "os.system"))
     with pytest.raises(ValueError, match="'os.system' is not a torch.nn class"):
         CrossEncoder(tmp_path / "ce")
-    assert CrossEncoder(tmp_path / "ce", activation_fn=torch.nn.Tanh(), device="cpu").activation_fn.__class__ is torch.nn.Tanh
+    assert (
+        CrossEncoder(tmp_path / "ce", activation_fn=torch.nn.Tanh(), device="cpu").activation_fn.__class__
+        is torch.nn.Tanh
+    )
 
 
 def test_from_encoder_keeps_the_encoder_weights_with_a_new_head(tiny_encoder):
@@ -189,8 +215,9 @@ def _loss_cases(ce1, ce3):
     }
 
 
-@pytest.mark.parametrize("case", ["bce", "mse", "margin_mse", "margin_mse_2", "list_net", "mnrl", "mnrl_hard",
-                                  "cross_entropy"])
+@pytest.mark.parametrize(
+    "case", ["bce", "mse", "margin_mse", "margin_mse_2", "list_net", "mnrl", "mnrl_hard", "cross_entropy"]
+)
 def test_a_gradient_step_lowers_each_loss(new_ce, case):
     from workbench.training import Collator
 
@@ -235,8 +262,13 @@ def test_fit_with_evaluator_checkpoint_and_resume_continues_exactly(new_ce, tmp_
     evaluator = CrossEncoderCorrelationEvaluator(PAIRS, [1.0, 0.0, 0.5, 0.2], name="toy")
     options = dict(epochs=2, batch_size=4, lr=5e-4, seed=3, checkpoint_steps=3, show_progress_bar=False)
     reference_model = new_ce()
-    reference = fit(reference_model, [(_train_data(), BinaryCrossEntropyLoss(reference_model))], evaluator,
-                    output_path=tmp_path / "ref", **options)
+    reference = fit(
+        reference_model,
+        [(_train_data(), BinaryCrossEntropyLoss(reference_model))],
+        evaluator,
+        output_path=tmp_path / "ref",
+        **options,
+    )
     assert list(reference["step"]) == list(range(1, 9)) and "toy_spearman" in reference
     best = CrossEncoder(tmp_path / "ref", device="cpu")  # the best model is a cross-encoder folder
     assert best.predict(PAIRS).shape == (4,)
@@ -247,12 +279,24 @@ def test_fit_with_evaluator_checkpoint_and_resume_continues_exactly(new_ce, tmp_
                 raise KeyboardInterrupt
 
     model = new_ce()
-    Trainer(model, [(_train_data(), BinaryCrossEntropyLoss(model))], evaluator, output_path=tmp_path / "run",
-            callbacks=[Interrupt()], **options).fit()
+    Trainer(
+        model,
+        [(_train_data(), BinaryCrossEntropyLoss(model))],
+        evaluator,
+        output_path=tmp_path / "run",
+        callbacks=[Interrupt()],
+        **options,
+    ).fit()
     assert [p.name for p in list_checkpoints(tmp_path / "run" / "checkpoints")][-1] == "checkpoint-5"
     resumed_model = new_ce()
-    resumed = fit(resumed_model, [(_train_data(), BinaryCrossEntropyLoss(resumed_model))], evaluator,
-                  output_path=tmp_path / "run", resume_from_checkpoint="latest", **options)
+    resumed = fit(
+        resumed_model,
+        [(_train_data(), BinaryCrossEntropyLoss(resumed_model))],
+        evaluator,
+        output_path=tmp_path / "run",
+        resume_from_checkpoint="latest",
+        **options,
+    )
     np.testing.assert_allclose(resumed["loss"].to_numpy(), reference["loss"].to_numpy(), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(resumed_model.predict(PAIRS), reference_model.predict(PAIRS), atol=1e-5)
 
@@ -299,7 +343,7 @@ def test_classification_evaluator_binary_and_multi_class():
 
 def test_reranking_evaluator_matches_hand_computed_values():
     samples = [
-        {"query": "q1", "positive": ["p1"], "documents": ["x", "p1", "y"]},   # reranked: p1 first
+        {"query": "q1", "positive": ["p1"], "documents": ["x", "p1", "y"]},  # reranked: p1 first
         {"query": "q2", "positive": ["p2", "gone"], "documents": ["p2", "z"]},  # reranked: z, p2; 'gone' never found
     ]
     scores = {("q1", "x"): 0.1, ("q1", "p1"): 0.9, ("q1", "y"): 0.5, ("q2", "p2"): 0.2, ("q2", "z"): 0.7}
@@ -326,7 +370,15 @@ def test_a_cross_encoder_from_minilm_learns_sts(mirror):
     ce = CrossEncoder.from_encoder("all-MiniLM-L6-v2", num_labels=1, max_length=48, device="cpu")
     evaluator = CrossEncoderCorrelationEvaluator.from_examples(test, name="sts-test")
     before = evaluator(ce)["sts-test_spearman"]
-    history = ce.fit([(train, BinaryCrossEntropyLoss(ce))], evaluator, epochs=1, batch_size=16, lr=1e-4,
-                     warmup_ratio=0.1, seed=0, show_progress_bar=False)
+    history = ce.fit(
+        [(train, BinaryCrossEntropyLoss(ce))],
+        evaluator,
+        epochs=1,
+        batch_size=16,
+        lr=1e-4,
+        warmup_ratio=0.1,
+        seed=0,
+        show_progress_bar=False,
+    )
     after = history["sts-test_spearman"].dropna().iloc[-1]
     assert after > 0.3 and after > before + 0.25

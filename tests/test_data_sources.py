@@ -4,6 +4,7 @@ No test here touches the network or the data mirror: ``WORKBENCH_DATA_DIR`` is u
 ``WORKBENCH_DATA_URL`` points every download at a :class:`http_fixtures.FileServer` on 127.0.0.1 serving small
 files in each source's upstream format, and ``HF_ENDPOINT`` at a :class:`fake_hub.FakeHub`.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -73,32 +74,79 @@ def texts(rows) -> list[list[str]]:
 
 # name -> (load_dataset kwargs, check of the result); together they cover every registered data set.
 DOWNLOADS = {
-    "stsb": ({"split": "test", "normalize": True},
-             lambda rows: len(rows) == 6 and rows[0].texts == ["A man is eating bread.", "A man eats bread."]
-             and rows[0].label == 1.0),
-    "stsb-multi-mt": ({"split": "test", "lang": "de"},
-                      lambda rows: texts(rows) == [["Ein Mann isst.", "Ein Mann, essend."], ["Eine Katze.", "Ein Hund."]]),
-    "sts17": ({}, lambda rows: [(r.guid, r.label) for r in rows] == [
-        ("extended.de-en", 4.8), ("track4b.es-en", 5.0), ("track4b.es-en", 1.0), ("track5.en-en", 4.8),
-        ("track5.en-en", 0.2)]),
-    "snli": ({"split": "dev"}, lambda rows: [(r.texts[1], r.label) for r in rows] == [
-        ("A girl runs fast.", 2), ("It is dry.", 0)]),
+    "stsb": (
+        {"split": "test", "normalize": True},
+        lambda rows: (
+            len(rows) == 6 and rows[0].texts == ["A man is eating bread.", "A man eats bread."] and rows[0].label == 1.0
+        ),
+    ),
+    "stsb-multi-mt": (
+        {"split": "test", "lang": "de"},
+        lambda rows: texts(rows) == [["Ein Mann isst.", "Ein Mann, essend."], ["Eine Katze.", "Ein Hund."]],
+    ),
+    "sts17": (
+        {},
+        lambda rows: (
+            [(r.guid, r.label) for r in rows]
+            == [
+                ("extended.de-en", 4.8),
+                ("track4b.es-en", 5.0),
+                ("track4b.es-en", 1.0),
+                ("track5.en-en", 4.8),
+                ("track5.en-en", 0.2),
+            ]
+        ),
+    ),
+    "snli": (
+        {"split": "dev"},
+        lambda rows: [(r.texts[1], r.label) for r in rows] == [("A girl runs fast.", 2), ("It is dry.", 0)],
+    ),
     "allnli": ({"split": "train"}, lambda rows: [r.label for r in rows] == [1, 0]),
-    "tatoeba": ({"lang": "deu"}, lambda rows: texts(rows) == [["Ich esse.", "I eat."], ["Der Hund schläft.", "The dog sleeps."]]),
+    "tatoeba": (
+        {"lang": "deu"},
+        lambda rows: texts(rows) == [["Ich esse.", "I eat."], ["Der Hund schläft.", "The dog sleeps."]],
+    ),
     "ntrex": ({"lang": "deu"}, lambda rows: texts(rows)[1] == ["Markets fell.", "Die Märkte fielen."]),
-    "quora-duplicates": ({}, lambda rows: rows[0].texts == ['What is a "bank"?', "What does bank mean?"]
-                         and [r.label for r in rows] == [0, 1]),
-    "scifact": ({"split": "test"}, lambda data: isinstance(data, BeirData) and len(data.corpus) == 3
-                and data.queries == {"1": "0-dimensional biomaterials show inductive properties.",
-                                     "3": "1,000 genomes project enables mapping."}
-                and data.relevant == {"1": {"4983"}, "3": {"5836"}}),
+    "quora-duplicates": (
+        {},
+        lambda rows: (
+            rows[0].texts == ['What is a "bank"?', "What does bank mean?"] and [r.label for r in rows] == [0, 1]
+        ),
+    ),
+    "scifact": (
+        {"split": "test"},
+        lambda data: (
+            isinstance(data, BeirData)
+            and len(data.corpus) == 3
+            and data.queries
+            == {
+                "1": "0-dimensional biomaterials show inductive properties.",
+                "3": "1,000 genomes project enables mapping.",
+            }
+            and data.relevant == {"1": {"4983"}, "3": {"5836"}}
+        ),
+    ),
     "banking77": ({"split": "train"}, lambda rows: [r.label for r in rows] == ["card_arrival", "lost_or_stolen_card"]),
-    "20newsgroups": ({}, lambda rows: [r.guid for r in rows] == [
-        "alt.atheism/49960", "sci.space/60001", "alt.atheism/9", "alt.atheism/53068", "sci.space/61000"]
-        and rows[1].texts[0].startswith("From: café@")),
-    "ag-news": ({"split": "test"}, lambda rows: [r.label for r in rows] == [3, 4] and rows[0].texts == ["Fears for pension Unions say, fears."]),
-    "senteval": ({"task": "MR"}, lambda task: isinstance(task, SentEvalTask)
-                 and [(e.texts[0], e.label) for e in task.splits["all"]] == [("a great movie ", 1), ("fun and warm ", 1), ("a dull film ", 0)]),
+    "20newsgroups": (
+        {},
+        lambda rows: (
+            [r.guid for r in rows]
+            == ["alt.atheism/49960", "sci.space/60001", "alt.atheism/9", "alt.atheism/53068", "sci.space/61000"]
+            and rows[1].texts[0].startswith("From: café@")
+        ),
+    ),
+    "ag-news": (
+        {"split": "test"},
+        lambda rows: [r.label for r in rows] == [3, 4] and rows[0].texts == ["Fears for pension Unions say, fears."],
+    ),
+    "senteval": (
+        {"task": "MR"},
+        lambda task: (
+            isinstance(task, SentEvalTask)
+            and [(e.texts[0], e.label) for e in task.splits["all"]]
+            == [("a great movie ", 1), ("fun and warm ", 1), ("a dull film ", 0)]
+        ),
+    ),
 }
 
 
@@ -121,7 +169,7 @@ def test_dataset_path_gives_the_source_file_in_the_registered_layout(web, cache)
     path = reg.dataset_path("stsb")
     assert path == cache / "downloads" / "sbert.net" / "datasets" / "stsbenchmark.tsv.gz"
     assert gzip.decompress(path.read_bytes()).decode().startswith("split\tgenre\tdataset")
-    assert (reg.dataset_path("scifact", "qrels/test.tsv").read_text().splitlines()[1] == "1\t4983\t1")
+    assert reg.dataset_path("scifact", "qrels/test.tsv").read_text().splitlines()[1] == "1\t4983\t1"
     assert reg.dataset_path("quora-duplicates").name == "quora_duplicate_questions.tsv"
 
 
@@ -131,7 +179,9 @@ def test_dataset_path_gives_the_source_file_in_the_registered_layout(web, cache)
 def test_published_md5_refuses_a_tampered_archive(web, cache):
     zip_path = "public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/scifact.zip"
     web.files[zip_path] = fx.zipped({"scifact/corpus.jsonl": '{"_id": "x", "text": "injected"}\n'})
-    with pytest.raises(DataSourceError, match=r"(?s)source beir.*expected md5 .*source hub:BeIR/scifact: HF_HUB_OFFLINE"):
+    with pytest.raises(
+        DataSourceError, match=r"(?s)source beir.*expected md5 .*source hub:BeIR/scifact: HF_HUB_OFFLINE"
+    ):
         reg.load_dataset("scifact", split="test")
     assert not list((cache / "downloads").rglob("scifact.zip*"))
 
@@ -142,9 +192,14 @@ def test_published_sha256_refuses_a_tampered_archive_and_the_next_source_is_trie
         reg.load_dataset("20newsgroups", split="test")
     tried = str(info.value)
     # In order: data folder, cache, registered (none downloadable), scikit-learn's copy, qwone's.
-    assert re.search(r"(?s)WORKBENCH_DATA_DIR is not set.*no download URL.*source scikit-learn: .*checksum mismatch"
-                     r".*source qwone: .*qwone.com/~jason/20Newsgroups/20news-bydate.tar.gz.*404", tried), tried
-    web.files["qwone.com/~jason/20Newsgroups/20news-bydate.tar.gz"] = fx.source_fixtures()["ndownloader.figshare.com/files/5975967"]
+    assert re.search(
+        r"(?s)WORKBENCH_DATA_DIR is not set.*no download URL.*source scikit-learn: .*checksum mismatch"
+        r".*source qwone: .*qwone.com/~jason/20Newsgroups/20news-bydate.tar.gz.*404",
+        tried,
+    ), tried
+    web.files["qwone.com/~jason/20Newsgroups/20news-bydate.tar.gz"] = fx.source_fixtures()[
+        "ndownloader.figshare.com/files/5975967"
+    ]
     assert [r.guid for r in reg.load_dataset("20newsgroups", split="test")][0] == "alt.atheism/9"
 
 
@@ -187,7 +242,10 @@ def test_pin_download_checks_its_input(cache):
 
 def test_truncated_downloads_are_refused_and_not_trusted(web, cache):
     served = "sbert.net/datasets/stsbenchmark.tsv.gz"
-    web.truncated |= {served, "qim.fs.quoracdn.net/quora_duplicate_questions.tsv"}  # cut halfway through the announced length
+    web.truncated |= {
+        served,
+        "qim.fs.quoracdn.net/quora_duplicate_questions.tsv",
+    }  # cut halfway through the announced length
     with pytest.raises(DataSourceError, match=r"truncated: received \d+ of \d+ bytes"):
         reg.dataset_path("stsb")
     # A plain TSV has no end marker of its own: only the announced length tells.
@@ -207,7 +265,9 @@ def test_truncated_downloads_are_refused_and_not_trusted(web, cache):
 def test_hub_copy_is_the_second_source(web, hub, cache):
     del web.files["sbert.net/datasets/stsbenchmark.tsv.gz"]
     rows = reg.load_dataset("stsb", split="test", normalize=True)
-    assert [(r.texts, r.label) for r in rows] == [([r[6], r[7]], float(r[5]) / 5) for r in fx.STSB_ROWS if r[0] == "test"]
+    assert [(r.texts, r.label) for r in rows] == [
+        ([r[6], r[7]], float(r[5]) / 5) for r in fx.STSB_ROWS if r[0] == "test"
+    ]
     revision = "b0fddb56ed78048fa8b90373c8a3cfc37b684831"
     assert ("HEAD", f"/datasets/mteb/stsbenchmark-sts/resolve/{revision}/test.jsonl.gz") in hub.requests
     data = reg.load_dataset("scifact")  # BEIR's zip served, so the hub is not asked
@@ -217,7 +277,9 @@ def test_hub_copy_is_the_second_source(web, hub, cache):
 def test_hub_files_are_checked_against_the_hash_the_hub_publishes(web, hub, cache):
     del web.files["public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/scifact.zip"]
     hub.tamper("BeIR/scifact", "corpus.jsonl.gz", fx.gz('{"_id": "x", "text": "y"}\n'))  # an LFS file
-    with pytest.raises(DataSourceError, match=r"source hub:BeIR/scifact: .*checksum mismatch for corpus.jsonl.gz.*expected sha256"):
+    with pytest.raises(
+        DataSourceError, match=r"source hub:BeIR/scifact: .*checksum mismatch for corpus.jsonl.gz.*expected sha256"
+    ):
         reg.load_dataset("scifact")
     hub.repos["dataset", "BeIR/scifact"].served.clear()
     hub.tamper("BeIR/scifact-qrels", "test.tsv", b"query-id\tcorpus-id\tscore\n1\t7912\t1\n")  # a git file
@@ -238,10 +300,13 @@ def test_fake_hub_serves_huggingface_hub_downloads(tmp_path, monkeypatch):
     files = {"config.json": b'{"dim": 4}', "model.safetensors": b"\x00" * 300, "sub/vocab.txt": b"a\nb\n"}
     with FakeHub() as fake:
         repo = fake.add("sentence-transformers/tiny-test", files, repo_type="model")
-        path = hf_hub_download("sentence-transformers/tiny-test", "model.safetensors", cache_dir=tmp_path / "c1",
-                               endpoint=fake.url)
+        path = hf_hub_download(
+            "sentence-transformers/tiny-test", "model.safetensors", cache_dir=tmp_path / "c1", endpoint=fake.url
+        )
         assert Path(path).read_bytes() == files["model.safetensors"] and repo.commit in path
-        folder = Path(snapshot_download("sentence-transformers/tiny-test", cache_dir=tmp_path / "c2", endpoint=fake.url))
+        folder = Path(
+            snapshot_download("sentence-transformers/tiny-test", cache_dir=tmp_path / "c2", endpoint=fake.url)
+        )
         assert {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == files
         with pytest.raises(Exception, match="(?i)not found|404"):
             hf_hub_download("sentence-transformers/absent", "config.json", cache_dir=tmp_path / "c3", endpoint=fake.url)
@@ -251,7 +316,10 @@ def test_fake_hub_serves_huggingface_hub_downloads(tmp_path, monkeypatch):
 
 
 def test_mirrored_url():
-    assert sources.mirrored_url("https://sbert.net/a/b.tsv.gz", base="http://m.local/x/") == "http://m.local/x/sbert.net/a/b.tsv.gz"
+    assert (
+        sources.mirrored_url("https://sbert.net/a/b.tsv.gz", base="http://m.local/x/")
+        == "http://m.local/x/sbert.net/a/b.tsv.gz"
+    )
     assert sources.mirrored_url("https://sbert.net/a.gz", base="") == "https://sbert.net/a.gz"
     with pytest.raises(ValueError, match="WORKBENCH_DATA_URL='ftp://m'"):
         sources.mirrored_url("https://sbert.net/a.gz", base="ftp://m")

@@ -3,6 +3,7 @@
 Run as a script by torchrun (see :func:`test_two_gloo_processes_match_one_process`),
 this file trains the tiny BERT with :func:`workbench.distributed.fit_distributed`.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,18 @@ from workbench.distributed import all_gather_with_grad, shard_rows, world
 
 STEPS, GLOBAL_BATCH = 20, 8
 SUBJECTS = ["a man", "a woman", "the child", "the dog", "the cat", "someone", "the men", "the women"]
-ACTIONS = ["is eating bread", "plays the guitar", "rides a horse", "drives a car", "sits on the street",
-           "is playing piano", "eats pasta", "is happy", "is sad", "sits in the car"]
+ACTIONS = [
+    "is eating bread",
+    "plays the guitar",
+    "rides a horse",
+    "drives a car",
+    "sits on the street",
+    "is playing piano",
+    "eats pasta",
+    "is happy",
+    "is sad",
+    "sits in the car",
+]
 
 
 def pairs() -> list:
@@ -35,11 +46,13 @@ def train(model_dir: str, distributed: bool) -> dict[str, list[float]]:
     from workbench.modules import Pooling, Transformer
     from workbench.training import fit
 
-    transformer = Transformer(model_dir, max_seq_length=32,
-                              config_args={"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0})
+    transformer = Transformer(
+        model_dir, max_seq_length=32, config_args={"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    )
     model = SentenceEncoder(modules=[transformer, Pooling(32)], device="cpu")
-    options = dict(batch_size=GLOBAL_BATCH, steps_per_epoch=STEPS, seed=3, lr=1e-3, scheduler="constant",
-                   show_progress_bar=False)
+    options = dict(
+        batch_size=GLOBAL_BATCH, steps_per_epoch=STEPS, seed=3, lr=1e-3, scheduler="constant", show_progress_bar=False
+    )
     run = fit_distributed if distributed else fit
     history = run(model, [(pairs(), MultipleNegativesRankingLoss(model))], **options)
     return {key: [float(x) for x in history[key]] for key in ("loss", "grad_norm")}
@@ -47,8 +60,17 @@ def train(model_dir: str, distributed: bool) -> dict[str, list[float]]:
 
 def test_two_gloo_processes_match_one_process(tiny_bert_dir, tmp_path):
     out = tmp_path / "losses.json"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               __file__, str(tiny_bert_dir), str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        __file__,
+        str(tiny_bert_dir),
+        str(out),
+    ]
     launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     single = train(str(tiny_bert_dir), distributed=False)  # meanwhile, in this process
     log, _ = launched.communicate(timeout=300)

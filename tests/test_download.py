@@ -1,4 +1,5 @@
 """Downloads, checksums, archive extraction and PyPI fetches, all offline (file:// URLs, local wheels)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -179,7 +180,9 @@ def test_corrupt_archives_named_in_error(tmp_path):
         safe_extract(garbage, tmp_path / "t")
     good = make_zip(tmp_path / "whole.zip", {"big.txt": bytes(range(256)) * 400})
     truncated = tmp_path / "truncated.tar.gz"
-    truncated.write_bytes(make_tar(tmp_path / "whole.tar.gz", {"big.bin": bytes(range(256)) * 4000}).read_bytes()[:3000])
+    truncated.write_bytes(
+        make_tar(tmp_path / "whole.tar.gz", {"big.bin": bytes(range(256)) * 4000}).read_bytes()[:3000]
+    )
     with pytest.raises(ArchiveError, match="truncated.tar.gz"):
         safe_extract(truncated, tmp_path / "t")
     # Flip one byte of the stored data: the CRC check must catch it.
@@ -198,8 +201,11 @@ BOMB = 40 << 20  # 40 MB of zeros: deflated to ~40 KB, a ratio of ~1,000
 @pytest.mark.parametrize("kind", ["zip", "tar.gz"])
 def test_zip_bomb_is_refused_before_anything_is_written(tmp_path, kind):
     members = {"readme.txt": b"hello", "weights.bin": bytes(BOMB)}
-    archive = (make_zip(tmp_path / "bomb.zip", members, zipfile.ZIP_DEFLATED) if kind == "zip"
-               else make_tar(tmp_path / "bomb.tar.gz", members))
+    archive = (
+        make_zip(tmp_path / "bomb.zip", members, zipfile.ZIP_DEFLATED)
+        if kind == "zip"
+        else make_tar(tmp_path / "bomb.tar.gz", members)
+    )
     assert archive.stat().st_size < 200_000
     target = tmp_path / "target"
     target.mkdir()
@@ -233,10 +239,19 @@ def test_total_size_limit_from_argument_or_environment(tmp_path, monkeypatch):
     assert safe_extract(archive, tmp_path / "t2", max_bytes=2000).is_dir()  # the argument wins
 
 
-@pytest.mark.parametrize("argument, value", [
-    ("max_bytes", 0), ("max_bytes", -5), ("max_bytes", 1.5), ("max_bytes", True), ("max_bytes", "100"),
-    ("max_ratio", 0), ("max_ratio", float("nan")), ("max_ratio", float("inf")),
-])
+@pytest.mark.parametrize(
+    "argument, value",
+    [
+        ("max_bytes", 0),
+        ("max_bytes", -5),
+        ("max_bytes", 1.5),
+        ("max_bytes", True),
+        ("max_bytes", "100"),
+        ("max_ratio", 0),
+        ("max_ratio", float("nan")),
+        ("max_ratio", float("inf")),
+    ],
+)
 def test_invalid_limits_are_named(tmp_path, argument, value):
     archive = make_zip(tmp_path / "a.zip", {"a.txt": b"a"})
     with pytest.raises(ValueError, match=f"{argument}=.* is not a valid extraction limit"):
@@ -244,8 +259,7 @@ def test_invalid_limits_are_named(tmp_path, argument, value):
     assert not (tmp_path / "t").exists()
 
 
-@pytest.mark.parametrize("env, value", [("WORKBENCH_MAX_EXTRACT_BYTES", "lots"),
-                                        ("WORKBENCH_MAX_EXTRACT_RATIO", "-1")])
+@pytest.mark.parametrize("env, value", [("WORKBENCH_MAX_EXTRACT_BYTES", "lots"), ("WORKBENCH_MAX_EXTRACT_RATIO", "-1")])
 def test_invalid_limit_variables_are_named(tmp_path, monkeypatch, env, value):
     monkeypatch.setenv(env, value)
     archive = make_zip(tmp_path / "a.zip", {"a.txt": b"a"})
@@ -259,12 +273,15 @@ def test_invalid_limit_variables_are_named(tmp_path, monkeypatch, env, value):
 def make_wheel(folder: Path) -> Path:
     folder.mkdir()
     wheel = folder / "demo_pkg-0.1-py3-none-any.whl"
-    make_zip(wheel, {
-        "demo_pkg/__init__.py": b"",
-        "demo_pkg-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 0.1\n",
-        "demo_pkg-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        "demo_pkg-0.1.dist-info/RECORD": b"",
-    })
+    make_zip(
+        wheel,
+        {
+            "demo_pkg/__init__.py": b"",
+            "demo_pkg-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 0.1\n",
+            "demo_pkg-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            "demo_pkg-0.1.dist-info/RECORD": b"",
+        },
+    )
     return wheel
 
 

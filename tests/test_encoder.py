@@ -1,4 +1,5 @@
 """SentenceEncoder.encode behaviour and bad input, on a tiny random BERT."""
+
 from __future__ import annotations
 
 import logging
@@ -88,18 +89,21 @@ def test_bfloat16_is_close_to_float32(tiny_encoder):
     assert (fp32 * bf16).sum(1).min() > 0.99
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"precision": "float8"}, "precision must be one of"),
-    ({"compute_dtype": "float16"}, "compute_dtype must be one of"),
-    ({"precision": "int8", "output_value": "token_embeddings"}, "token_embeddings are returned as float32 only"),
-    ({"output_value": "tokens"}, "output_value must be one of"),
-    ({"batch_size": 0}, "batch_size must be a positive integer"),
-    ({"batch_size": True}, r"batch_size must be a positive integer, got True \(bool\)"),
-    ({"batch_size": 2.0}, r"batch_size must be a positive integer, got 2.0 \(float\)"),
-    ({"truncate_dim": -3}, "truncate_dim must be a positive integer, got -3"),
-    ({"truncate_dim": 2.5}, r"truncate_dim must be a positive integer, got 2.5 \(float\)"),
-    ({"truncate_dim": 0}, "truncate_dim must be a positive integer, got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"precision": "float8"}, "precision must be one of"),
+        ({"compute_dtype": "float16"}, "compute_dtype must be one of"),
+        ({"precision": "int8", "output_value": "token_embeddings"}, "token_embeddings are returned as float32 only"),
+        ({"output_value": "tokens"}, "output_value must be one of"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"batch_size": True}, r"batch_size must be a positive integer, got True \(bool\)"),
+        ({"batch_size": 2.0}, r"batch_size must be a positive integer, got 2.0 \(float\)"),
+        ({"truncate_dim": -3}, "truncate_dim must be a positive integer, got -3"),
+        ({"truncate_dim": 2.5}, r"truncate_dim must be a positive integer, got 2.5 \(float\)"),
+        ({"truncate_dim": 0}, "truncate_dim must be a positive integer, got 0"),
+    ],
+)
 def test_bad_arguments(tiny_encoder, kwargs, message):
     with pytest.raises(ValueError, match=message):
         tiny_encoder.encode(["x"], **kwargs)
@@ -162,12 +166,15 @@ def test_truncate_dim_of_the_encoder_is_checked(tiny_bert_dir):
         SentenceEncoder(modules=[t, Pooling(32)], truncate_dim=-4, device="cpu")
 
 
-@pytest.mark.parametrize("value, message", [
-    (1000, "max_seq_length must be at most 128 for this bert model"),
-    (-1, "max_seq_length must be a positive integer, got -1"),
-    (0, "max_seq_length must be a positive integer, got 0"),
-    (12.5, r"max_seq_length must be a positive integer, got 12.5 \(float\)"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (1000, "max_seq_length must be at most 128 for this bert model"),
+        (-1, "max_seq_length must be a positive integer, got -1"),
+        (0, "max_seq_length must be a positive integer, got 0"),
+        (12.5, r"max_seq_length must be a positive integer, got 12.5 \(float\)"),
+    ],
+)
 def test_max_seq_length_is_checked_when_set(tiny_encoder, tiny_bert_dir, value, message):
     with pytest.raises(ValueError, match=message):
         tiny_encoder.max_seq_length = value
@@ -181,10 +188,19 @@ def test_max_seq_length_is_checked_when_set(tiny_encoder, tiny_bert_dir, value, 
 def test_roberta_positions_start_after_the_padding_index(tmp_path):
     from transformers import BertTokenizerFast, RobertaConfig, RobertaModel
 
-    RobertaModel(RobertaConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=32, max_position_embeddings=34)).save_pretrained(tmp_path)
-    BertTokenizerFast(vocab={t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"])},
-                      model_max_length=10_000).save_pretrained(tmp_path)
+    RobertaModel(
+        RobertaConfig(
+            vocab_size=40,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=34,
+        )
+    ).save_pretrained(tmp_path)
+    BertTokenizerFast(
+        vocab={t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"])}, model_max_length=10_000
+    ).save_pretrained(tmp_path)
     t = Transformer(tmp_path)
     assert t.max_positions() == t.max_seq_length == 32  # 34 positions, numbered from padding_idx + 1 = 2
     with pytest.raises(ValueError, match="at most 32 for this roberta model"):

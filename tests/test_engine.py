@@ -1,4 +1,5 @@
 """Corpus encoding on a local Dask cluster of 2 worker processes matches one process."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,10 @@ TEXTS = [f"{'the woman plays the guitar . ' * (i % 4)}a dog {i}" for i in range(
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 

@@ -1,4 +1,5 @@
 """Evaluators on tiny hand-made data whose metrics are known or recomputed independently."""
+
 from __future__ import annotations
 
 import csv
@@ -145,7 +146,10 @@ def test_similarity_from_examples_and_wrong_width():
 def test_similarity_runs_on_a_real_tiny_encoder(tiny_encoder):
     ev = EmbeddingSimilarityEvaluator(
         ["a man is eating food .", "a dog plays", "the cat sits"],
-        ["a man eats bread .", "a woman rides a horse", "a cat is sitting"], [4.5, 0.5, 4.0], batch_size=2)
+        ["a man eats bread .", "a woman rides a horse", "a cat is sitting"],
+        [4.5, 0.5, 4.0],
+        batch_size=2,
+    )
     metrics = ev(tiny_encoder)
     assert all(math.isfinite(v) and -1 <= v <= 1 for v in metrics.values())
 
@@ -217,7 +221,10 @@ def test_triplet_accuracy_differs_by_distance():
     model = FixedEncoder({"anchor": [1, 0], "pos": [10, 1], "neg": [0.5, 0.5], "pos2": [1, 0.1], "neg2": [-1, 0]})
     ev = TripletEvaluator(["anchor", "anchor"], ["pos", "pos2"], ["neg", "neg2"], name="t")
     assert ev(model) == {
-        "t_cosine_accuracy": 1.0, "t_dot_accuracy": 1.0, "t_euclidean_accuracy": 0.5, "t_manhattan_accuracy": 0.5,
+        "t_cosine_accuracy": 1.0,
+        "t_dot_accuracy": 1.0,
+        "t_euclidean_accuracy": 0.5,
+        "t_manhattan_accuracy": 0.5,
     }
     assert ev.primary_metric == "t_cosine_accuracy"
     ties = TripletEvaluator(["anchor"], ["pos2"], ["pos2"])(model)
@@ -227,14 +234,23 @@ def test_triplet_accuracy_differs_by_distance():
 def test_triplet_from_examples():
     ev = TripletEvaluator.from_examples([Example(["a", "p", "n"])], main_similarity="euclidean")
     assert (ev.anchors, ev.positives, ev.negatives, ev.primary_metric) == (
-        ["a"], ["p"], ["n"], "triplet_euclidean_accuracy")
+        ["a"],
+        ["p"],
+        ["n"],
+        "triplet_euclidean_accuracy",
+    )
 
 
 # --------------------------------------------------------------------------- retrieval
 
 IR_VECTORS = {
-    "q one": [1, 0], "q two": [0, 1], "q three": [1, 1],
-    "doc one": [1, 0.1], "doc two": [1, 0.5], "doc three": [1, 1], "doc four": [0, 1],
+    "q one": [1, 0],
+    "q two": [0, 1],
+    "q three": [1, 1],
+    "doc one": [1, 0.1],
+    "doc two": [1, 0.5],
+    "doc three": [1, 1],
+    "doc four": [0, 1],
 }
 IR_CORPUS = {"d1": "doc one", "d2": "doc two", "d3": "doc three", "d4": "doc four"}
 IR_QUERIES = {"q1": "q one", "q2": "q two", "q3": "q three"}
@@ -262,16 +278,18 @@ def test_ir_metrics_match_hand_calculation():
 
 def test_ir_chunked_corpus_gives_the_same_ranking():
     whole = InformationRetrievalEvaluator(IR_QUERIES, IR_CORPUS, IR_RELEVANT, score_functions=["cosine", "dot"])
-    chunked = InformationRetrievalEvaluator(IR_QUERIES, IR_CORPUS, IR_RELEVANT, score_functions=["cosine", "dot"],
-                                            corpus_chunk_size=1)
+    chunked = InformationRetrievalEvaluator(
+        IR_QUERIES, IR_CORPUS, IR_RELEVANT, score_functions=["cosine", "dot"], corpus_chunk_size=1
+    )
     model = FixedEncoder(IR_VECTORS)
     assert chunked(model) == pytest.approx(whole(model))
     assert sum(1 for sentences, _ in model.calls if sentences[0].startswith("doc")) == 1 + 4
 
 
 def test_ir_relevant_doc_missing_from_corpus_lowers_ideal_dcg(caplog):
-    ev = InformationRetrievalEvaluator({"q1": "q one"}, IR_CORPUS, {"q1": {"d1", "gone"}}, ndcg_at_k=[3],
-                                       score_functions=["cosine"])
+    ev = InformationRetrievalEvaluator(
+        {"q1": "q one"}, IR_CORPUS, {"q1": {"d1", "gone"}}, ndcg_at_k=[3], score_functions=["cosine"]
+    )
     assert "not in the corpus" in caplog.text
     m = ev(FixedEncoder(IR_VECTORS))
     assert m["ir_cosine_ndcg@3"] == pytest.approx(1 / (1 + 1 / math.log2(3)))
@@ -296,8 +314,9 @@ def test_ir_progress_events_and_prompts():
             return super().encode([s.removeprefix(prompt or "") for s in sentences], prompt=prompt, **kwargs)
 
     model = Prompted(IR_VECTORS)
-    ev = InformationRetrievalEvaluator(IR_QUERIES, IR_CORPUS, IR_RELEVANT, corpus_chunk_size=3,
-                                       query_prompt="query: ", callbacks=[Recorder()])
+    ev = InformationRetrievalEvaluator(
+        IR_QUERIES, IR_CORPUS, IR_RELEVANT, corpus_chunk_size=3, query_prompt="query: ", callbacks=[Recorder()]
+    )
     ev(model)
     assert events == [("begin", 4), ("update", 3), ("update", 1), ("end",)]
     assert [kwargs.get("prompt") for _, kwargs in model.calls] == ["query: ", None, None]
@@ -307,8 +326,9 @@ def test_ir_bad_inputs():
     with pytest.raises(ValueError, match="none of the 3 queries"):
         InformationRetrievalEvaluator(IR_QUERIES, IR_CORPUS, {"other": {"d1"}})
     with pytest.raises(ValueError, match="main_similarity.*cosine"):
-        InformationRetrievalEvaluator(IR_QUERIES, IR_CORPUS, IR_RELEVANT, score_functions=["cosine"],
-                                      main_similarity="dot")
+        InformationRetrievalEvaluator(
+            IR_QUERIES, IR_CORPUS, IR_RELEVANT, score_functions=["cosine"], main_similarity="dot"
+        )
     with pytest.raises(ValueError, match="mrr_at_k must hold positive integers"):
         InformationRetrievalEvaluator(IR_QUERIES, IR_CORPUS, IR_RELEVANT, mrr_at_k=[0])
 
@@ -326,7 +346,10 @@ def test_retrieval_metrics_perfect_and_empty_rankings():
 def test_ir_from_examples_merges_repeated_queries():
     ev = InformationRetrievalEvaluator.from_examples(
         [Example(["q one", "doc one"]), Example(["q two", "doc four"]), Example(["q one", "doc two"])],
-        extra_corpus=["doc three"], score_functions=["cosine"], name="ex")
+        extra_corpus=["doc three"],
+        score_functions=["cosine"],
+        name="ex",
+    )
     assert ev.query_texts == ["q one", "q two"]
     assert sorted(ev.corpus_texts) == ["doc four", "doc one", "doc three", "doc two"]
     m = ev(FixedEncoder(IR_VECTORS))
@@ -349,8 +372,8 @@ def test_paraphrase_mining_matches_brute_force_ranking():
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     pairs = sorted(combinations(range(len(names)), 2), key=lambda p: -emb[p[0]] @ emb[p[1]])
     hits = [(names[i], names[j]) in gold for i, j in pairs]
-    ap = sum(sum(hits[:r + 1]) / (r + 1) for r, h in enumerate(hits) if h) / len(gold)
-    f1s = [2 * sum(hits[:r + 1]) / (r + 1 + len(gold)) for r in range(len(hits))]
+    ap = sum(sum(hits[: r + 1]) / (r + 1) for r, h in enumerate(hits) if h) / len(gold)
+    f1s = [2 * sum(hits[: r + 1]) / (r + 1 + len(gold)) for r in range(len(hits))]
     assert m["pm_average_precision"] == pytest.approx(ap)
     assert m["pm_f1"] == pytest.approx(max(f1s))
     assert (m["pm_precision"], m["pm_recall"]) == (pytest.approx(1.0), pytest.approx(2 / 3))
@@ -366,7 +389,8 @@ def test_paraphrase_mining_transitive_closure_and_unknown_ids():
 
 def test_paraphrase_mining_from_examples():
     ev = ParaphraseMiningEvaluator.from_examples(
-        [Example(["a", "a2"], 1), Example(["a", "b"], 0), Example(["b", "b2"], 1)], top_k=3)
+        [Example(["a", "a2"], 1), Example(["a", "b"], 0), Example(["b", "b2"], 1)], top_k=3
+    )
     model = FixedEncoder({"a": [1, 0], "a2": [0.99, 0.1], "b": [0, 1], "b2": [0.1, 0.99]})
     assert ev(model)["paraphrase-mining_average_precision"] == pytest.approx(1.0)
 
@@ -401,8 +425,12 @@ def test_mse_teacher_model_and_bad_inputs():
 def test_translation_accuracy_both_directions():
     model = FixedEncoder({"cat": [1, 0], "Katze": [0.9, 0.1], "dog": [0, 1], "Hund": [0.8, 0.2]})
     ev = TranslationEvaluator(["cat", "dog"], ["Katze", "Hund"], primary="min_accuracy", name="de")
-    assert ev(model) == {"de_src2trg_accuracy": 1.0, "de_trg2src_accuracy": 0.5,
-                         "de_mean_accuracy": 0.75, "de_min_accuracy": 0.5}
+    assert ev(model) == {
+        "de_src2trg_accuracy": 1.0,
+        "de_trg2src_accuracy": 0.5,
+        "de_mean_accuracy": 0.75,
+        "de_min_accuracy": 0.5,
+    }
     assert ev.primary_metric == "de_min_accuracy"
     with pytest.raises(ValueError, match="mean_accuracy, min_accuracy"):
         TranslationEvaluator(["a"], ["b"], primary="max")
@@ -497,9 +525,13 @@ def test_correlations_match_the_formulas_and_say_when_undefined():
     # Ranks only for Spearman: a monotone but curved relation is 1 there, below 1 for Pearson.
     curved = correlations([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 4.0, 100.0])
     assert curved["spearman"] == 1.0 and curved["pearson"] == pytest.approx(
-        np.corrcoef([1, 2, 3, 4], [1, 2, 4, 100])[0, 1])
-    for gold, predicted, why in (([1.0], [0.5], "1 pair"), ([1.0, 2.0], [0.3, 0.3], "all equal"),
-                                 ([1.0, 2.0, 3.0], [0.1, np.nan, 0.3], "NaN or infinite")):
+        np.corrcoef([1, 2, 3, 4], [1, 2, 4, 100])[0, 1]
+    )
+    for gold, predicted, why in (
+        ([1.0], [0.5], "1 pair"),
+        ([1.0, 2.0], [0.3, 0.3], "all equal"),
+        ([1.0, 2.0, 3.0], [0.1, np.nan, 0.3], "NaN or infinite"),
+    ):
         with pytest.warns(RuntimeWarning, match=why):
             undefined = correlations(gold, predicted)
         assert math.isnan(undefined["pearson"]) and math.isnan(undefined["spearman"])
@@ -513,6 +545,9 @@ def test_an_encoder_that_returns_too_few_rows_is_named():
             return np.zeros((1, 4))
 
     evaluator = EmbeddingSimilarityEvaluator(["a", "b"], ["c", "d"], [1.0, 0.0])
-    with pytest.raises(ValueError, match=r"OneRow\.encode returned an array of shape \(1, 4\) for 4 sentences; "
-                                         r"expected one row per sentence"):
+    with pytest.raises(
+        ValueError,
+        match=r"OneRow\.encode returned an array of shape \(1, 4\) for 4 sentences; "
+        r"expected one row per sentence",
+    ):
         evaluator(OneRow())

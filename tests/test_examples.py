@@ -1,4 +1,5 @@
 """The training examples run end to end on tiny settings, print their result line and save loadable models."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,13 @@ def tiny_model(tiny_bert_dir, tmp_path_factory) -> Path:
 
 def run_example(script: str, *args: str) -> dict:
     """Run ``examples/<script>`` in a fresh Python; return its last output line, parsed."""
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -73,8 +79,9 @@ def test_sts_saves_the_best_model_for_both_libraries(mirror, tiny_model, tmp_pat
 
 def test_nli_mnrl_trains_on_triplets(mirror, tiny_model, tmp_path):
     out = tmp_path / "nli"
-    result = run_example("train_nli.py", "--output", str(out), "--model", str(tiny_model), "--loss", "mnrl",
-                         "--batch-size", "8", *TINY)
+    result = run_example(
+        "train_nli.py", "--output", str(out), "--model", str(tiny_model), "--loss", "mnrl", "--batch-size", "8", *TINY
+    )
     assert RESULT_KEYS <= result.keys()
     assert 0 < result["train_examples"] < 64  # triplets: premises with an entailment and a contradiction
     assert SentenceEncoder(out, device="cpu").encode(["a test"]).shape == (1, 32)
@@ -92,8 +99,22 @@ def test_multitask_uses_both_objectives(mirror, tiny_model, tmp_path):
 @pytest.mark.slow
 def test_glove_avg_with_idf_beats_average_glove(mirror, tmp_path):
     out = tmp_path / "glove"
-    result = run_example("train_glove.py", "--output", str(out), "--arch", "avg", "--max-train", "2000",
-                         "--epochs", "1", "--max-eval", "300", "--threads", "1", "--quiet")
+    result = run_example(
+        "train_glove.py",
+        "--output",
+        str(out),
+        "--arch",
+        "avg",
+        "--max-train",
+        "2000",
+        "--epochs",
+        "1",
+        "--max-eval",
+        "300",
+        "--threads",
+        "1",
+        "--quiet",
+    )
     assert RESULT_KEYS | {"baseline_test_spearman"} <= result.keys() and result["idf"] is True
     assert result["test_spearman"] > result["baseline_test_spearman"]
     names = [type(m).__name__ for m in SentenceEncoder(out, device="cpu")]

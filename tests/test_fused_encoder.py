@@ -1,4 +1,5 @@
 """The packed-token inference path computes what the Hugging Face forward computes."""
+
 from __future__ import annotations
 
 import pytest

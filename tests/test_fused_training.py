@@ -1,4 +1,5 @@
 """Training through the packed-token path: the same gradients as the Hugging Face forward, dropout included."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -79,8 +80,10 @@ def test_dropout_applies_in_training_mode_only(bert):
 def test_training_step_through_the_encoder_uses_the_packed_path(tiny_encoder, monkeypatch):
     tiny_encoder.eval()  # no dropout: both paths must then give the same gradients
     loss = CosineSimilarityLoss(tiny_encoder)
-    features = [tiny_encoder.tokenize(["a man is eating food", "the dog"]),
-                tiny_encoder.tokenize(["someone eats", "a cat sits on the street"])]
+    features = [
+        tiny_encoder.tokenize(["a man is eating food", "the dog"]),
+        tiny_encoder.tokenize(["someone eats", "a cat sits on the street"]),
+    ]
     labels = torch.tensor([0.9, 0.1])
     calls = []
     packed = FusedEncoder.__call__

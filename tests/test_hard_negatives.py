@@ -1,4 +1,5 @@
 """mine_hard_negatives on a toy corpus with known similarities; GISTEmbedLoss, its cached variant, MarginMSELoss."""
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,10 @@ def test_random_sampling_is_seeded_and_stays_in_range():
     first = negatives(num_negatives=2, sampling_strategy="random", range_max=5, seed=1)
     assert first == negatives(num_negatives=2, sampling_strategy="random", range_max=5, seed=1)
     assert {n for (n,) in first} <= {"n1", "n2", "n3", "n4", "n5"} and len({n for (n,) in first}) == 2
-    draws = {tuple(sorted(n for (n,) in negatives(num_negatives=2, sampling_strategy="random", range_max=5, seed=s)))
-             for s in range(8)}
+    draws = {
+        tuple(sorted(n for (n,) in negatives(num_negatives=2, sampling_strategy="random", range_max=5, seed=s)))
+        for s in range(8)
+    }
     assert len(draws) > 1
 
 
@@ -106,6 +109,7 @@ def make_encoder(tiny_bert_dir):
         transformer = Transformer(tiny_bert_dir, max_seq_length=16)
         transformer.auto_model.apply(transformer.auto_model._init_weights)  # another random model per seed
         return SentenceEncoder(modules=[transformer, Pooling(32)], device="cpu").eval()
+
     return make
 
 
@@ -113,15 +117,21 @@ def batch(loss, examples):
     return Collator(loss.model.tokenize, loss.label_kind, "test", featurize=getattr(loss, "featurize", None))(examples)
 
 
-TRIPLES = [Example(["a man eats bread", "a man is eating food", "a cat"]),
-           Example(["a dog plays", "the dog is playing", "music"]),
-           Example(["a woman rides a horse", "someone is riding", "the car"])]
+TRIPLES = [
+    Example(["a man eats bread", "a man is eating food", "a cat"]),
+    Example(["a dog plays", "the dog is playing", "music"]),
+    Example(["a woman rides a horse", "someone is riding", "the car"]),
+]
 
 
-@pytest.mark.parametrize("make_loss", [
-    lambda m, g: GISTEmbedLoss(m, g), lambda m, g: CachedGISTEmbedLoss(m, g, mini_batch_size=2),
-    lambda m, g: MarginMSELoss(m),
-])
+@pytest.mark.parametrize(
+    "make_loss",
+    [
+        lambda m, g: GISTEmbedLoss(m, g),
+        lambda m, g: CachedGISTEmbedLoss(m, g, mini_batch_size=2),
+        lambda m, g: MarginMSELoss(m),
+    ],
+)
 def test_a_gradient_step_lowers_the_loss(make_encoder, make_loss):
     model = make_encoder(0)
     loss = make_loss(model, make_encoder(1))

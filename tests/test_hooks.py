@@ -1,4 +1,5 @@
 """The event contract (EVENTS), the Progress helper, the training settings and the renamed parameters."""
+
 from __future__ import annotations
 
 import inspect
@@ -12,11 +13,20 @@ from workbench.evaluation import EmbeddingSimilarityEvaluator
 from workbench.hooks import EVENTS, Callback, Hooks, Progress, TqdmProgress, check_event
 from workbench.losses import CosineSimilarityLoss
 from workbench.training import (
-    CheckpointSaver, EarlyStopping, History, NaNGuard, StopAtStep, Trainer, TrainingConfig, fit,
+    CheckpointSaver,
+    EarlyStopping,
+    History,
+    NaNGuard,
+    StopAtStep,
+    Trainer,
+    TrainingConfig,
+    fit,
 )
 
-PAIRS = [Example(["a man is eating food", "a man eats bread"], 1.0),
-         Example(["a woman plays the guitar", "the cat sits on a car"], 0.0)] * 4
+PAIRS = [
+    Example(["a man is eating food", "a man eats bread"], 1.0),
+    Example(["a woman plays the guitar", "the cat sits on a car"], 0.0),
+] * 4
 TRAINING_EVENTS = {"train_begin", "epoch_begin", "step_end", "evaluation", "checkpoint", "epoch_end", "train_end"}
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -44,8 +54,9 @@ def checked(monkeypatch):
 
 
 def evaluator() -> EmbeddingSimilarityEvaluator:
-    return EmbeddingSimilarityEvaluator([e.texts[0] for e in PAIRS[:2]], [e.texts[1] for e in PAIRS[:2]],
-                                        [e.label for e in PAIRS[:2]], name="toy")
+    return EmbeddingSimilarityEvaluator(
+        [e.texts[0] for e in PAIRS[:2]], [e.texts[1] for e in PAIRS[:2]], [e.label for e in PAIRS[:2]], name="toy"
+    )
 
 
 # ----------------------------------------------------------------------------- Progress
@@ -118,7 +129,8 @@ def test_the_widgets_handle_only_events_of_the_table():
         warnings.simplefilter("error")
         Hooks(views)
     assert {"train_begin", "step_end", "evaluation", "train_end"} <= {
-        attr[3:] for attr in dir(views[0]) if attr.startswith("on_")}
+        attr[3:] for attr in dir(views[0]) if attr.startswith("on_")
+    }
 
 
 def test_check_event_names_what_differs_from_the_table():
@@ -137,9 +149,19 @@ def test_check_event_names_what_differs_from_the_table():
 
 def test_every_event_the_trainer_emits_is_in_the_table_with_its_fields(tiny_encoder, tmp_path, checked):
     recorder = Recorder()
-    history = fit(tiny_encoder, [(PAIRS, CosineSimilarityLoss(tiny_encoder))], evaluator(), batch_size=4, epochs=2,
-                  evaluation_steps=1, output_path=tmp_path / "out", checkpoint_path=tmp_path / "ckpt",
-                  checkpoint_steps=2, callbacks=[recorder], seed=1)
+    history = fit(
+        tiny_encoder,
+        [(PAIRS, CosineSimilarityLoss(tiny_encoder))],
+        evaluator(),
+        batch_size=4,
+        epochs=2,
+        evaluation_steps=1,
+        output_path=tmp_path / "out",
+        checkpoint_path=tmp_path / "ckpt",
+        checkpoint_steps=2,
+        callbacks=[recorder],
+        seed=1,
+    )
     names = recorder.names()
     assert TRAINING_EVENTS | {"progress_begin", "progress_update", "progress_end"} <= set(names)
     assert names[-2:] == ["progress_end", "train_end"] and names.count("step_end") == 4
@@ -150,8 +172,13 @@ def test_every_event_the_trainer_emits_is_in_the_table_with_its_fields(tiny_enco
             raise KeyboardInterrupt
 
     recorder = Recorder()
-    fit(tiny_encoder, [(PAIRS, CosineSimilarityLoss(tiny_encoder))], batch_size=4, callbacks=[recorder, Interrupt()],
-        seed=1)
+    fit(
+        tiny_encoder,
+        [(PAIRS, CosineSimilarityLoss(tiny_encoder))],
+        batch_size=4,
+        callbacks=[recorder, Interrupt()],
+        seed=1,
+    )
     assert recorder.names()[-3:] == ["exception", "progress_end", "train_end"]
 
 
@@ -165,7 +192,9 @@ def test_training_config_checks_its_fields_and_names_unknown_ones():
         TrainingConfig(scheduler="linear")
     with pytest.raises(TypeError, match="epochs must be an integer >= 1"):
         TrainingConfig(epochs=1.5)
-    with pytest.raises(TypeError, match=r"unexpected keyword argument 'evaluation_step'; did you mean 'evaluation_steps'"):
+    with pytest.raises(
+        TypeError, match=r"unexpected keyword argument 'evaluation_step'; did you mean 'evaluation_steps'"
+    ):
         TrainingConfig.build(None, {"evaluation_step": 3})
     with pytest.raises(TypeError, match="must be a TrainingConfig"):
         TrainingConfig.build({"lr": 1e-3}, {})  # type: ignore[arg-type]
@@ -191,17 +220,20 @@ def test_fit_takes_a_config_or_its_fields_as_keywords(new_trainer_args):
 @pytest.fixture()
 def new_trainer_args(tiny_bert_dir):
     """A factory of (fresh model, its objectives): identical weights each time."""
+
     def make():
         from workbench import SentenceEncoder
         from workbench.modules import Pooling, Transformer
 
         model = SentenceEncoder(modules=[Transformer(tiny_bert_dir, max_seq_length=16), Pooling(32)], device="cpu")
         return model, [(PAIRS, CosineSimilarityLoss(model))]
+
     return make
 
 
-@pytest.mark.parametrize(("old", "new", "value"), [("eval_steps", "evaluation_steps", 2),
-                                                   ("show_progress", "show_progress_bar", False)])
+@pytest.mark.parametrize(
+    ("old", "new", "value"), [("eval_steps", "evaluation_steps", 2), ("show_progress", "show_progress_bar", False)]
+)
 def test_old_training_names_warn_and_still_work(new_trainer_args, old, new, value):
     model, objectives = new_trainer_args()
     with pytest.warns(FutureWarning, match=rf"fit\({old}=\.\.\.\) is deprecated: use {new}="):
@@ -225,8 +257,9 @@ def test_encode_corpus_output_dir_warns_and_writes_there(tiny_encoder, tmp_path)
     from workbench.corpus import chunks_done, encode_corpus
 
     with pytest.warns(FutureWarning, match=r"encode_corpus\(output_dir=\.\.\.\) is deprecated: use output_path="):
-        emb = encode_corpus(tiny_encoder, ["one", "two", "three"], output_dir=tmp_path / "emb", chunk_size=2,
-                            show_progress_bar=False)
+        emb = encode_corpus(
+            tiny_encoder, ["one", "two", "three"], output_dir=tmp_path / "emb", chunk_size=2, show_progress_bar=False
+        )
     assert emb.shape[0] == 3 and (tmp_path / "emb" / "embeddings.npy").is_file()
     with pytest.warns(FutureWarning, match="use output_path="):
         assert sorted(chunks_done(output_dir=tmp_path / "emb")) == [0, 1]

@@ -4,6 +4,7 @@ The seed's README names models such as ``bert-base-nli-mean-tokens``, which live
 sentence-transformers organisation, some still in the 0.3 layout (``0_BERT``, ``models.BERT``).  Offline,
 such a name gets the closest zoo model as a suggestion.
 """
+
 from __future__ import annotations
 
 import socket
@@ -66,23 +67,42 @@ def old_layout(encoder: SentenceEncoder, folder: Path) -> Path:
     vocab = sorted(transformer.tokenizer.get_vocab().items(), key=lambda item: item[1])
     (bert / "vocab.txt").write_text("".join(f"{token}\n" for token, _ in vocab))
     write_json(bert / "tokenizer_config.json", {"do_lower_case": True, "max_len": 512})
-    write_json(bert / "special_tokens_map.json", {k: f"[{k[:-6].upper()}]" for k in
-                                             ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")})
+    write_json(
+        bert / "special_tokens_map.json",
+        {k: f"[{k[:-6].upper()}]" for k in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")},
+    )
     write_json(bert / "sentence_bert_config.json", {"max_seq_length": 32, "do_lower_case": True})
     (folder / "1_Pooling").mkdir()
-    write_json(folder / "1_Pooling" / "config.json", {
-        "word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
-        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False})
+    write_json(
+        folder / "1_Pooling" / "config.json",
+        {
+            "word_embedding_dimension": 32,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        },
+    )
     (folder / "2_Dense").mkdir()
-    write_json(folder / "2_Dense" / "config.json", {"in_features": 32, "out_features": 16, "bias": True,
-                                               "activation_function": "torch.nn.modules.activation.Tanh"})
+    write_json(
+        folder / "2_Dense" / "config.json",
+        {
+            "in_features": 32,
+            "out_features": 16,
+            "bias": True,
+            "activation_function": "torch.nn.modules.activation.Tanh",
+        },
+    )
     torch.save(dense.state_dict(), folder / "2_Dense" / "pytorch_model.bin")
     write_json(folder / "config.json", {"__version__": "0.3.0"})
-    write_json(folder / "modules.json", [
-        {"idx": 0, "name": "0", "path": "0_BERT", "type": "sentence_transformers.models.BERT"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
-    ])
+    write_json(
+        folder / "modules.json",
+        [
+            {"idx": 0, "name": "0", "path": "0_BERT", "type": "sentence_transformers.models.BERT"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+        ],
+    )
     return folder
 
 
@@ -95,7 +115,9 @@ def test_bare_name_loads_from_the_sentence_transformers_org(hub, tiny_encoder, t
     assert caches in model.source_folder.parents
     asked = [path for _, path in hub.requests if path.startswith("/api/models/")]
     # <name> first (it is not there), then the organisation's copy
-    assert asked[0].startswith("/api/models/tiny-nli-mean-tokens") and any("sentence-transformers/tiny-nli" in p for p in asked)
+    assert asked[0].startswith("/api/models/tiny-nli-mean-tokens") and any(
+        "sentence-transformers/tiny-nli" in p for p in asked
+    )
 
     # Once downloaded, the bare name loads offline from the hub cache.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -118,8 +140,11 @@ def test_old_03_layout_with_bert_module_loads(hub, tiny_bert_dir, tmp_path):
     torch.manual_seed(1)
     transformer = Transformer(tiny_bert_dir, max_seq_length=32, do_lower_case=True)
     reference = SentenceEncoder(modules=[transformer, Pooling(32, "mean"), Dense(32, 16)], device="cpu")
-    hub.add("sentence-transformers/tiny-bert-nli-mean-tokens", folder_files(old_layout(reference, tmp_path / "old")),
-            repo_type="model")
+    hub.add(
+        "sentence-transformers/tiny-bert-nli-mean-tokens",
+        folder_files(old_layout(reference, tmp_path / "old")),
+        repo_type="model",
+    )
 
     model = SentenceEncoder("tiny-bert-nli-mean-tokens", device="cpu")
     assert [type(m) for m in model] == [Transformer, Pooling, Dense]
@@ -127,8 +152,9 @@ def test_old_03_layout_with_bert_module_loads(hub, tiny_bert_dir, tmp_path):
     np.testing.assert_allclose(model.encode(TEXTS), reference.encode(TEXTS), atol=1e-5)
 
 
-@pytest.mark.parametrize("old_name", ["BERT", "RoBERTa", "DistilBERT", "XLMRoBERTa", "ALBERT", "CamemBERT",
-                                      "XLNet", "Transformer"])
+@pytest.mark.parametrize(
+    "old_name", ["BERT", "RoBERTa", "DistilBERT", "XLMRoBERTa", "ALBERT", "CamemBERT", "XLNet", "Transformer"]
+)
 def test_old_transformer_type_names(old_name):
     assert module_class(f"sentence_transformers.models.{old_name}") is Transformer
     assert module_class("sentence_transformers.models.Pooling") is Pooling
@@ -152,14 +178,17 @@ def test_an_id_with_an_organisation_is_tried_as_given(hub, caches):
     assert "sentence-transformers/some-org" not in message
 
 
-@pytest.mark.parametrize("name, suggested, detail", [
-    ("bert-base-nli-mean-tokens", "all-MiniLM-L6-v2", "English, 384-d"),
-    ("roberta-large-nli-stsb-mean-tokens", "all-MiniLM-L6-v2", "English, 384-d"),
-    ("distiluse-base-multilingual-cased", "static-multilingual", "64-d"),
-    ("xlm-r-100langs-bert-base-nli-mean-tokens", "static-multilingual", "64-d"),
-    ("paraphrase-mpnet-base-v2", "all-mpnet-base-v2", "768-d"),
-    ("average_word_embeddings_komninos", "glove.6B.50d", "GloVe"),
-])
+@pytest.mark.parametrize(
+    "name, suggested, detail",
+    [
+        ("bert-base-nli-mean-tokens", "all-MiniLM-L6-v2", "English, 384-d"),
+        ("roberta-large-nli-stsb-mean-tokens", "all-MiniLM-L6-v2", "English, 384-d"),
+        ("distiluse-base-multilingual-cased", "static-multilingual", "64-d"),
+        ("xlm-r-100langs-bert-base-nli-mean-tokens", "static-multilingual", "64-d"),
+        ("paraphrase-mpnet-base-v2", "all-mpnet-base-v2", "768-d"),
+        ("average_word_embeddings_komninos", "glove.6B.50d", "GloVe"),
+    ],
+)
 def test_offline_error_suggests_the_closest_zoo_model(caches, name, suggested, detail):
     # The suite runs with HF_HUB_OFFLINE=1 (tests/conftest.py).
     with pytest.raises(ModelNotFoundError) as err:

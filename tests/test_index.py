@@ -1,4 +1,5 @@
 """Approximate index (faiss) and the exact chunked fallback."""
+
 from __future__ import annotations
 
 import sys

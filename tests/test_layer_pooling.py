@@ -1,4 +1,5 @@
 """Poolings over all hidden layers: WeightedLayerPooling and WKPooling (SBERT-WK)."""
+
 from __future__ import annotations
 
 import json
@@ -79,8 +80,9 @@ def test_weighted_layer_pooling_bad_inputs():
 
 
 def test_weighted_layer_pooling_in_an_encoder(bert, tmp_path):
-    encoder = SentenceEncoder(modules=[bert, WeightedLayerPooling(32, num_hidden_layers=2, layer_start=1), Pooling(32)],
-                              device="cpu")
+    encoder = SentenceEncoder(
+        modules=[bert, WeightedLayerPooling(32, num_hidden_layers=2, layer_start=1), Pooling(32)], device="cpu"
+    )
     embeddings = encoder.encode(SENTENCES)
     assert embeddings.shape == (3, 32)
     loaded = reload_with_hidden_states(encoder, tmp_path / "model")
@@ -97,8 +99,10 @@ def test_sentence_transformers_weighted_layer_pooling_loads_here(tmp_path):
     theirs.save(str(tmp_path))
     ours = WeightedLayerPooling.load(tmp_path)
     layers = random_layers()
-    torch.testing.assert_close(ours({"all_layer_embeddings": layers})["token_embeddings"],
-                               theirs({"all_layer_embeddings": layers})["token_embeddings"])
+    torch.testing.assert_close(
+        ours({"all_layer_embeddings": layers})["token_embeddings"],
+        theirs({"all_layer_embeddings": layers})["token_embeddings"],
+    )
 
 
 # ---------------------------------------------------------------------------- WKPooling
@@ -129,7 +133,8 @@ def test_wk_pooling_matches_a_token_by_token_reference(layer_start, window):
     layers = random_layers(n_layers=5)
     mask = torch.tensor([[1] * 6, [1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0]])
     out = WKPooling(8, layer_start=layer_start, context_window_size=window)(
-        {"all_layer_embeddings": layers, "attention_mask": mask})["sentence_embedding"]
+        {"all_layer_embeddings": layers, "attention_mask": mask}
+    )["sentence_embedding"]
     for row in range(3):
         n_valid = int(mask[row].sum()) - 1  # the last token ([SEP]) is left out
         expected = sbert_wk_reference([layer[row].numpy() for layer in layers[layer_start:]], n_valid, window)
@@ -141,8 +146,9 @@ def test_wk_pooling_keeps_dtype_and_ignores_padding():
     mask = torch.tensor([[1] * 6, [1, 1, 1, 0, 0, 0], [1] * 6])
     out = WKPooling(8, layer_start=0)({"all_layer_embeddings": layers, "attention_mask": mask})["sentence_embedding"]
     assert out.dtype == torch.float64 and out.shape == (3, 8)
-    short = WKPooling(8, layer_start=0)({"all_layer_embeddings": [layer[1:2, :3] for layer in layers],
-                                         "attention_mask": torch.ones(1, 3)})["sentence_embedding"]
+    short = WKPooling(8, layer_start=0)(
+        {"all_layer_embeddings": [layer[1:2, :3] for layer in layers], "attention_mask": torch.ones(1, 3)}
+    )["sentence_embedding"]
     torch.testing.assert_close(short[0], out[1], rtol=1e-5, atol=1e-6)
 
 

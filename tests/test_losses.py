@@ -3,6 +3,7 @@
 Batches are built with ``model.tokenize`` from words of the tiny vocabulary
 (tests/conftest.py); the model is the random 2-layer BERT of ``tiny_encoder``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,24 +14,59 @@ import torch
 import torch.nn.functional as F
 
 from workbench.losses import (
-    LOSSES, AnglELoss, BatchAllTripletLoss, BatchHardSoftMarginTripletLoss, BatchHardTripletLoss,
-    BatchSemiHardTripletLoss, CachedMultipleNegativesRankingLoss, ContrastiveLoss, CoSENTLoss,
-    CachedGISTEmbedLoss, CosineSimilarityLoss, GISTEmbedLoss, MarginMSELoss, MatryoshkaLoss, MSELoss, MultipleNegativesRankingLoss, OnlineContrastiveLoss,
-    SoftmaxLoss, TripletLoss,
+    LOSSES,
+    AnglELoss,
+    BatchAllTripletLoss,
+    BatchHardSoftMarginTripletLoss,
+    BatchHardTripletLoss,
+    BatchSemiHardTripletLoss,
+    CachedMultipleNegativesRankingLoss,
+    ContrastiveLoss,
+    CoSENTLoss,
+    CachedGISTEmbedLoss,
+    CosineSimilarityLoss,
+    GISTEmbedLoss,
+    MarginMSELoss,
+    MatryoshkaLoss,
+    MSELoss,
+    MultipleNegativesRankingLoss,
+    OnlineContrastiveLoss,
+    SoftmaxLoss,
+    TripletLoss,
 )
 
-ANCHORS = ["a man is eating food", "a woman plays the piano", "a man is riding a horse",
-           "a dog is playing", "a great movie", "the cat sits on the street"]
-POSITIVES = ["someone is eating bread", "somebody plays piano", "a man rides a horse",
-             "the dog plays", "a good film", "a cat is sitting"]
+ANCHORS = [
+    "a man is eating food",
+    "a woman plays the piano",
+    "a man is riding a horse",
+    "a dog is playing",
+    "a great movie",
+    "the cat sits on the street",
+]
+POSITIVES = [
+    "someone is eating bread",
+    "somebody plays piano",
+    "a man rides a horse",
+    "the dog plays",
+    "a good film",
+    "a cat is sitting",
+]
 NEGATIVES = POSITIVES[1:] + POSITIVES[:1]
 # Pairs for the labelled pair losses: the first three match, the last three do not.
 SECONDS = POSITIVES[:3] + NEGATIVES[3:]
 MATCH = [1, 1, 1, 0, 0, 0]
 # One column, three texts per label, for the batch triplet losses.
-GROUPED = ["a man is eating food", "a woman eats bread", "someone is eating pasta",
-           "a man plays guitar", "a woman plays the piano", "the child is playing music",
-           "a man rides a horse", "a woman is riding a horse", "someone drives a car"]
+GROUPED = [
+    "a man is eating food",
+    "a woman eats bread",
+    "someone is eating pasta",
+    "a man plays guitar",
+    "a woman plays the piano",
+    "the child is playing music",
+    "a man rides a horse",
+    "a woman is riding a horse",
+    "someone drives a car",
+]
 GROUPS = [0, 0, 0, 1, 1, 1, 2, 2, 2]
 
 # name -> (build the loss from the model, text columns, labels)
@@ -44,18 +80,30 @@ CASES = {
     "BatchHardSoftMarginTripletLoss": (BatchHardSoftMarginTripletLoss, [GROUPED], torch.tensor(GROUPS)),
     "MultipleNegativesRankingLoss": (MultipleNegativesRankingLoss, [ANCHORS, POSITIVES, NEGATIVES], None),
     "CachedMultipleNegativesRankingLoss": (
-        lambda m: CachedMultipleNegativesRankingLoss(m, mini_batch_size=4), [ANCHORS, POSITIVES, NEGATIVES], None),
+        lambda m: CachedMultipleNegativesRankingLoss(m, mini_batch_size=4),
+        [ANCHORS, POSITIVES, NEGATIVES],
+        None,
+    ),
     "MSELoss": (MSELoss, [ANCHORS, POSITIVES], torch.randn(6, 32, generator=torch.Generator().manual_seed(0))),
     "ContrastiveLoss": (ContrastiveLoss, [ANCHORS, SECONDS], torch.tensor(MATCH)),
     "OnlineContrastiveLoss": (OnlineContrastiveLoss, [ANCHORS, SECONDS], torch.tensor(MATCH)),
     "CoSENTLoss": (CoSENTLoss, [ANCHORS, SECONDS], torch.tensor([4.5, 4.0, 3.5, 1.0, 0.5, 0.0])),
     "AnglELoss": (AnglELoss, [ANCHORS, SECONDS], torch.tensor([4.5, 4.0, 3.5, 1.0, 0.5, 0.0])),
     "MatryoshkaLoss": (
-        lambda m: MatryoshkaLoss(MultipleNegativesRankingLoss(m), (8, 16, 32)), [ANCHORS, POSITIVES], None),
-    "GISTEmbedLoss": (lambda m: GISTEmbedLoss(m, copy.deepcopy(m), temperature=0.05),
-                      [ANCHORS, POSITIVES, NEGATIVES], None),
-    "CachedGISTEmbedLoss": (lambda m: CachedGISTEmbedLoss(m, copy.deepcopy(m), temperature=0.05, mini_batch_size=4),
-                            [ANCHORS, POSITIVES, NEGATIVES], None),
+        lambda m: MatryoshkaLoss(MultipleNegativesRankingLoss(m), (8, 16, 32)),
+        [ANCHORS, POSITIVES],
+        None,
+    ),
+    "GISTEmbedLoss": (
+        lambda m: GISTEmbedLoss(m, copy.deepcopy(m), temperature=0.05),
+        [ANCHORS, POSITIVES, NEGATIVES],
+        None,
+    ),
+    "CachedGISTEmbedLoss": (
+        lambda m: CachedGISTEmbedLoss(m, copy.deepcopy(m), temperature=0.05, mini_batch_size=4),
+        [ANCHORS, POSITIVES, NEGATIVES],
+        None,
+    ),
     "MarginMSELoss": (MarginMSELoss, [ANCHORS, POSITIVES, NEGATIVES], torch.tensor([3.0, 2.0, 3.0, 1.0, 2.0, 3.0])),
 }
 
@@ -110,8 +158,13 @@ BAD_BATCHES = [
     ("OnlineContrastiveLoss", OnlineContrastiveLoss, 2, torch.tensor([0.0, 1.0]), "integer class ids"),
     ("CoSENTLoss", CoSENTLoss, 2, torch.tensor([0, 1]), r"floating point \(use labels.float\(\)\)"),
     ("AnglELoss", AnglELoss, 2, torch.tensor([0.5, float("nan")]), "NaN"),
-    ("MatryoshkaLoss", lambda m: MatryoshkaLoss(CoSENTLoss(m), (8, 16)), 3, torch.tensor([0.5, 1.0]),
-     "got 3 text column"),
+    (
+        "MatryoshkaLoss",
+        lambda m: MatryoshkaLoss(CoSENTLoss(m), (8, 16)),
+        3,
+        torch.tensor([0.5, 1.0]),
+        "got 3 text column",
+    ),
     ("MarginMSELoss", MarginMSELoss, 4, torch.tensor([0.5, 1.0]), r"shape \(batch, 2\)"),
     ("GISTEmbedLoss", lambda m: GISTEmbedLoss(m, copy.deepcopy(m)), 2, torch.tensor([1.0, 0.0]), "takes none"),
 ]
@@ -168,11 +221,14 @@ def test_softmax_classifier_belongs_to_the_loss(tiny_encoder):
 POINTS = torch.tensor([[0.0], [3.0], [1.5], [4.0]])  # labels 0, 0, 1, 1; margin 2 (worked out by hand)
 
 
-@pytest.mark.parametrize("cls, expected", [
-    (BatchHardTripletLoss, 3.5),  # gaps + margin: 3.5, 4, 3, 3.5
-    (BatchAllTripletLoss, 2.75),  # eight violating triplets summing to 22
-    (BatchSemiHardTripletLoss, 2.0),  # 1, 3.5 and 3 (no negative beyond: farthest used), 0.5
-])
+@pytest.mark.parametrize(
+    "cls, expected",
+    [
+        (BatchHardTripletLoss, 3.5),  # gaps + margin: 3.5, 4, 3, 3.5
+        (BatchAllTripletLoss, 2.75),  # eight violating triplets summing to 22
+        (BatchSemiHardTripletLoss, 2.0),  # 1, 3.5 and 3 (no negative beyond: farthest used), 0.5
+    ],
+)
 def test_batch_triplet_values(tiny_encoder, cls, expected):
     loss = cls(tiny_encoder, margin=2.0)
     assert loss.compute([POINTS], torch.tensor([0, 0, 1, 1])).item() == pytest.approx(expected)
@@ -190,7 +246,11 @@ def test_batch_triplet_losses_ignore_anchors_without_positives(tiny_encoder):
 
 
 def test_pair_loss_values(tiny_encoder):
-    a, p, n = torch.tensor([[0.0, 0.0], [0.0, 0.0]]), torch.tensor([[3.0, 4.0], [1.0, 0.0]]), torch.tensor([[6.0, 8.0], [0.0, 3.0]])
+    a, p, n = (
+        torch.tensor([[0.0, 0.0], [0.0, 0.0]]),
+        torch.tensor([[3.0, 4.0], [1.0, 0.0]]),
+        torch.tensor([[6.0, 8.0], [0.0, 3.0]]),
+    )
     assert TripletLoss(tiny_encoder, margin=6.0).compute([a, p, n], None).item() == pytest.approx(2.5)  # (1 + 4) / 2
     u, v = torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     # similar but orthogonal: 0.5 * 1**2; dissimilar but identical: 0.5 * 0.5**2
@@ -226,8 +286,12 @@ def loss_and_gradients(loss, features, labels=None):
 def test_cached_mnrl_equals_mnrl(tiny_encoder, symmetric):
     tiny_encoder.eval()
     features = tokenize(tiny_encoder, [ANCHORS, POSITIVES, NEGATIVES])
-    plain_value, plain_grads = loss_and_gradients(MultipleNegativesRankingLoss(tiny_encoder, symmetric=symmetric), features)
-    cached = CachedMultipleNegativesRankingLoss(tiny_encoder, symmetric=symmetric, mini_batch_size=4)  # chunks of 4 and 2
+    plain_value, plain_grads = loss_and_gradients(
+        MultipleNegativesRankingLoss(tiny_encoder, symmetric=symmetric), features
+    )
+    cached = CachedMultipleNegativesRankingLoss(
+        tiny_encoder, symmetric=symmetric, mini_batch_size=4
+    )  # chunks of 4 and 2
     cached_value, cached_grads = loss_and_gradients(cached, features)
     assert cached_value == pytest.approx(plain_value, rel=1e-5)
     assert plain_grads.keys() == cached_grads.keys() and len(plain_grads) > 10
@@ -247,8 +311,10 @@ def test_cached_mnrl_replays_dropout_in_its_second_pass(tiny_encoder):
     # The same mini-batches in the same order, activations kept: dropout draws the same masks.
     tiny_encoder.zero_grad()
     torch.manual_seed(1)
-    embeddings = [torch.cat([tiny_encoder({k: v[i:i + 4] for k, v in f.items()})["sentence_embedding"]
-                             for i in (0, 4)]) for f in features]
+    embeddings = [
+        torch.cat([tiny_encoder({k: v[i : i + 4] for k, v in f.items()})["sentence_embedding"] for i in (0, 4)])
+        for f in features
+    ]
     reference = cached.compute(embeddings, None)
     reference.backward()
     assert cached_value == pytest.approx(reference.item(), rel=1e-5)
@@ -275,8 +341,24 @@ def saved_bytes(run):
 def test_cached_mnrl_keeps_no_activations_for_a_batch_of_1024(tiny_encoder):
     subjects = ["a man", "a woman", "the child", "a dog", "the cat", "someone", "somebody", "men"]
     verbs = ["eats", "plays", "rides", "drives", "is eating", "is playing", "sits on", "was riding"]
-    objects = ["food", "bread", "pasta", "guitar", "piano", "a horse", "a car", "the street", "music", "a movie",
-               "the film", "a good film", "a bad movie", "the dog", "the cat", "a terrible film"]
+    objects = [
+        "food",
+        "bread",
+        "pasta",
+        "guitar",
+        "piano",
+        "a horse",
+        "a car",
+        "the street",
+        "music",
+        "a movie",
+        "the film",
+        "a good film",
+        "a bad movie",
+        "the dog",
+        "the cat",
+        "a terrible film",
+    ]
     texts = [f"{s} {v} {o}" for s in subjects for v in verbs for o in objects]
     features = tokenize(tiny_encoder, [texts, texts[1:] + texts[:1]])
     cached = CachedMultipleNegativesRankingLoss(tiny_encoder, mini_batch_size=128)
@@ -321,8 +403,10 @@ def test_matryoshka_truncates_the_teacher_embeddings_of_mse(tiny_encoder):
     value = MatryoshkaLoss(MSELoss(tiny_encoder), (8, 16, 32), (1.0, 0.5, 2.0))(features, teacher)
     with torch.no_grad():
         full = [tiny_encoder(dict(f))["sentence_embedding"] for f in features]
-    expected = sum(w * sum(((e[:, :d] - teacher[:, :d]) ** 2).mean() for e in full) / 2
-                   for d, w in ((8, 1.0), (16, 0.5), (32, 2.0)))
+    expected = sum(
+        w * sum(((e[:, :d] - teacher[:, :d]) ** 2).mean() for e in full) / 2
+        for d, w in ((8, 1.0), (16, 0.5), (32, 2.0))
+    )
     assert value.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
@@ -330,7 +414,9 @@ def test_matryoshka_over_cached_mnrl_equals_over_mnrl(tiny_encoder):
     tiny_encoder.eval()
     features = tokenize(tiny_encoder, [ANCHORS, POSITIVES])
     dims = (8, 16, 32)
-    plain_value, plain_grads = loss_and_gradients(MatryoshkaLoss(MultipleNegativesRankingLoss(tiny_encoder), dims), features)
+    plain_value, plain_grads = loss_and_gradients(
+        MatryoshkaLoss(MultipleNegativesRankingLoss(tiny_encoder), dims), features
+    )
     cached = MatryoshkaLoss(CachedMultipleNegativesRankingLoss(tiny_encoder, mini_batch_size=2), dims)
     counter = CountCalls(tiny_encoder)
     cached_value, cached_grads = loss_and_gradients(cached, features)

@@ -1,4 +1,5 @@
 """The real all-MiniLM-L6-v2 from the zoo: published STSb score and parity with sentence-transformers."""
+
 from __future__ import annotations
 
 import numpy as np

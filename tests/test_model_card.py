@@ -1,4 +1,5 @@
 """Model cards: save() writes a README.md for both families; a README the user wrote or edited is never replaced."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,12 @@ from workbench.training import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-PAIRS = [("a man eats food", "a man eats bread"), ("a cat sleeps", "the dog barks"),
-         ("kids play ball", "children play a game"), ("it rains", "a man eats food")]
+PAIRS = [
+    ("a man eats food", "a man eats bread"),
+    ("a cat sleeps", "the dog barks"),
+    ("kids play ball", "children play a game"),
+    ("it rains", "a man eats food"),
+]
 LABELS = [1.0, 0.0, 1.0, 0.0]
 
 
@@ -45,6 +50,7 @@ def test_an_untrained_encoder_card_tells_what_is_known_and_loads_as_it_says(tiny
     code = card.split("```python\n", 1)[1].split("```", 1)[0]
     assert 'SentenceEncoder("my-model")' in code
     import os
+
     here = os.getcwd()
     os.chdir(tmp_path)
     try:
@@ -62,8 +68,17 @@ def test_an_untrained_encoder_card_tells_what_is_known_and_loads_as_it_says(tiny
 def test_a_trained_encoder_card_lists_data_losses_settings_and_the_last_evaluation(tiny_encoder, tmp_path):
     data = examples()
     evaluator = EmbeddingSimilarityEvaluator([p[0] for p in PAIRS], [p[1] for p in PAIRS], LABELS, name="toy")
-    history = fit(tiny_encoder, [(data, CosineSimilarityLoss(tiny_encoder))], evaluator, batch_size=4, epochs=2,
-                  lr=1e-4, seed=7, output_path=tmp_path / "run", show_progress_bar=False)
+    history = fit(
+        tiny_encoder,
+        [(data, CosineSimilarityLoss(tiny_encoder))],
+        evaluator,
+        batch_size=4,
+        epochs=2,
+        lr=1e-4,
+        seed=7,
+        output_path=tmp_path / "run",
+        show_progress_bar=False,
+    )
     card = (tmp_path / "run" / "README.md").read_text()
     assert "Trained for" in card and "| CosineSimilarityLoss | CosineSimilarityLoss | 12 |" in card
     assert "| batch_size | 4 |" in card and "| seed | 7 |" in card and "| lr | 0.0001 |" in card
@@ -85,8 +100,9 @@ def test_a_trained_encoder_card_lists_data_losses_settings_and_the_last_evaluati
 
 def test_cross_encoder_card_after_training(new_ce, tmp_path):
     evaluator = CrossEncoderCorrelationEvaluator(PAIRS, LABELS, name="toy")
-    fit(new_ce, [(examples(), BinaryCrossEntropyLoss(new_ce))], evaluator, batch_size=4, seed=1,
-        show_progress_bar=False)
+    fit(
+        new_ce, [(examples(), BinaryCrossEntropyLoss(new_ce))], evaluator, batch_size=4, seed=1, show_progress_bar=False
+    )
     new_ce.save(tmp_path / "ce")
     card = (tmp_path / "ce" / "README.md").read_text()
     assert "# CrossEncoder saved by sentence-workbench" in card

@@ -1,4 +1,5 @@
 """Save/load round trips of the core modules and of whole encoders; folder errors."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,11 @@ SENTENCES = ["a man is eating food .", "the dog plays", ""]
 def stacked(tiny_bert_dir):
     t = Transformer(tiny_bert_dir, max_seq_length=24)
     torch.manual_seed(1)
-    return SentenceEncoder(modules=[t, Pooling(32, ("max", "mean")), Dense(64, 8, activation="gelu"), Normalize()],
-                           device="cpu", prompts={"query": "query: "})
+    return SentenceEncoder(
+        modules=[t, Pooling(32, ("max", "mean")), Dense(64, 8, activation="gelu"), Normalize()],
+        device="cpu",
+        prompts={"query": "query: "},
+    )
 
 
 def test_encoder_round_trip(stacked, tmp_path):
@@ -44,11 +48,20 @@ def test_saved_layout_is_sentence_transformers(stacked, tmp_path):
     assert json.loads((tmp_path / "m" / "sentence_bert_config.json").read_text())["max_seq_length"] == 24
 
 
-@pytest.mark.parametrize("module", [Pooling(8, ("cls", "last_token", "weighted_mean", "mean_sqrt_len")),
-                                    Dense(8, 4, bias=False, activation="identity"), Normalize()])
+@pytest.mark.parametrize(
+    "module",
+    [
+        Pooling(8, ("cls", "last_token", "weighted_mean", "mean_sqrt_len")),
+        Dense(8, 4, bias=False, activation="identity"),
+        Normalize(),
+    ],
+)
 def test_module_round_trip(module, tmp_path):
-    features = {"token_embeddings": torch.randn(2, 5, 8), "attention_mask": torch.tensor([[1] * 5, [1, 1, 1, 0, 0]]),
-                "sentence_embedding": torch.randn(2, 8)}
+    features = {
+        "token_embeddings": torch.randn(2, 5, 8),
+        "attention_mask": torch.tensor([[1] * 5, [1, 1, 1, 0, 0]]),
+        "sentence_embedding": torch.randn(2, 8),
+    }
     module.save(tmp_path)
     loaded = type(module).load(tmp_path)
     assert loaded.get_config() == module.get_config()

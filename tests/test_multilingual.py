@@ -1,4 +1,5 @@
 """Multilingual distillation: teacher cache, parallel data set, students, cross-lingual STS helpers."""
+
 from __future__ import annotations
 
 
@@ -13,12 +14,24 @@ from workbench.losses import MSELoss
 from workbench.modules import Normalize, StaticEmbedding
 from workbench import multilingual
 from workbench.multilingual import (
-    ParallelSentencesDataset, TeacherEmbeddings, benchmark_sentences, build_student, crosslingual_stsb,
-    per_language, sts_benchmarks, sts_spearman, stsb_parallel_pairs, teacher_fingerprint,
+    ParallelSentencesDataset,
+    TeacherEmbeddings,
+    benchmark_sentences,
+    build_student,
+    crosslingual_stsb,
+    per_language,
+    sts_benchmarks,
+    sts_spearman,
+    stsb_parallel_pairs,
+    teacher_fingerprint,
 )
 
 ENGLISH = [f"the man is eating {w} food" for w in "good bad great terrible".split()] + [
-    "a child plays the piano", "the woman rides a horse", "a dog is sitting on the street", "the cat is happy"]
+    "a child plays the piano",
+    "the woman rides a horse",
+    "a dog is sitting on the street",
+    "the cat is happy",
+]
 GERMAN = [f"der Mann isst {i}" for i in range(len(ENGLISH))]
 FRENCH = [f"l'homme mange {i}" for i in range(len(ENGLISH))]
 
@@ -44,9 +57,22 @@ def write_lines(path, lines, newline="\r\n"):
 
 def test_the_package_exports_the_names_of_the_former_module():
     assert sorted(multilingual.__all__) == [
-        "CACHE_NAME", "FILE_CODES", "LanguageCounts", "PairLike", "ParallelSentencesDataset", "STS17_TRACKS",
-        "TeacherEmbeddings", "benchmark_sentences", "build_student", "crosslingual_stsb", "per_language",
-        "sentence_key", "standard_parallel_data", "sts_benchmarks", "sts_spearman", "stsb_parallel_pairs",
+        "CACHE_NAME",
+        "FILE_CODES",
+        "LanguageCounts",
+        "PairLike",
+        "ParallelSentencesDataset",
+        "STS17_TRACKS",
+        "TeacherEmbeddings",
+        "benchmark_sentences",
+        "build_student",
+        "crosslingual_stsb",
+        "per_language",
+        "sentence_key",
+        "standard_parallel_data",
+        "sts_benchmarks",
+        "sts_spearman",
+        "stsb_parallel_pairs",
         "teacher_fingerprint",
     ]
     assert [name for name in multilingual.__all__ if not hasattr(multilingual, name)] == []
@@ -116,6 +142,7 @@ def test_dataset_second_run_does_not_reencode(counting, tmp_path):
 
 def fake_cache(tmp_path, dim=4):
     """A teacher whose embedding of a sentence is its length, repeated."""
+
     class Teacher:
         def encode(self, sentences, **kwargs):
             return np.array([[len(s)] * dim for s in sentences], dtype=np.float32)
@@ -143,12 +170,21 @@ def test_files_tsv_filters_duplicates_and_summary(tmp_path):
     data = ParallelSentencesDataset(fake_cache(tmp_path), min_chars=2, max_chars=40)
     data.add_files(src, trg, "de").add_tsv(tsv, "fr")
     assert data.train_pairs["de"] == [
-        ("Short.", "Kurz."), ("A sentence of medium length.", "Ein Satz mittlerer Länge.")]
+        ("Short.", "Kurz."),
+        ("A sentence of medium length.", "Ein Satz mittlerer Länge."),
+    ]
     assert all(not t.endswith("\r") for pair in data.train_pairs["de"] for t in pair)
     assert data.train_pairs["fr"] == [("Hello", "Bonjour"), ("The cat", "Le chat")]
     summary = data.summary()
-    assert summary.loc["de"].to_dict() == {"read": 4, "too_short_or_long": 1, "duplicates": 1, "held_out": 0,
-                                           "overlap": 0, "over_cap": 0, "train": 2}
+    assert summary.loc["de"].to_dict() == {
+        "read": 4,
+        "too_short_or_long": 1,
+        "duplicates": 1,
+        "held_out": 0,
+        "overlap": 0,
+        "over_cap": 0,
+        "train": 2,
+    }
     assert data.languages == ["de", "fr"]
 
 
@@ -167,8 +203,10 @@ def test_held_out_lines_are_the_same_in_every_language_and_never_trained_on(tmp_
     assert not trained & held_texts
     assert len(data.train_pairs["de"]) == 2 * 50 and data.summary().loc["de", "overlap"] == 10
 
-    same_seed, other_seed = (ParallelSentencesDataset(fake_cache(tmp_path), seed=seed).add_pairs(
-        zip(english, english), "de", held_out=10) for seed in (3, 4))
+    same_seed, other_seed = (
+        ParallelSentencesDataset(fake_cache(tmp_path), seed=seed).add_pairs(zip(english, english), "de", held_out=10)
+        for seed in (3, 4)
+    )
     assert sorted(s for s, _ in same_seed.held_out["de"]) == sorted(s for s, _ in data.held_out["de"])
     assert sorted(other_seed.held_out["de"]) != sorted(same_seed.held_out["de"])
 
@@ -192,11 +230,14 @@ def test_adding_after_use_rebuilds(tmp_path):
     assert len(data) == 4
 
 
-@pytest.mark.parametrize("pairs, message", [
-    (["just a string"], "not a \\(source, target\\) pair"),
-    ([("only one",)], "not a \\(source, target\\) pair"),
-    ([("a", 3)], "not a \\(source, target\\) pair"),
-])
+@pytest.mark.parametrize(
+    "pairs, message",
+    [
+        (["just a string"], "not a \\(source, target\\) pair"),
+        ([("only one",)], "not a \\(source, target\\) pair"),
+        ([("a", 3)], "not a \\(source, target\\) pair"),
+    ],
+)
 def test_bad_pairs_are_named(tmp_path, pairs, message):
     with pytest.raises(ValueError, match=message):
         ParallelSentencesDataset(fake_cache(tmp_path)).add_pairs(pairs, "de")
@@ -269,14 +310,26 @@ def test_distillation_pulls_translations_onto_the_teacher(kind, lr, tiny_encoder
     data.add_pairs(zip(ENGLISH, FRENCH), "fr", held_out=2)
     evaluator = data.evaluator(batch_size=4)
     before = evaluator(student)
-    history = student.fit([(data, MSELoss(student))], evaluator, epochs=4, batch_size=8, lr=lr, weight_decay=0.0,
-                          seed=0, show_progress_bar=False)
+    history = student.fit(
+        [(data, MSELoss(student))],
+        evaluator,
+        epochs=4,
+        batch_size=8,
+        lr=lr,
+        weight_decay=0.0,
+        seed=0,
+        show_progress_bar=False,
+    )
     after = evaluator(student)
     assert evaluator.primary_metric == "held-out_combined_score"
     assert {"translation-de_min_accuracy", "mse-fr_negative_mse"} <= set(history.columns)
     table = per_language(after)
     assert list(table.index) == ["de", "fr"] and list(table.columns) == [
-        "src2trg_accuracy", "trg2src_accuracy", "min_accuracy", "mse"]
+        "src2trg_accuracy",
+        "trg2src_accuracy",
+        "min_accuracy",
+        "mse",
+    ]
     assert (per_language(after)["mse"] < 0.5 * per_language(before)["mse"]).all()
 
 
@@ -332,9 +385,29 @@ def test_example_script_runs_and_its_second_run_encodes_nothing(mirror, tmp_path
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "examples" / "distill_multilingual.py"
-    command = [sys.executable, str(script), "--output", str(tmp_path / "student"), "--cache", str(tmp_path / "cache"),
-               "--languages", "de", "--held-out", "20", "--max-train", "100", "--max-eval", "30", "--epochs", "1",
-               "--static-width", "0", "--batch-size", "64", "--quiet"]
+    command = [
+        sys.executable,
+        str(script),
+        "--output",
+        str(tmp_path / "student"),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--languages",
+        "de",
+        "--held-out",
+        "20",
+        "--max-train",
+        "100",
+        "--max-eval",
+        "30",
+        "--epochs",
+        "1",
+        "--static-width",
+        "0",
+        "--batch-size",
+        "64",
+        "--quiet",
+    ]
 
     def run() -> dict:
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)

@@ -3,6 +3,7 @@
 Runs through the shared helper of ``test_notebooks.py``, which reads a notebook's
 small parameters from its ``SMALL`` table; they are put there for this test only.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -15,9 +16,18 @@ pytestmark = pytest.mark.notebook
 # Two languages, 300 pairs each, the 64-d table, two short epochs, short STS sets, PCA for the map
 # (UMAP's first call compiles for about a minute): every cell runs, in well under 90 s on 2 cores.
 SMALL_07 = {
-    "languages": ["de", "es"], "held_out": 40, "max_pairs_per_language": 300, "stsb_splits": [],
-    "max_sts_pairs": 60, "static_width": None, "epochs": 2, "batch_size": 256, "map_lines": 12,
-    "map_projection": "pca", "search_corpus_size": 40, "speed_sentences": 64,
+    "languages": ["de", "es"],
+    "held_out": 40,
+    "max_pairs_per_language": 300,
+    "stsb_splits": [],
+    "max_sts_pairs": 60,
+    "static_width": None,
+    "epochs": 2,
+    "batch_size": 256,
+    "map_lines": 12,
+    "map_projection": "pca",
+    "search_corpus_size": 40,
+    "speed_sentences": 64,
 }
 
 
@@ -64,8 +74,14 @@ def test_07_multilingual(tmp_path, notebook_kernel, small_07):  # noqa: F811
 
 
 def test_07_runs_to_the_end_when_stopped_before_the_first_evaluation(tmp_path, notebook_kernel, small_07):  # noqa: F811
-    results = run_notebook("07_multilingual", tmp_path, notebook_kernel, output_path=str(tmp_path / "student"),
-                           stop_after_steps=3, baseline_model=None)
+    results = run_notebook(
+        "07_multilingual",
+        tmp_path,
+        notebook_kernel,
+        output_path=str(tmp_path / "student"),
+        stop_after_steps=3,
+        baseline_model=None,
+    )
     # The first evaluation was due at the end of the first epoch (step 5): the one evaluation is of step 3.
     assert results["steps"] == 3 and results["evaluations"] == 1 and results["monitor_best"]["step"] == 3
     for lang in ("de", "es"):

@@ -1,4 +1,5 @@
 """Notebook 08 (speed and precision) runs top to bottom under papermill with small parameters."""
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,17 @@ except ImportError:  # without the shared helper: a kernel of this interpreter, 
             patch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
             yield "workbench-notebook-08"
 
+
 pytestmark = pytest.mark.notebook
 
-SMALL = {"speed_sentences": 300, "repeats": 1, "stsb_pairs": 120, "scifact_docs": 60, "scifact_queries": 12,
-         "processes": 2}
+SMALL = {
+    "speed_sentences": 300,
+    "repeats": 1,
+    "stsb_pairs": 120,
+    "scifact_docs": 60,
+    "scifact_queries": 12,
+    "processes": 2,
+}
 
 
 def test_notebook_08_speed_and_precision(notebook_kernel, tmp_path):  # noqa: F811
@@ -33,9 +41,13 @@ def test_notebook_08_speed_and_precision(notebook_kernel, tmp_path):  # noqa: F8
 
     results_path = tmp_path / "08.json"
     papermill.execute_notebook(
-        NOTEBOOKS / "08_speed_and_precision.ipynb", tmp_path / "08.ipynb",
+        NOTEBOOKS / "08_speed_and_precision.ipynb",
+        tmp_path / "08.ipynb",
         parameters={**SMALL, "results_path": str(results_path)},
-        kernel_name=notebook_kernel, cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
+        kernel_name=notebook_kernel,
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        log_output=False,
     )
     results = json.loads(Path(results_path).read_text())
     assert set(results["speed"]) == {"float32", "bfloat16", "onnx float32", "int8"}

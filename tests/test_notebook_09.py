@@ -5,6 +5,7 @@ pairs in six topics (see ``tests/fixtures/make_own_pairs.py``).  Runs through
 the shared helper of ``test_notebooks.py``, whose ``SMALL`` table gets this
 notebook's small parameters for this test only.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,9 @@ SMALL_09 = {"map_projection": "pca", "epochs": 1, "batch_size": 16}
 def test_09_your_own_data(tmp_path, notebook_kernel, monkeypatch):  # noqa: F811
     output = tmp_path / "model"
     monkeypatch.setitem(SMALL, "09_your_own_data", SMALL_09)
-    results = run_notebook("09_your_own_data", tmp_path, notebook_kernel, table_path=str(FIXTURE),
-                           output_path=str(output))
+    results = run_notebook(
+        "09_your_own_data", tmp_path, notebook_kernel, table_path=str(FIXTURE), output_path=str(output)
+    )
     frame = pd.read_csv(FIXTURE)
     assert results["rows"] == 360 and results["table"] == str(FIXTURE)
     assert results["text_columns"] == ["sentence1", "sentence2"] and results["label_column"] == "score"

@@ -5,6 +5,7 @@ gets this notebook's small parameters for this test only.  The figures are
 those measured with these parameters (seeded: the split, the head, the
 training order), with a tolerance for arithmetic differences between machines.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -14,9 +15,20 @@ from test_notebooks import SMALL, run_notebook
 
 pytestmark = pytest.mark.notebook
 
-SMALL_10 = {"quora_pairs": 3000, "train_pairs": 64, "epochs": 1, "batch_size": 16, "quora_queries": 10,
-            "quora_corpus": 200, "depths": [5, 10, 20], "scifact_queries": 4, "scifact_corpus": 40,
-            "scifact_depth": 10, "speed_texts": 32, "mine_pairs": 40}
+SMALL_10 = {
+    "quora_pairs": 3000,
+    "train_pairs": 64,
+    "epochs": 1,
+    "batch_size": 16,
+    "quora_queries": 10,
+    "quora_corpus": 200,
+    "depths": [5, 10, 20],
+    "scifact_queries": 4,
+    "scifact_corpus": 40,
+    "scifact_depth": 10,
+    "speed_texts": 32,
+    "mine_pairs": 40,
+}
 
 
 def test_10_retrieve_and_rerank(tmp_path, notebook_kernel, monkeypatch):  # noqa: F811
@@ -42,7 +54,8 @@ def test_10_retrieve_and_rerank(tmp_path, notebook_kernel, monkeypatch):  # noqa
     scifact = results["scifact"]
     assert (scifact["queries"], scifact["corpus"], scifact["depth"]) == (4, 40, 10)
     assert scifact["bi-encoder nDCG@10"] == pytest.approx(1.0) and scifact["reranked nDCG@10"] == pytest.approx(
-        0.3639, abs=0.05)
+        0.3639, abs=0.05
+    )
     mined = results["hard_negatives"]
     assert mined["pairs"] == 40 and mined["triplets"] == 40
     assert mined["suspicious"] == pytest.approx(0.7, abs=0.05)  # scores of about 0.5: an untrained judge

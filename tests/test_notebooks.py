@@ -5,6 +5,7 @@ Each notebook writes its key results to the JSON file named by its
 kernel of this interpreter (see :func:`notebook_kernel`) with ``notebooks/``
 as working directory, like in JupyterLab.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,15 @@ pytestmark = pytest.mark.notebook
 SMALL: dict[str, dict[str, Any]] = {
     "01_quickstart": {},
     "02_sts_evaluation": {"include_mpnet": False},
-    "03_train_sts": {"max_train": 64, "max_dev": 100, "max_test": 300, "batch_size": 16, "evaluation_steps": 2,
-                     "epochs": 1, "lr": 2e-5},
+    "03_train_sts": {
+        "max_train": 64,
+        "max_dev": 100,
+        "max_test": 300,
+        "batch_size": 16,
+        "evaluation_steps": 2,
+        "epochs": 1,
+        "lr": 2e-5,
+    },
     "04_train_nli": {"max_train": 120, "max_eval": 60, "max_sts_dev": 100, "batch_size": 16, "evaluation_steps": 2},
     "05_semantic_search": {"max_corpus": 300, "max_queries": 40, "quora_questions": 800, "quora_queries": 60},
     "06_clustering": {"newsgroups_docs": 300, "agnews_docs": 200},
@@ -47,9 +55,13 @@ def run_notebook(name: str, folder: Path, kernel: str, **parameters: Any) -> dic
     results = folder / f"{name}.json"
     started = time.perf_counter()
     papermill.execute_notebook(
-        NOTEBOOKS / f"{name}.ipynb", folder / f"{name}.ipynb",
+        NOTEBOOKS / f"{name}.ipynb",
+        folder / f"{name}.ipynb",
         parameters={**SMALL[name], **parameters, "results_path": str(results)},
-        kernel_name=kernel, cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
+        kernel_name=kernel,
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        log_output=False,
     )
     TIMES[name] = time.perf_counter() - started
     print(f"{name}: {TIMES[name]:.0f} s")
@@ -73,7 +85,9 @@ def test_every_notebook_has_small_parameters_and_is_committed_clean():
         assert "results_path" in tagged[0].source, f"{name}: the parameters cell must define results_path"
         unknown = [key for key in SMALL[name] if f"{key} =" not in tagged[0].source]
         assert not unknown, f"{name}: SMALL sets {unknown}, which its parameters cell does not define"
-        dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and (cell.outputs or cell.execution_count)]
+        dirty = [
+            i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and (cell.outputs or cell.execution_count)
+        ]
         assert not dirty, f"{name}: cells {dirty} were committed with outputs; clear them before committing"
 
 
@@ -123,8 +137,7 @@ def test_03_train_sts(tmp_path, notebook_kernel):
 @pytest.mark.parametrize("stop_at", [0, 1], ids=["before-the-first-step", "before-the-first-evaluation"])
 def test_03_runs_to_the_end_whatever_step_training_was_stopped_at(tmp_path, notebook_kernel, stop_at):
     output = tmp_path / "model"
-    results = run_notebook("03_train_sts", tmp_path, notebook_kernel, output_path=str(output),
-                           stop_after_steps=stop_at)
+    results = run_notebook("03_train_sts", tmp_path, notebook_kernel, output_path=str(output), stop_after_steps=stop_at)
     assert results["steps"] == stop_at
     # The first evaluation was due at step 2: the one evaluation is of the weights training ended with, the best.
     assert results["evaluation_steps"] == [stop_at] and results["best"]["step"] == stop_at
@@ -153,8 +166,9 @@ def test_04_train_nli(tmp_path, notebook_kernel):
 
 
 def test_04_runs_to_the_end_when_stopped_before_the_first_step(tmp_path, notebook_kernel):
-    results = run_notebook("04_train_nli", tmp_path, notebook_kernel, output_path=str(tmp_path / "model"),
-                           stop_after_steps=0)
+    results = run_notebook(
+        "04_train_nli", tmp_path, notebook_kernel, output_path=str(tmp_path / "model"), stop_after_steps=0
+    )
     assert results["steps"] == 0 and results["final_loss"] == {}
     assert results["best"]["step"] == 0 and (tmp_path / "model" / "modules.json").is_file()
     for key in ("sts-dev_spearman_cosine", "snli-test_accuracy"):  # the model was not changed

@@ -9,6 +9,7 @@ the parameters below).  Models are tiny ones built by the tests where the notebo
 The one difference from a user's machine: the served rows are made up, so the kernel reads a registry whose
 checksums are theirs (:func:`http_fixtures.fixture_registry`, put in place by an IPython startup file).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ from workbench.data.sources import _url_path
 pytestmark = pytest.mark.notebook
 
 #: What reads a registered data set: seeing one of these in a notebook means it must be run here.
-DATA_READERS = re.compile(r"\b(load_dataset|dataset_path|sts_benchmarks|standard_parallel_data|fidelity_report|"
-                          r"scifact_evaluator|crosslingual_stsb|stsb_parallel_pairs)\(")
+DATA_READERS = re.compile(
+    r"\b(load_dataset|dataset_path|sts_benchmarks|standard_parallel_data|fidelity_report|"
+    r"scifact_evaluator|crosslingual_stsb|stsb_parallel_pairs)\("
+)
 #: The cache folders that hold models, shared with the session's cache; data sets never are.
 MODEL_FOLDERS = ("models", "packages")
 STARTUP = """\
@@ -111,22 +114,76 @@ def check_10(r: dict[str, Any]) -> None:
 CASES: dict[str, tuple[dict[str, Any], list[str], Callable[[dict[str, Any]], None]]] = {
     "02_sts_evaluation": ({"model_names": [TINY], "include_mpnet": False}, ["stsb"], check_02),
     "03_train_sts": ({"model_name": TINY, "batch_size": 16, "evaluation_steps": 2, "epochs": 1}, ["stsb"], check_03),
-    "04_train_nli": ({"model_name": TINY, "max_train": None, "max_eval": None, "max_sts_dev": None,
-                      "batch_size": 16, "evaluation_steps": 2}, ["snli", "stsb"], check_04),
-    "05_semantic_search": ({"model_name": TINY, "quora_questions": 800, "quora_queries": 60},
-                           ["scifact", "quora-duplicates"], check_05),
-    "06_clustering": ({"model_name": TINY, "newsgroups_docs": 1000, "newsgroups_k": 4, "agnews_docs": 1000},
-                      ["20newsgroups", "ag-news"], check_06),
-    "07_multilingual": ({"teacher_name": TINY, "languages": ["de", "es"], "held_out": 10, "stsb_splits": ["train"],
-                         "static_width": None, "epochs": 1, "batch_size": 32, "map_lines": 5, "map_projection": "pca",
-                         "search_corpus_size": 20}, ["ntrex", "tatoeba", "stsb-multi-mt", "sts17"], check_07),
-    "08_speed_and_precision": ({"model_name": WIDE, "speed_sentences": 64, "repeats": 1, "stsb_pairs": None,
-                                "scifact_docs": None, "scifact_queries": None, "processes": 1},
-                               ["stsb", "scifact"], check_08),
-    "10_retrieve_and_rerank": ({"model_name": TINY, "quora_pairs": None, "train_pairs": 16, "epochs": 1,
-                                "batch_size": 8, "quora_queries": None, "quora_corpus": None, "depths": [2, 5],
-                                "scifact_queries": None, "scifact_corpus": None, "scifact_depth": 10,
-                                "speed_texts": 8, "mine_pairs": 8}, ["quora-duplicates", "scifact"], check_10),
+    "04_train_nli": (
+        {
+            "model_name": TINY,
+            "max_train": None,
+            "max_eval": None,
+            "max_sts_dev": None,
+            "batch_size": 16,
+            "evaluation_steps": 2,
+        },
+        ["snli", "stsb"],
+        check_04,
+    ),
+    "05_semantic_search": (
+        {"model_name": TINY, "quora_questions": 800, "quora_queries": 60},
+        ["scifact", "quora-duplicates"],
+        check_05,
+    ),
+    "06_clustering": (
+        {"model_name": TINY, "newsgroups_docs": 1000, "newsgroups_k": 4, "agnews_docs": 1000},
+        ["20newsgroups", "ag-news"],
+        check_06,
+    ),
+    "07_multilingual": (
+        {
+            "teacher_name": TINY,
+            "languages": ["de", "es"],
+            "held_out": 10,
+            "stsb_splits": ["train"],
+            "static_width": None,
+            "epochs": 1,
+            "batch_size": 32,
+            "map_lines": 5,
+            "map_projection": "pca",
+            "search_corpus_size": 20,
+        },
+        ["ntrex", "tatoeba", "stsb-multi-mt", "sts17"],
+        check_07,
+    ),
+    "08_speed_and_precision": (
+        {
+            "model_name": WIDE,
+            "speed_sentences": 64,
+            "repeats": 1,
+            "stsb_pairs": None,
+            "scifact_docs": None,
+            "scifact_queries": None,
+            "processes": 1,
+        },
+        ["stsb", "scifact"],
+        check_08,
+    ),
+    "10_retrieve_and_rerank": (
+        {
+            "model_name": TINY,
+            "quora_pairs": None,
+            "train_pairs": 16,
+            "epochs": 1,
+            "batch_size": 8,
+            "quora_queries": None,
+            "quora_corpus": None,
+            "depths": [2, 5],
+            "scifact_queries": None,
+            "scifact_corpus": None,
+            "scifact_depth": 10,
+            "speed_texts": 8,
+            "mine_pairs": 8,
+        },
+        ["quora-duplicates", "scifact"],
+        check_10,
+    ),
 }
 #: Parameters that name an output folder: each test gets its own.
 OUTPUTS = ("output_path",)
@@ -180,8 +237,9 @@ def wide_bert_dir(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_notebook_runs_with_the_data_only_downloadable(name, users_machine, tmp_path, monkeypatch,
-                                                       notebook_kernel, request):  # noqa: F811
+def test_notebook_runs_with_the_data_only_downloadable(
+    name, users_machine, tmp_path, monkeypatch, notebook_kernel, request
+):  # noqa: F811
     server, registry, cache = users_machine
     parameters, data_sets, check = CASES[name]
 
@@ -189,8 +247,9 @@ def test_notebook_runs_with_the_data_only_downloadable(name, users_machine, tmp_
         fixture = {TINY: "tiny_bert_dir", WIDE: "wide_bert_dir"}.get(value) if isinstance(value, str) else None
         return str(request.getfixturevalue(fixture)) if fixture else value
 
-    parameters = {key: [model(v) for v in value] if isinstance(value, list) else model(value)
-                  for key, value in parameters.items()}
+    parameters = {
+        key: [model(v) for v in value] if isinstance(value, list) else model(value) for key, value in parameters.items()
+    }
     parameters.update({key: str(tmp_path / key) for key in OUTPUTS if f"\n{key} =" in _parameters_cell(name)})
     monkeypatch.setitem(SMALL, name, parameters)
     results = run_notebook(name, tmp_path, notebook_kernel, data_dir=str(tmp_path / "no-mirror-here"))

@@ -1,4 +1,5 @@
 """Multi-process encoding: same embeddings as one process, one progress task, works without a __main__ guard."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """Where data comes from: WORKBENCH_DATA_DIR, the data mirror beside the checkout, or neither."""
+
 from __future__ import annotations
 
 import os

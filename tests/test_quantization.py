@@ -1,4 +1,5 @@
 """Embedding quantization (int8/uint8 with calibration ranges, binary codes) and binary search with rescoring."""
+
 from __future__ import annotations
 
 
@@ -7,7 +8,11 @@ import pytest
 import torch
 
 from workbench.quantization import (
-    binary_search, calibration_ranges, dequantize_embeddings, hamming_distances, quantize_embeddings,
+    binary_search,
+    calibration_ranges,
+    dequantize_embeddings,
+    hamming_distances,
+    quantize_embeddings,
 )
 from workbench.search import semantic_search
 
@@ -68,14 +73,17 @@ def test_binary_codes_pack_sign_bits():
 def test_codes_match_sentence_transformers(corpus):
     st = pytest.importorskip("sentence_transformers.quantization")
     for precision in ("binary", "ubinary"):
-        np.testing.assert_array_equal(quantize_embeddings(corpus[:50], precision),
-                                      st.quantize_embeddings(corpus[:50], precision))
+        np.testing.assert_array_equal(
+            quantize_embeddings(corpus[:50], precision), st.quantize_embeddings(corpus[:50], precision)
+        )
     ranges = calibration_ranges(corpus[:500])
     flat = corpus[:50].copy()
     flat[:, 3] = 0.25  # a dimension without range
     for precision in ("int8", "uint8"):
-        np.testing.assert_array_equal(quantize_embeddings(corpus[:50], precision, ranges=ranges),
-                                      st.quantize_embeddings(corpus[:50], precision, ranges=ranges))
+        np.testing.assert_array_equal(
+            quantize_embeddings(corpus[:50], precision, ranges=ranges),
+            st.quantize_embeddings(corpus[:50], precision, ranges=ranges),
+        )
         np.testing.assert_array_equal(quantize_embeddings(flat, precision), st.quantize_embeddings(flat, precision))
 
 
@@ -111,11 +119,20 @@ def test_rescoring_over_the_whole_corpus_is_exact_search(corpus, queries):
     codes = quantize_embeddings(corpus, "binary")
     small = corpus[:200]
     exact = semantic_search(queries, small, top_k=5, similarity_fn_name="dot")
-    found = binary_search(queries, codes[:200], top_k=5, rescore_multiplier=40, corpus_embeddings=small,
-                          precision="binary", corpus_chunk_size=33, query_chunk_size=7)
+    found = binary_search(
+        queries,
+        codes[:200],
+        top_k=5,
+        rescore_multiplier=40,
+        corpus_embeddings=small,
+        precision="binary",
+        corpus_chunk_size=33,
+        query_chunk_size=7,
+    )
     assert ids(found) == ids(exact)
-    np.testing.assert_allclose([[h["score"] for h in row] for row in found],
-                               [[h["score"] for h in row] for row in exact], rtol=1e-5)
+    np.testing.assert_allclose(
+        [[h["score"] for h in row] for row in found], [[h["score"] for h in row] for row in exact], rtol=1e-5
+    )
 
 
 def test_hamming_scores_and_chunking(corpus, queries, tmp_path):
@@ -136,7 +153,9 @@ def test_hamming_scores_and_chunking(corpus, queries, tmp_path):
 
 
 def test_errors_say_what_is_accepted(corpus):
-    with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'int8', 'uint8', 'binary', 'ubinary'\)"):
+    with pytest.raises(
+        ValueError, match=r"precision must be one of \('float32', 'int8', 'uint8', 'binary', 'ubinary'\)"
+    ):
         quantize_embeddings(corpus, "int4")
     with pytest.raises(ValueError, match=r"ranges must have shape \(2, 256\)"):
         quantize_embeddings(corpus, "int8", ranges=np.zeros((2, 3)))
@@ -160,7 +179,9 @@ def test_non_finite_embeddings_are_not_quantized(precision):
 
 
 def test_binary_search_ranks_non_finite_rescores_last_and_checks_top_k():
-    corpus = np.array([[1.0, 0.5, 0, 0, 0, 0, 0, 0], [1.0, 0.4, 0, 0, 0, 0, 0, 0], [1.0, 0.3, 0, 0, 0, 0, 0, 0]], dtype=np.float32)
+    corpus = np.array(
+        [[1.0, 0.5, 0, 0, 0, 0, 0, 0], [1.0, 0.4, 0, 0, 0, 0, 0, 0], [1.0, 0.3, 0, 0, 0, 0, 0, 0]], dtype=np.float32
+    )
     codes = quantize_embeddings(corpus, "ubinary")
     floats = corpus.copy()
     floats[1, 0] = np.inf  # its rescore is +inf, which a plain sort puts first

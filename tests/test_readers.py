@@ -1,4 +1,5 @@
 """Every reader on the real mirror files (counts from the mirror's README) and on broken inputs."""
+
 from __future__ import annotations
 
 import gzip
@@ -9,17 +10,43 @@ from pathlib import Path
 import pytest
 
 from workbench.data import (
-    NLI_LABELS, DataFormatError, Example, iter_beir_corpus, iter_quora_duplicates, nli_triplets, read_20newsgroups,
-    read_beir, read_labelled_text, read_nli, read_parallel_files, read_parallel_tsv, read_quora_duplicates,
-    read_senteval, read_sts17, read_sts_benchmark, read_sts_pairs, read_stsb_multi_mt,
+    NLI_LABELS,
+    DataFormatError,
+    Example,
+    iter_beir_corpus,
+    iter_quora_duplicates,
+    nli_triplets,
+    read_20newsgroups,
+    read_beir,
+    read_labelled_text,
+    read_nli,
+    read_parallel_files,
+    read_parallel_tsv,
+    read_quora_duplicates,
+    read_senteval,
+    read_sts17,
+    read_sts_benchmark,
+    read_sts_pairs,
+    read_stsb_multi_mt,
 )
 from workbench.paths import checkout_mirror
 
 MIRROR = checkout_mirror() or Path("no data mirror beside the checkout")
 # The fixture skips without the mirror, and tests/conftest.py marks the tests using it slow.
 mirror = pytest.mark.usefixtures("mirror")
-STS17_TRACKS = ["extended.de-en", "extended.fr-en", "extended.it-en", "extended.nl-en", "track1.ar-ar",
-                "track2.ar-en", "track3.es-es", "track4a.es-en", "track4b.es-en", "track5.en-en", "track6.tr-en"]
+STS17_TRACKS = [
+    "extended.de-en",
+    "extended.fr-en",
+    "extended.it-en",
+    "extended.nl-en",
+    "track1.ar-ar",
+    "track2.ar-en",
+    "track3.es-es",
+    "track4a.es-en",
+    "track4b.es-en",
+    "track5.en-en",
+    "track6.tr-en",
+]
 
 
 # --------------------------------------------------------------------------- records
@@ -114,16 +141,20 @@ def test_nli_triplets(snli_dev):
     for t in triplets[:500]:
         assert relation[t.texts[0], t.texts[1]] == NLI_LABELS["entailment"]
         assert relation[t.texts[0], t.texts[2]] == NLI_LABELS["contradiction"]
-    named = [Example(["p", "e1"], "entailment"), Example(["p", "e2"], "entailment"),
-             Example(["p", "c"], "contradiction"), Example(["q", "e"], "entailment")]
+    named = [
+        Example(["p", "e1"], "entailment"),
+        Example(["p", "e2"], "entailment"),
+        Example(["p", "c"], "contradiction"),
+        Example(["q", "e"], "entailment"),
+    ]
     assert [t.texts for t in nli_triplets(named)] == [["p", "e1", "c"], ["p", "e2", "c"]]
 
 
 def test_nli_bad_label_names_line(tmp_path):
     path = tmp_path / "nli.tsv"
-    path.write_text("split\tdataset\tfilename\tsentence1\tsentence2\tlabel\n"
-                    "dev\tX\tY\ta\tb\tentailment\n"
-                    "dev\tX\tY\ta\tb\tmaybe\n")
+    path.write_text(
+        "split\tdataset\tfilename\tsentence1\tsentence2\tlabel\ndev\tX\tY\ta\tb\tentailment\ndev\tX\tY\ta\tb\tmaybe\n"
+    )
     with pytest.raises(DataFormatError, match=r"nli.tsv, line 3: label 'maybe'"):
         read_nli(path)
 
@@ -139,8 +170,10 @@ def test_ntrex_and_tatoeba_line_aligned():
     assert rows[0].texts[0] == "Welsh AMs worried about 'looking like muppets'"
     tatoeba = MIRROR / "parallel" / "tatoeba"
     rows = read_parallel_files(tatoeba / "tatoeba.deu-eng.deu", tatoeba / "tatoeba.deu-eng.eng")
-    assert len(rows) == 1000 and rows[0].texts == ["Maria sagte, sie wisse nicht, wo Tom sei.",
-                                                   "Mary said she didn't know where Tom was."]
+    assert len(rows) == 1000 and rows[0].texts == [
+        "Maria sagte, sie wisse nicht, wo Tom sei.",
+        "Mary said she didn't know where Tom was.",
+    ]
 
 
 def test_parallel_files_of_different_length(tmp_path):
@@ -167,8 +200,10 @@ def test_quora_duplicates_with_csv_quoting():
 
 def test_quora_quoted_line_break(tmp_path):
     path = tmp_path / "q.tsv"
-    path.write_text('id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n'
-                    '0\t1\t2\t"two\nlines"\t"say ""hi"""\t1\n1\t3\t4\ta\tb\tno\n')
+    path.write_text(
+        "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+        '0\t1\t2\t"two\nlines"\t"say ""hi"""\t1\n1\t3\t4\ta\tb\tno\n'
+    )
     with pytest.raises(DataFormatError, match=r"q.tsv, line 4: is_duplicate 'no' is not a valid int"):
         read_quora_duplicates(path)
     path.write_text(path.read_text().replace("\tno", "\t0"))
@@ -186,8 +221,9 @@ def test_beir_scifact():
 
 def test_beir_plain_corpus_and_errors(tmp_path):
     (tmp_path / "qrels").mkdir()
-    (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "title": "T", "text": "body"}\n'
-                                           '{"_id": 2, "title": "", "text": "no title"}\n')
+    (tmp_path / "corpus.jsonl").write_text(
+        '{"_id": "d1", "title": "T", "text": "body"}\n{"_id": 2, "title": "", "text": "no title"}\n'
+    )
     (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "query"}\n')
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\t2\t0\n")
     data = read_beir(tmp_path)
@@ -239,15 +275,23 @@ def test_20newsgroups_escapes(tmp_path):
 
 
 @mirror
-@pytest.mark.parametrize("task, sizes, labels, protocol", [
-    ("MR", {"all": 10662}, {1: 5331, 0: 5331}, "kfold"),
-    ("CR", {"all": 3775}, {1: 2407, 0: 1368}, "kfold"),
-    ("SUBJ", {"all": 10000}, {1: 5000, 0: 5000}, "kfold"),
-    ("MPQA", {"all": 10606}, {1: 3312, 0: 7294}, "kfold"),
-    ("SST2", {"train": 67349, "dev": 872, "test": 1821}, {0: 29780 + 428 + 912, 1: 37569 + 444 + 909}, "train/dev/test"),
-    ("TREC", {"train": 5452, "test": 500}, None, "train/test"),
-    ("mrpc", {"train": 4076, "test": 1725}, {1: 2753 + 1147, 0: 1323 + 578}, "train/test"),
-])
+@pytest.mark.parametrize(
+    "task, sizes, labels, protocol",
+    [
+        ("MR", {"all": 10662}, {1: 5331, 0: 5331}, "kfold"),
+        ("CR", {"all": 3775}, {1: 2407, 0: 1368}, "kfold"),
+        ("SUBJ", {"all": 10000}, {1: 5000, 0: 5000}, "kfold"),
+        ("MPQA", {"all": 10606}, {1: 3312, 0: 7294}, "kfold"),
+        (
+            "SST2",
+            {"train": 67349, "dev": 872, "test": 1821},
+            {0: 29780 + 428 + 912, 1: 37569 + 444 + 909},
+            "train/dev/test",
+        ),
+        ("TREC", {"train": 5452, "test": 500}, None, "train/test"),
+        ("mrpc", {"train": 4076, "test": 1725}, {1: 2753 + 1147, 0: 1323 + 578}, "train/test"),
+    ],
+)
 def test_senteval_tasks(task, sizes, labels, protocol):
     result = read_senteval(MIRROR / "senteval", task)
     assert {split: len(rows) for split, rows in result.splits.items()} == sizes
@@ -259,7 +303,9 @@ def test_senteval_tasks(task, sizes, labels, protocol):
 @mirror
 def test_senteval_encodings_and_protocol_details():
     trec = read_senteval(MIRROR / "senteval", "TREC")
-    assert trec.splits["train"][65].texts == ["Which city has the oldest relationship as a sisterðcity with Los Angeles ?"]
+    assert trec.splits["train"][65].texts == [
+        "Which city has the oldest relationship as a sisterðcity with Los Angeles ?"
+    ]
     assert trec.label_names[trec.splits["test"][0].label] == "NUM" and trec.kfold == 10
     mrpc = read_senteval(MIRROR / "senteval", "MRPC")
     assert mrpc.metrics == ("accuracy", "f1") and len(mrpc.splits["train"][0].texts) == 2
@@ -277,14 +323,22 @@ def test_missing_file_names_path_and_expectation(tmp_path):
         read_senteval(tmp_path, "MR")
 
 
-@pytest.mark.parametrize("body, pattern", [
-    ("split\tgenre\tdataset\tyear\tsid\tscore\tsentence1\tsentence2\n"
-     "train\tg\td\ty\t1\t2.0\ta\tb\ntrain\tg\td\ty\t2\t2.0\tonly a\n", r"line 3: expected 8 fields"),
-    ("split\tgenre\tdataset\tyear\tsid\tscore\tsentence1\tsentence2\n"
-     "train\tg\td\ty\t1\tfive\ta\tb\n", r"line 2: score 'five' is not a valid float"),
-    ("split\tsentence1\tsentence2\n", r"line 1: header .* lacks column\(s\) \['genre'"),
-    ("", r"empty file"),
-])
+@pytest.mark.parametrize(
+    "body, pattern",
+    [
+        (
+            "split\tgenre\tdataset\tyear\tsid\tscore\tsentence1\tsentence2\n"
+            "train\tg\td\ty\t1\t2.0\ta\tb\ntrain\tg\td\ty\t2\t2.0\tonly a\n",
+            r"line 3: expected 8 fields",
+        ),
+        (
+            "split\tgenre\tdataset\tyear\tsid\tscore\tsentence1\tsentence2\ntrain\tg\td\ty\t1\tfive\ta\tb\n",
+            r"line 2: score 'five' is not a valid float",
+        ),
+        ("split\tsentence1\tsentence2\n", r"line 1: header .* lacks column\(s\) \['genre'"),
+        ("", r"empty file"),
+    ],
+)
 def test_malformed_sts_file(tmp_path, body, pattern):
     path = tmp_path / "sts.tsv"
     path.write_text(body)
@@ -323,7 +377,9 @@ STS_HEADER = "split\tgenre\tdataset\tyear\tsid\tscore\tsentence1\tsentence2\n"
 @pytest.mark.parametrize("ending", ["\n", "\n\n", "\r\n\r\n", "\n\n\n"])
 def test_trailing_blank_lines_are_ignored(tmp_path, ending):
     path = tmp_path / "sts.tsv"
-    path.write_bytes((STS_HEADER + "train\tg\td\ty\t1\t2.5\ta\tb\ntest\tg\td\ty\t2\t4.0\tc\td").encode() + ending.encode())
+    path.write_bytes(
+        (STS_HEADER + "train\tg\td\ty\t1\t2.5\ta\tb\ntest\tg\td\ty\t2\t4.0\tc\td").encode() + ending.encode()
+    )
     assert [(e.texts, e.label) for e in read_sts_benchmark(path)] == [(["a", "b"], 2.5), (["c", "d"], 4.0)]
     parallel = tmp_path / "par.tsv"
     parallel.write_bytes(b"hello\thallo\nyes\tja" + ending.encode())
@@ -353,10 +409,16 @@ def test_a_blank_line_between_rows_is_still_an_error(tmp_path):
         read_sts_pairs(pairs, gold)
 
 
-@pytest.mark.parametrize("score, problem", [
-    ("nan", "is not a finite number"), ("inf", "is not a finite number"), ("-Infinity", "is not a finite number"),
-    ("-7", r"is outside the STS scale 0..5"), ("5.5", r"is outside the STS scale 0..5"),
-])
+@pytest.mark.parametrize(
+    "score, problem",
+    [
+        ("nan", "is not a finite number"),
+        ("inf", "is not a finite number"),
+        ("-Infinity", "is not a finite number"),
+        ("-7", r"is outside the STS scale 0..5"),
+        ("5.5", r"is outside the STS scale 0..5"),
+    ],
+)
 def test_sts_scores_must_be_finite_and_on_the_scale(tmp_path, score, problem):
     path = tmp_path / "sts.tsv"
     path.write_text(STS_HEADER + "train\tg\td\ty\t1\t2.5\ta\tb\n" + f"train\tg\td\ty\t2\t{score}\tc\td\n")
@@ -385,7 +447,7 @@ def test_qrels_scores_must_be_finite(tmp_path):
 
 def test_binary_labels_must_be_0_or_1(tmp_path):
     path = tmp_path / "quora.tsv"
-    path.write_text('id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n0\t1\t2\ta\tb\t1\n1\t3\t4\tc\td\t7\n')
+    path.write_text("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n0\t1\t2\ta\tb\t1\n1\t3\t4\tc\td\t7\n")
     with pytest.raises(DataFormatError, match=r"quora.tsv, line 3: is_duplicate '7' is not 0 or 1"):
         read_quora_duplicates(path)
 

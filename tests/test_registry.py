@@ -1,4 +1,5 @@
 """The data-set registry: its contents against the mirror, path resolution order, load_dataset dispatch."""
+
 from __future__ import annotations
 
 import json
@@ -42,16 +43,29 @@ def with_urls(monkeypatch, name: str, urls: dict[str, str]) -> dict:
 
 def test_registry_entries_are_complete():
     registry = reg.load_registry()
-    assert {"stsb", "stsb-multi-mt", "sts17", "snli", "tatoeba", "ntrex", "quora-duplicates", "scifact",
-            "banking77", "20newsgroups", "ag-news", "senteval"} <= set(registry)
+    assert {
+        "stsb",
+        "stsb-multi-mt",
+        "sts17",
+        "snli",
+        "tatoeba",
+        "ntrex",
+        "quora-duplicates",
+        "scifact",
+        "banking77",
+        "20newsgroups",
+        "ag-news",
+        "senteval",
+    } <= set(registry)
     for name, entry in registry.items():
         for key in ("description", "path", "reader", "load", "format", "license", "source", "upstream", "files"):
             assert key in entry, f"{name} lacks {key}"
         assert entry["reader"] in reg.LOADERS, name
         for rel, spec in entry["files"].items():
             assert re.fullmatch(r"[0-9a-f]{64}", spec["sha256"]), rel
-            assert (rel == entry["path"] or rel.startswith(entry["path"] + "/")
-                    or rel.startswith("licenses/")), f"{name}: {rel} outside {entry['path']}"
+            assert rel == entry["path"] or rel.startswith(entry["path"] + "/") or rel.startswith("licenses/"), (
+                f"{name}: {rel} outside {entry['path']}"
+            )
             if spec["url"] is None:
                 assert spec["built_from"], f"{rel}: neither url nor built_from"
             else:
@@ -165,8 +179,11 @@ def test_built_file_without_url_needs_a_data_folder_or_a_source(env, tmp_path, m
     monkeypatch.delenv("WORKBENCH_DATA_DIR")
     # An empty mirror stands in for the internet: the public source fails too.
     monkeypatch.setenv("WORKBENCH_DATA_URL", (tmp_path / "empty-mirror").as_uri())
-    with pytest.raises(FileNotFoundError, match=r"(?s)stsbenchmark.tsv.gz of data set 'stsb'.*no download URL.*"
-                                                r"WORKBENCH_DATA_DIR.*source sbert.net.*empty-mirror/sbert.net/datasets"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"(?s)stsbenchmark.tsv.gz of data set 'stsb'.*no download URL.*"
+        r"WORKBENCH_DATA_DIR.*source sbert.net.*empty-mirror/sbert.net/datasets",
+    ):
         reg.dataset_path("stsb")
 
 
@@ -174,20 +191,23 @@ def test_built_file_without_url_needs_a_data_folder_or_a_source(env, tmp_path, m
 
 
 @mirror
-@pytest.mark.parametrize("name, kwargs, size", [
-    ("stsb", {"split": "test", "normalize": True}, 1379),
-    ("stsb-multi-mt", {"split": "dev", "lang": "de"}, 1500),
-    ("stsb-multi-mt", {"split": "train"}, 5749),
-    ("sts17", {"track": "ar-en"}, 250),
-    ("sts17", {}, 2750),
-    ("snli", {"split": "dev"}, 9842),
-    ("tatoeba", {"lang": "deu"}, 1000),
-    ("ntrex", {"lang": "zho-CN"}, 1997),
-    ("banking77", {"split": "test"}, 3080),
-    ("ag-news", {"split": "test"}, 7600),
-    ("20newsgroups", {"split": "test"}, 7532),
-    ("senteval", {"task": "SST2", "split": "dev"}, 872),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, size",
+    [
+        ("stsb", {"split": "test", "normalize": True}, 1379),
+        ("stsb-multi-mt", {"split": "dev", "lang": "de"}, 1500),
+        ("stsb-multi-mt", {"split": "train"}, 5749),
+        ("sts17", {"track": "ar-en"}, 250),
+        ("sts17", {}, 2750),
+        ("snli", {"split": "dev"}, 9842),
+        ("tatoeba", {"lang": "deu"}, 1000),
+        ("ntrex", {"lang": "zho-CN"}, 1997),
+        ("banking77", {"split": "test"}, 3080),
+        ("ag-news", {"split": "test"}, 7600),
+        ("20newsgroups", {"split": "test"}, 7532),
+        ("senteval", {"task": "SST2", "split": "dev"}, 872),
+    ],
+)
 def test_load_dataset_dispatch(env, name, kwargs, size):
     rows = reg.load_dataset(name, **kwargs)
     assert len(rows) == size
@@ -213,14 +233,17 @@ def test_load_dataset_special_results(env):
 
 
 @mirror
-@pytest.mark.parametrize("name, kwargs, pattern", [
-    ("banking77", {}, r"needs split=.*'train', 'test'"),
-    ("stsb", {"split": "validation"}, r"no split 'validation'.*'dev'"),
-    ("tatoeba", {}, r"needs lang=\.\.\.;"),
-    ("ntrex", {"lang": "xx"}, r"no language 'xx'"),
-    ("senteval", {}, r"needs task="),
-    ("senteval", {"task": "MR", "split": "test"}, r"MR has no split 'test'"),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, pattern",
+    [
+        ("banking77", {}, r"needs split=.*'train', 'test'"),
+        ("stsb", {"split": "validation"}, r"no split 'validation'.*'dev'"),
+        ("tatoeba", {}, r"needs lang=\.\.\.;"),
+        ("ntrex", {"lang": "xx"}, r"no language 'xx'"),
+        ("senteval", {}, r"needs task="),
+        ("senteval", {"task": "MR", "split": "test"}, r"MR has no split 'test'"),
+    ],
+)
 def test_load_dataset_argument_errors(env, name, kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         reg.load_dataset(name, **kwargs)

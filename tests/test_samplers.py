@@ -1,4 +1,5 @@
 """Batch samplers (random, no duplicate texts, grouped by label) and the collate function."""
+
 from __future__ import annotations
 
 import random
@@ -9,7 +10,12 @@ import torch
 
 from workbench.data.records import Example
 from workbench.training import (
-    Collator, GroupByLabelBatchSampler, NoDuplicatesBatchSampler, RandomBatchSampler, label_tensor, make_batch_sampler,
+    Collator,
+    GroupByLabelBatchSampler,
+    NoDuplicatesBatchSampler,
+    RandomBatchSampler,
+    label_tensor,
+    make_batch_sampler,
 )
 
 

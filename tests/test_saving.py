@@ -1,4 +1,5 @@
 """Saving and loading model folders safely: other files kept, concurrent saves, permissions, hostile or broken folders."""
+
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ from workbench.training.checkpoint import STATE_KEYS, read_checkpoint, read_stat
 def trainer_state(step: int) -> dict:
     """A complete ``trainer_state.json`` for a checkpoint at ``step`` (``read_checkpoint`` checks its keys)."""
     return {**dict.fromkeys(STATE_KEYS), "global_step": step}
+
 
 TEXT = ["a man is eating food ."]
 
@@ -160,10 +162,12 @@ def test_two_writers_and_a_reader_never_collide(tiny_bert_dir, tmp_path):
 
 def _write_tokens(folder: str, token: str, rounds: int) -> None:
     for i in range(rounds):
+
         def write(tmp: Path, value: str = f"{token}-{i}") -> None:
             (tmp / "a.txt").write_text(value)
             (tmp / "sub").mkdir()
             (tmp / "sub" / "b.txt").write_text(value)
+
         save_into(folder, write)
 
 
@@ -253,17 +257,28 @@ def test_a_module_folder_that_is_a_symlink_out_of_the_folder_is_refused(stacked,
         SentenceEncoder(tmp_path / "m", device="cpu")
 
 
-@pytest.mark.parametrize("content, message", [
-    ([], "non-empty JSON list"),
-    ({"0": "Transformer"}, "non-empty JSON list"),
-    ([1], r"entry 0: each entry must be an object"),
-    ([{"idx": 0, "path": ""}], r"entry 0: .*string \"type\""),
-    ([{"idx": 0, "path": "", "type": 3}], r"string \"type\""),
-    ([{"idx": "0", "path": "", "type": "sentence_transformers.models.Transformer"}], r"\"idx\" must be a whole number"),
-    ([{"idx": 0, "path": 5, "type": "sentence_transformers.models.Transformer"}], "path must be a path string"),
-    ([{"idx": 0, "path": "", "type": "sentence_transformers.models.Transformer"},
-      {"idx": 0, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}], "used once"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ([], "non-empty JSON list"),
+        ({"0": "Transformer"}, "non-empty JSON list"),
+        ([1], r"entry 0: each entry must be an object"),
+        ([{"idx": 0, "path": ""}], r"entry 0: .*string \"type\""),
+        ([{"idx": 0, "path": "", "type": 3}], r"string \"type\""),
+        (
+            [{"idx": "0", "path": "", "type": "sentence_transformers.models.Transformer"}],
+            r"\"idx\" must be a whole number",
+        ),
+        ([{"idx": 0, "path": 5, "type": "sentence_transformers.models.Transformer"}], "path must be a path string"),
+        (
+            [
+                {"idx": 0, "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 0, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ],
+            "used once",
+        ),
+    ],
+)
 def test_malformed_modules_json_is_refused_with_the_file_named(stacked, tmp_path, content, message):
     stacked.save(tmp_path / "m")
     (tmp_path / "m" / "modules.json").write_text(json.dumps(content))
@@ -295,7 +310,9 @@ def test_a_transformer_without_tokenizer_files_is_refused(tiny_bert_dir, stacked
     stacked.save(tmp_path / "m")
     for name in ("tokenizer.json", "vocab.txt"):
         (tmp_path / "m" / name).unlink(missing_ok=True)
-    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'm'} has no tokenizer files; looked for tokenizer.json, vocab.txt"):
+    with pytest.raises(
+        FileNotFoundError, match=f"{tmp_path / 'm'} has no tokenizer files; looked for tokenizer.json, vocab.txt"
+    ):
         SentenceEncoder(tmp_path / "m", device="cpu")
 
 
@@ -317,7 +334,9 @@ def test_truncated_weights_name_the_file(stacked, tmp_path):
 
 @pytest.mark.parametrize("keep", [0, 10, 0.5])
 def test_a_corrupt_checkpoint_file_is_named(stacked, tmp_path, keep):
-    folder = write_checkpoint(tmp_path / "checkpoint-1", stacked, trainer_state(1), {"optimizer": {"x": torch.ones(100)}})
+    folder = write_checkpoint(
+        tmp_path / "checkpoint-1", stacked, trainer_state(1), {"optimizer": {"x": torch.ones(100)}}
+    )
     data = (folder / "optimizer.pt").read_bytes()
     (folder / "optimizer.pt").write_bytes(data[: int(keep * len(data)) if keep < 1 else keep])
     with pytest.raises(ValueError, match="optimizer.pt is damaged or truncated"):

@@ -1,4 +1,5 @@
 """semantic_search and paraphrase mining against brute force over the full score matrix."""
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,12 @@ def assert_matches_brute_force(hits, queries, corpus, top_k, name="cosine"):
 @pytest.mark.parametrize("query_chunk, corpus_chunk", [(1, 1), (4, 7), (5, 10), (100, 50_000)])
 def test_semantic_search_matches_brute_force(name, query_chunk, corpus_chunk):
     hits = semantic_search(
-        QUERIES, CORPUS, top_k=10, similarity_fn_name=name,
-        query_chunk_size=query_chunk, corpus_chunk_size=corpus_chunk,
+        QUERIES,
+        CORPUS,
+        top_k=10,
+        similarity_fn_name=name,
+        query_chunk_size=query_chunk,
+        corpus_chunk_size=corpus_chunk,
     )
     assert_matches_brute_force(hits, QUERIES, CORPUS, 10, name)
 
@@ -76,7 +81,9 @@ def test_semantic_search_reports_progress():
 
 
 def test_semantic_search_errors():
-    with pytest.raises(ValueError, match=r"query_embeddings has shape \(23, 8\).*corpus_embeddings has shape \(101, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"query_embeddings has shape \(23, 8\).*corpus_embeddings has shape \(101, 5\)"
+    ):
         semantic_search(QUERIES, CORPUS[:, :5])
     with pytest.raises(ValueError, match="cosine, dot, euclidean, manhattan"):
         semantic_search(QUERIES, CORPUS, similarity_fn_name="cos")
@@ -145,11 +152,17 @@ def assert_same_pairs(got, expected):
 
 
 @pytest.mark.parametrize("name", ["cosine", "dot", "euclidean"])
-@pytest.mark.parametrize("top_k, max_pairs, chunk, corpus_chunk", [(3, 10_000, 7, 11), (5, 40, 1, 1000), (200, 50, 64, 64)])
+@pytest.mark.parametrize(
+    "top_k, max_pairs, chunk, corpus_chunk", [(3, 10_000, 7, 11), (5, 40, 1, 1000), (200, 50, 64, 64)]
+)
 def test_paraphrase_mining_matches_brute_force(name, top_k, max_pairs, chunk, corpus_chunk):
     got = paraphrase_mining_embeddings(
-        CORPUS, top_k=top_k, max_pairs=max_pairs, chunk_size=chunk,
-        corpus_chunk_size=corpus_chunk, similarity_fn_name=name,
+        CORPUS,
+        top_k=top_k,
+        max_pairs=max_pairs,
+        chunk_size=chunk,
+        corpus_chunk_size=corpus_chunk,
+        similarity_fn_name=name,
     )
     assert all(i < j for _, i, j in got)
     assert len({(i, j) for _, i, j in got}) == len(got)

@@ -1,4 +1,5 @@
 """SentEval on the data mirror with fake encoders: one that leaks the label, one that knows nothing."""
+
 from __future__ import annotations
 
 import zlib
@@ -52,8 +53,10 @@ def senteval_dir(mirror):
 
 
 EXPECTED_PROTOCOL = {
-    "MR": ("kfold", 10, {"all": 200}), "CR": ("kfold", 10, {"all": 200}),
-    "SUBJ": ("kfold", 10, {"all": 200}), "MPQA": ("kfold", 10, {"all": 200}),
+    "MR": ("kfold", 10, {"all": 200}),
+    "CR": ("kfold", 10, {"all": 200}),
+    "SUBJ": ("kfold", 10, {"all": 200}),
+    "MPQA": ("kfold", 10, {"all": 200}),
     "SST2": ("train/dev/test", 0, {"train": 200, "dev": 200, "test": 200}),
     "TREC": ("train/test", 0, {"train": 200, "test": 200}),
     "MRPC": ("train/test", 0, {"train": 200, "test": 200}),

@@ -1,4 +1,5 @@
 """Similarity functions against plain numpy formulas, input handling and errors."""
+
 from __future__ import annotations
 
 import warnings

@@ -1,4 +1,5 @@
 """The model resolver's four sources, with local fixtures only (no network)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,7 +44,9 @@ def _zip_folder(folder: Path, archive: Path, prefix: str = "model/") -> str:
 
 def test_local_folder(saved_model, tiny_encoder):
     assert resolve_model(saved_model) == saved_model
-    np.testing.assert_allclose(SentenceEncoder(saved_model, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6)
+    np.testing.assert_allclose(
+        SentenceEncoder(saved_model, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6
+    )
 
 
 def test_zip_url_with_checksum(saved_model, tmp_path, cache, tiny_encoder):
@@ -51,7 +54,9 @@ def test_zip_url_with_checksum(saved_model, tmp_path, cache, tiny_encoder):
     url = (tmp_path / "model.zip").as_uri()
     folder = resolve_model(url + f"#sha256={digest}")
     assert (folder / "modules.json").exists() and cache in folder.parents
-    np.testing.assert_allclose(SentenceEncoder(url, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6)
+    np.testing.assert_allclose(
+        SentenceEncoder(url, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6
+    )
 
 
 def test_zip_url_checksum_mismatch_deletes_download(saved_model, tmp_path, cache):
@@ -91,8 +96,9 @@ def test_cached_url_is_checked_against_each_requested_sha256(served_model, http_
         resolve_model(url, sha256=wrong)
     assert resolve_model(f"{url}#sha256={digest.upper()}") == folder
     assert http_server.hits["/model.zip"] == 1  # every check above used the cached copy
-    np.testing.assert_allclose(SentenceEncoder(f"{url}#sha256={digest}", device="cpu").encode(["dog"]),
-                               tiny_encoder.encode(["dog"]), atol=1e-6)
+    np.testing.assert_allclose(
+        SentenceEncoder(f"{url}#sha256={digest}", device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6
+    )
 
 
 def test_damaged_url_entry_is_downloaded_again(served_model, http_server, cache, caplog, tiny_encoder):
@@ -106,8 +112,9 @@ def test_damaged_url_entry_is_downloaded_again(served_model, http_server, cache,
         assert resolve_model(url) == folder
     assert "cannot be trusted (model/model/model.safetensors has" in caplog.text
     assert http_server.hits["/model.zip"] == 2 and weights.stat().st_size == size
-    np.testing.assert_allclose(SentenceEncoder(url, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        SentenceEncoder(url, device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6
+    )
 
 
 def test_url_entry_of_an_earlier_version_is_downloaded_again(served_model, http_server, cache, caplog):
@@ -166,8 +173,9 @@ def test_hub_id_from_local_hub_cache(saved_model, cache, monkeypatch, tiny_encod
     shutil.copytree(saved_model, repo / "snapshots" / "abc123")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert resolve_model("tiny-org/tiny-model") == repo / "snapshots" / "abc123"
-    np.testing.assert_allclose(SentenceEncoder("tiny-org/tiny-model", device="cpu").encode(["dog"]),
-                               tiny_encoder.encode(["dog"]), atol=1e-6)
+    np.testing.assert_allclose(
+        SentenceEncoder("tiny-org/tiny-model", device="cpu").encode(["dog"]), tiny_encoder.encode(["dog"]), atol=1e-6
+    )
 
 
 def test_unknown_name_lists_zoo_and_every_source(cache, monkeypatch):
@@ -188,8 +196,9 @@ def test_zoo_lookup_accepts_aliases():
 def test_zoo_checksum_mismatch_is_reported(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "weights.bin").write_bytes(b"tampered")
-    model = zoo.ZooModel(name="fake", description="", packages=(), checksums={"pkg/weights.bin": "ab" * 32},
-                         build=lambda src, dst: None)
+    model = zoo.ZooModel(
+        name="fake", description="", packages=(), checksums={"pkg/weights.bin": "ab" * 32}, build=lambda src, dst: None
+    )
     with pytest.raises(ValueError, match="pkg/weights.bin has sha256"):
         zoo._verify(model, tmp_path)
     with pytest.raises(FileNotFoundError, match="missing"):
@@ -209,12 +218,20 @@ def demo_zoo_model(http_server, monkeypatch) -> zoo.ZooModel:
         zf.writestr("demo_pkg-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 0.1\n")
         zf.writestr("demo_pkg-0.1.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         zf.writestr("demo_pkg-0.1.dist-info/RECORD", "")
-    for name, value in {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": http_server.url(), "PIP_TRUSTED_HOST": "127.0.0.1",
-                        "PIP_NO_CACHE_DIR": "1"}.items():
+    for name, value in {
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": http_server.url(),
+        "PIP_TRUSTED_HOST": "127.0.0.1",
+        "PIP_NO_CACHE_DIR": "1",
+    }.items():
         monkeypatch.setenv(name, value)
-    return zoo.ZooModel(name="demo", description="", packages=(("demo-pkg", "0.1"),),
-                        checksums={"demo_pkg/model/weights.bin": hashlib.sha256(weights).hexdigest()},
-                        build=zoo._copy_folder("demo_pkg/model"))
+    return zoo.ZooModel(
+        name="demo",
+        description="",
+        packages=(("demo-pkg", "0.1"),),
+        checksums={"demo_pkg/model/weights.bin": hashlib.sha256(weights).hexdigest()},
+        build=zoo._copy_folder("demo_pkg/model"),
+    )
 
 
 def _truncate(path: Path) -> None:

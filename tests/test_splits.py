@@ -1,4 +1,5 @@
 """Question-disjoint splits of pair data and retrieval tasks built from duplicate pairs."""
+
 from __future__ import annotations
 
 import doctest
@@ -44,8 +45,14 @@ def test_split_refuses_bad_arguments():
 
 
 def test_duplicate_retrieval_asks_one_text_per_group_and_cuts_the_corpus():
-    pairs = [Example(["a", "b"], 1), Example(["c", "a"], 1), Example(["x", "y"], 0), Example(["p", "q"], 1),
-             Example(["r", "s"], 0), Example(["t", "u"], 0)]
+    pairs = [
+        Example(["a", "b"], 1),
+        Example(["c", "a"], 1),
+        Example(["x", "y"], 0),
+        Example(["p", "q"], 1),
+        Example(["r", "s"], 0),
+        Example(["t", "u"], 0),
+    ]
     task = duplicate_retrieval(pairs)
     assert task.queries == {"q0": "a", "q1": "p"}
     assert {q: sorted(task.corpus[d] for d in ds) for q, ds in task.relevant.items()} == {"q0": ["b", "c"], "q1": ["q"]}

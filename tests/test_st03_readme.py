@@ -6,6 +6,7 @@ namespace, as the example scripts it comes from would: model names become the zo
 original layouts (a few rows of the mirror's copies, so that training takes seconds).  Only the block
 that downloads a model from a web server is left out.  The printed results are checked.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -60,15 +61,20 @@ def _original_layouts(mirror: Path, folder: Path) -> None:
     for split, n in (("train", 48), ("dev", 60)):
         rows = read_sts_benchmark(mirror / "stsbenchmark.tsv.gz", split)[:n]
         # genre, file, year, id, score, sentence1, sentence2 (the first columns are not read)
-        lines = [f"main-captions\tMSRvid\t2012test\t{i:04d}\t{ex.label}\t{ex.texts[0]}\t{ex.texts[1]}\n"
-                 for i, ex in enumerate(rows)]
+        lines = [
+            f"main-captions\tMSRvid\t2012test\t{i:04d}\t{ex.label}\t{ex.texts[0]}\t{ex.texts[1]}\n"
+            for i, ex in enumerate(rows)
+        ]
         (sts / f"sts-{split}.csv").write_text("".join(lines), encoding="utf-8")
     nli = folder / "AllNLI"
     nli.mkdir()
     rows = read_nli(mirror / "snli-esnli.tsv.gz", "dev")[:48]
     names = {v: k for k, v in {"contradiction": 0, "entailment": 1, "neutral": 2}.items()}
-    for part, values in (("s1", [ex.texts[0] for ex in rows]), ("s2", [ex.texts[1] for ex in rows]),
-                         ("labels", [names[ex.label] for ex in rows])):
+    for part, values in (
+        ("s1", [ex.texts[0] for ex in rows]),
+        ("s2", [ex.texts[1] for ex in rows]),
+        ("labels", [names[ex.label] for ex in rows]),
+    ):
         with gzip.open(nli / f"{part}.train.gz", "wt", encoding="utf-8") as fh:
             fh.write("".join(f"{v.strip()}\n" for v in values))
 
@@ -134,12 +140,16 @@ def test_the_03_readme_runs_with_the_import_changed(mirror, tmp_path, capsys):
     assert hits["Someone in a gorilla costume is playing a set of drums."][0] == "A monkey is playing drums."
     assert hits["A cheetah chases prey on across a field."][0] == "A cheetah is running behind its prey."
     # clustering: the README's five clusters
-    clusters = sorted(sorted(eval(line[len("Cluster "):])) for line in printed.splitlines()
-                      if line.startswith("Cluster "))
-    assert clusters == sorted(sorted(c) for c in [
-        ["The girl is carrying a baby.", "The baby is carried by the woman"],
-        ["A cheetah is running behind its prey.", "A cheetah chases prey on across a field."],
-        ["A monkey is playing drums.", "Someone in a gorilla costume is playing a set of drums."],
-        ["A man is eating food.", "A man is eating a piece of bread.", "A man is eating pasta."],
-        ["A man is riding a horse.", "A man is riding a white horse on an enclosed ground."],
-    ])
+    clusters = sorted(
+        sorted(eval(line[len("Cluster ") :])) for line in printed.splitlines() if line.startswith("Cluster ")
+    )
+    assert clusters == sorted(
+        sorted(c)
+        for c in [
+            ["The girl is carrying a baby.", "The baby is carried by the woman"],
+            ["A cheetah is running behind its prey.", "A cheetah chases prey on across a field."],
+            ["A monkey is playing drums.", "Someone in a gorilla costume is playing a set of drums."],
+            ["A man is eating food.", "A man is eating a piece of bread.", "A man is eating pasta."],
+            ["A man is riding a horse.", "A man is riding a white horse on an enclosed ground."],
+        ]
+    )

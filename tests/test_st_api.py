@@ -1,4 +1,5 @@
 """The current sentence-transformers API means the same here: output precision, prompts, saved settings, configs."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,12 @@ TEXTS = ["a man is eating food .", "a dog plays the piano", "a woman rides a hor
 
 def test_precision_is_the_output_type(tiny_encoder):
     floats = tiny_encoder.encode(TEXTS)
-    for precision, dtype, width in (("int8", np.int8, 32), ("uint8", np.uint8, 32), ("binary", np.int8, 4),
-                                    ("ubinary", np.uint8, 4)):
+    for precision, dtype, width in (
+        ("int8", np.int8, 32),
+        ("uint8", np.uint8, 32),
+        ("binary", np.int8, 4),
+        ("ubinary", np.uint8, 4),
+    ):
         codes = tiny_encoder.encode(TEXTS, precision=precision)
         assert codes.dtype == dtype and codes.shape == (len(TEXTS), width)
         np.testing.assert_array_equal(codes, quantize_embeddings(floats, precision))  # bounds from this call
@@ -54,12 +59,14 @@ def test_encode_corpus_old_precision_argument_warns(tiny_encoder, tmp_path):
 def test_query_and_document_prompts(tiny_encoder):
     tiny_encoder.prompts = {"query": "query: ", "other": "other: "}
     tiny_encoder.default_prompt_name = "other"
-    np.testing.assert_allclose(tiny_encoder.encode_query(TEXTS), tiny_encoder.encode(TEXTS, prompt="query: "),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        tiny_encoder.encode_query(TEXTS), tiny_encoder.encode(TEXTS, prompt="query: "), atol=1e-6
+    )
     # no document prompt: no prompt at all, not the default one (as in sentence-transformers)
     np.testing.assert_allclose(tiny_encoder.encode_document(TEXTS), tiny_encoder.encode(TEXTS, prompt=""), atol=1e-6)
-    np.testing.assert_allclose(tiny_encoder.encode_document(TEXTS, prompt_name="query"),
-                               tiny_encoder.encode_query(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(
+        tiny_encoder.encode_document(TEXTS, prompt_name="query"), tiny_encoder.encode_query(TEXTS), atol=1e-6
+    )
 
 
 def test_settings_are_saved_and_arguments_win(tiny_encoder, tmp_path):
@@ -72,13 +79,20 @@ def test_settings_are_saved_and_arguments_win(tiny_encoder, tmp_path):
     assert config["truncate_dim"] == 8 and config["similarity_fn_name"] == "manhattan"
     loaded = SentenceEncoder(tmp_path / "m", device="cpu")
     assert (loaded.prompts, loaded.default_prompt_name, loaded.similarity_fn_name, loaded.truncate_dim) == (
-        {"query": "q: "}, "query", "manhattan", 8)
+        {"query": "q: "},
+        "query",
+        "manhattan",
+        8,
+    )
     assert loaded.encode(TEXTS).shape == (4, 8)
     given = SentenceEncoder(tmp_path / "m", device="cpu", similarity_fn_name="cosine", truncate_dim=4)
     assert (given.similarity_fn_name, given.truncate_dim) == ("cosine", 4)
     emb = loaded.encode(TEXTS)
-    np.testing.assert_allclose(loaded.similarity_pairwise(emb, emb[::-1].copy()),
-                               np.diag(loaded.similarity(emb, emb[::-1].copy()).numpy()), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.similarity_pairwise(emb, emb[::-1].copy()),
+        np.diag(loaded.similarity(emb, emb[::-1].copy()).numpy()),
+        atol=1e-6,
+    )
 
 
 def _edit(file, **fields):
@@ -87,19 +101,36 @@ def _edit(file, **fields):
     file.write_text(json.dumps(data))
 
 
-@pytest.mark.parametrize("where, fields, message", [
-    ("config_sentence_transformers.json", {"pooling_kwargs": {}}, r"field\(s\) \['pooling_kwargs'\] are not supported"),
-    ("config_sentence_transformers.json", {"model_type": "SparseEncoder"}, "model_type 'SparseEncoder' is not supported"),
-    ("config_sentence_transformers.json", {"requirements": {"torch": ">=99"}}, r"requires torch>=99 \(installed"),
-    ("1_Pooling/config.json", {"pooling_mode_mean_sqrt_len_tokens": True, "exclude_padding": True},
-     r"pooling config field\(s\) \['exclude_padding'\] are not supported"),
-    ("2_Dense/config.json", {"dropout": 0.1}, r"Dense config field\(s\) \['dropout'\] are not supported"),
-    ("3_Normalize/config.json", {"p": 1}, r"Normalize config field\(s\) \['p'\] are not supported"),
-    ("sentence_bert_config.json", {"transformer_task": "text-generation"},
-     "transformer_task='text-generation' is not supported; supported: 'feature-extraction'"),
-    ("sentence_bert_config.json", {"query_expansion": {"length": 32}}, "query_expansion=.* is not supported"),
-    ("sentence_bert_config.json", {"padding_side": "left"}, "field 'padding_side' is not supported"),
-])
+@pytest.mark.parametrize(
+    "where, fields, message",
+    [
+        (
+            "config_sentence_transformers.json",
+            {"pooling_kwargs": {}},
+            r"field\(s\) \['pooling_kwargs'\] are not supported",
+        ),
+        (
+            "config_sentence_transformers.json",
+            {"model_type": "SparseEncoder"},
+            "model_type 'SparseEncoder' is not supported",
+        ),
+        ("config_sentence_transformers.json", {"requirements": {"torch": ">=99"}}, r"requires torch>=99 \(installed"),
+        (
+            "1_Pooling/config.json",
+            {"pooling_mode_mean_sqrt_len_tokens": True, "exclude_padding": True},
+            r"pooling config field\(s\) \['exclude_padding'\] are not supported",
+        ),
+        ("2_Dense/config.json", {"dropout": 0.1}, r"Dense config field\(s\) \['dropout'\] are not supported"),
+        ("3_Normalize/config.json", {"p": 1}, r"Normalize config field\(s\) \['p'\] are not supported"),
+        (
+            "sentence_bert_config.json",
+            {"transformer_task": "text-generation"},
+            "transformer_task='text-generation' is not supported; supported: 'feature-extraction'",
+        ),
+        ("sentence_bert_config.json", {"query_expansion": {"length": 32}}, "query_expansion=.* is not supported"),
+        ("sentence_bert_config.json", {"padding_side": "left"}, "field 'padding_side' is not supported"),
+    ],
+)
 def test_config_fields_that_cannot_be_honoured_are_refused(tiny_bert_dir, tmp_path, where, fields, message):
     model = SentenceEncoder(modules=[Transformer(tiny_bert_dir), Pooling(32), Dense(32, 8), Normalize()], device="cpu")
     model.save(tmp_path / "m")
@@ -112,13 +143,23 @@ def test_config_fields_that_cannot_be_honoured_are_refused(tiny_bert_dir, tmp_pa
 
 
 def test_every_config_field_sentence_transformers_writes_is_read(tiny_bert_dir, tmp_path):
-    model = SentenceEncoder(modules=[Transformer(tiny_bert_dir), Pooling(32, "cls", include_prompt=False),
-                                     Dense(32, 8, module_output_name="projected"), Normalize("projected")],
-                            device="cpu")
+    model = SentenceEncoder(
+        modules=[
+            Transformer(tiny_bert_dir),
+            Pooling(32, "cls", include_prompt=False),
+            Dense(32, 8, module_output_name="projected"),
+            Normalize("projected"),
+        ],
+        device="cpu",
+    )
     model.save(tmp_path / "m")
-    _edit(tmp_path / "m" / "sentence_bert_config.json", transformer_task="feature-extraction",
-          modality_config={"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
-          module_output_name="token_embeddings", unpad_inputs=False)
+    _edit(
+        tmp_path / "m" / "sentence_bert_config.json",
+        transformer_task="feature-extraction",
+        modality_config={"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
+        module_output_name="token_embeddings",
+        unpad_inputs=False,
+    )
     _edit(tmp_path / "m" / "config_sentence_transformers.json", requirements={"torch": ">=1.0"})
     loaded = SentenceEncoder(tmp_path / "m", device="cpu")
     assert loaded[1].include_prompt is False and loaded[2].module_output_name == "projected"

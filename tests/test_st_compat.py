@@ -2,6 +2,7 @@
 
 Skipped only when sentence-transformers (the optional ``bench`` extra) is absent.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,10 +31,15 @@ def test_sentence_transformers_folder_with_dense_and_normalize_loads_here(tiny_b
     models = st.models
     word = models.Transformer(str(tiny_bert_dir), max_seq_length=20)
     torch.manual_seed(0)
-    theirs = st.SentenceTransformer(modules=[
-        word, models.Pooling(32, pooling_mode="max"),
-        models.Dense(32, 12, activation_function=torch.nn.ReLU()), models.Normalize(),
-    ], device="cpu")
+    theirs = st.SentenceTransformer(
+        modules=[
+            word,
+            models.Pooling(32, pooling_mode="max"),
+            models.Dense(32, 12, activation_function=torch.nn.ReLU()),
+            models.Normalize(),
+        ],
+        device="cpu",
+    )
     theirs.save(str(tmp_path / "st"))
     ours = SentenceEncoder(tmp_path / "st", device="cpu")
     assert [type(m).__name__ for m in ours] == ["Transformer", "Pooling", "Dense", "Normalize"]
@@ -44,8 +50,11 @@ def test_sentence_transformers_folder_with_dense_and_normalize_loads_here(tiny_b
 # ----------------------------------------------------------------------------- parity over saved folders
 PROMPTS = {"query": "query: ", "document": "passage: ", "classify": "classify this text please: "}
 # Long texts: with max_seq_length 12 most of them are cut, prompt included.
-TEXTS = SENTENCES + ["someone is riding a horse on the street with a dog and a cat and a child",
-                     "a woman plays the guitar", "good movie"]
+TEXTS = SENTENCES + [
+    "someone is riding a horse on the street with a dog and a cat and a child",
+    "a woman plays the guitar",
+    "good movie",
+]
 ST_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken", ("mean", "max"))
 
 
@@ -57,25 +66,35 @@ def _st_folder(tiny_bert_dir, folder, pooling_mode, include_prompt):
     torch.manual_seed(0)
     width = 32 * (len(pooling_mode) if isinstance(pooling_mode, tuple) else 1)
     theirs = st.SentenceTransformer(
-        modules=[word, models.Pooling(32, pooling_mode=pooling_mode, include_prompt=include_prompt),
-                 models.Dense(width, 16), models.Normalize()],
-        prompts=PROMPTS, default_prompt_name="classify", similarity_fn_name="dot", device="cpu")
+        modules=[
+            word,
+            models.Pooling(32, pooling_mode=pooling_mode, include_prompt=include_prompt),
+            models.Dense(width, 16),
+            models.Normalize(),
+        ],
+        prompts=PROMPTS,
+        default_prompt_name="classify",
+        similarity_fn_name="dot",
+        device="cpu",
+    )
     theirs.save(str(folder))
     return st.SentenceTransformer(str(folder), device="cpu")
 
 
 def _assert_same_embeddings(ours, theirs):
     for encode in ("encode", "encode_query", "encode_document"):
-        np.testing.assert_allclose(getattr(ours, encode)(TEXTS), getattr(theirs, encode)(TEXTS), atol=1e-5,
-                                   err_msg=encode)
-    for kwargs in ({"prompt": "a prompt of its own: "}, {"prompt_name": "query"}, {"truncate_dim": 7},
-                   {"prompt": ""}):
-        np.testing.assert_allclose(ours.encode(TEXTS, **kwargs), theirs.encode(TEXTS, **kwargs), atol=1e-5,
-                                   err_msg=str(kwargs))
+        np.testing.assert_allclose(
+            getattr(ours, encode)(TEXTS), getattr(theirs, encode)(TEXTS), atol=1e-5, err_msg=encode
+        )
+    for kwargs in ({"prompt": "a prompt of its own: "}, {"prompt_name": "query"}, {"truncate_dim": 7}, {"prompt": ""}):
+        np.testing.assert_allclose(
+            ours.encode(TEXTS, **kwargs), theirs.encode(TEXTS, **kwargs), atol=1e-5, err_msg=str(kwargs)
+        )
     emb = ours.encode(TEXTS)
     np.testing.assert_allclose(ours.similarity(emb, emb), theirs.similarity(emb, emb), atol=1e-5)
-    np.testing.assert_allclose(ours.similarity_pairwise(emb, emb[::-1].copy()),
-                               theirs.similarity_pairwise(emb, emb[::-1].copy()), atol=1e-5)
+    np.testing.assert_allclose(
+        ours.similarity_pairwise(emb, emb[::-1].copy()), theirs.similarity_pairwise(emb, emb[::-1].copy()), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("pooling_mode", ST_MODES, ids=str)
@@ -97,17 +116,26 @@ def test_sentence_transformers_folders_encode_the_same_here(tiny_bert_dir, tmp_p
 
 def test_built_here_with_every_option_encodes_the_same_there(tiny_bert_dir, tmp_path):
     torch.manual_seed(1)
-    ours = SentenceEncoder(modules=[Transformer(tiny_bert_dir, max_seq_length=10),
-                                    Pooling(32, ("weighted_mean", "cls"), include_prompt=False),
-                                    Dense(64, 24, activation="gelu", use_residual=True), Normalize()],
-                           prompts=PROMPTS, default_prompt_name="query", similarity_fn_name="euclidean",
-                           truncate_dim=20, device="cpu")
+    ours = SentenceEncoder(
+        modules=[
+            Transformer(tiny_bert_dir, max_seq_length=10),
+            Pooling(32, ("weighted_mean", "cls"), include_prompt=False),
+            Dense(64, 24, activation="gelu", use_residual=True),
+            Normalize(),
+        ],
+        prompts=PROMPTS,
+        default_prompt_name="query",
+        similarity_fn_name="euclidean",
+        truncate_dim=20,
+        device="cpu",
+    )
     ours.save(tmp_path / "m")
     theirs = st.SentenceTransformer(str(tmp_path / "m"), device="cpu")
     assert theirs.truncate_dim == 20 and theirs.similarity_fn_name == "euclidean"
     _assert_same_embeddings(ours, theirs)
-    np.testing.assert_allclose(SentenceEncoder(tmp_path / "m", device="cpu").encode(TEXTS), ours.encode(TEXTS),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        SentenceEncoder(tmp_path / "m", device="cpu").encode(TEXTS), ours.encode(TEXTS), atol=1e-6
+    )
 
 
 def test_output_precisions_match_sentence_transformers(tiny_bert_dir, tmp_path):

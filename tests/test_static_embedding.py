@@ -1,4 +1,5 @@
 """StaticEmbedding: model2vec folders, the EmbeddingBag mean, training and round trips."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ def make_model2vec(folder: Path, normalize: bool = True, tensors: dict[str, torc
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.save(str(folder / "tokenizer.json"))
     save_file(tensors if tensors is not None else quantised_tensors(), str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(
-        {"normalize": normalize, "embedding_dtype": "int8", "vocabulary_quantization": 3}))
+    (folder / "config.json").write_text(
+        json.dumps({"normalize": normalize, "embedding_dtype": "int8", "vocabulary_quantization": 3})
+    )
     return folder
 
 
@@ -86,8 +88,9 @@ def test_forward_is_the_mean_of_token_rows(m2v):
 
 def test_max_seq_length_keeps_the_first_tokens(m2v):
     static = StaticEmbedding.from_model2vec(m2v, max_seq_length=1)
-    torch.testing.assert_close(static(static.tokenize(TEXTS))["sentence_embedding"],
-                               expected_means(["the", "", "blue", "a"]))
+    torch.testing.assert_close(
+        static(static.tokenize(TEXTS))["sentence_embedding"], expected_means(["the", "", "blue", "a"])
+    )
 
 
 def test_model2vec_modules_add_normalize_as_the_config_says(tmp_path):
@@ -108,8 +111,9 @@ def test_round_trip_in_sentence_transformers_layout(m2v, tmp_path):
     assert set(load_file(str(tmp_path / "saved" / "model.safetensors"))) == {"embedding.weight"}
     loaded = StaticEmbedding.load(tmp_path / "saved")
     assert loaded.get_config() == static.get_config() == {"max_seq_length": 64}
-    torch.testing.assert_close(loaded(loaded.tokenize(TEXTS))["sentence_embedding"],
-                               static(static.tokenize(TEXTS))["sentence_embedding"])
+    torch.testing.assert_close(
+        loaded(loaded.tokenize(TEXTS))["sentence_embedding"], static(static.tokenize(TEXTS))["sentence_embedding"]
+    )
 
 
 def test_encoder_save_and_reload(m2v, tmp_path):
@@ -193,7 +197,12 @@ def test_real_model_matches_its_reference_encoder(real_encoder, static_package, 
 
     monkeypatch.syspath_prepend(str(static_package))
     reference = importlib.import_module("static_model")  # the package's own (compiled) encoder
-    texts = ["Hello world, this is a test.", "日本語のテキスト", "", "😀 ☃ zzzqqq",
-             " ".join(["apple", "river", "Paris", "économie", "running"] * 150)]  # > 512 tokens: truncated
+    texts = [
+        "Hello world, this is a test.",
+        "日本語のテキスト",
+        "",
+        "😀 ☃ zzzqqq",
+        " ".join(["apple", "river", "Paris", "économie", "running"] * 150),
+    ]  # > 512 tokens: truncated
     expected = np.array(reference.get_embeddings(texts))
     np.testing.assert_allclose(real_encoder.encode(texts), expected, atol=1e-5)

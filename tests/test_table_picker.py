@@ -1,4 +1,5 @@
 """The widgets take a user's tables: TablePicker's form, SearchBox, ClusterExplorer and STSExplorer."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -20,8 +21,15 @@ PAIR = ["sentence1", "sentence2"]
 
 def upload(picker: TablePicker, name: str, content: bytes) -> None:
     """What the browser sends when a file is chosen in the FileUpload."""
-    picker.upload.value = ({"name": name, "type": "", "size": len(content), "content": memoryview(content),
-                            "last_modified": datetime(2024, 1, 1, tzinfo=timezone.utc)},)
+    picker.upload.value = (
+        {
+            "name": name,
+            "type": "",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime(2024, 1, 1, tzinfo=timezone.utc),
+        },
+    )
 
 
 def test_a_path_loads_with_the_default_mapping_and_a_preview():

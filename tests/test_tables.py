@@ -4,6 +4,7 @@ The fixture ``tests/fixtures/own_pairs.csv`` (scored pairs made from templates
 by ``tests/fixtures/make_own_pairs.py``) is read in every format by writing
 it out again under ``tmp_path``.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ def test_the_fixture_is_the_generators_output(frame):
     assert len(frame) == 360 and frame["score"].between(0, 5).all()
 
 
-@pytest.mark.parametrize("name", ["pairs.csv", "pairs.tsv", "pairs.jsonl", "pairs.parquet", "pairs.csv.gz",
-                                  "pairs.tsv.gz", "pairs.jsonl.gz"])
+@pytest.mark.parametrize(
+    "name", ["pairs.csv", "pairs.tsv", "pairs.jsonl", "pairs.parquet", "pairs.csv.gz", "pairs.tsv.gz", "pairs.jsonl.gz"]
+)
 def test_every_format_gives_the_same_examples(frame, tmp_path, name):
     path = write(frame, tmp_path / name)
     examples = examples_from_table(path, texts=PAIR, label="score")
@@ -179,7 +181,9 @@ def test_evaluators_take_tables(frame):
     by_examples = EmbeddingSimilarityEvaluator.from_examples(examples_from_table(small, PAIR, "score"), name="own")
     assert by_table.sentences2 == by_examples.sentences2 and by_table.scores.tolist() == by_examples.scores.tolist()
     # from_examples takes a raw table too (default mapping).
-    assert EmbeddingSimilarityEvaluator.from_examples(small[PAIR + ["score"]]).scores.tolist() == small["score"].tolist()
+    assert (
+        EmbeddingSimilarityEvaluator.from_examples(small[PAIR + ["score"]]).scores.tolist() == small["score"].tolist()
+    )
     rng = np.random.default_rng(0)
     model = LookupEncoder({t: rng.normal(size=4) for t in {*small["sentence1"], *small["sentence2"]}})
     assert by_table(model) == by_examples(model)

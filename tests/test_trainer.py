@@ -1,4 +1,5 @@
 """The trainer: learning, evaluation and best model, interruption and exact resume, stops, multi-task, streams."""
+
 from __future__ import annotations
 
 import itertools
@@ -42,8 +43,9 @@ def pairs(repeat: int = 4) -> list[Example]:
 
 def sts_evaluator() -> EmbeddingSimilarityEvaluator:
     data = pairs(1)
-    return EmbeddingSimilarityEvaluator([e.texts[0] for e in data], [e.texts[1] for e in data],
-                                        [e.label for e in data], name="toy")
+    return EmbeddingSimilarityEvaluator(
+        [e.texts[0] for e in data], [e.texts[1] for e in data], [e.label for e in data], name="toy"
+    )
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -52,9 +54,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture()
 def new_encoder(tiny_bert_dir):
     """A factory of identical fresh encoders (same weights, read from the same folder)."""
+
     def make() -> SentenceEncoder:
         transformer = Transformer(tiny_bert_dir, max_seq_length=16)
         return SentenceEncoder(modules=[transformer, Pooling(32)], device="cpu")
+
     return make
 
 
@@ -77,8 +81,17 @@ def interrupt(trainer) -> None:
 def test_loss_goes_down_and_best_model_is_saved(tiny_encoder, tmp_path):
     evaluator = sts_evaluator()
     out = tmp_path / "out"
-    trainer = Trainer(tiny_encoder, [(pairs(), CosineSimilarityLoss(tiny_encoder))], evaluator, epochs=4,
-                      batch_size=8, lr=3e-3, seed=0, evaluation_steps=3, output_path=out)
+    trainer = Trainer(
+        tiny_encoder,
+        [(pairs(), CosineSimilarityLoss(tiny_encoder))],
+        evaluator,
+        epochs=4,
+        batch_size=8,
+        lr=3e-3,
+        seed=0,
+        evaluation_steps=3,
+        output_path=out,
+    )
     history = trainer.fit()
 
     assert isinstance(history, pd.DataFrame) and list(history["step"]) == list(range(1, 17))
@@ -106,14 +119,30 @@ def test_without_evaluator_the_final_model_is_saved(new_encoder, tmp_path):
 
 def test_events_arrive_in_order_with_the_trainer(tiny_encoder, tmp_path):
     recorder = Recorder()
-    trainer = Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], sts_evaluator(),
-                      batch_size=4, seed=0, checkpoint_path=tmp_path, checkpoint_steps=2, callbacks=[recorder])
+    trainer = Trainer(
+        tiny_encoder,
+        [(pairs(1), CosineSimilarityLoss(tiny_encoder))],
+        sts_evaluator(),
+        batch_size=4,
+        seed=0,
+        checkpoint_path=tmp_path,
+        checkpoint_steps=2,
+        callbacks=[recorder],
+    )
     trainer.fit()
     assert recorder.names() == [
-        "train_begin", "progress_begin", "epoch_begin",
-        "step_end", "progress_update",
-        "evaluation", "step_end", "checkpoint", "progress_update",
-        "epoch_end", "progress_end", "train_end",
+        "train_begin",
+        "progress_begin",
+        "epoch_begin",
+        "step_end",
+        "progress_update",
+        "evaluation",
+        "step_end",
+        "checkpoint",
+        "progress_update",
+        "epoch_end",
+        "progress_end",
+        "train_end",
     ]
     for name, fields in recorder.events:
         if name.startswith("progress_"):  # the progress protocol shared with encode and downloads
@@ -160,12 +189,12 @@ def test_interrupted_run_resumes_to_the_same_losses(new_encoder, tmp_path, where
     model = new_encoder()
     was_training = model.training
     if where == "after step 6":
-        trainer = Trainer(model, two_objectives(model), checkpoint_path=tmp_path / "run",
-                          callbacks=[At(6, interrupt)], **options)
+        trainer = Trainer(
+            model, two_objectives(model), checkpoint_path=tmp_path / "run", callbacks=[At(6, interrupt)], **options
+        )
     else:  # the second objective's forward pass of step 7, after the first objective's batch was taken
         InterruptedSoftmax.calls = 7
-        trainer = Trainer(model, two_objectives(model, InterruptedSoftmax), checkpoint_path=tmp_path / "run",
-                          **options)
+        trainer = Trainer(model, two_objectives(model, InterruptedSoftmax), checkpoint_path=tmp_path / "run", **options)
     interrupted = trainer.fit()
     assert list(interrupted["step"]) == [1, 2, 3, 4, 5, 6]
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["checkpoint-4", "checkpoint-6"]
@@ -173,8 +202,13 @@ def test_interrupted_run_resumes_to_the_same_losses(new_encoder, tmp_path, where
     assert model.training == was_training and model.encode(["a man eats bread"]).shape == (1, 32)
 
     resumed_model = new_encoder()
-    resumed = fit(resumed_model, two_objectives(resumed_model), checkpoint_path=tmp_path / "run",
-                  resume_from_checkpoint="latest", **options)
+    resumed = fit(
+        resumed_model,
+        two_objectives(resumed_model),
+        checkpoint_path=tmp_path / "run",
+        resume_from_checkpoint="latest",
+        **options,
+    )
     assert list(resumed["step"]) == list(range(1, n + 1))
     columns = ["loss_sts", "loss_nli", "lr", "grad_norm"]
     np.testing.assert_allclose(resumed[columns].to_numpy(), reference[columns].to_numpy(), rtol=1e-5, atol=1e-7)
@@ -193,8 +227,14 @@ def test_other_errors_write_a_checkpoint_and_propagate(new_encoder, tmp_path):
     model = new_encoder()
     recorder = Recorder()
     with pytest.raises(RuntimeError, match="disk on fire"):
-        fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0, output_path=tmp_path,
-            callbacks=[At(3, fail), recorder])
+        fit(
+            model,
+            [(pairs(1), CosineSimilarityLoss(model))],
+            batch_size=2,
+            seed=0,
+            output_path=tmp_path,
+            callbacks=[At(3, fail), recorder],
+        )
     assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["checkpoint-3"]
     names = recorder.names()
     assert names[-4:] == ["exception", "checkpoint", "progress_end", "train_end"]
@@ -205,8 +245,13 @@ def test_other_errors_write_a_checkpoint_and_propagate(new_encoder, tmp_path):
 def test_request_stop_ends_after_the_current_step_and_fit_continues(new_encoder, tmp_path):
     model = new_encoder()
     recorder = Recorder()
-    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0,
-                      callbacks=[At(3, lambda t: t.request_stop("user pressed Stop")), recorder])
+    trainer = Trainer(
+        model,
+        [(pairs(1), CosineSimilarityLoss(model))],
+        batch_size=2,
+        seed=0,
+        callbacks=[At(3, lambda t: t.request_stop("user pressed Stop")), recorder],
+    )
     history = trainer.fit()
     assert trainer.global_step == 3 and len(history) == 3 and trainer.stop_reason == "user pressed Stop"
     assert recorder.events[-1][1]["stopped_early"] and not recorder.events[-1][1]["interrupted"]
@@ -215,35 +260,76 @@ def test_request_stop_ends_after_the_current_step_and_fit_continues(new_encoder,
 
 def test_resume_refuses_a_checkpoint_of_other_settings(new_encoder, tmp_path):
     model = new_encoder()
-    fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0, checkpoint_path=tmp_path,
-        checkpoint_steps=2)
+    fit(
+        model,
+        [(pairs(1), CosineSimilarityLoss(model))],
+        batch_size=2,
+        seed=0,
+        checkpoint_path=tmp_path,
+        checkpoint_steps=2,
+    )
     other = new_encoder()
     with pytest.raises(ValueError, match=r"batch_size=2 \(this run: 4\)"):
-        fit(other, [(pairs(1), CosineSimilarityLoss(other))], batch_size=4, checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest")
+        fit(
+            other,
+            [(pairs(1), CosineSimilarityLoss(other))],
+            batch_size=4,
+            checkpoint_path=tmp_path,
+            resume_from_checkpoint="latest",
+        )
     # A new learning rate (kept in the optimiser's saved state) or seed is not silently ignored: refused.
     with pytest.raises(ValueError, match=r"lr=2e-05 \(this run: 0.001\); seed=0 \(this run: 5\)"):
-        fit(other, [(pairs(1), CosineSimilarityLoss(other))], batch_size=2, lr=1e-3, seed=5,
-            checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+        fit(
+            other,
+            [(pairs(1), CosineSimilarityLoss(other))],
+            batch_size=2,
+            lr=1e-3,
+            seed=5,
+            checkpoint_path=tmp_path,
+            resume_from_checkpoint="latest",
+        )
     # Settings that do not change the numbers may differ; no seed means the checkpoint's.
-    history = fit(other, [(pairs(1), CosineSimilarityLoss(other))], batch_size=2, checkpoint_path=tmp_path,
-                  num_workers=0, evaluation_steps=7, resume_from_checkpoint=tmp_path / "checkpoint-2")
+    history = fit(
+        other,
+        [(pairs(1), CosineSimilarityLoss(other))],
+        batch_size=2,
+        checkpoint_path=tmp_path,
+        num_workers=0,
+        evaluation_steps=7,
+        resume_from_checkpoint=tmp_path / "checkpoint-2",
+    )
     assert history["step"].tolist() == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda data: data + data[:2], r"objective 'CosineSimilarityLoss' had 8 examples \(this run: 10\)"),
-    (lambda data: [Example([e.texts[1], e.texts[0]], e.label) for e in data], "has other examples"),
-    (lambda data: data[:-1] + [Example(["a cat", "a dog"], 0.5)], "has other examples"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda data: data + data[:2], r"objective 'CosineSimilarityLoss' had 8 examples \(this run: 10\)"),
+        (lambda data: [Example([e.texts[1], e.texts[0]], e.label) for e in data], "has other examples"),
+        (lambda data: data[:-1] + [Example(["a cat", "a dog"], 0.5)], "has other examples"),
+    ],
+)
 def test_resume_refuses_changed_data(new_encoder, tmp_path, change, message):
     model = new_encoder()
-    fit(model, [(pairs(1), CosineSimilarityLoss(model))], epochs=2, batch_size=2, seed=0, checkpoint_path=tmp_path,
-        callbacks=[At(3, interrupt)])
+    fit(
+        model,
+        [(pairs(1), CosineSimilarityLoss(model))],
+        epochs=2,
+        batch_size=2,
+        seed=0,
+        checkpoint_path=tmp_path,
+        callbacks=[At(3, interrupt)],
+    )
     other = new_encoder()
     with pytest.raises(ValueError, match=f"cannot resume from checkpoint .*checkpoint-3.*{message}"):
-        fit(other, [(change(pairs(1)), CosineSimilarityLoss(other))], epochs=2, batch_size=2,
-            checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+        fit(
+            other,
+            [(change(pairs(1)), CosineSimilarityLoss(other))],
+            epochs=2,
+            batch_size=2,
+            checkpoint_path=tmp_path,
+            resume_from_checkpoint="latest",
+        )
 
 
 def test_fit_takes_a_dataloader_as_sentence_transformers_does(new_encoder, tmp_path):
@@ -252,30 +338,49 @@ def test_fit_takes_a_dataloader_as_sentence_transformers_does(new_encoder, tmp_p
         return fit(model, [(data, CosineSimilarityLoss(model))], seed=3, warmup_steps=2, **options)["loss"].to_numpy()
 
     # shuffle=True: the loader's batch size, shuffled as the trainer shuffles a list
-    np.testing.assert_allclose(run(DataLoader(pairs(1), batch_size=4, shuffle=True)), run(pairs(1), batch_size=4),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        run(DataLoader(pairs(1), batch_size=4, shuffle=True)), run(pairs(1), batch_size=4), rtol=1e-6
+    )
 
     class Stream:  # re-iterable, read in order
         def __iter__(self):
             return iter(pairs(1))
 
     # shuffle=False: read in order, as the loader would
-    np.testing.assert_allclose(run(DataLoader(pairs(1), batch_size=4)), run(Stream(), batch_size=4, steps_per_epoch=2),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        run(DataLoader(pairs(1), batch_size=4)), run(Stream(), batch_size=4, steps_per_epoch=2), rtol=1e-6
+    )
     # a checkpoint of a loader run resumes only with the same examples, read the same way
     model = new_encoder()
-    fit(model, [(DataLoader(pairs(1), batch_size=2, shuffle=True), CosineSimilarityLoss(model))], seed=0,
-        checkpoint_path=tmp_path, callbacks=[At(2, interrupt)])
+    fit(
+        model,
+        [(DataLoader(pairs(1), batch_size=2, shuffle=True), CosineSimilarityLoss(model))],
+        seed=0,
+        checkpoint_path=tmp_path,
+        callbacks=[At(2, interrupt)],
+    )
     other = new_encoder()
     changed = [Example(["a cat", "a dog"], 0.5)] + pairs(1)[1:]
     with pytest.raises(ValueError, match="has other examples"):
-        fit(other, [(DataLoader(changed, batch_size=2, shuffle=True), CosineSimilarityLoss(other))],
-            checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+        fit(
+            other,
+            [(DataLoader(changed, batch_size=2, shuffle=True), CosineSimilarityLoss(other))],
+            checkpoint_path=tmp_path,
+            resume_from_checkpoint="latest",
+        )
     with pytest.raises(ValueError, match=r"batch_sampler=\['default'\] \(this run: \['in_order'\]\)"):
-        fit(other, [(DataLoader(pairs(1), batch_size=2), CosineSimilarityLoss(other))],
-            checkpoint_path=tmp_path, resume_from_checkpoint="latest")
-    resumed = fit(other, [(DataLoader(pairs(1), batch_size=2, shuffle=True), CosineSimilarityLoss(other))],
-                  checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+        fit(
+            other,
+            [(DataLoader(pairs(1), batch_size=2), CosineSimilarityLoss(other))],
+            checkpoint_path=tmp_path,
+            resume_from_checkpoint="latest",
+        )
+    resumed = fit(
+        other,
+        [(DataLoader(pairs(1), batch_size=2, shuffle=True), CosineSimilarityLoss(other))],
+        checkpoint_path=tmp_path,
+        resume_from_checkpoint="latest",
+    )
     assert resumed["step"].tolist() == [1, 2, 3, 4]
 
 
@@ -288,34 +393,76 @@ def test_resume_fingerprints_a_re_iterable_stream(new_encoder, tmp_path):
             return iter(self.examples)
 
     model = new_encoder()
-    fit(model, [(Stream(pairs(1)), CosineSimilarityLoss(model))], steps_per_epoch=4, batch_size=2, seed=0,
-        checkpoint_path=tmp_path, callbacks=[At(2, interrupt)])
+    fit(
+        model,
+        [(Stream(pairs(1)), CosineSimilarityLoss(model))],
+        steps_per_epoch=4,
+        batch_size=2,
+        seed=0,
+        checkpoint_path=tmp_path,
+        callbacks=[At(2, interrupt)],
+    )
     other = new_encoder()
     changed = Stream([Example(["a cat", "a dog"], 0.5)] + pairs(1)[1:])
     with pytest.raises(ValueError, match="has other examples"):
-        fit(other, [(changed, CosineSimilarityLoss(other))], steps_per_epoch=4, batch_size=2,
-            checkpoint_path=tmp_path, resume_from_checkpoint="latest")
-    resumed = fit(other, [(Stream(pairs(1)), CosineSimilarityLoss(other))], steps_per_epoch=4, batch_size=2,
-                  checkpoint_path=tmp_path, resume_from_checkpoint="latest")
+        fit(
+            other,
+            [(changed, CosineSimilarityLoss(other))],
+            steps_per_epoch=4,
+            batch_size=2,
+            checkpoint_path=tmp_path,
+            resume_from_checkpoint="latest",
+        )
+    resumed = fit(
+        other,
+        [(Stream(pairs(1)), CosineSimilarityLoss(other))],
+        steps_per_epoch=4,
+        batch_size=2,
+        checkpoint_path=tmp_path,
+        resume_from_checkpoint="latest",
+    )
     assert resumed["step"].tolist() == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda f: (f / "optimizer.pt").write_bytes((f / "optimizer.pt").read_bytes()[:100]), r"optimizer\.pt is damaged"),
-    (lambda f: (f / "rng.pt").unlink(), "incomplete: rng.pt is missing"),
-    (lambda f: (f / "trainer_state.json").write_text('{"global_step": 3'), r"trainer_state\.json is not valid JSON"),
-    (lambda f: (f / "trainer_state.json").write_text("[]"), r"trainer_state\.json is not a trainer state"),
-    (lambda f: (f / "model" / "modules.json").write_text("{"), r"the model of checkpoint .*checkpoint-3 .*cannot be loaded"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda f: (f / "optimizer.pt").write_bytes((f / "optimizer.pt").read_bytes()[:100]),
+            r"optimizer\.pt is damaged",
+        ),
+        (lambda f: (f / "rng.pt").unlink(), "incomplete: rng.pt is missing"),
+        (
+            lambda f: (f / "trainer_state.json").write_text('{"global_step": 3'),
+            r"trainer_state\.json is not valid JSON",
+        ),
+        (lambda f: (f / "trainer_state.json").write_text("[]"), r"trainer_state\.json is not a trainer state"),
+        (
+            lambda f: (f / "model" / "modules.json").write_text("{"),
+            r"the model of checkpoint .*checkpoint-3 .*cannot be loaded",
+        ),
+    ],
+)
 def test_a_damaged_checkpoint_is_named(new_encoder, tmp_path, damage, message):
     model = new_encoder()
-    fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0, checkpoint_path=tmp_path,
-        callbacks=[At(3, interrupt)])
+    fit(
+        model,
+        [(pairs(1), CosineSimilarityLoss(model))],
+        batch_size=2,
+        seed=0,
+        checkpoint_path=tmp_path,
+        callbacks=[At(3, interrupt)],
+    )
     damage(tmp_path / "checkpoint-3")
     other = new_encoder()
     with pytest.raises(ValueError, match=message) as caught:
-        fit(other, [(pairs(1), CosineSimilarityLoss(other))], batch_size=2, checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest")
+        fit(
+            other,
+            [(pairs(1), CosineSimilarityLoss(other))],
+            batch_size=2,
+            checkpoint_path=tmp_path,
+            resume_from_checkpoint="latest",
+        )
     assert "checkpoint-3" in str(caught.value)
 
 
@@ -360,17 +507,31 @@ STOPS = {
 
 
 @pytest.mark.parametrize("where", list(STOPS))
-def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoint(new_encoder, tmp_path, monkeypatch,
-                                                                                  where):
+def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoint(
+    new_encoder, tmp_path, monkeypatch, where
+):
     callbacks, steps, final_evaluation = STOPS[where]
     evaluator, out = sts_evaluator(), tmp_path / "out"
-    options = dict(epochs=2, batch_size=2, lr=1e-3, seed=0, evaluation_steps=3, output_path=out,
-                   checkpoint_path=out / "checkpoints")
+    options = dict(
+        epochs=2,
+        batch_size=2,
+        lr=1e-3,
+        seed=0,
+        evaluation_steps=3,
+        output_path=out,
+        checkpoint_path=out / "checkpoints",
+    )
     hit = interrupt_while_writing_checkpoints(monkeypatch) if "checkpoint write" in where else []
     recorder = Recorder()
     model = new_encoder()
-    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], evaluator, checkpoint_steps=2,
-                      callbacks=[*callbacks(), recorder], **options)
+    trainer = Trainer(
+        model,
+        [(pairs(1), CosineSimilarityLoss(model))],
+        evaluator,
+        checkpoint_steps=2,
+        callbacks=[*callbacks(), recorder],
+        **options,
+    )
     history = trainer.fit()  # returns normally, whatever ended the run
     monkeypatch.undo()
 
@@ -388,18 +549,31 @@ def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoin
     assert checkpoints[-1:] == ([f"checkpoint-{steps}"] if steps else [])
     assert not [p for p in (out / "checkpoints").glob(".*")] if steps else True  # no half-written leftovers
     resumed_model = new_encoder()
-    resumed = fit(resumed_model, [(pairs(1), CosineSimilarityLoss(resumed_model))], evaluator,
-                  resume_from_checkpoint="latest", **options)
-    assert resumed["step"].iloc[-1] == 8 and resumed["step"].tolist()[-8 + steps:] == list(range(steps + 1, 9))
+    resumed = fit(
+        resumed_model,
+        [(pairs(1), CosineSimilarityLoss(resumed_model))],
+        evaluator,
+        resume_from_checkpoint="latest",
+        **options,
+    )
+    assert resumed["step"].iloc[-1] == 8 and resumed["step"].tolist()[-8 + steps :] == list(range(steps + 1, 9))
 
 
 def test_history_has_the_metric_columns_even_without_an_evaluation(new_encoder):
     model = new_encoder()
     evaluator = sts_evaluator()
-    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], evaluator, batch_size=2, seed=0,
-                      callbacks=[StopAtBegin()])
-    assert list(trainer.history.columns) == ["step", "epoch", "loss", "lr", "grad_norm", "samples_per_s",
-                                             evaluator.primary_metric]
+    trainer = Trainer(
+        model, [(pairs(1), CosineSimilarityLoss(model))], evaluator, batch_size=2, seed=0, callbacks=[StopAtBegin()]
+    )
+    assert list(trainer.history.columns) == [
+        "step",
+        "epoch",
+        "loss",
+        "lr",
+        "grad_norm",
+        "samples_per_s",
+        evaluator.primary_metric,
+    ]
     history = trainer.fit()
     assert history["step"].tolist() == [0] and history[evaluator.primary_metric].notna().all()
     # The row of the final evaluation has no step: what reads the step columns still works.
@@ -410,8 +584,17 @@ def test_history_has_the_metric_columns_even_without_an_evaluation(new_encoder):
 @pytest.mark.parametrize("step", [0, 3, 8])
 def test_stop_at_step_ends_training_there_like_the_stop_button(new_encoder, tmp_path, step):
     model, evaluator, out = new_encoder(), sts_evaluator(), tmp_path / "out"
-    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], evaluator, epochs=2, batch_size=2, seed=0,
-                      evaluation_steps=5, output_path=out, callbacks=[StopAtStep(step)])
+    trainer = Trainer(
+        model,
+        [(pairs(1), CosineSimilarityLoss(model))],
+        evaluator,
+        epochs=2,
+        batch_size=2,
+        seed=0,
+        evaluation_steps=5,
+        output_path=out,
+        callbacks=[StopAtStep(step)],
+    )
     history = trainer.fit()
     assert trainer.global_step == step and history["step"].iloc[-1] == step
     # Step 8 is the last one: the run finished, it was not stopped.
@@ -439,8 +622,17 @@ def test_a_diverged_run_never_replaces_a_good_model(new_encoder, tmp_path, caplo
     expected = SentenceEncoder(out, device="cpu").encode(probe)
 
     model = new_encoder()
-    trainer = Trainer(model, [(pairs(2), CosineSimilarityLoss(model))], sts_evaluator() if with_evaluator else None,
-                      epochs=3, batch_size=2, lr=1e10, seed=0, output_path=out, callbacks=[guard] if guard else [])
+    trainer = Trainer(
+        model,
+        [(pairs(2), CosineSimilarityLoss(model))],
+        sts_evaluator() if with_evaluator else None,
+        epochs=3,
+        batch_size=2,
+        lr=1e10,
+        seed=0,
+        output_path=out,
+        callbacks=[guard] if guard else [],
+    )
     history = trainer.fit()
     assert trainer.global_step < trainer.total_steps and history["loss"].isna().any()
     assert ("non-finite loss" if guard else "training diverged") in trainer.stop_reason
@@ -460,8 +652,15 @@ def test_non_finite_weights_are_never_the_best_model(new_encoder, tmp_path):
         with torch.no_grad():
             next(model.parameters()).fill_(math.nan)
 
-    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], constant, batch_size=2, seed=0,
-                      output_path=tmp_path, callbacks=[At(2, poison)])
+    trainer = Trainer(
+        model,
+        [(pairs(1), CosineSimilarityLoss(model))],
+        constant,
+        batch_size=2,
+        seed=0,
+        output_path=tmp_path,
+        callbacks=[At(2, poison)],
+    )
     trainer.fit()
     assert trainer.stop_reason.startswith("training diverged: the weights are no longer finite after step 3")
     assert trainer.best_step is None and not (tmp_path / "modules.json").exists()
@@ -472,8 +671,17 @@ def test_library_progress_bars_stay_out_of_fit(new_encoder, tmp_path, capsys):
 
     model = new_encoder()
     capsys.readouterr()  # what loading the model printed
-    fit(model, [(pairs(1), CosineSimilarityLoss(model))], sts_evaluator(), batch_size=2, seed=0,
-        output_path=tmp_path, checkpoint_path=tmp_path / "checkpoints", checkpoint_steps=1, show_progress_bar=False)
+    fit(
+        model,
+        [(pairs(1), CosineSimilarityLoss(model))],
+        sts_evaluator(),
+        batch_size=2,
+        seed=0,
+        output_path=tmp_path,
+        checkpoint_path=tmp_path / "checkpoints",
+        checkpoint_steps=1,
+        show_progress_bar=False,
+    )
     assert (tmp_path / "modules.json").exists() and list_checkpoints(tmp_path / "checkpoints")
     err = capsys.readouterr().err
     assert "Writing model shards" not in err and "Loading weights" not in err
@@ -486,9 +694,17 @@ def test_early_stopping_stops_when_the_metric_stalls(new_encoder, tmp_path):
         return {"score": 0.5}
 
     model = new_encoder()
-    trainer = Trainer(model, [(pairs(2), CosineSimilarityLoss(model))], constant, batch_size=2, seed=0,
-                      evaluation_steps=1, checkpoint_path=tmp_path, checkpoint_steps=100,
-                      callbacks=[EarlyStopping(patience=2)])
+    trainer = Trainer(
+        model,
+        [(pairs(2), CosineSimilarityLoss(model))],
+        constant,
+        batch_size=2,
+        seed=0,
+        evaluation_steps=1,
+        checkpoint_path=tmp_path,
+        checkpoint_steps=100,
+        callbacks=[EarlyStopping(patience=2)],
+    )
     history = trainer.fit()
     assert trainer.global_step == 3 and trainer.stop_reason.startswith("early stopping")
     assert history["score"].tolist() == [0.5] * 3
@@ -510,8 +726,15 @@ class NaNAfter(CosineSimilarityLoss):
 
 def test_nan_guard_stops_before_a_checkpoint_of_the_bad_step(new_encoder, tmp_path):
     model = new_encoder()
-    trainer = Trainer(model, [(pairs(1), NaNAfter(model, start=3))], batch_size=2, seed=0,
-                      checkpoint_path=tmp_path, checkpoint_steps=1, callbacks=[NaNGuard()])
+    trainer = Trainer(
+        model,
+        [(pairs(1), NaNAfter(model, start=3))],
+        batch_size=2,
+        seed=0,
+        checkpoint_path=tmp_path,
+        checkpoint_steps=1,
+        callbacks=[NaNGuard()],
+    )
     history = trainer.fit()
     assert trainer.global_step == 3 and math.isnan(history["loss"].iloc[-1])
     assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-1", "checkpoint-2"]
@@ -521,22 +744,42 @@ def test_nan_guard_stops_before_a_checkpoint_of_the_bad_step(new_encoder, tmp_pa
 def test_nan_guard_can_raise(new_encoder, tmp_path):
     model = new_encoder()
     with pytest.raises(FloatingPointError, match="non-finite loss at step 2"):
-        fit(model, [(pairs(1), NaNAfter(model, start=2))], batch_size=2, seed=0, checkpoint_path=tmp_path,
-            callbacks=[NaNGuard(action="raise")])
+        fit(
+            model,
+            [(pairs(1), NaNAfter(model, start=2))],
+            batch_size=2,
+            seed=0,
+            checkpoint_path=tmp_path,
+            callbacks=[NaNGuard(action="raise")],
+        )
     assert not list_checkpoints(tmp_path)
 
 
 def test_checkpoint_limit_keeps_the_newest(new_encoder, tmp_path):
     model = new_encoder()
-    fit(model, [(pairs(1), CosineSimilarityLoss(model))], epochs=2, batch_size=2, seed=0,
-        checkpoint_path=tmp_path, checkpoint_steps=2, checkpoint_save_total_limit=2)
+    fit(
+        model,
+        [(pairs(1), CosineSimilarityLoss(model))],
+        epochs=2,
+        batch_size=2,
+        seed=0,
+        checkpoint_path=tmp_path,
+        checkpoint_steps=2,
+        checkpoint_save_total_limit=2,
+    )
     assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-6", "checkpoint-8"]
 
 
 def test_a_callers_checkpoint_saver_replaces_the_default(new_encoder, tmp_path):
     model = new_encoder()
-    trainer = Trainer(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=2, seed=0,
-                      checkpoint_path=tmp_path / "default", callbacks=[CheckpointSaver(tmp_path / "mine", 3)])
+    trainer = Trainer(
+        model,
+        [(pairs(1), CosineSimilarityLoss(model))],
+        batch_size=2,
+        seed=0,
+        checkpoint_path=tmp_path / "default",
+        callbacks=[CheckpointSaver(tmp_path / "mine", 3)],
+    )
     trainer.fit()
     assert sum(isinstance(cb, CheckpointSaver) for cb in trainer.hooks) == 1
     assert [p.name for p in list_checkpoints(tmp_path / "mine")] == ["checkpoint-3"]
@@ -545,15 +788,23 @@ def test_a_callers_checkpoint_saver_replaces_the_default(new_encoder, tmp_path):
 # ---------------------------------------------------------------------------- several objectives
 def chosen_objectives(history: pd.DataFrame) -> list[str]:
     columns = [c for c in history if c.startswith("loss_")]
-    return [next(c[5:] for c in columns if not math.isnan(row[c])) if row[columns].notna().sum() == 1 else "both"
-            for _, row in history.iterrows()]
+    return [
+        next(c[5:] for c in columns if not math.isnan(row[c])) if row[columns].notna().sum() == 1 else "both"
+        for _, row in history.iterrows()
+    ]
 
 
 def test_round_robin_uses_every_objective_each_step(new_encoder):
     model = new_encoder()
     mnrl = [Example(list(pair)) for pair in SIMILAR] * 2
-    history = fit(model, {"sts": (pairs(6), CosineSimilarityLoss(model)), "nli": (mnrl, MultipleNegativesRankingLoss(model))},
-                  epochs=2, batch_size=4, seed=0, batch_sampler=["default", "no_duplicates"])
+    history = fit(
+        model,
+        {"sts": (pairs(6), CosineSimilarityLoss(model)), "nli": (mnrl, MultipleNegativesRankingLoss(model))},
+        epochs=2,
+        batch_size=4,
+        seed=0,
+        batch_sampler=["default", "no_duplicates"],
+    )
     assert len(history) == 2 * 2  # an epoch ends with the smaller objective (2 batches)
     assert history[["loss_sts", "loss_nli"]].notna().all().all()
 
@@ -595,8 +846,14 @@ def test_a_generator_cannot_be_read_twice(new_encoder):
 def test_workers_tokenise_the_same_batches(new_encoder):
     def losses(num_workers: int, data) -> np.ndarray:
         model = new_encoder()
-        history = fit(model, [(data, CosineSimilarityLoss(model))], batch_size=4, seed=5, num_workers=num_workers,
-                      steps_per_epoch=4)
+        history = fit(
+            model,
+            [(data, CosineSimilarityLoss(model))],
+            batch_size=4,
+            seed=5,
+            num_workers=num_workers,
+            steps_per_epoch=4,
+        )
         return history["loss"].to_numpy()
 
     np.testing.assert_allclose(losses(2, pairs(2)), losses(0, pairs(2)), rtol=1e-6)
@@ -620,8 +877,11 @@ def test_bad_objectives_are_explained(new_encoder):
     with pytest.raises(ValueError, match="train_objectives is empty"):
         fit(model, [])
     triplets = [Example(["a", "b", "c"], 1.0)] * 4
-    with pytest.raises(ValueError, match=r"objective 'CosineSimilarityLoss': its examples have 3 text\(s\).*"
-                                         r"CosineSimilarityLoss expects 2 text columns"):
+    with pytest.raises(
+        ValueError,
+        match=r"objective 'CosineSimilarityLoss': its examples have 3 text\(s\).*"
+        r"CosineSimilarityLoss expects 2 text columns",
+    ):
         fit(model, [(triplets, CosineSimilarityLoss(model))])
     with pytest.raises(ValueError, match=r"objective 'CosineSimilarityLoss': its examples have 3 text\(s\)"):
         fit(model, [(iter(triplets), CosineSimilarityLoss(model))], steps_per_epoch=1)
@@ -633,8 +893,11 @@ def test_bad_objectives_are_explained(new_encoder):
         fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))])
     with pytest.raises(ValueError, match="the DataLoader has drop_last=True; the trainer keeps the last"):
         fit(model, [(DataLoader(pairs(1), batch_size=4, drop_last=True), CosineSimilarityLoss(model))])
-    with pytest.raises(ValueError, match=r"fit\(batch_size=2\) but the DataLoaders of train_objectives have batch "
-                                         r"sizes \[4\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"fit\(batch_size=2\) but the DataLoaders of train_objectives have batch "
+        r"sizes \[4\]",
+    ):
         fit(model, [(DataLoader(pairs(1), batch_size=4), CosineSimilarityLoss(model))], batch_size=2)
     weighted = torch.utils.data.WeightedRandomSampler([1.0] * 8, 8)
     with pytest.raises(ValueError, match="samples with WeightedRandomSampler"):
@@ -643,29 +906,35 @@ def test_bad_objectives_are_explained(new_encoder):
         fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))], steps_per_epoch=1, batch_sampler="no_duplicates")
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"scheduler": "linear"}, "unknown scheduler 'linear'; valid: constant"),
-    ({"precision": "float16"}, "needs a CUDA device"),
-    ({"multi_task": "random"}, "unknown multi_task"),
-    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"warmup_steps": 5, "warmup_ratio": 0.1}, "not both"),
-    ({"resume_from_checkpoint": "latest"}, "needs checkpoint_path or output_path"),
-    ({"lr": 0}, r"lr must be a finite number > 0 .*got 0"),
-    ({"lr": math.nan}, r"lr must be a finite number > 0 .*got nan"),
-    ({"weight_decay": -0.1}, r"weight_decay must be a finite number >= 0 .*got -0.1"),
-    ({"max_grad_norm": math.inf}, r"max_grad_norm must be a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"scheduler": "linear"}, "unknown scheduler 'linear'; valid: constant"),
+        ({"precision": "float16"}, "needs a CUDA device"),
+        ({"multi_task": "random"}, "unknown multi_task"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"warmup_steps": 5, "warmup_ratio": 0.1}, "not both"),
+        ({"resume_from_checkpoint": "latest"}, "needs checkpoint_path or output_path"),
+        ({"lr": 0}, r"lr must be a finite number > 0 .*got 0"),
+        ({"lr": math.nan}, r"lr must be a finite number > 0 .*got nan"),
+        ({"weight_decay": -0.1}, r"weight_decay must be a finite number >= 0 .*got -0.1"),
+        ({"max_grad_norm": math.inf}, r"max_grad_norm must be a finite number > 0"),
+    ],
+)
 def test_bad_settings_are_explained(tiny_encoder, options, message):
     with pytest.raises(ValueError, match=message):
         Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], **options)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"lr": "1e-3"}, r"lr must be a finite number > 0 \(an int or a float, e.g. 2e-5\), got '1e-3' \(str\)"),
-    ({"batch_size": True}, r"batch_size must be an integer >= 1, got True \(bool\)"),
-    ({"epochs": 2.0}, r"epochs must be an integer >= 1, got 2.0 \(float\)"),
-    ({"weight_decay": None}, r"weight_decay must be a finite number >= 0 .*got None"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"lr": "1e-3"}, r"lr must be a finite number > 0 \(an int or a float, e.g. 2e-5\), got '1e-3' \(str\)"),
+        ({"batch_size": True}, r"batch_size must be an integer >= 1, got True \(bool\)"),
+        ({"epochs": 2.0}, r"epochs must be an integer >= 1, got 2.0 \(float\)"),
+        ({"weight_decay": None}, r"weight_decay must be a finite number >= 0 .*got None"),
+    ],
+)
 def test_settings_of_the_wrong_type_are_refused(tiny_encoder, options, message):
     with pytest.raises(TypeError, match=message):
         Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], **options)
@@ -674,8 +943,11 @@ def test_settings_of_the_wrong_type_are_refused(tiny_encoder, options, message):
 def test_in_batch_negatives_need_two_examples_per_batch(new_encoder):
     model = new_encoder()
     two_columns = [Example(list(pair)) for pair in SIMILAR]
-    with pytest.raises(ValueError, match=r"MultipleNegativesRankingLoss.*batches of 1 example\(s\).*the loss is "
-                                         r"always 0 and the model learns nothing; use batch_size >= 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"MultipleNegativesRankingLoss.*batches of 1 example\(s\).*the loss is "
+        r"always 0 and the model learns nothing; use batch_size >= 2",
+    ):
         fit(model, [(two_columns, MultipleNegativesRankingLoss(model))], batch_size=1)
     with pytest.raises(ValueError, match="batches of 1 example"):  # one pair of data: every batch is that pair
         fit(model, [(two_columns[:1], MultipleNegativesRankingLoss(model))], batch_size=16)

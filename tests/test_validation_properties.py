@@ -4,6 +4,7 @@ Each property states what must hold for *any* input of a kind, so that the
 next odd input is found by the suite rather than by a user.  No example
 database is kept (tests write only to their tmp_path).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -22,15 +23,20 @@ from workbench.modules import Pooling, Transformer
 from workbench.search import paraphrase_mining_embeddings, semantic_search
 from workbench.similarity import SIMILARITY_FUNCTIONS
 
-PROPERTIES = settings(database=None, deadline=None, max_examples=60,
-                      suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTIES = settings(
+    database=None, deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 # Field text of a TAB-separated file: anything but the separators and line ends, valid Unicode only.
 FIELD = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\t\n\r"), max_size=12)
 STS_HEADER = "split\tgenre\tdataset\tyear\tsid\tscore\tsentence1\tsentence2"
 # Anything that is not a whole number of at least 1, as users pass it by mistake.
 NOT_POSITIVE_INT = st.one_of(
-    st.integers(max_value=0), st.floats(allow_nan=True), st.booleans(), st.none(), st.text(max_size=3),
+    st.integers(max_value=0),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=3),
     st.integers(min_value=1, max_value=50).map(float),
 )
 
@@ -45,12 +51,20 @@ def _write(path, lines: list[str], crlf: bool, trailing_blank: int, gz: bool) ->
 
 
 @PROPERTIES
-@given(rows=st.lists(st.tuples(st.sampled_from(["train", "dev", "test"]), FIELD, FIELD,
-                               st.floats(min_value=0, max_value=5)), max_size=8),
-       crlf=st.booleans(), trailing_blank=st.integers(0, 3), gz=st.booleans())
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["train", "dev", "test"]), FIELD, FIELD, st.floats(min_value=0, max_value=5)),
+        max_size=8,
+    ),
+    crlf=st.booleans(),
+    trailing_blank=st.integers(0, 3),
+    gz=st.booleans(),
+)
 def test_sts_benchmark_reads_back_what_was_written(tmp_path, rows, crlf, trailing_blank, gz):
     path = tmp_path / ("sts.tsv.gz" if gz else "sts.tsv")
-    lines = [STS_HEADER] + [f"{split}\tg\td\t2012\t{i}\t{score!r}\t{a}\t{b}" for i, (split, a, b, score) in enumerate(rows)]
+    lines = [STS_HEADER] + [
+        f"{split}\tg\td\t2012\t{i}\t{score!r}\t{a}\t{b}" for i, (split, a, b, score) in enumerate(rows)
+    ]
     _write(path, lines, crlf, trailing_blank, gz)
     got = read_sts_benchmark(path)
     assert [(e.texts, e.label, e.guid) for e in got] == [
@@ -60,12 +74,20 @@ def test_sts_benchmark_reads_back_what_was_written(tmp_path, rows, crlf, trailin
 
 
 @PROPERTIES
-@given(score=st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                       st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\t\n\r"), max_size=8)),
-       good_rows=st.integers(0, 3))
+@given(
+    score=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\t\n\r"), max_size=8),
+    ),
+    good_rows=st.integers(0, 3),
+)
 def test_a_bad_sts_score_names_file_and_line(tmp_path, score, good_rows):
     path = tmp_path / "sts.tsv"
-    lines = [STS_HEADER] + [f"train\tg\td\ty\t{i}\t1.5\ta\tb" for i in range(good_rows)] + [f"train\tg\td\ty\t9\t{score}\tc\td"]
+    lines = (
+        [STS_HEADER]
+        + [f"train\tg\td\ty\t{i}\t1.5\ta\tb" for i in range(good_rows)]
+        + [f"train\tg\td\ty\t9\t{score}\tc\td"]
+    )
     _write(path, lines, crlf=False, trailing_blank=0, gz=False)
     try:
         value = float(score)
@@ -79,8 +101,12 @@ def test_a_bad_sts_score_names_file_and_line(tmp_path, score, good_rows):
 
 
 @PROPERTIES
-@given(rows=st.lists(st.tuples(FIELD, FIELD), min_size=1, max_size=8), crlf=st.booleans(),
-       trailing_blank=st.integers(0, 3), gap=st.integers(0, 8))
+@given(
+    rows=st.lists(st.tuples(FIELD, FIELD), min_size=1, max_size=8),
+    crlf=st.booleans(),
+    trailing_blank=st.integers(0, 3),
+    gap=st.integers(0, 8),
+)
 def test_parallel_tsv_blank_lines_only_at_the_end(tmp_path, rows, crlf, trailing_blank, gap):
     path = tmp_path / "par.tsv"
     lines = [f"{a}\t{b}" for a, b in rows]
@@ -102,8 +128,12 @@ def encoder(tiny_bert_dir) -> SentenceEncoder:
 
 
 @settings(PROPERTIES, max_examples=25)
-@given(texts=st.lists(st.text(st.one_of(st.characters(exclude_categories=()), st.characters(categories=("Cs",))),
-                              max_size=10), max_size=5))
+@given(
+    texts=st.lists(
+        st.text(st.one_of(st.characters(exclude_categories=()), st.characters(categories=("Cs",))), max_size=10),
+        max_size=5,
+    )
+)
 def test_encode_any_text_list_or_name_the_bad_item(encoder, texts):
     bad = [i for i, text in enumerate(texts) if any(0xD800 <= ord(c) <= 0xDFFF for c in text)]
     if bad:
@@ -134,8 +164,10 @@ def test_encode_truncate_dim_is_a_positive_int_or_refused(encoder, truncate_dim)
 
 
 @settings(PROPERTIES, max_examples=20)
-@given(texts=st.lists(st.sampled_from(["a dog", "the cat", "a man eats"]), min_size=1, max_size=4, unique=True),
-       container=st.sampled_from([dict.fromkeys, set, frozenset, lambda t: {}.fromkeys(t).keys()]))
+@given(
+    texts=st.lists(st.sampled_from(["a dog", "the cat", "a man eats"]), min_size=1, max_size=4, unique=True),
+    container=st.sampled_from([dict.fromkeys, set, frozenset, lambda t: {}.fromkeys(t).keys()]),
+)
 def test_encode_refuses_unordered_or_keyed_containers(encoder, texts, container):
     with pytest.raises(TypeError, match="expected a string or a list of strings, got a"):
         encoder.encode(container(texts))
@@ -171,24 +203,34 @@ def _assert_ranked(hits, corpus, queries, k, name, rtol=1e-9):
         n_finite = int(finite.sum())
         assert finite[:n_finite].all() and not finite[n_finite:].any(), "a non-finite score ranked above a finite one"
         assert (np.diff(got[:n_finite]) <= 1e-12).all()
-        best = np.sort(expected[np.isfinite(expected)])[::-1][:len(row)]
+        best = np.sort(expected[np.isfinite(expected)])[::-1][: len(row)]
         np.testing.assert_allclose(got[:n_finite], best[:n_finite], rtol=rtol, atol=rtol * 1e-3)
         assert n_finite == min(len(row), len(best))
 
 
 @PROPERTIES
-@given(data=corpora(), k=st.integers(1, 30), name=st.sampled_from(list(SIMILARITY_FUNCTIONS)),
-       query_chunk=st.integers(1, 5), corpus_chunk=st.integers(1, 30))
+@given(
+    data=corpora(),
+    k=st.integers(1, 30),
+    name=st.sampled_from(list(SIMILARITY_FUNCTIONS)),
+    query_chunk=st.integers(1, 5),
+    corpus_chunk=st.integers(1, 30),
+)
 def test_semantic_search_ranks_finite_scores_first(data, k, name, query_chunk, corpus_chunk):
     corpus, queries = data
-    hits = semantic_search(queries, corpus, top_k=k, similarity_fn_name=name,
-                           query_chunk_size=query_chunk, corpus_chunk_size=corpus_chunk)
+    hits = semantic_search(
+        queries, corpus, top_k=k, similarity_fn_name=name, query_chunk_size=query_chunk, corpus_chunk_size=corpus_chunk
+    )
     _assert_ranked(hits, corpus, queries, k, name)
 
 
 @PROPERTIES
-@given(data=corpora(), k=st.integers(1, 30), metric=st.sampled_from(["cosine", "dot", "euclidean"]),
-       chunk=st.integers(1, 30))
+@given(
+    data=corpora(),
+    k=st.integers(1, 30),
+    metric=st.sampled_from(["cosine", "dot", "euclidean"]),
+    chunk=st.integers(1, 30),
+)
 def test_exact_index_shapes_and_order(data, k, metric, chunk):
     corpus, queries = data
     scores, ids = ExactIndex(corpus, metric, chunk_size=chunk).search(queries, k=k)
@@ -201,7 +243,9 @@ def test_exact_index_shapes_and_order(data, k, metric, chunk):
 @given(data=corpora(min_rows=2), top_k=st.integers(1, 30))
 def test_paraphrase_mining_puts_non_finite_pairs_last(data, top_k):
     corpus, _ = data
-    pairs = paraphrase_mining_embeddings(corpus, top_k=top_k, similarity_fn_name="dot", chunk_size=3, corpus_chunk_size=4)
+    pairs = paraphrase_mining_embeddings(
+        corpus, top_k=top_k, similarity_fn_name="dot", chunk_size=3, corpus_chunk_size=4
+    )
     scores = np.array([s for s, _, _ in pairs], dtype=float)
     n_finite = int(np.isfinite(scores).sum())
     assert np.isfinite(scores[:n_finite]).all() and not np.isfinite(scores[n_finite:]).any()
@@ -231,7 +275,13 @@ def test_faiss_flat_matches_exact_search_or_names_the_bad_rows(data, k, metric):
     corpus = corpus.astype(np.float32)
     bad = [i for i, row in enumerate(corpus) if not np.isfinite(row).all()]
     if bad:
-        named = f"row {bad[0]};" if len(bad) == 1 else f"rows {bad[0]}, " if len(bad) <= 10 else f"{len(bad)} rows \\(first 10: {bad[0]}, "
+        named = (
+            f"row {bad[0]};"
+            if len(bad) == 1
+            else f"rows {bad[0]}, "
+            if len(bad) <= 10
+            else f"{len(bad)} rows \\(first 10: {bad[0]}, "
+        )
         with pytest.raises(ValueError, match="embeddings has NaN or infinite values in " + named):
             build_index(corpus, metric, kind="faiss", factory="Flat")
         return

@@ -3,6 +3,7 @@
 sentence-transformers' own spellings (``util.semantic_search(score_function=)``, a loss's
 ``similarity_fct``, the IR evaluator's ``main_score_function``) work without a warning.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,13 +43,20 @@ def _silent(call):
 @pytest.mark.parametrize("name", ["dot", "euclidean"])
 def test_search_takes_similarity_fn_name_and_score_function_still_works(name):
     new = _silent(lambda: semantic_search(QUERIES, CORPUS, top_k=4, similarity_fn_name=name))
-    old = _old_name_warns(lambda: semantic_search(QUERIES, CORPUS, top_k=4, score_function=name),
-                          "score_function", "similarity_fn_name")
+    old = _old_name_warns(
+        lambda: semantic_search(QUERIES, CORPUS, top_k=4, score_function=name), "score_function", "similarity_fn_name"
+    )
     assert old == new
     assert new != semantic_search(QUERIES, CORPUS, top_k=4)  # the name was honoured: cosine ranks otherwise
     pairs = _silent(lambda: paraphrase_mining_embeddings(CORPUS, top_k=2, similarity_fn_name=name))
-    assert _old_name_warns(lambda: paraphrase_mining_embeddings(CORPUS, top_k=2, score_function=name),
-                           "score_function", "similarity_fn_name") == pairs
+    assert (
+        _old_name_warns(
+            lambda: paraphrase_mining_embeddings(CORPUS, top_k=2, score_function=name),
+            "score_function",
+            "similarity_fn_name",
+        )
+        == pairs
+    )
 
 
 def test_sentence_transformers_spelling_in_util_does_not_warn():
@@ -69,7 +77,8 @@ def test_index_and_similarity_matrix_metric_is_deprecated(tmp_path):
     assert built.similarity_fn_name == "dot"
     np.testing.assert_array_equal(
         _old_name_warns(lambda: similarity_matrix(CORPUS[:4], metric="manhattan"), "metric", "similarity_fn_name"),
-        similarity_matrix(CORPUS[:4], "manhattan"))
+        similarity_matrix(CORPUS[:4], "manhattan"),
+    )
 
 
 def test_a_faiss_index_saved_under_the_old_key_loads(tmp_path):
@@ -85,31 +94,52 @@ def test_a_faiss_index_saved_under_the_old_key_loads(tmp_path):
 
 
 def test_loss_similarity_names(tiny_encoder):
-    features = [tiny_encoder.tokenize(["a man eats", "a dog runs", "the sun"]),
-                tiny_encoder.tokenize(["someone eats", "a cat runs", "the moon"])]
+    features = [
+        tiny_encoder.tokenize(["a man eats", "a dog runs", "the sun"]),
+        tiny_encoder.tokenize(["someone eats", "a cat runs", "the moon"]),
+    ]
 
     def value(loss):
         return loss([dict(f) for f in features], None).item()
 
     new = value(_silent(lambda: MultipleNegativesRankingLoss(tiny_encoder, scale=1.0, similarity_fn_name="dot")))
     st = value(_silent(lambda: MultipleNegativesRankingLoss(tiny_encoder, scale=1.0, similarity_fct=util.dot_score)))
-    old = value(_old_name_warns(lambda: MultipleNegativesRankingLoss(tiny_encoder, scale=1.0, similarity="dot"),
-                                "similarity", "similarity_fn_name"))
+    old = value(
+        _old_name_warns(
+            lambda: MultipleNegativesRankingLoss(tiny_encoder, scale=1.0, similarity="dot"),
+            "similarity",
+            "similarity_fn_name",
+        )
+    )
     assert new == st == old
     assert new != value(MultipleNegativesRankingLoss(tiny_encoder, scale=1.0))  # cosine gives another value
-    assert _old_name_warns(lambda: CoSENTLoss(tiny_encoder, similarity="dot"), "similarity",
-                           "similarity_fn_name").similarity_fct is CoSENTLoss(tiny_encoder, similarity_fn_name="dot").similarity_fct
-    assert _silent(lambda: MarginMSELoss(tiny_encoder, similarity_fct="cosine")).similarity_fct is \
-        MarginMSELoss(tiny_encoder, "cosine").similarity_fct
+    assert (
+        _old_name_warns(
+            lambda: CoSENTLoss(tiny_encoder, similarity="dot"), "similarity", "similarity_fn_name"
+        ).similarity_fct
+        is CoSENTLoss(tiny_encoder, similarity_fn_name="dot").similarity_fct
+    )
+    assert (
+        _silent(lambda: MarginMSELoss(tiny_encoder, similarity_fct="cosine")).similarity_fct
+        is MarginMSELoss(tiny_encoder, "cosine").similarity_fct
+    )
     with pytest.raises(TypeError, match="similarity_fn_name and similarity_fct"):
         MultipleNegativesRankingLoss(tiny_encoder, similarity_fn_name="dot", similarity_fct="cosine")
 
 
 def test_distance_is_now_distance_metric(tiny_encoder):
-    assert _old_name_warns(lambda: ContrastiveLoss(tiny_encoder, distance="euclidean"), "distance",
-                           "distance_metric").distance_metric == "euclidean"
-    assert _old_name_warns(lambda: TripletLoss(tiny_encoder, distance="manhattan"), "distance",
-                           "distance_metric").distance_metric == "manhattan"
+    assert (
+        _old_name_warns(
+            lambda: ContrastiveLoss(tiny_encoder, distance="euclidean"), "distance", "distance_metric"
+        ).distance_metric
+        == "euclidean"
+    )
+    assert (
+        _old_name_warns(
+            lambda: TripletLoss(tiny_encoder, distance="manhattan"), "distance", "distance_metric"
+        ).distance_metric
+        == "manhattan"
+    )
     assert _silent(lambda: ContrastiveLoss(tiny_encoder)).distance_metric == "cosine"  # each loss keeps its default
     assert _silent(lambda: TripletLoss(tiny_encoder)).distance_metric == "euclidean"
 

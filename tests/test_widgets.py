@@ -1,4 +1,5 @@
 """The notebook widgets, driven through their Python state API (no browser)."""
+
 from __future__ import annotations
 
 import json
@@ -39,14 +40,17 @@ def scored_pairs() -> list[Example]:
 
 
 def test_every_view_displays_as_its_widget(tiny_encoder):
-    views = [TrainingMonitor(), ProgressBar(), ModelPicker(),
-             SearchBox(LookupEncoder({"a": [1.0, 0.0]}), ["a"]),
-             STSExplorer({"m": [0.1, 0.9]}, ["a", "b"], ["c", "d"], [0.0, 1.0]),
-             ClusterExplorer(np.eye(4), ["a", "b", "c", "d"], k=2, projection="pca")]
+    views = [
+        TrainingMonitor(),
+        ProgressBar(),
+        ModelPicker(),
+        SearchBox(LookupEncoder({"a": [1.0, 0.0]}), ["a"]),
+        STSExplorer({"m": [0.1, 0.9]}, ["a", "b"], ["c", "d"], [0.0, 1.0]),
+        ClusterExplorer(np.eye(4), ["a", "b", "c", "d"], k=2, projection="pca"),
+    ]
     for view in views:
         bundle = view._repr_mimebundle_()
         assert bundle[WIDGET_MIME]["model_id"] == view.widget.model_id
-
 
 
 def test_every_plot_reaches_the_browser_with_its_first_drawing(monkeypatch):
@@ -66,8 +70,11 @@ def test_every_plot_reaches_the_browser_with_its_first_drawing(monkeypatch):
     create_comm = comm.create_comm
     monkeypatch.setattr(comm, "create_comm", record)
     emb, texts, _ = blobs(per_topic=5)
-    views = {"map": ClusterExplorer(emb, texts, k=3, projection="pca"), "monitor": TrainingMonitor(),
-             "sts": STSExplorer({"m": [0.1, 0.9]}, ["a", "b"], ["c", "d"], [0.0, 1.0])}
+    views = {
+        "map": ClusterExplorer(emb, texts, k=3, projection="pca"),
+        "monitor": TrainingMonitor(),
+        "sts": STSExplorer({"m": [0.1, 0.9]}, ["a", "b"], ["c", "d"], [0.0, 1.0]),
+    }
     at_open = {state["_widget_layout"]["height"]: state for state in opened if "_widget_layout" in state}
     heights = {"map": 560, "monitor": 360, "sts": 380}
     for name, view in views.items():
@@ -96,12 +103,25 @@ class PressStop(Callback):
 
 def test_monitor_follows_a_real_fit_and_its_stop_button_ends_it(tiny_encoder, tmp_path):
     data = scored_pairs() * 4
-    evaluator = EmbeddingSimilarityEvaluator([e.texts[0] for e in scored_pairs()], [e.texts[1] for e in scored_pairs()],
-                                             [e.label for e in scored_pairs()], name="toy")
+    evaluator = EmbeddingSimilarityEvaluator(
+        [e.texts[0] for e in scored_pairs()],
+        [e.texts[1] for e in scored_pairs()],
+        [e.label for e in scored_pairs()],
+        name="toy",
+    )
     monitor = TrainingMonitor(redraw_every_s=0.0)
-    trainer = Trainer(tiny_encoder, [(data, CosineSimilarityLoss(tiny_encoder))], evaluator, epochs=2, batch_size=4,
-                      evaluation_steps=2, seed=0, checkpoint_path=tmp_path / "ckpt", checkpoint_steps=2,
-                      callbacks=[monitor, PressStop(monitor, 3)])
+    trainer = Trainer(
+        tiny_encoder,
+        [(data, CosineSimilarityLoss(tiny_encoder))],
+        evaluator,
+        epochs=2,
+        batch_size=4,
+        evaluation_steps=2,
+        seed=0,
+        checkpoint_path=tmp_path / "ckpt",
+        checkpoint_steps=2,
+        callbacks=[monitor, PressStop(monitor, 3)],
+    )
     history = trainer.fit()
 
     assert trainer.total_steps == 16 and trainer.global_step == 3
@@ -112,11 +132,15 @@ def test_monitor_follows_a_real_fit_and_its_stop_button_ends_it(tiny_encoder, tm
     assert monitor.metrics_table["step"].tolist() == [2, 3]
     assert monitor.metrics_table.columns[:3].tolist() == ["step", "epoch", "toy_spearman_cosine"]
     assert monitor.metrics_table["toy_spearman_cosine"].tolist() == pytest.approx(
-        history["toy_spearman_cosine"].iloc[1:].tolist())
+        history["toy_spearman_cosine"].iloc[1:].tolist()
+    )
     best_step = trainer.best_step
-    assert monitor.best == {"step": best_step, "metric": "toy_spearman_cosine",
-                            "value": pytest.approx(trainer.best_metric),
-                            "path": str(tmp_path / "ckpt" / f"checkpoint-{best_step}")}
+    assert monitor.best == {
+        "step": best_step,
+        "metric": "toy_spearman_cosine",
+        "value": pytest.approx(trainer.best_metric),
+        "path": str(tmp_path / "ckpt" / f"checkpoint-{best_step}"),
+    }
     # The widgets show the same: progress, curves, metric table, outcome and why.
     assert (monitor.progress.value, monitor.progress.max) == (3, 16)
     lr, metric, best, loss = monitor.figure.data
@@ -128,12 +152,24 @@ def test_monitor_follows_a_real_fit_and_its_stop_button_ends_it(tiny_encoder, tm
 
 
 def test_monitor_names_the_folder_the_best_model_was_saved_to(tiny_encoder, tmp_path):
-    evaluator = EmbeddingSimilarityEvaluator([e.texts[0] for e in scored_pairs()], [e.texts[1] for e in scored_pairs()],
-                                             [e.label for e in scored_pairs()], name="toy")
+    evaluator = EmbeddingSimilarityEvaluator(
+        [e.texts[0] for e in scored_pairs()],
+        [e.texts[1] for e in scored_pairs()],
+        [e.label for e in scored_pairs()],
+        name="toy",
+    )
     monitor = TrainingMonitor(redraw_every_s=0.0)
-    tiny_encoder.fit([(scored_pairs() * 2, CosineSimilarityLoss(tiny_encoder))], evaluator, epochs=1, batch_size=4,
-                     evaluation_steps=2, seed=0, output_path=tmp_path / "best", callbacks=[monitor],
-                     show_progress_bar=False)
+    tiny_encoder.fit(
+        [(scored_pairs() * 2, CosineSimilarityLoss(tiny_encoder))],
+        evaluator,
+        epochs=1,
+        batch_size=4,
+        evaluation_steps=2,
+        seed=0,
+        output_path=tmp_path / "best",
+        callbacks=[monitor],
+        show_progress_bar=False,
+    )
 
     assert monitor.best["path"] == str(tmp_path / "best")
     assert (tmp_path / "best" / "modules.json").is_file()
@@ -156,7 +192,7 @@ def test_stop_is_heard_on_the_subshell_its_click_arrives_on():
     routing = inspect.getsource(Kernel.shell_channel_thread_main)
     if version >= (7, 4):  # the re-routing the monitor answers; before 7.4 messages stay where they arrive
         assert 'getattr(comm, "_reply_subshell_for", None)' in routing
-        assert "route(content.get(\"data\"), subshell_id)" in routing
+        assert 'route(content.get("data"), subshell_id)' in routing
     else:
         assert "_reply_subshell_for" not in routing
     monitor = TrainingMonitor()
@@ -185,10 +221,28 @@ def emit_run(monitor: TrainingMonitor, steps: int, trainer: FakeTrainer | None =
     hooks.emit("train_begin", trainer=trainer, total_steps=steps)
     for step in range(1, steps + 1):
         if step == steps // 2:
-            hooks.emit("evaluation", trainer=trainer, step=step, epoch=0, metrics={"dev": step / steps},
-                       primary=step / steps, is_best=True, primary_metric="dev", greater_is_better=True)
-        hooks.emit("step_end", trainer=trainer, step=step, total_steps=steps, epoch=0,
-                   losses={"a": 1.0 / step, "b": 2.0 / step}, lr=1e-5, samples_per_s=100.0, grad_norm=1.0)
+            hooks.emit(
+                "evaluation",
+                trainer=trainer,
+                step=step,
+                epoch=0,
+                metrics={"dev": step / steps},
+                primary=step / steps,
+                is_best=True,
+                primary_metric="dev",
+                greater_is_better=True,
+            )
+        hooks.emit(
+            "step_end",
+            trainer=trainer,
+            step=step,
+            total_steps=steps,
+            epoch=0,
+            losses={"a": 1.0 / step, "b": 2.0 / step},
+            lr=1e-5,
+            samples_per_s=100.0,
+            grad_norm=1.0,
+        )
     hooks.emit("train_end", trainer=trainer, history=None, stopped_early=False, interrupted=False)
     return trainer
 
@@ -257,8 +311,13 @@ class CountingEncoder(LookupEncoder):
         return super().encode(sentences, **kwargs)
 
 
-CORPUS = {"cats purr": [1.0, 0.0, 0.0], "dogs bark": [0.0, 1.0, 0.0], "fish swim": [0.0, 0.0, 1.0],
-          "kittens purr": [0.9, 0.1, 0.0], "quiet cat": [1.0, 0.0, 0.3]}
+CORPUS = {
+    "cats purr": [1.0, 0.0, 0.0],
+    "dogs bark": [0.0, 1.0, 0.0],
+    "fish swim": [0.0, 0.0, 1.0],
+    "kittens purr": [0.9, 0.1, 0.0],
+    "quiet cat": [1.0, 0.0, 0.3],
+}
 
 
 def test_search_box_ranks_encodes_the_corpus_once_and_keeps_columns():
@@ -335,7 +394,9 @@ def test_search_box_reranks_side_by_side_with_moves_and_both_scores():
     # Cosine to [0.9, 0.1, 0]: itself 1, cats purr 0.9939, quiet cat 0.9522, dogs bark 0.1104, fish swim 0.
     cosines = {"cats purr": 0.9 / np.sqrt(0.82), "quiet cat": 0.9 / np.sqrt(0.82 * 1.09), "fish swim": 0.0}
     assert box.bi_results["text"].tolist() == ["kittens purr", "cats purr", "quiet cat"]
-    assert box.bi_results["score"].tolist() == pytest.approx([1.0, cosines["cats purr"], cosines["quiet cat"]], abs=1e-6)
+    assert box.bi_results["score"].tolist() == pytest.approx(
+        [1.0, cosines["cats purr"], cosines["quiet cat"]], abs=1e-6
+    )
     assert results.columns.tolist() == ["rank", "movement", "cross_score", "bi_rank", "bi_score", "text", "id"]
     assert results["text"].tolist() == ["quiet cat", "fish swim", "cats purr"]
     assert results["rank"].tolist() == [1, 2, 3] and results["bi_rank"].tolist() == [3, 5, 2]
@@ -358,7 +419,9 @@ def test_search_box_rerank_failures_are_shown_not_raised():
     with pytest.raises(TypeError, match="predict"):
         SearchBox(LookupEncoder(CORPUS), list(CORPUS), cross_encoder=object())
     with pytest.raises(ValueError, match="clash"):
-        SearchBox(LookupEncoder(CORPUS), pd.DataFrame({"text": ["a"], "movement": [1]}), cross_encoder=LookupCrossEncoder({}))
+        SearchBox(
+            LookupEncoder(CORPUS), pd.DataFrame({"text": ["a"], "movement": [1]}), cross_encoder=LookupCrossEncoder({})
+        )
     box = SearchBox(LookupEncoder(CORPUS), list(CORPUS), top_k=2, cross_encoder=LookupCrossEncoder({}))
     box.query.value = "cats purr"  # the cross-encoder has no score for these texts
     assert box.results.empty and box.bi_table.value == "" and "cannot search" in box.status.value
@@ -410,8 +473,11 @@ def test_search_box_top_k_is_honoured_or_refused():
     box = SearchBox(LookupEncoder(CORPUS), list(CORPUS), top_k=2)
     for bad in (0, -1, 2.5, True, "3", None):
         with pytest.raises(ValueError, match="top_k must be a whole number >= 1"):
-            (SearchBox(LookupEncoder(CORPUS), list(CORPUS), top_k=bad) if bad is None
-             else box.search("cats purr", top_k=bad))
+            (
+                SearchBox(LookupEncoder(CORPUS), list(CORPUS), top_k=bad)
+                if bad is None
+                else box.search("cats purr", top_k=bad)
+            )
     assert len(box.search("cats purr", top_k=1)) == 1 and len(box.search("cats purr", top_k=np.int64(3))) == 3
     assert len(box.search("cats purr")) == 2  # None: the box's own top_k
 
@@ -433,7 +499,14 @@ def test_sts_explorer_results_summary_and_worst_pairs():
     swapped = [0.95, 0.2, 0.3, 0.4, 0.5, 0.6]
     explorer = STSExplorer({"perfect": LookupEncoder(vectors), "swapped": swapped}, s1, s2, gold, genres=genres)
 
-    assert explorer.results.columns.tolist() == ["sentence1", "sentence2", "genre", "gold", "pred_perfect", "pred_swapped"]
+    assert explorer.results.columns.tolist() == [
+        "sentence1",
+        "sentence2",
+        "genre",
+        "gold",
+        "pred_perfect",
+        "pred_swapped",
+    ]
     assert explorer.results["pred_perfect"].tolist() == pytest.approx(np.cos(1.5 - np.array(list(angles.values()))))
     summary = explorer.summary.set_index("model")
     assert summary.loc["perfect", "spearman"] == pytest.approx(1.0)
@@ -472,8 +545,12 @@ def test_sts_explorer_refuses_a_score_range_without_gold_scores():
     # The slider would clamp (6, 7) to (5, 5) and show the pair scored 5 instead of none.
     with pytest.raises(ValueError, match=r"holds no gold score: the gold scores lie in \[0, 5\]"):
         explorer.set_filter(genre="news", score_range=(6.0, 7.0))
-    for bad, why in [((3.0, 1.0), "low <= high"), ((float("nan"), 2.0), "low <= high"), ((1.0,), "two numbers"),
-                     (("low", 2.0), "two numbers")]:
+    for bad, why in [
+        ((3.0, 1.0), "low <= high"),
+        ((float("nan"), 2.0), "low <= high"),
+        ((1.0,), "two numbers"),
+        (("low", 2.0), "two numbers"),
+    ]:
         with pytest.raises(ValueError, match=why):
             explorer.set_filter(score_range=bad)
     assert explorer.filtered["gold"].tolist() == gold and explorer.genre.value == "all"  # nothing changed
@@ -487,8 +564,11 @@ def test_sts_explorer_refuses_a_score_range_without_gold_scores():
 
 def test_sts_explorer_says_which_model_returned_no_rows():
     s1, s2, gold, _ = sts_set()
-    with pytest.raises(ValueError, match=r"models\['broken'\]: NoRowsEncoder\.encode returned an array of shape \(0, 3\) "
-                                         r"for 12 sentences"):
+    with pytest.raises(
+        ValueError,
+        match=r"models\['broken'\]: NoRowsEncoder\.encode returned an array of shape \(0, 3\) "
+        r"for 12 sentences",
+    ):
         STSExplorer({"fine": [0.1, 0.3, 0.2, 0.5, 0.4, 0.9], "broken": NoRowsEncoder()}, s1, s2, gold)
 
 
@@ -500,14 +580,20 @@ def test_sts_explorer_reports_exactly_what_the_evaluator_computes(tiny_encoder):
     s1, s2, gold = ["a"] * 4, ["b", "c", "d", "e"], [1.0, 2.0, 3.0, 4.0]
     for model, sentences1, sentences2, scores in (
         (LookupEncoder(vectors), s1, s2, gold),
-        (tiny_encoder, [e.texts[0] for e in scored_pairs()], [e.texts[1] for e in scored_pairs()],
-         [e.label for e in scored_pairs()]),
+        (
+            tiny_encoder,
+            [e.texts[0] for e in scored_pairs()],
+            [e.texts[1] for e in scored_pairs()],
+            [e.label for e in scored_pairs()],
+        ),
     ):
         evaluator = EmbeddingSimilarityEvaluator(sentences1, sentences2, scores, name="sts")
         metrics = evaluator(model)
         summary = STSExplorer({"m": model}, sentences1, sentences2, scores).summary.iloc[0]
-        assert (summary["pearson"], summary["spearman"]) == (metrics["sts_pearson_cosine"],
-                                                             metrics["sts_spearman_cosine"])
+        assert (summary["pearson"], summary["spearman"]) == (
+            metrics["sts_pearson_cosine"],
+            metrics["sts_spearman_cosine"],
+        )
     assert np.isfinite(metrics["sts_spearman_cosine"])  # the tiny model's numbers are defined, not NaN == NaN
     exact = STSExplorer({"m": LookupEncoder(vectors)}, s1, s2, gold)
     assert exact.summary["spearman"].iloc[0] == 1.0 and exact.results["pred_m"].is_monotonic_increasing
@@ -517,7 +603,7 @@ def test_sts_explorer_from_examples_with_a_real_encoder(tiny_encoder):
     examples = scored_pairs()
     explorer = STSExplorer.from_examples({"tiny": tiny_encoder}, examples)
     emb = tiny_encoder.encode([e.texts[0] for e in examples] + [e.texts[1] for e in examples])
-    a, b = emb[:len(examples)], emb[len(examples):]
+    a, b = emb[: len(examples)], emb[len(examples) :]
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert explorer.results["pred_tiny"].to_numpy() == pytest.approx(cosine, abs=1e-5)
     assert set(explorer.results["genre"]) == {"all"}
@@ -536,7 +622,7 @@ TOPICS = {"fruit": "apple banana cherry", "space": "rocket planet orbit", "music
 def blobs(per_topic: int = 20, dim: int = 8, seed: int = 0):
     """Three well separated groups of embeddings with texts that name their topic."""
     rng = np.random.default_rng(seed)
-    centres = np.eye(dim)[:len(TOPICS)] * 5
+    centres = np.eye(dim)[: len(TOPICS)] * 5
     emb, texts, labels = [], [], []
     for centre, (topic, words) in zip(centres, TOPICS.items()):
         emb.append(centre + rng.normal(scale=0.3, size=(per_topic, dim)))
@@ -552,10 +638,13 @@ def test_cluster_explorer_kmeans_keywords_scores_and_slider():
     assert explorer.scores["nmi"] == pytest.approx(1.0) and explorer.scores["ari"] == pytest.approx(1.0)
     assert explorer.silhouette > 0.8
     assert sorted(sorted(words) for words in explorer.keywords.values()) == sorted(
-        sorted(words.split()) for words in TOPICS.values())
+        sorted(words.split()) for words in TOPICS.values()
+    )
     assert explorer.coords.shape == (60, 2) and not explorer.sampled
     assert len(explorer.figure.data) == 3 and sum(len(t.x) for t in explorer.figure.data) == 60
-    assert {t.name.split(": ")[1] for t in explorer.figure.data} == {", ".join(sorted(w.split())) for w in TOPICS.values()}
+    assert {t.name.split(": ")[1] for t in explorer.figure.data} == {
+        ", ".join(sorted(w.split())) for w in TOPICS.values()
+    }
     assert len(explorer.figure.layout.annotations) == 3
     assert "NMI 1.000" in explorer.info.value and "wb-cluster-plot" in explorer.figure._dom_classes
 
@@ -598,13 +687,16 @@ def test_cluster_explorer_selection_from_code_and_from_the_figure():
     # What the browser sends after a lasso around two points of the first trace.
     first = explorer._trace_members[0]
     explorer.figure._js2py_pointsCallback = {
-        "event_type": "plotly_selected", "points": {
-            "trace_indexes": [0, 0], "point_indexes": [0, 1], "xs": [0.0, 0.0], "ys": [0.0, 0.0]},
-        "selector": {"type": "lasso", "selector_state": {"xs": [0, 1, 1], "ys": [0, 1, 0]}}}
+        "event_type": "plotly_selected",
+        "points": {"trace_indexes": [0, 0], "point_indexes": [0, 1], "xs": [0.0, 0.0], "ys": [0.0, 0.0]},
+        "selector": {"type": "lasso", "selector_state": {"xs": [0, 1, 1], "ys": [0, 1, 0]}},
+    }
     assert explorer.selection["index"].tolist() == sorted(first[:2].tolist())
     assert "2 selected" in explorer.selection_table.value
     explorer.figure._js2py_pointsCallback = {
-        "event_type": "plotly_deselect", "points": {"trace_indexes": [], "point_indexes": [], "xs": [], "ys": []}}
+        "event_type": "plotly_deselect",
+        "points": {"trace_indexes": [], "point_indexes": [], "xs": [], "ys": []},
+    }
     assert explorer.selection.empty
 
 
@@ -635,7 +727,7 @@ def test_cluster_explorer_projection_uses_umap_or_says_it_fell_back(monkeypatch)
             calls.update(kwargs)
 
         def fit_transform(self, points):
-            return points[:, :calls["n_components"]] * 2
+            return points[:, : calls["n_components"]] * 2
 
     monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=FakeUMAP))
     explorer = ClusterExplorer(emb, texts, k=3, n_components=3)
@@ -715,10 +807,13 @@ def test_model_picker_load_button_shows_any_failure_in_its_status(tiny_encoder, 
     weights = sorted((tmp_path / "good").rglob("model.safetensors"))[0]
     broken = {
         # A truncated download: safetensors raises its own error type.
-        "truncated": lambda folder: (folder / weights.relative_to(tmp_path / "good")).write_bytes(weights.read_bytes()[:64]),
+        "truncated": lambda folder: (folder / weights.relative_to(tmp_path / "good")).write_bytes(
+            weights.read_bytes()[:64]
+        ),
         # An entry without "path": a bare KeyError.
         "no-path": lambda folder: (folder / "modules.json").write_text(
-            json.dumps([{k: v for k, v in entry.items() if k != "path"} for entry in entries])),
+            json.dumps([{k: v for k, v in entry.items() if k != "path"} for entry in entries])
+        ),
     }
     for name, damage in broken.items():
         folder = tmp_path / name

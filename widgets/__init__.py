@@ -11,6 +11,7 @@ Example
 >>> monitor = TrainingMonitor()
 >>> # display(monitor); model.fit([(data, loss)], evaluator, callbacks=[monitor])
 """
+
 from .cluster_explorer import ClusterExplorer
 from .model_picker import ModelPicker
 from .progress import ProgressBar
@@ -19,4 +20,12 @@ from .sts_explorer import STSExplorer
 from .table_picker import TablePicker
 from .training_monitor import TrainingMonitor
 
-__all__ = ["TrainingMonitor", "STSExplorer", "SearchBox", "ClusterExplorer", "ModelPicker", "ProgressBar", "TablePicker"]
+__all__ = [
+    "TrainingMonitor",
+    "STSExplorer",
+    "SearchBox",
+    "ClusterExplorer",
+    "ModelPicker",
+    "ProgressBar",
+    "TablePicker",
+]

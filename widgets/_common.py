@@ -1,4 +1,5 @@
 """Pieces the widgets share: display, throttling, HTML tables and encoding with any encoder."""
+
 from __future__ import annotations
 
 import html
@@ -45,13 +46,14 @@ class Throttle:
 
 def html_table(frame: Any, digits: int = 4) -> str:
     """A DataFrame as an HTML table (escaped text, floats with ``digits`` decimals)."""
-    return frame.to_html(index=False, border=0, escape=True, na_rep="",
-                         float_format=lambda value: f"{value:.{digits}f}")
+    return frame.to_html(
+        index=False, border=0, escape=True, na_rep="", float_format=lambda value: f"{value:.{digits}f}"
+    )
 
 
 def hover_text(text: str, limit: int = 160) -> str:
     """``text`` cut to ``limit`` characters and escaped, so plotly's hover labels show it literally."""
-    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
     return html.escape(text)
 
 
@@ -69,11 +71,15 @@ def encode(model: Encoder, texts: Sequence[str], batch_size: int = 64, name: str
     if not hasattr(model, "encode"):
         raise TypeError(f"expected an encoder with an encode(texts) method, got {type(model).__name__}")
     name = name or type(model).__name__
-    embeddings = np.asarray(model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                                         show_progress_bar=False), dtype=np.float32)
+    embeddings = np.asarray(
+        model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False),
+        dtype=np.float32,
+    )
     if embeddings.ndim != 2 or len(embeddings) != len(texts):
-        raise ValueError(f"{name}.encode returned an array of shape {embeddings.shape} for {len(texts)} texts; "
-                         f"expected one row per text, shape ({len(texts)}, dim)")
+        raise ValueError(
+            f"{name}.encode returned an array of shape {embeddings.shape} for {len(texts)} texts; "
+            f"expected one row per text, shape ({len(texts)}, dim)"
+        )
     return embeddings
 
 
@@ -99,4 +105,3 @@ def error_text(what: str, error: BaseException) -> str:
     'cannot load m: ValueError: no modules.json'
     """
     return html.escape(f"{what}: {type(error).__name__}: {error}")
-

@@ -1,4 +1,5 @@
 """Plotly figure widgets whose first drawing reaches the browser even when the browser is slow."""
+
 from __future__ import annotations
 
 import plotly.graph_objects as go
@@ -41,4 +42,3 @@ def figure_widget(figure: go.Figure, css_class: str | None = None) -> go.FigureW
     widget._comm_held = False
     widget.open()
     return widget
-

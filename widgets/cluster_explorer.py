@@ -1,4 +1,5 @@
 """ClusterExplorer: a 2-D/3-D map of embeddings, clustered live, with keywords and selection."""
+
 from __future__ import annotations
 
 import html
@@ -10,7 +11,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from workbench.clustering import (
-    PROJECTIONS, cluster_keywords, cluster_scores, community_detection, kmeans, labels_from_clusters, project,
+    PROJECTIONS,
+    cluster_keywords,
+    cluster_scores,
+    community_detection,
+    kmeans,
+    labels_from_clusters,
+    project,
 )
 from workbench.data.tables import Table, is_table
 
@@ -23,8 +30,12 @@ NOISE = -1
 MAX_TRACES = 50
 #: Clusters named on the 2-D map (the largest); the legend names all of them.
 MAX_ANNOTATIONS = 20
-FIGURE_LAYOUT = {"height": 560, "dragmode": "lasso", "legend": {"itemsizing": "constant"},
-                 "margin": {"t": 30, "b": 30, "l": 30, "r": 30}}
+FIGURE_LAYOUT = {
+    "height": 560,
+    "dragmode": "lasso",
+    "legend": {"itemsizing": "constant"},
+    "margin": {"t": 30, "b": 30, "l": 30, "r": 30},
+}
 
 
 class ClusterExplorer(WidgetView):
@@ -114,8 +125,11 @@ class ClusterExplorer(WidgetView):
         if is_table(texts):
             table = Table(texts, text_column, labels if isinstance(labels, str) else None)
             texts, labels = table.column(text_column), table.labels if isinstance(labels, str) else labels
-        for name, value, choices in (("method", method, METHODS), ("projection", projection, PROJECTIONS),
-                                     ("n_components", n_components, (2, 3))):
+        for name, value, choices in (
+            ("method", method, METHODS),
+            ("projection", projection, PROJECTIONS),
+            ("n_components", n_components, (2, 3)),
+        ):
             if value not in choices:
                 raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(map(str, choices))}")
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
@@ -131,14 +145,17 @@ class ClusterExplorer(WidgetView):
 
         self.sampled = len(texts) > max_points
         rng = np.random.default_rng(seed)
-        self.indices = np.sort(rng.choice(len(texts), max_points, replace=False)) if self.sampled \
-            else np.arange(len(texts))
+        self.indices = (
+            np.sort(rng.choice(len(texts), max_points, replace=False)) if self.sampled else np.arange(len(texts))
+        )
         self.n_texts = len(texts)
         self.texts = [texts[i] for i in self.indices]
         self.true_labels = None if labels is None else [labels[i] for i in self.indices]
         self.embeddings = self._embeddings(embeddings_or_model, batch_size)
-        self._hover = [hover_text(t) + ("" if self.true_labels is None else f"<br>class: {hover_text(str(c))}")
-                       for t, c in zip(self.texts, self.true_labels or self.texts)]
+        self._hover = [
+            hover_text(t) + ("" if self.true_labels is None else f"<br>class: {hover_text(str(c))}")
+            for t, c in zip(self.texts, self.true_labels or self.texts)
+        ]
         self._projections: dict[int, np.ndarray] = {}
         self.projection_note = ""
         self._selected = np.zeros(0, dtype=int)  # positions among the shown points
@@ -148,8 +165,9 @@ class ClusterExplorer(WidgetView):
         self.method = w.ToggleButtons(options=[("k-means", "kmeans"), ("communities", "community")], value=method)
         self.components = w.ToggleButtons(options=[("2-D", 2), ("3-D", 3)], value=n_components)
         self.k_slider = w.IntSlider(value=k, min=2, max=max(50, k), description="k", continuous_update=False)
-        self.threshold_slider = w.FloatSlider(value=threshold, min=0.3, max=0.99, step=0.01, description="threshold",
-                                              continuous_update=False)
+        self.threshold_slider = w.FloatSlider(
+            value=threshold, min=0.3, max=0.99, step=0.01, description="threshold", continuous_update=False
+        )
         self.info = w.HTML()
         self.selection_table = w.HTML(layout=w.Layout(max_height="240px", overflow="auto"))
         self.figure: go.FigureWidget | None = None  # made by the first drawing, with it
@@ -158,10 +176,15 @@ class ClusterExplorer(WidgetView):
         self.k_slider.observe(lambda _change: self._slider_moved("kmeans"), names="value")
         self.threshold_slider.observe(lambda _change: self._slider_moved("community"), names="value")
         self.components.observe(lambda _change: self._draw(), names="value")
-        self.widget = w.VBox([
-            w.HBox([self.method, self.components]), w.HBox([self.k_slider, self.threshold_slider]),
-            self.info, self.figure, self.selection_table,
-        ]).add_class("wb-cluster-explorer")
+        self.widget = w.VBox(
+            [
+                w.HBox([self.method, self.components]),
+                w.HBox([self.k_slider, self.threshold_slider]),
+                self.info,
+                self.figure,
+                self.selection_table,
+            ]
+        ).add_class("wb-cluster-explorer")
 
     # ------------------------------------------------------------------ state
     @property
@@ -176,8 +199,14 @@ class ClusterExplorer(WidgetView):
     def selection(self) -> pd.DataFrame:
         """The selected points: ``index`` (in ``texts``), ``text``, ``cluster``, ``name``, coordinates [, ``class``]."""
         pos = self._selected
-        frame = pd.DataFrame({"index": self.indices[pos], "text": [self.texts[p] for p in pos],
-                              "cluster": self.labels[pos], "name": [self._name(c) for c in self.labels[pos]]})
+        frame = pd.DataFrame(
+            {
+                "index": self.indices[pos],
+                "text": [self.texts[p] for p in pos],
+                "cluster": self.labels[pos],
+                "name": [self._name(c) for c in self.labels[pos]],
+            }
+        )
         for axis, values in zip("xyz", self.coords[pos].T):
             frame[axis] = values
         if self.true_labels is not None:
@@ -190,8 +219,10 @@ class ClusterExplorer(WidgetView):
         pos = np.searchsorted(self.indices, wanted)
         shown = (pos < len(self.indices)) & (self.indices[np.minimum(pos, len(self.indices) - 1)] == wanted)
         if not shown.all():
-            raise ValueError(f"texts {wanted[~shown][:5].tolist()} are not on the map: it shows a sample of "
-                             f"{len(self.indices)} of {self.n_texts} texts (see .indices)")
+            raise ValueError(
+                f"texts {wanted[~shown][:5].tolist()} are not on the map: it shows a sample of "
+                f"{len(self.indices)} of {self.n_texts} texts (see .indices)"
+            )
         self._chosen = {}
         self._set_selection(pos)
         with self.figure.batch_update():
@@ -207,8 +238,9 @@ class ClusterExplorer(WidgetView):
             k = min(self.k_slider.value, len(self.texts))
             self.labels = kmeans(self.embeddings, n_clusters=k, seed=self.seed).labels.astype(int)
         else:
-            communities = community_detection(self.embeddings, threshold=self.threshold_slider.value,
-                                              min_community_size=self.min_community_size)
+            communities = community_detection(
+                self.embeddings, threshold=self.threshold_slider.value, min_community_size=self.min_community_size
+            )
             self.labels = labels_from_clusters(communities, len(self.texts), noise=NOISE)
         keywords = cluster_keywords(self.texts, self.labels.tolist(), top_n=self.top_words)
         self.keywords = {label: words for label, words in keywords.items() if label != NOISE}
@@ -266,15 +298,31 @@ class ClusterExplorer(WidgetView):
                 style["color"] = "lightgrey"
             kind = go.Scatter3d if three_d else go.Scattergl
             axes = dict(zip("xyz", coords[members].T))
-            traces.append(kind(name=html.escape(name), mode="markers", marker=style,
-                               text=[self._hover[m] for m in members],
-                               hovertemplate="%{text}<extra>%{fullData.name}</extra>", **axes))
-        annotations = [] if three_d else [
-            {"x": float(np.median(coords[members, 0])), "y": float(np.median(coords[members, 1])),
-             "text": html.escape(", ".join(self.keywords[c][:2])), "showarrow": False,
-             "font": {"size": 12}, "bgcolor": "rgba(255,255,255,0.7)"}
-            for c, (_, members) in zip(by_size[:MAX_ANNOTATIONS], groups)
-        ]
+            traces.append(
+                kind(
+                    name=html.escape(name),
+                    mode="markers",
+                    marker=style,
+                    text=[self._hover[m] for m in members],
+                    hovertemplate="%{text}<extra>%{fullData.name}</extra>",
+                    **axes,
+                )
+            )
+        annotations = (
+            []
+            if three_d
+            else [
+                {
+                    "x": float(np.median(coords[members, 0])),
+                    "y": float(np.median(coords[members, 1])),
+                    "text": html.escape(", ".join(self.keywords[c][:2])),
+                    "showarrow": False,
+                    "font": {"size": 12},
+                    "bgcolor": "rgba(255,255,255,0.7)",
+                }
+                for c, (_, members) in zip(by_size[:MAX_ANNOTATIONS], groups)
+            ]
+        )
         if self.figure is None:
             # The browser's model is created with the whole map: an update can be lost while it loads plotly.
             layout = {**FIGURE_LAYOUT, "annotations": annotations}
@@ -301,8 +349,11 @@ class ClusterExplorer(WidgetView):
     def _set_selection(self, positions: np.ndarray) -> None:
         self._selected = np.unique(positions.astype(int))
         frame = self.selection
-        self.selection_table.value = "" if frame.empty else (
-            f"<b>{len(frame)} selected</b>" + html_table(frame[["index", "text", "name"]].head(50)))
+        self.selection_table.value = (
+            ""
+            if frame.empty
+            else (f"<b>{len(frame)} selected</b>" + html_table(frame[["index", "text", "name"]].head(50)))
+        )
 
     def _update_info(self) -> None:
         parts = [f"{len(self.texts)} points"]

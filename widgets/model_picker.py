@@ -1,4 +1,5 @@
 """ModelPicker: choose a zoo model or a local folder; the encoder loads when first used."""
+
 from __future__ import annotations
 
 import html
@@ -41,8 +42,9 @@ class ModelPicker(WidgetView):
     >>> # picker.model is the SentenceEncoder, loaded on first use
     """
 
-    def __init__(self, default: str = "all-MiniLM-L6-v2", device: str | None = None,
-                 names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, default: str = "all-MiniLM-L6-v2", device: str | None = None, names: Sequence[str] | None = None
+    ) -> None:
         names = list(names) if names is not None else zoo_names()
         in_zoo = default in names
         if not in_zoo and not Path(default).expanduser().is_dir():
@@ -50,17 +52,20 @@ class ModelPicker(WidgetView):
         self.device = device
         self._callbacks: list[Callable[[str], Any]] = []
         self._loaded: tuple[str, SentenceEncoder] | None = None
-        self.dropdown = w.Dropdown(options=names, value=default if in_zoo else names[0] if names else None,
-                                   description="model")
-        self.folder = w.Text(value="" if in_zoo else default, placeholder="or a local model folder",
-                             continuous_update=False)
+        self.dropdown = w.Dropdown(
+            options=names, value=default if in_zoo else names[0] if names else None, description="model"
+        )
+        self.folder = w.Text(
+            value="" if in_zoo else default, placeholder="or a local model folder", continuous_update=False
+        )
         self.load_button = w.Button(description="Load", icon="download")
         self.status = w.HTML()
         self.dropdown.observe(self._changed, names="value")
         self.folder.observe(self._changed, names="value")
         self.load_button.on_click(self._load_clicked)
-        self.widget = w.VBox([w.HBox([self.dropdown, self.folder, self.load_button]), self.status]
-                             ).add_class("wb-model-picker")
+        self.widget = w.VBox([w.HBox([self.dropdown, self.folder, self.load_button]), self.status]).add_class(
+            "wb-model-picker"
+        )
         self._show_choice()
 
     @property
@@ -89,8 +94,9 @@ class ModelPicker(WidgetView):
 
     def _load(self, source: str) -> SentenceEncoder:
         if self.folder.value.strip() and not Path(source).expanduser().is_dir():
-            raise FileNotFoundError(f"model folder {source!r} does not exist; type an existing folder or "
-                                    "clear the box to use the zoo model")
+            raise FileNotFoundError(
+                f"model folder {source!r} does not exist; type an existing folder or clear the box to use the zoo model"
+            )
         self.status.value = html.escape(f"loading {source}…")
         started = time.perf_counter()
         model = SentenceEncoder(source, device=self.device)
@@ -98,7 +104,8 @@ class ModelPicker(WidgetView):
         prompts = f", prompts {', '.join(sorted(model.prompts))} (prompt_name=, encode_query)" if model.prompts else ""
         self.status.value = html.escape(
             f"loaded {source}: {model.get_sentence_embedding_dimension()}-d embeddings{prompts}, "
-            f"{time.perf_counter() - started:.1f} s")
+            f"{time.perf_counter() - started:.1f} s"
+        )
         return model
 
     def _load_clicked(self, _button: Any) -> None:

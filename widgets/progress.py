@@ -1,4 +1,5 @@
 """ProgressBar: the notebook twin of :class:`workbench.hooks.TqdmProgress`."""
+
 from __future__ import annotations
 
 import html

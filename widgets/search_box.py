@@ -1,4 +1,5 @@
 """SearchBox: type a query, see the closest texts of a corpus with their scores (and, with a cross-encoder, reranked)."""
+
 from __future__ import annotations
 
 import html
@@ -103,15 +104,19 @@ class SearchBox(WidgetView):
         self.top_k = positive_int("top_k", top_k)
         self.batch_size = batch_size
         if cross_encoder is not None and not hasattr(cross_encoder, "predict"):
-            raise TypeError(f"cross_encoder must have a predict(pairs) method (a CrossEncoder), "
-                            f"got {type(cross_encoder).__name__}")
+            raise TypeError(
+                f"cross_encoder must have a predict(pairs) method (a CrossEncoder), got {type(cross_encoder).__name__}"
+            )
         self.cross_encoder = cross_encoder
         self.rerank_depth = positive_int("rerank_depth", rerank_depth)
-        self.corpus = _corpus_frame(corpus, text_column,
-                                    RESULT_COLUMNS + (RERANK_COLUMNS if cross_encoder is not None else ()))
+        self.corpus = _corpus_frame(
+            corpus, text_column, RESULT_COLUMNS + (RERANK_COLUMNS if cross_encoder is not None else ())
+        )
         if corpus_embeddings is not None and len(corpus_embeddings) != len(self.corpus):
-            raise ValueError(f"corpus_embeddings has {len(corpus_embeddings)} rows for {len(self.corpus)} texts; "
-                             "give one embedding per corpus text, in the same order")
+            raise ValueError(
+                f"corpus_embeddings has {len(corpus_embeddings)} rows for {len(self.corpus)} texts; "
+                "give one embedding per corpus text, in the same order"
+            )
         self._embeddings = corpus_embeddings
         others = list(self.corpus.columns.drop("text"))
         self.bi_results = pd.DataFrame(columns=[*RESULT_COLUMNS, *others])
@@ -120,8 +125,9 @@ class SearchBox(WidgetView):
         self.last_rerank_ms: float | None = None
 
         # continuous_update=False: the box reports its value on Enter (or leaving it), not per keystroke.
-        self.query = w.Text(placeholder="type a query and press Enter", continuous_update=False,
-                            layout=w.Layout(width="60%"))
+        self.query = w.Text(
+            placeholder="type a query and press Enter", continuous_update=False, layout=w.Layout(width="60%")
+        )
         self.run_button = w.Button(description="Search", icon="search", button_style="primary")
         self.status = w.HTML(f"{len(self.corpus)} texts in the corpus")
         self.table = w.HTML().add_class("wb-search-results")
@@ -132,10 +138,12 @@ class SearchBox(WidgetView):
             shown = self.table
         else:  # the bi-encoder's ranking (self.bi_table) beside the reranked one (self.table)
             self.bi_table = w.HTML().add_class("wb-search-bi-results")
-            shown = w.HBox([
-                w.VBox([w.HTML("<b>Bi-encoder</b>"), self.bi_table], layout=w.Layout(width="40%")),
-                w.VBox([w.HTML("<b>Reranked by the cross-encoder</b>"), self.table], layout=w.Layout(width="60%")),
-            ]).add_class("wb-search-side-by-side")
+            shown = w.HBox(
+                [
+                    w.VBox([w.HTML("<b>Bi-encoder</b>"), self.bi_table], layout=w.Layout(width="40%")),
+                    w.VBox([w.HTML("<b>Reranked by the cross-encoder</b>"), self.table], layout=w.Layout(width="60%")),
+                ]
+            ).add_class("wb-search-side-by-side")
         self.widget = w.VBox([w.HBox([self.query, self.run_button]), self.status, shown]).add_class("wb-search")
 
     @property
@@ -173,30 +181,40 @@ class SearchBox(WidgetView):
         query_embedding = encode(self.model, [query], name="model")
         depth = top_k if self.cross_encoder is None else max(top_k, self.rerank_depth)
         hits = semantic_search(query_embedding, corpus, top_k=depth)[0]
-        self.bi_results = self._frame(hits[:top_k], {"rank": np.arange(1, len(hits[:top_k]) + 1),
-                                                     "score": [hit["score"] for hit in hits[:top_k]]})
+        self.bi_results = self._frame(
+            hits[:top_k], {"rank": np.arange(1, len(hits[:top_k]) + 1), "score": [hit["score"] for hit in hits[:top_k]]}
+        )
         if self.cross_encoder is None:
             self.results = self.bi_results
             self.last_latency_ms = (time.perf_counter() - started) * 1000
             self.table.value = html_table(self.results)
             self.status.value = html.escape(
-                f"top {len(hits)} of {len(self.corpus)} texts in {self.last_latency_ms:.1f} ms")
+                f"top {len(hits)} of {len(self.corpus)} texts in {self.last_latency_ms:.1f} ms"
+            )
             return self.results
         reranking = time.perf_counter()
         texts = self.corpus["text"].tolist()
-        reranked = rerank(self.cross_encoder, query, hits, texts, top_k=top_k, batch_size=self.batch_size,
-                          show_progress_bar=False)
+        reranked = rerank(
+            self.cross_encoder, query, hits, texts, top_k=top_k, batch_size=self.batch_size, show_progress_bar=False
+        )
         now = time.perf_counter()
         self.last_rerank_ms, self.last_latency_ms = (now - reranking) * 1000, (now - started) * 1000
-        self.results = self._frame(reranked, {
-            "rank": [hit["rank"] for hit in reranked], "movement": [hit["movement"] for hit in reranked],
-            "cross_score": [hit["score"] for hit in reranked], "bi_rank": [hit["first_rank"] for hit in reranked],
-            "bi_score": [hit["first_score"] for hit in reranked]})
+        self.results = self._frame(
+            reranked,
+            {
+                "rank": [hit["rank"] for hit in reranked],
+                "movement": [hit["movement"] for hit in reranked],
+                "cross_score": [hit["score"] for hit in reranked],
+                "bi_rank": [hit["first_rank"] for hit in reranked],
+                "bi_score": [hit["first_score"] for hit in reranked],
+            },
+        )
         self.bi_table.value = html_table(self.bi_results)
         self.table.value = html_table(self.results.assign(movement=self.results["movement"].map(movement_text)))
         self.status.value = html.escape(
             f"top {len(reranked)} of {len(self.corpus)} texts in {self.last_latency_ms:.1f} ms: the bi-encoder's "
-            f"best {len(hits)}, reranked by the cross-encoder in {self.last_rerank_ms:.1f} ms")
+            f"best {len(hits)}, reranked by the cross-encoder in {self.last_rerank_ms:.1f} ms"
+        )
         return self.results
 
     def _frame(self, hits: list[dict[str, Any]], columns: dict[str, Any]) -> pd.DataFrame:
@@ -231,12 +249,15 @@ def _corpus_frame(corpus: Any, text_column: str | None, reserved: Sequence[str] 
     if isinstance(corpus, pd.DataFrame):
         column = text_column or "text"
         if column not in corpus.columns:
-            raise ValueError(f"the corpus DataFrame has no column {column!r}; give text_column= one of "
-                             f"{list(corpus.columns)}")
+            raise ValueError(
+                f"the corpus DataFrame has no column {column!r}; give text_column= one of {list(corpus.columns)}"
+            )
         clashing = [c for c in corpus.columns if c in reserved and c != column]
         if clashing:
-            raise ValueError(f"the corpus columns {clashing} clash with the result columns "
-                             f"{list(dict.fromkeys(reserved))}; rename them")
+            raise ValueError(
+                f"the corpus columns {clashing} clash with the result columns "
+                f"{list(dict.fromkeys(reserved))}; rename them"
+            )
         frame = corpus.rename(columns={column: "text"}).reset_index(drop=True)
     elif isinstance(corpus, pd.Series):
         frame = pd.DataFrame({"text": corpus.to_list()})

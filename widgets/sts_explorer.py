@@ -1,4 +1,5 @@
 """STSExplorer: gold similarity against each model's cosine, side by side, with the worst pairs."""
+
 from __future__ import annotations
 
 import html
@@ -18,7 +19,7 @@ from ._common import WidgetView, hover_text, html_table
 from ._figure import figure_widget
 
 ALL = "all"
-HOVER = ("%{customdata[0]}<br>%{customdata[1]}<br>gold %{x:.2f} · predicted %{y:.3f}<extra>%{fullData.name}</extra>")
+HOVER = "%{customdata[0]}<br>%{customdata[1]}<br>gold %{x:.2f} · predicted %{y:.3f}<extra>%{fullData.name}</extra>"
 
 
 class STSExplorer(WidgetView):
@@ -80,12 +81,18 @@ class STSExplorer(WidgetView):
             raise ValueError(f"need at least 2 pairs and the same length for every column, got {lengths}")
         self.model_names = [str(name) for name in models]
         self.n_worst = n_worst
-        frame = pd.DataFrame({"sentence1": list(sentences1), "sentence2": list(sentences2),
-                              "genre": list(genres) if genres is not None else ALL,
-                              "gold": np.asarray(gold_scores, dtype=np.float64)})
+        frame = pd.DataFrame(
+            {
+                "sentence1": list(sentences1),
+                "sentence2": list(sentences2),
+                "genre": list(genres) if genres is not None else ALL,
+                "gold": np.asarray(gold_scores, dtype=np.float64),
+            }
+        )
         # The evaluator's computation, so that the view and a training run report the same numbers.
-        evaluator = EmbeddingSimilarityEvaluator(frame["sentence1"], frame["sentence2"], frame["gold"],
-                                                 batch_size=batch_size)
+        evaluator = EmbeddingSimilarityEvaluator(
+            frame["sentence1"], frame["sentence2"], frame["gold"], batch_size=batch_size
+        )
         for name, model in models.items():
             frame[f"pred_{name}"] = _predictions(model, evaluator, name)
         self.results = frame
@@ -94,9 +101,14 @@ class STSExplorer(WidgetView):
 
         low, high = float(frame["gold"].min()), float(frame["gold"].max())
         self.genre = w.Dropdown(options=[ALL, *sorted(set(frame["genre"]) - {ALL})], value=ALL, description="genre")
-        self.score_range = w.FloatRangeSlider(value=(low, high), min=low, max=high,
-                                              step=(high - low) / 100 or 1.0, description="gold score",
-                                              continuous_update=False)
+        self.score_range = w.FloatRangeSlider(
+            value=(low, high),
+            min=low,
+            max=high,
+            step=(high - low) / 100 or 1.0,
+            description="gold score",
+            continuous_update=False,
+        )
         self.worst_model = w.Dropdown(options=self.model_names, description="worst of")
         self.summary_table = w.HTML()
         self.worst_table = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
@@ -105,14 +117,20 @@ class STSExplorer(WidgetView):
         self._fill_tables()
         for control in (self.genre, self.score_range, self.worst_model):
             control.observe(lambda _change: self._refresh(), names="value")
-        self.widget = w.VBox([
-            w.HBox([self.genre, self.score_range]), self.figure, self.summary_table,
-            self.worst_model, self.worst_table,
-        ]).add_class("wb-sts-explorer")
+        self.widget = w.VBox(
+            [
+                w.HBox([self.genre, self.score_range]),
+                self.figure,
+                self.summary_table,
+                self.worst_model,
+                self.worst_table,
+            ]
+        ).add_class("wb-sts-explorer")
 
     @classmethod
-    def from_examples(cls, models: Mapping[str, Any], examples: Sequence[Any], genres: Sequence[str] | None = None,
-                      **kwargs: Any) -> "STSExplorer":
+    def from_examples(
+        cls, models: Mapping[str, Any], examples: Sequence[Any], genres: Sequence[str] | None = None, **kwargs: Any
+    ) -> "STSExplorer":
         """Build from scored pair :class:`~workbench.data.Example` records (``texts`` a pair, ``label`` the score).
 
         Example
@@ -123,14 +141,29 @@ class STSExplorer(WidgetView):
         """
         for i, example in enumerate(examples):
             if len(example.texts) != 2 or not isinstance(example.label, (int, float)):
-                raise ValueError(f"examples[{i}] is not a scored pair: texts {example.texts!r:.80}, "
-                                 f"label {example.label!r}; every example needs two texts and a numeric label")
-        return cls(models, [e.texts[0] for e in examples], [e.texts[1] for e in examples],
-                   [float(e.label) for e in examples], genres=genres, **kwargs)
+                raise ValueError(
+                    f"examples[{i}] is not a scored pair: texts {example.texts!r:.80}, "
+                    f"label {example.label!r}; every example needs two texts and a numeric label"
+                )
+        return cls(
+            models,
+            [e.texts[0] for e in examples],
+            [e.texts[1] for e in examples],
+            [float(e.label) for e in examples],
+            genres=genres,
+            **kwargs,
+        )
 
     @classmethod
-    def from_table(cls, models: Mapping[str, Any], source: Any, texts: Sequence[str] = ("sentence1", "sentence2"),
-                   label: str = "score", genre: str | None = None, **kwargs: Any) -> "STSExplorer":
+    def from_table(
+        cls,
+        models: Mapping[str, Any],
+        source: Any,
+        texts: Sequence[str] = ("sentence1", "sentence2"),
+        label: str = "score",
+        genre: str | None = None,
+        **kwargs: Any,
+    ) -> "STSExplorer":
         """Build from a table of scored pairs: a DataFrame, a ``datasets.Dataset`` or a CSV/TSV/JSONL/Parquet path.
 
         ``texts`` names the two sentence columns, ``label`` the gold score
@@ -157,8 +190,12 @@ class STSExplorer(WidgetView):
         NaN where a correlation is undefined (fewer than 2 pairs, or no spread).
         """
         rows = self.filtered
-        return pd.DataFrame([{"model": name, **correlations(rows["gold"], rows[f"pred_{name}"], quiet=True),
-                              "pairs": len(rows)} for name in self.model_names])
+        return pd.DataFrame(
+            [
+                {"model": name, **correlations(rows["gold"], rows[f"pred_{name}"], quiet=True), "pairs": len(rows)}
+                for name in self.model_names
+            ]
+        )
 
     def worst(self, n: int | None = None, model: str | None = None) -> pd.DataFrame:
         """The ``n`` filtered pairs on which ``model`` (default: the one picked) disagrees most with the gold order.
@@ -209,17 +246,26 @@ class STSExplorer(WidgetView):
             raise ValueError(f"score_range must be (low, high) with low <= high, got {score_range!r}")
         if high < lowest or low > highest:
             # The slider would silently clamp this to its end and show the pairs scored there instead of none.
-            raise ValueError(f"score_range {score_range!r} holds no gold score: the gold scores lie in "
-                             f"[{lowest:g}, {highest:g}]")
+            raise ValueError(
+                f"score_range {score_range!r} holds no gold score: the gold scores lie in [{lowest:g}, {highest:g}]"
+            )
         return max(low, lowest), min(high, highest)
 
     # ------------------------------------------------------------------ drawing
     def _make_figure(self) -> Any:
-        figure = make_subplots(rows=1, cols=len(self.model_names), shared_yaxes=True,
-                               subplot_titles=self.model_names, horizontal_spacing=0.05)
+        figure = make_subplots(
+            rows=1,
+            cols=len(self.model_names),
+            shared_yaxes=True,
+            subplot_titles=self.model_names,
+            horizontal_spacing=0.05,
+        )
         for i, name in enumerate(self.model_names, start=1):
-            figure.add_trace(go.Scattergl(name=name, mode="markers", marker={"size": 5, "opacity": 0.6},
-                                          hovertemplate=HOVER), row=1, col=i)
+            figure.add_trace(
+                go.Scattergl(name=name, mode="markers", marker={"size": 5, "opacity": 0.6}, hovertemplate=HOVER),
+                row=1,
+                col=i,
+            )
             figure.update_xaxes(title_text="gold score", row=1, col=i)
         figure.update_yaxes(title_text="predicted cosine", row=1, col=1)
         figure.update_layout(height=380, showlegend=False, margin={"t": 40, "b": 40, "l": 50, "r": 20})
@@ -263,8 +309,9 @@ def _predictions(model: Any, evaluator: EmbeddingSimilarityEvaluator, name: str)
     if not hasattr(model, "encode"):
         scores = np.asarray(model, dtype=np.float64)
         if scores.shape != (n,):
-            raise ValueError(f"models[{name!r}] must be an encoder or {n} predicted scores, "
-                             f"got an array of shape {scores.shape}")
+            raise ValueError(
+                f"models[{name!r}] must be an encoder or {n} predicted scores, got an array of shape {scores.shape}"
+            )
         return scores
     try:
         cosine = evaluator.similarities(model, ["cosine"])["cosine"]

@@ -1,4 +1,5 @@
 """TablePicker: upload a file or name a path, pick the text and label columns, see a preview."""
+
 from __future__ import annotations
 
 import html
@@ -57,17 +58,21 @@ class TablePicker(WidgetView):
     ['q']
     """
 
-    def __init__(self, source: Any = None, texts: Sequence[str] | None = None, label: str | None = None,
-                 preview_rows: int = 5) -> None:
+    def __init__(
+        self, source: Any = None, texts: Sequence[str] | None = None, label: str | None = None, preview_rows: int = 5
+    ) -> None:
         self.preview_rows = preview_rows
         self.frame: pd.DataFrame | None = None
         self.name = ""
         self.error: str | None = None
-        suffixes = [*TABLE_FORMATS, *(f"{s}{c}" for s in TABLE_FORMATS if TABLE_FORMATS[s] != "parquet"
-                                      for c in COMPRESSIONS)]
+        suffixes = [
+            *TABLE_FORMATS,
+            *(f"{s}{c}" for s in TABLE_FORMATS if TABLE_FORMATS[s] != "parquet" for c in COMPRESSIONS),
+        ]
         self.upload = w.FileUpload(accept=",".join(suffixes), multiple=False, description="Upload")
-        self.path = w.Text(placeholder="or a path, e.g. data/pairs.csv", continuous_update=False,
-                           layout=w.Layout(width="40%"))
+        self.path = w.Text(
+            placeholder="or a path, e.g. data/pairs.csv", continuous_update=False, layout=w.Layout(width="40%")
+        )
         self.load_button = w.Button(description="Load", icon="folder-open")
         self.text_columns = w.SelectMultiple(options=[], description="text(s)", rows=4)
         self.label_column = w.Dropdown(options=[NO_LABEL], value=NO_LABEL, description="label/score")
@@ -78,10 +83,14 @@ class TablePicker(WidgetView):
         self._holding = False  # True while load/select set several controls at once
         for control in (self.text_columns, self.label_column):
             control.observe(lambda _change: self._refresh(), names="value")
-        self.widget = w.VBox([
-            w.HBox([self.upload, self.path, self.load_button]),
-            w.HBox([self.text_columns, self.label_column]), self.status, self.preview,
-        ]).add_class("wb-table-picker")
+        self.widget = w.VBox(
+            [
+                w.HBox([self.upload, self.path, self.load_button]),
+                w.HBox([self.text_columns, self.label_column]),
+                self.status,
+                self.preview,
+            ]
+        ).add_class("wb-table-picker")
         if source is not None:
             self.load(source)
             if texts is not None or label is not None:
@@ -140,7 +149,9 @@ class TablePicker(WidgetView):
         upload = files[0]
         fmt = table_format(upload["name"])
         if fmt is None:
-            self.status.value = html.escape(f"{upload['name']} is not a table file; accepted: {', '.join(TABLE_FORMATS)}")
+            self.status.value = html.escape(
+                f"{upload['name']} is not a table file; accepted: {', '.join(TABLE_FORMATS)}"
+            )
             return
         self._try(lambda: self.load(io.BytesIO(bytes(upload["content"])), format=fmt, name=upload["name"]))
 

@@ -1,4 +1,5 @@
 """TrainingMonitor: a live view of a training run, fed by the trainer's events."""
+
 from __future__ import annotations
 
 import html
@@ -70,16 +71,27 @@ class TrainingMonitor(Callback, WidgetView):
 
         self.progress = w.IntProgress(value=0, min=0, max=1, description="step").add_class("wb-progress")
         self.status = w.HTML("waiting for training to start")
-        self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger", disabled=True,
-                                    tooltip="end training after the current step").add_class("wb-stop")
+        self.stop_button = w.Button(
+            description="Stop",
+            icon="stop",
+            button_style="danger",
+            disabled=True,
+            tooltip="end training after the current step",
+        ).add_class("wb-stop")
         self.stop_button.on_click(self._on_stop)
         _heard_while_busy(self.stop_button)
         self.best_label = w.HTML()
         self.table = w.HTML(layout=w.Layout(max_height="260px", overflow="auto")).add_class("wb-metrics-table")
         self.figure = self._make_figure()
-        self.widget = w.VBox([
-            w.HBox([self.progress, self.stop_button]), self.status, self.figure, self.best_label, self.table,
-        ]).add_class("wb-monitor")
+        self.widget = w.VBox(
+            [
+                w.HBox([self.progress, self.stop_button]),
+                self.status,
+                self.figure,
+                self.best_label,
+                self.table,
+            ]
+        ).add_class("wb-monitor")
 
     # ------------------------------------------------------------------ state
     @property
@@ -154,8 +166,12 @@ class TrainingMonitor(Callback, WidgetView):
         self._primary_metric = event.primary_metric
         if event.is_best:
             saved_to = event.get("saved_to")
-            self._best = {"step": event.step, "metric": event.primary_metric, "value": event.primary,
-                          "path": str(saved_to) if saved_to is not None else None}
+            self._best = {
+                "step": event.step,
+                "metric": event.primary_metric,
+                "value": event.primary,
+                "path": str(saved_to) if saved_to is not None else None,
+            }
         self._redraw()
 
     def on_checkpoint(self, event: Event) -> None:
@@ -187,19 +203,28 @@ class TrainingMonitor(Callback, WidgetView):
 
     # ------------------------------------------------------------------ drawing
     def _make_figure(self) -> Any:
-        figure = make_subplots(rows=1, cols=2, specs=[[{"secondary_y": True}, {}]],
-                               subplot_titles=("training loss and learning rate", "evaluation"))
-        figure.add_trace(go.Scatter(name="learning rate", mode="lines", line={"dash": "dot", "color": "grey"}),
-                         row=1, col=1, secondary_y=True)
+        figure = make_subplots(
+            rows=1,
+            cols=2,
+            specs=[[{"secondary_y": True}, {}]],
+            subplot_titles=("training loss and learning rate", "evaluation"),
+        )
+        figure.add_trace(
+            go.Scatter(name="learning rate", mode="lines", line={"dash": "dot", "color": "grey"}),
+            row=1,
+            col=1,
+            secondary_y=True,
+        )
         figure.add_trace(go.Scatter(name="primary metric", mode="lines+markers"), row=1, col=2)
-        figure.add_trace(go.Scatter(name="best", mode="markers", marker={"symbol": "star", "size": 14}),
-                         row=1, col=2)
-        figure.update_layout(height=360, margin={"t": 40, "b": 40, "l": 50, "r": 20},
-                             legend={"orientation": "h", "y": -0.2})
+        figure.add_trace(go.Scatter(name="best", mode="markers", marker={"symbol": "star", "size": 14}), row=1, col=2)
+        figure.update_layout(
+            height=360, margin={"t": 40, "b": 40, "l": 50, "r": 20}, legend={"orientation": "h", "y": -0.2}
+        )
         figure.update_xaxes(title_text="step")
         figure.update_yaxes(title_text="loss", row=1, col=1, secondary_y=False, rangemode="tozero")
-        figure.update_yaxes(title_text="learning rate", row=1, col=1, secondary_y=True, showgrid=False,
-                            rangemode="tozero")
+        figure.update_yaxes(
+            title_text="learning rate", row=1, col=1, secondary_y=True, showgrid=False, rangemode="tozero"
+        )
         # Traces and layout go with the browser's model, not as updates it can lose while it loads plotly.
         return figure_widget(figure)
 
@@ -214,9 +239,14 @@ class TrainingMonitor(Callback, WidgetView):
             self._table_rows_drawn = len(self._evaluations)
             self.table.value = html_table(self.metrics_table) if self._evaluations else ""
         best = self._best
-        self.best_label.value = "" if best is None else html.escape(
-            f"best: {best['metric']} = {best['value']:.4f} at step {best['step']}"
-            + (f", saved in {best['path']}" if best["path"] else ""))
+        self.best_label.value = (
+            ""
+            if best is None
+            else html.escape(
+                f"best: {best['metric']} = {best['value']:.4f} at step {best['step']}"
+                + (f", saved in {best['path']}" if best["path"] else "")
+            )
+        )
 
     def _status_text(self, step: int) -> str:
         parts = [f"step {step} / {self._total}"]
@@ -238,7 +268,7 @@ class TrainingMonitor(Callback, WidgetView):
         names = list(self._losses)
         # One loss trace per objective, after the three fixed ones (a new run may have other objectives).
         if len(self.figure.data) > 3 + len(names):
-            self.figure.data = self.figure.data[:3 + len(names)]
+            self.figure.data = self.figure.data[: 3 + len(names)]
         for _ in range(3 + len(names) - len(self.figure.data)):
             self.figure.add_trace(go.Scatter(mode="lines"), row=1, col=1)
         key, best = self._primary_metric, self._best

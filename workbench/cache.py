@@ -23,6 +23,7 @@ Example
 >>> cached_folder(entry, "record.json", build)["files"]
 {'data.txt': 5}
 """
+
 from __future__ import annotations
 
 import glob
@@ -95,7 +96,8 @@ def cached_folder(
             new = dict(build(tmp, info))
             new["files"] = {
                 path.relative_to(tmp).as_posix(): path.stat().st_size
-                for path in sorted(tmp.rglob("*")) if path.is_file() and path != tmp / record
+                for path in sorted(tmp.rglob("*"))
+                if path.is_file() and path != tmp / record
             }
             write_json(tmp / record, new)  # last: an entry without it was never finished
         return new
@@ -137,16 +139,20 @@ def _inspect(folder: Path, record: str, legacy: tuple[str, ...]) -> tuple[dict[s
     if not folder.exists():
         return None, None
     if not folder.is_dir():
-        raise CacheEntryError(f"{folder} is in the cache but is not a folder the library wrote; "
-                              "move it away so that the entry can be built")
+        raise CacheEntryError(
+            f"{folder} is in the cache but is not a folder the library wrote; "
+            "move it away so that the entry can be built"
+        )
     record_path = folder / record
     if not record_path.is_file():
         if not any(folder.iterdir()):
             return None, None
         if any(next(folder.glob(pattern), None) for pattern in legacy):
             return None, f"written by an earlier version, without {record}"
-        raise CacheEntryError(f"{folder} is in the cache but has no {record}, so the library did not write it; "
-                              "move it away so that the entry can be built")
+        raise CacheEntryError(
+            f"{folder} is in the cache but has no {record}, so the library did not write it; "
+            "move it away so that the entry can be built"
+        )
     try:
         info = read_json(record_path)
     except ValueError as err:
@@ -161,6 +167,7 @@ def _inspect(folder: Path, record: str, legacy: tuple[str, ...]) -> tuple[dict[s
         if actual == size:
             whole[name] = size
         else:
-            damaged.append(f"{name} is missing" if actual is None
-                           else f"{name} has {actual:,} bytes, {size:,} when it was written")
+            damaged.append(
+                f"{name} is missing" if actual is None else f"{name} has {actual:,} bytes, {size:,} when it was written"
+            )
     return info | {"files": whole}, "; ".join(damaged) or None

@@ -23,6 +23,7 @@ Example
 >>> Precompiled(blob).normalize_str("\\uff21\\u00a0b\\u0007")
 'A b'
 """
+
 from __future__ import annotations
 
 import struct
@@ -111,8 +112,12 @@ def _free_base(labels: list[int], at: int, used: bytearray, bases: set[int]) -> 
     slot = used.find(0, 1)
     while slot != -1:  # try to put the first label on each free slot in turn
         base = slot ^ labels[0]
-        if (base and base not in bases and _fits(at ^ base)
-                and all(base ^ label >= len(used) or not used[base ^ label] for label in labels[1:])):
+        if (
+            base
+            and base not in bases
+            and _fits(at ^ base)
+            and all(base ^ label >= len(used) or not used[base ^ label] for label in labels[1:])
+        ):
             return base
         slot = used.find(0, slot + 1)
     # A fresh block past the end: every slot in it is free and no base lies there yet.

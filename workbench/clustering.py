@@ -16,6 +16,7 @@ Example
 >>> bool(result.labels[0] == result.labels[1] != result.labels[2])
 True
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,16 @@ import torch.nn.functional as F
 from .hooks import Hooks, Progress
 from .similarity import ArrayLike, as_matrix
 
-__all__ = ["community_detection", "labels_from_clusters", "KMeansResult", "kmeans", "cluster_keywords",
-           "cluster_scores", "project", "PROJECTIONS"]
+__all__ = [
+    "community_detection",
+    "labels_from_clusters",
+    "KMeansResult",
+    "kmeans",
+    "cluster_keywords",
+    "cluster_scores",
+    "project",
+    "PROJECTIONS",
+]
 
 #: Above this many points :func:`kmeans` switches to MiniBatchKMeans.
 MINIBATCH_THRESHOLD = 50_000
@@ -96,8 +105,8 @@ def community_detection(
     with Progress(hooks, "community_detection", total=2 * n, unit="embeddings") as progress:
         counts = torch.empty(n, dtype=torch.long, device=emb.device)
         for start in range(0, n, batch_size):
-            block = emb[start:start + batch_size]
-            counts[start:start + len(block)] = (block @ emb.T >= threshold).sum(dim=1)
+            block = emb[start : start + batch_size]
+            counts[start : start + len(block)] = (block @ emb.T >= threshold).sum(dim=1)
             progress.update(len(block))
         # stable: equal sizes keep index order, so the result is reproducible
         order = torch.sort(counts, descending=True, stable=True).indices
@@ -110,7 +119,7 @@ def community_detection(
             if n - int(taken.sum()) < min_community_size:
                 progress.update(len(centres) - start)  # too few points left for another community
                 break
-            rows = centres[start:start + batch_size]
+            rows = centres[start : start + batch_size]
             scores = emb[rows] @ emb.T
             close = (scores >= threshold) & ~taken
             # taken only grows, so rows already too small now can be skipped
@@ -329,10 +338,18 @@ def cluster_scores(
     n_clusters = len(np.unique(found[clustered]))
     silhouette = None
     if 2 <= n_clusters < clustered.sum():
-        silhouette = float(silhouette_score(points[clustered], found[clustered], metric="cosine",
-                                            sample_size=min(sample_size, int(clustered.sum())), random_state=seed))
+        silhouette = float(
+            silhouette_score(
+                points[clustered],
+                found[clustered],
+                metric="cosine",
+                sample_size=min(sample_size, int(clustered.sum())),
+                random_state=seed,
+            )
+        )
     scores: dict[str, float | int | None] = {
-        "silhouette": silhouette, "clusters": n_clusters,
+        "silhouette": silhouette,
+        "clusters": n_clusters,
         "unclustered": float(np.mean(~clustered)) if len(found) else 0.0,
     }
     if true_labels is not None:
@@ -404,11 +421,18 @@ def project(
         try:
             import umap
         except ImportError as error:
-            raise ImportError("method='umap' needs the umap-learn package (pip install umap-learn); "
-                              "method='pca' needs nothing more") from error
+            raise ImportError(
+                "method='umap' needs the umap-learn package (pip install umap-learn); method='pca' needs nothing more"
+            ) from error
         init = "spectral" if len(points) > n_components + 1 else "random"
-        reducer = umap.UMAP(n_components=n_components, metric="cosine", random_state=seed, n_jobs=1,
-                            n_neighbors=min(15, len(points) - 1), init=init)
+        reducer = umap.UMAP(
+            n_components=n_components,
+            metric="cosine",
+            random_state=seed,
+            n_jobs=1,
+            n_neighbors=min(15, len(points) - 1),
+            init=init,
+        )
         return np.asarray(reducer.fit_transform(points), dtype=np.float32)
     from sklearn.decomposition import PCA
 

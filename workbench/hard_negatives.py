@@ -5,6 +5,7 @@ teaches a model more than random in-batch negatives.  The risk is false
 negatives (unlabelled positives); the margin options and an optional
 cross-encoder judge guard against them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,10 @@ def _pairs(dataset: Iterable[Any]) -> list[tuple[str, str]]:
     for i, row in enumerate(dataset):
         texts = getattr(row, "texts", row)
         if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence) or len(texts) < 2:
-            raise TypeError(f"dataset row {i} must be an Example(texts=[query, positive, ...]) or a (query, positive) "
-                            f"pair, got {row!r:.80}")
+            raise TypeError(
+                f"dataset row {i} must be an Example(texts=[query, positive, ...]) or a (query, positive) "
+                f"pair, got {row!r:.80}"
+            )
         try:
             query, positive = check_texts(list(texts[:2]))
         except TypeError as err:
@@ -44,15 +47,25 @@ def _pairs(dataset: Iterable[Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _check_options(num_negatives: Any, range_min: Any, range_max: Any, margins: dict[str, Any],
-                   sampling_strategy: str, output_format: str) -> None:
+def _check_options(
+    num_negatives: Any,
+    range_min: Any,
+    range_max: Any,
+    margins: dict[str, Any],
+    sampling_strategy: str,
+    output_format: str,
+) -> None:
     for name, value, low in (("num_negatives", num_negatives, 1), ("range_min", range_min, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if range_max is not None and (isinstance(range_max, bool) or not isinstance(range_max, int) or range_max <= range_min):
+    if range_max is not None and (
+        isinstance(range_max, bool) or not isinstance(range_max, int) or range_max <= range_min
+    ):
         raise ValueError(f"range_max must be an integer > range_min ({range_min}) or None, got {range_max!r}")
     for name, value in margins.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+        ):
             raise ValueError(f"{name} must be a finite number or None, got {value!r}")
     if sampling_strategy not in SAMPLING:
         raise ValueError(f"unknown sampling_strategy {sampling_strategy!r}; valid: {', '.join(SAMPLING)}")
@@ -137,11 +150,17 @@ def mine_hard_negatives(
     >>> triplets[0].texts                                                      # doctest: +SKIP
     ['how do I learn python?', 'best way to learn python', 'how do I learn java?']
     """
-    margins = {"max_score": max_score, "min_score": min_score, "absolute_margin": absolute_margin,
-               "relative_margin": relative_margin}
+    margins = {
+        "max_score": max_score,
+        "min_score": min_score,
+        "absolute_margin": absolute_margin,
+        "relative_margin": relative_margin,
+    }
     _check_options(num_negatives, range_min, range_max, margins, sampling_strategy, output_format)
     if cross_encoder is not None and getattr(cross_encoder, "num_labels", 1) != 1:
-        raise ValueError(f"cross_encoder must give one score per pair (num_labels=1), it has {cross_encoder.num_labels}")
+        raise ValueError(
+            f"cross_encoder must give one score per pair (num_labels=1), it has {cross_encoder.num_labels}"
+        )
     pairs = _pairs(dataset)
     corpus = list(dict.fromkeys(check_texts(corpus) if corpus is not None else [p for _, p in pairs]))
     if not corpus:
@@ -161,10 +180,15 @@ def mine_hard_negatives(
     similarity = getattr(model, "similarity_fn_name", "cosine")
     # Enough hits that range_max remain after the query's positives are dropped.
     depth = min(len(corpus), range_max + max(len(e) for e in excluded.values()))
-    hits = semantic_search(query_embeddings, embeddings[:len(corpus)], top_k=depth, similarity_fn_name=similarity,
-                           hooks=hooks)
-    candidates = {query: [corpus[h["corpus_id"]] for h in found if corpus[h["corpus_id"]] not in excluded[query]]
-                  [range_min:range_max] for query, found in zip(queries, hits)}
+    hits = semantic_search(
+        query_embeddings, embeddings[: len(corpus)], top_k=depth, similarity_fn_name=similarity, hooks=hooks
+    )
+    candidates = {
+        query: [corpus[h["corpus_id"]] for h in found if corpus[h["corpus_id"]] not in excluded[query]][
+            range_min:range_max
+        ]
+        for query, found in zip(queries, hits)
+    }
     q_row = {query: i for i, query in enumerate(queries)}
 
     def bi_scores(query: str, docs: Sequence[str]) -> np.ndarray:
@@ -173,8 +197,9 @@ def mine_hard_negatives(
 
     if cross_encoder is not None:
         scored = [(q, d) for q, docs in candidates.items() for d in docs] + list(dict.fromkeys(pairs))
-        values = cross_encoder.predict(scored, batch_size=batch_size, convert_to_numpy=True, **listeners) \
-            if scored else []
+        values = (
+            cross_encoder.predict(scored, batch_size=batch_size, convert_to_numpy=True, **listeners) if scored else []
+        )
         judged = {pair: float(v) for pair, v in zip(scored, values)}
         score_of = {q: np.array([judged[(q, d)] for d in docs], dtype=np.float64) for q, docs in candidates.items()}
         positive_score = {pair: judged[pair] for pair in pairs}
@@ -216,6 +241,11 @@ def mine_hard_negatives(
                 mined.append(Example([query, positive], 1.0))
                 mined.extend(Example([query, negative], 0.0) for negative in negatives)
     if short:
-        logger.info("mine_hard_negatives: %d of %d rows found fewer than %d negatives%s", short, len(pairs),
-                    num_negatives, " and are left out (n-tuple)" if output_format == "n-tuple" else "")
+        logger.info(
+            "mine_hard_negatives: %d of %d rows found fewer than %d negatives%s",
+            short,
+            len(pairs),
+            num_negatives,
+            " and are left out (n-tuple)" if output_format == "n-tuple" else "",
+        )
     return mined

@@ -23,6 +23,7 @@ Example
 ...     progress.update(3)
 starting encode 3
 """
+
 from __future__ import annotations
 
 import difflib
@@ -46,25 +47,39 @@ class EventSpec:
 #: carry ``trainer`` (the :class:`~workbench.training.Trainer`); the progress events carry no object, since
 #: their extra fields are shown as a bar's postfix.  Code that emits an event of its own adds it here.
 EVENTS: dict[str, EventSpec] = {
-    "progress_begin": EventSpec(("task", "total", "unit"), ("desc",),
-                                doc="a task starts; total may be None (unknown)"),
-    "progress_update": EventSpec(("task", "n"), open=True,
-                                 doc="n more units done; other fields (loss=, skipped=) are the postfix"),
+    "progress_begin": EventSpec(("task", "total", "unit"), ("desc",), doc="a task starts; total may be None (unknown)"),
+    "progress_update": EventSpec(
+        ("task", "n"), open=True, doc="n more units done; other fields (loss=, skipped=) are the postfix"
+    ),
     "progress_end": EventSpec(("task",), doc="the task ended, also on an error"),
     "train_begin": EventSpec(("trainer", "total_steps")),
     "epoch_begin": EventSpec(("trainer", "epoch")),
-    "step_end": EventSpec(("trainer", "step", "total_steps", "epoch", "losses", "lr", "samples_per_s", "grad_norm"),
-                          doc="losses: {objective: float}"),
+    "step_end": EventSpec(
+        ("trainer", "step", "total_steps", "epoch", "losses", "lr", "samples_per_s", "grad_norm"),
+        doc="losses: {objective: float}",
+    ),
     "evaluation": EventSpec(
-        ("trainer", "step", "epoch", "metrics", "primary", "is_best", "primary_metric", "greater_is_better",
-         "saved_to", "final"),
+        (
+            "trainer",
+            "step",
+            "epoch",
+            "metrics",
+            "primary",
+            "is_best",
+            "primary_metric",
+            "greater_is_better",
+            "saved_to",
+            "final",
+        ),
         doc="saved_to: the folder the best model was just saved to, else None; sent before the step_end of "
-            "its step, except the final evaluation of the weights training ended with, after it"),
+        "its step, except the final evaluation of the weights training ended with, after it",
+    ),
     "checkpoint": EventSpec(("trainer", "step", "path")),
     "epoch_end": EventSpec(("trainer", "epoch")),
     "exception": EventSpec(("trainer", "error"), doc="a KeyboardInterrupt or any other exception"),
-    "train_end": EventSpec(("trainer", "history", "stopped_early", "interrupted", "reason"),
-                           doc="reason: why it stopped early, or None"),
+    "train_end": EventSpec(
+        ("trainer", "history", "stopped_early", "interrupted", "reason"), doc="reason: why it stopped early, or None"
+    ),
 }
 
 
@@ -87,8 +102,10 @@ def check_event(name: str, fields: dict[str, Any]) -> None:
         raise ValueError(f"event {name!r} lacks the fields {missing} (EVENTS in workbench/hooks.py)")
     unknown = sorted(set(fields) - set(spec.fields) - set(spec.optional))
     if unknown and not spec.open:
-        raise ValueError(f"event {name!r} has fields {unknown} that EVENTS does not list for it; "
-                         f"it has {[*spec.fields, *spec.optional]}")
+        raise ValueError(
+            f"event {name!r} has fields {unknown} that EVENTS does not list for it; "
+            f"it has {[*spec.fields, *spec.optional]}"
+        )
 
 
 def postfix(event: "Event") -> dict[str, Any]:
@@ -113,9 +130,7 @@ class Event:
         try:
             return self.fields[key]
         except KeyError:
-            raise AttributeError(
-                f"event {self.name!r} has no field {key!r}; it has {sorted(self.fields)}"
-            ) from None
+            raise AttributeError(f"event {self.name!r} has no field {key!r}; it has {sorted(self.fields)}") from None
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
@@ -168,8 +183,10 @@ class Hooks:
     def add(self, callback: Any) -> None:
         for attr in dir(callback):
             if attr.startswith("on_") and attr[3:] not in EVENTS and callable(getattr(callback, attr, None)):
-                warnings.warn(f"{type(callback).__name__}.{attr} matches no event, so it is never called"
-                              f"{_closest(attr[3:])}", stacklevel=2)
+                warnings.warn(
+                    f"{type(callback).__name__}.{attr} matches no event, so it is never called{_closest(attr[3:])}",
+                    stacklevel=2,
+                )
         self.callbacks.append(callback)
         self.callbacks.sort(key=lambda cb: getattr(cb, "order", 0))
 
@@ -261,8 +278,11 @@ class TqdmProgress(Callback):
 
         self._close(event.task)
         self._bars[event.task] = tqdm(
-            total=event.get("total"), desc=event.get("desc", event.task),
-            unit=event.get("unit", "it"), leave=self.leave, **self.tqdm_kwargs,
+            total=event.get("total"),
+            desc=event.get("desc", event.task),
+            unit=event.get("unit", "it"),
+            leave=self.leave,
+            **self.tqdm_kwargs,
         )
 
     def on_progress_update(self, event: Event) -> None:

@@ -22,6 +22,7 @@ Example
 >>> ids[:, 0].tolist()
 [0, 1]
 """
+
 from __future__ import annotations
 
 import os
@@ -66,7 +67,11 @@ def _refuse_non_finite(rows: Any, name: str, batch_size: int = 50_000) -> None:
     faiss cannot rank such a row: it drops it from results, leaves holes in
     an HNSW graph and refuses to train IVF on it with an error naming no row.
     """
-    bad = [start + i for start in range(0, len(rows), batch_size) for i in non_finite_rows(rows[start:start + batch_size])]
+    bad = [
+        start + i
+        for start in range(0, len(rows), batch_size)
+        for i in non_finite_rows(rows[start : start + batch_size])
+    ]
     if bad:
         raise ValueError(
             f"{name} has NaN or infinite values in {describe_rows(bad)}; a faiss index cannot rank them: "
@@ -83,8 +88,9 @@ def _float32(block: Any, similarity_fn_name: str) -> np.ndarray:
 
 def _similarity_fn_name(where: str, similarity_fn_name: str, metric: str | None) -> str:
     """The checked similarity function of an index, from its name or the deprecated ``metric``."""
-    similarity_fn_name = renamed_argument(where, "similarity_fn_name", similarity_fn_name, "metric", metric, "cosine",
-                                          stacklevel=4)
+    similarity_fn_name = renamed_argument(
+        where, "similarity_fn_name", similarity_fn_name, "metric", metric, "cosine", stacklevel=4
+    )
     if similarity_fn_name not in METRICS:
         raise ValueError(f"similarity_fn_name must be one of {METRICS}, got {similarity_fn_name!r}")
     return similarity_fn_name
@@ -99,8 +105,14 @@ class ExactIndex:
     [[0, 1]]
     """
 
-    def __init__(self, embeddings: Any, similarity_fn_name: str = "cosine", chunk_size: int = 50_000, *,
-                 metric: str | None = None) -> None:
+    def __init__(
+        self,
+        embeddings: Any,
+        similarity_fn_name: str = "cosine",
+        chunk_size: int = 50_000,
+        *,
+        metric: str | None = None,
+    ) -> None:
         similarity_fn_name = _similarity_fn_name("ExactIndex", similarity_fn_name, metric)
         self.embeddings, self.similarity_fn_name = _rows(embeddings), similarity_fn_name
         self.chunk_size = positive_int("chunk_size", chunk_size)
@@ -114,8 +126,13 @@ class ExactIndex:
         Corpus rows that are not finite score NaN and rank after every finite row.
         """
         width = min(positive_int("k", k), len(self))
-        hits = semantic_search(_rows(queries, one_allowed=True, name="queries"), self.embeddings, top_k=k,
-                               similarity_fn_name=self.similarity_fn_name, corpus_chunk_size=self.chunk_size)
+        hits = semantic_search(
+            _rows(queries, one_allowed=True, name="queries"),
+            self.embeddings,
+            top_k=k,
+            similarity_fn_name=self.similarity_fn_name,
+            corpus_chunk_size=self.chunk_size,
+        )
         scores = np.array([[hit["score"] for hit in row] for row in hits], dtype=np.float32)
         ids = np.array([[hit["corpus_id"] for hit in row] for row in hits], dtype=np.int64)
         return scores.reshape(len(hits), width), ids.reshape(len(hits), width)
@@ -147,9 +164,18 @@ class FaissIndex:
     [[0]]
     """
 
-    def __init__(self, embeddings: Any, similarity_fn_name: str = "cosine", factory: str = "HNSW32",
-                 train_size: int = 100_000, batch_size: int = 50_000, ef_search: int = 64, nprobe: int = 16, *,
-                 metric: str | None = None) -> None:
+    def __init__(
+        self,
+        embeddings: Any,
+        similarity_fn_name: str = "cosine",
+        factory: str = "HNSW32",
+        train_size: int = 100_000,
+        batch_size: int = 50_000,
+        ef_search: int = 64,
+        nprobe: int = 16,
+        *,
+        metric: str | None = None,
+    ) -> None:
         import faiss
 
         similarity_fn_name = _similarity_fn_name("FaissIndex", similarity_fn_name, metric)
@@ -167,7 +193,7 @@ class FaissIndex:
                 _refuse_non_finite(rows, "embeddings", batch_size)
             self.index.train(_float32(train, similarity_fn_name))
         for start in range(0, len(rows), batch_size):
-            block = rows[start:start + batch_size]
+            block = rows[start : start + batch_size]
             if non_finite_rows(block):
                 _refuse_non_finite(rows, "embeddings", batch_size)
             self.index.add(_float32(block, similarity_fn_name))
@@ -227,8 +253,14 @@ class FaissIndex:
         return index
 
 
-def build_index(embeddings: Any, similarity_fn_name: str = "cosine", kind: str = "auto", *, metric: str | None = None,
-                **options: Any) -> FaissIndex | ExactIndex:
+def build_index(
+    embeddings: Any,
+    similarity_fn_name: str = "cosine",
+    kind: str = "auto",
+    *,
+    metric: str | None = None,
+    **options: Any,
+) -> FaissIndex | ExactIndex:
     """An index over ``embeddings`` with ``search(queries, k) -> (scores, ids)``.
 
     Parameters

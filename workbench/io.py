@@ -12,6 +12,7 @@ Both hold :func:`folder_lock` while they write, so concurrent writers take
 turns; readers that want a consistent view hold the same lock.  Files and
 folders are created with the process's umask, like any other file writer.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -159,8 +160,9 @@ def contained(root: str | os.PathLike, relative: str, what: str) -> Path:
     path = root / relative
     real_root = root.resolve()
     if Path(relative).is_absolute() or not path.resolve().is_relative_to(real_root):
-        raise ValueError(f"{what} {relative!r} points outside the folder {root}; "
-                         "only paths inside the folder are accepted")
+        raise ValueError(
+            f"{what} {relative!r} points outside the folder {root}; only paths inside the folder are accepted"
+        )
     return path
 
 
@@ -174,8 +176,10 @@ def _read_record(target: Path) -> tuple[set[str], set[str], dict[str, str]]:
         return set(), set(), {}
     try:
         record = read_json(file)
-        entries = {kind: {str(contained(target, rel, "a recorded entry").relative_to(target))
-                          for rel in record[kind]} for kind in ("files", "folders")}
+        entries = {
+            kind: {str(contained(target, rel, "a recorded entry").relative_to(target)) for rel in record[kind]}
+            for kind in ("files", "folders")
+        }
         digests = record.get("sha256", {})
         if not isinstance(digests, dict):
             raise TypeError(f"'sha256' is a {type(digests).__name__}, not an object")
@@ -189,7 +193,8 @@ def _read_record(target: Path) -> tuple[set[str], set[str], dict[str, str]]:
 def _write_record(target: Path, files: set[str], folders: set[str], digests: dict[str, str]) -> None:
     record = {
         "about": "files and folders written by sentence-workbench; a later save removes only these",
-        "files": sorted(files), "folders": sorted(folders),
+        "files": sorted(files),
+        "folders": sorted(folders),
     }
     if digests:
         record["sha256"] = dict(sorted(digests.items()))
@@ -214,8 +219,9 @@ def _keep_user_versions(staging: Path, target: Path, keep_edited: Sequence[str])
         new, old = staging / rel, target / rel
         if not new.is_file():
             continue
-        if (old.exists() or old.is_symlink()) and (old.is_symlink() or not old.is_file()
-                                                    or recorded.get(rel) != _sha256(old)):
+        if (old.exists() or old.is_symlink()) and (
+            old.is_symlink() or not old.is_file() or recorded.get(rel) != _sha256(old)
+        ):
             logger.info("keeping %s: it was not written by sentence-workbench, or was edited since", old)
             new.unlink()
             kept.add(rel)
@@ -224,8 +230,9 @@ def _keep_user_versions(staging: Path, target: Path, keep_edited: Sequence[str])
     return digests, kept
 
 
-def save_into(target: str | os.PathLike, write: Callable[[Path], None], last: Sequence[str] = (),
-              keep_edited: Sequence[str] = ()) -> Path:
+def save_into(
+    target: str | os.PathLike, write: Callable[[Path], None], last: Sequence[str] = (), keep_edited: Sequence[str] = ()
+) -> Path:
     """Let ``write`` fill an empty folder, then move what it wrote into ``target``, leaving all else there.
 
     Each file arrives with an atomic rename, so no file is ever half-written;
@@ -248,8 +255,9 @@ def save_into(target: str | os.PathLike, write: Callable[[Path], None], last: Se
     """
     target = Path(target).absolute()
     if target.exists() and not target.is_dir():
-        raise NotADirectoryError(f"cannot save into {target}: it is an existing file, not a folder; "
-                                 "give a new or existing folder")
+        raise NotADirectoryError(
+            f"cannot save into {target}: it is an existing file, not a folder; give a new or existing folder"
+        )
     target.mkdir(parents=True, exist_ok=True)
     with folder_lock(target):
         # No other writer is busy while the lock is held: staging folders found now are stale.
@@ -272,10 +280,14 @@ def _merge(staging: Path, target: Path, last: Sequence[str], digests: dict[str, 
     # Refuse before anything moves when the folder has a file where we need a folder, or the reverse.
     for rel in sorted(folders):
         if (target / rel).exists() and not (target / rel).is_dir():
-            raise FileExistsError(f"cannot save into {target}: {target / rel} is a file, where the model needs a folder")
+            raise FileExistsError(
+                f"cannot save into {target}: {target / rel} is a file, where the model needs a folder"
+            )
     for rel in sorted(files):
         if (target / rel).is_dir() and not (target / rel).is_symlink():
-            raise IsADirectoryError(f"cannot save into {target}: {target / rel} is a folder, where the model writes a file")
+            raise IsADirectoryError(
+                f"cannot save into {target}: {target / rel} is a folder, where the model writes a file"
+            )
     old_files, old_folders, _ = _read_record(target)
     old_files -= kept  # the user's now: never removed
     created = {rel for rel in folders if not (target / rel).is_dir()}
@@ -348,5 +360,7 @@ def read_tensor_file(path: str | os.PathLike) -> Any:
             return load_file(str(path))
         return torch.load(path, map_location="cpu", weights_only=True)
     except (SafetensorError, EOFError, RuntimeError, pickle.UnpicklingError) as err:
-        raise ValueError(f"{path} is damaged or truncated ({type(err).__name__}: {err or 'file ends early'}); "
-                         "save it again or restore it from a good copy") from err
+        raise ValueError(
+            f"{path} is damaged or truncated ({type(err).__name__}: {err or 'file ends early'}); "
+            "save it again or restore it from a good copy"
+        ) from err

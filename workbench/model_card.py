@@ -11,6 +11,7 @@ The card is written through :func:`workbench.io.save_into` with
 library wrote it, is never replaced.  Cards hold no dates, so saving the
 same model twice writes the same bytes.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,18 @@ from typing import Any, Mapping
 
 CARD_NAME = "README.md"
 #: Training settings shown on the card, in this order (keys of ``Trainer.settings``).
-SHOWN_SETTINGS = ("epochs", "steps_per_epoch", "batch_size", "lr", "scheduler", "warmup_steps", "weight_decay",
-                  "max_grad_norm", "precision", "seed")
+SHOWN_SETTINGS = (
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "lr",
+    "scheduler",
+    "warmup_steps",
+    "weight_decay",
+    "max_grad_norm",
+    "precision",
+    "seed",
+)
 
 
 def record_training(trainer: Any, metrics: Mapping[str, float] | None = None, fresh: bool = False) -> None:
@@ -90,12 +101,27 @@ def _base_model(source: str | None) -> str | None:
 
 def _training_lines(record: Mapping[str, Any] | None) -> list[str]:
     if not record:
-        return ["## Training", "", ("Not trained with sentence-workbench in the session that saved it "
-                                    "(the card of the folder it was loaded from, if any, tells more)."), ""]
-    rows = [(o["name"], o["loss"], "streamed" if o["examples"] is None else f"{o['examples']:,}")
-            for o in record["objectives"]]
-    lines = ["## Training", "", f"Trained for {record['steps']:,} of {record['total_steps']:,} steps on:", "",
-             *_table(("objective", "loss", "examples"), rows), ""]
+        return [
+            "## Training",
+            "",
+            (
+                "Not trained with sentence-workbench in the session that saved it "
+                "(the card of the folder it was loaded from, if any, tells more)."
+            ),
+            "",
+        ]
+    rows = [
+        (o["name"], o["loss"], "streamed" if o["examples"] is None else f"{o['examples']:,}")
+        for o in record["objectives"]
+    ]
+    lines = [
+        "## Training",
+        "",
+        f"Trained for {record['steps']:,} of {record['total_steps']:,} steps on:",
+        "",
+        *_table(("objective", "loss", "examples"), rows),
+        "",
+    ]
     settings = record.get("settings") or {}
     if settings:
         lines += [*_table(("setting", "value"), list(settings.items())), ""]
@@ -103,13 +129,28 @@ def _training_lines(record: Mapping[str, Any] | None) -> list[str]:
     if evaluation:
         primary = evaluation.get("primary_metric")
         rows = [(f"**{key}**" if key == primary else key, value) for key, value in evaluation["metrics"].items()]
-        lines += ["## Evaluation", "", f"{evaluation['evaluator']} at step {evaluation['step']:,}"
-                  + (" (primary metric in bold)" if primary else "") + ":", "", *_table(("metric", "value"), rows), ""]
+        lines += [
+            "## Evaluation",
+            "",
+            f"{evaluation['evaluator']} at step {evaluation['step']:,}"
+            + (" (primary metric in bold)" if primary else "")
+            + ":",
+            "",
+            *_table(("metric", "value"), rows),
+            "",
+        ]
     return lines
 
 
-def render_card(kind: str, folder_name: str, facts: list[tuple[str, Any]], base_model: str | None,
-                training: Mapping[str, Any] | None, usage: str, tags: list[str]) -> str:
+def render_card(
+    kind: str,
+    folder_name: str,
+    facts: list[tuple[str, Any]],
+    base_model: str | None,
+    training: Mapping[str, Any] | None,
+    usage: str,
+    tags: list[str],
+) -> str:
     """The Markdown of a card: YAML front matter, the model's facts, usage, training, evaluation, versions."""
     front = ["---", "library_name: sentence-transformers", "tags:", *[f"- {tag}" for tag in tags]]
     if base_model and "(a local folder)" not in base_model:
@@ -117,10 +158,27 @@ def render_card(kind: str, folder_name: str, facts: list[tuple[str, Any]], base_
     front.append("---")
     title = f"{kind} saved by sentence-workbench" + (f", from {base_model}" if base_model else "")
     facts = [("Base model", base_model or "unknown (built from modules)"), *facts]
-    lines = [*front, "", f"# {title}", "", *_table(("", ""), facts), "",
-             "## Usage", "", f"Load it from this folder (`{folder_name}` is its path):", "", "```python", usage,
-             "```", "", *_training_lines(training), "## Framework versions", "",
-             *[f"- {name}: {version}" for name, version in versions().items()], ""]
+    lines = [
+        *front,
+        "",
+        f"# {title}",
+        "",
+        *_table(("", ""), facts),
+        "",
+        "## Usage",
+        "",
+        f"Load it from this folder (`{folder_name}` is its path):",
+        "",
+        "```python",
+        usage,
+        "```",
+        "",
+        *_training_lines(training),
+        "## Framework versions",
+        "",
+        *[f"- {name}: {version}" for name, version in versions().items()],
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -129,31 +187,55 @@ def encoder_card(model: Any, folder_name: str) -> str:
     transformer = model[0] if len(model) else None
     config = getattr(getattr(transformer, "auto_model", None), "config", None)
     source = model.source or getattr(config, "name_or_path", None) or None
-    facts = [("Model type", "SentenceEncoder (bi-encoder: one embedding per text)"),
-             ("Modules", " → ".join(type(m).__name__ for m in model)),
-             ("Max sequence length", model.max_seq_length),
-             ("Output dimension", model.get_sentence_embedding_dimension()),
-             ("Similarity function", model.similarity_fn_name)]
-    usage = (f'from workbench import SentenceEncoder\n\nmodel = SentenceEncoder("{folder_name}")\n'
-             'embeddings = model.encode(["The weather is lovely today.", "It is sunny outside."])\n'
-             "print(model.similarity(embeddings, embeddings))\n\n"
-             "# or, with sentence-transformers:\n"
-             f'# from sentence_transformers import SentenceTransformer; model = SentenceTransformer("{folder_name}")')
-    return render_card("SentenceEncoder", folder_name, facts, _base_model(source), getattr(model, "training_record", None),
-                       usage, ["sentence-transformers", "sentence-similarity", "feature-extraction", "sentence-workbench"])
+    facts = [
+        ("Model type", "SentenceEncoder (bi-encoder: one embedding per text)"),
+        ("Modules", " → ".join(type(m).__name__ for m in model)),
+        ("Max sequence length", model.max_seq_length),
+        ("Output dimension", model.get_sentence_embedding_dimension()),
+        ("Similarity function", model.similarity_fn_name),
+    ]
+    usage = (
+        f'from workbench import SentenceEncoder\n\nmodel = SentenceEncoder("{folder_name}")\n'
+        'embeddings = model.encode(["The weather is lovely today.", "It is sunny outside."])\n'
+        "print(model.similarity(embeddings, embeddings))\n\n"
+        "# or, with sentence-transformers:\n"
+        f'# from sentence_transformers import SentenceTransformer; model = SentenceTransformer("{folder_name}")'
+    )
+    return render_card(
+        "SentenceEncoder",
+        folder_name,
+        facts,
+        _base_model(source),
+        getattr(model, "training_record", None),
+        usage,
+        ["sentence-transformers", "sentence-similarity", "feature-extraction", "sentence-workbench"],
+    )
 
 
 def cross_encoder_card(model: Any, folder_name: str) -> str:
     """The card of a :class:`~workbench.CrossEncoder`."""
-    facts = [("Model type", f"CrossEncoder (scores a pair of texts read together; {type(model.model).__name__})"),
-             ("Outputs", "1 score" if model.num_labels == 1 else ", ".join(model.id2label[i] for i in range(model.num_labels))),
-             ("Activation", type(model.activation_fn).__name__),
-             ("Max length (tokens per pair)", model.max_length)]
-    usage = (f'from workbench import CrossEncoder\n\nmodel = CrossEncoder("{folder_name}")\n'
-             'scores = model.predict([("How old is the sun?", "The sun is 4.6 billion years old.")])\n'
-             'ranking = model.rank("How old is the sun?", ["The sun is 4.6 billion years old.", "Paris is in France."])\n\n'
-             "# or, with sentence-transformers:\n"
-             f'# from sentence_transformers import CrossEncoder; model = CrossEncoder("{folder_name}")')
-    return render_card("CrossEncoder", folder_name, facts, _base_model(model.source),
-                       getattr(model, "training_record", None), usage,
-                       ["sentence-transformers", "cross-encoder", "text-ranking", "sentence-workbench"])
+    facts = [
+        ("Model type", f"CrossEncoder (scores a pair of texts read together; {type(model.model).__name__})"),
+        (
+            "Outputs",
+            "1 score" if model.num_labels == 1 else ", ".join(model.id2label[i] for i in range(model.num_labels)),
+        ),
+        ("Activation", type(model.activation_fn).__name__),
+        ("Max length (tokens per pair)", model.max_length),
+    ]
+    usage = (
+        f'from workbench import CrossEncoder\n\nmodel = CrossEncoder("{folder_name}")\n'
+        'scores = model.predict([("How old is the sun?", "The sun is 4.6 billion years old.")])\n'
+        'ranking = model.rank("How old is the sun?", ["The sun is 4.6 billion years old.", "Paris is in France."])\n\n'
+        "# or, with sentence-transformers:\n"
+        f'# from sentence_transformers import CrossEncoder; model = CrossEncoder("{folder_name}")'
+    )
+    return render_card(
+        "CrossEncoder",
+        folder_name,
+        facts,
+        _base_model(model.source),
+        getattr(model, "training_record", None),
+        usage,
+        ["sentence-transformers", "cross-encoder", "text-ranking", "sentence-workbench"],
+    )

@@ -10,10 +10,33 @@ Example
 >>> models.Pooling(8, pooling_mode_mean_tokens=True).modes
 ('mean',)
 """
+
 from .modules import (
-    BoW, CNN, LSTM, Dense, Normalize, Pooling, StaticEmbedding, Transformer, WeightedLayerPooling, WKPooling,
-    WordEmbeddings, WordWeights,
+    BoW,
+    CNN,
+    LSTM,
+    Dense,
+    Normalize,
+    Pooling,
+    StaticEmbedding,
+    Transformer,
+    WeightedLayerPooling,
+    WKPooling,
+    WordEmbeddings,
+    WordWeights,
 )
 
-__all__ = ["Transformer", "Pooling", "Dense", "Normalize", "WordEmbeddings", "WordWeights", "LSTM", "CNN", "BoW",
-           "WeightedLayerPooling", "WKPooling", "StaticEmbedding"]
+__all__ = [
+    "Transformer",
+    "Pooling",
+    "Dense",
+    "Normalize",
+    "WordEmbeddings",
+    "WordWeights",
+    "LSTM",
+    "CNN",
+    "BoW",
+    "WeightedLayerPooling",
+    "WKPooling",
+    "StaticEmbedding",
+]

@@ -21,6 +21,7 @@ Example
 ...     a = pool.encode(corpus_a)
 ...     b = pool.encode(corpus_b, compute_dtype="int8")
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -39,8 +40,15 @@ from .quantization import check_output_precision
 from .hooks import Progress, progress_hooks
 
 #: ``encode`` options a pool passes on to the workers.
-ENCODE_OPTIONS = ("batch_size", "normalize_embeddings", "compute_dtype", "precision", "prompt", "prompt_name",
-                  "truncate_dim")
+ENCODE_OPTIONS = (
+    "batch_size",
+    "normalize_embeddings",
+    "compute_dtype",
+    "precision",
+    "prompt",
+    "prompt_name",
+    "truncate_dim",
+)
 
 
 def default_devices() -> list[str]:
@@ -96,8 +104,13 @@ class EncodePool:
     ...     emb = pool.encode(sentences, batch_size=64, callbacks=[widget])
     """
 
-    def __init__(self, model: Any, devices: Sequence[str] | None = None, threads_per_worker: int | None = None,
-                 start_timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        model: Any,
+        devices: Sequence[str] | None = None,
+        threads_per_worker: int | None = None,
+        start_timeout: float = 600.0,
+    ) -> None:
         self.devices = list(devices) if devices is not None else default_devices()
         if not self.devices:
             raise ValueError("devices is empty; give at least one, e.g. ['cpu', 'cpu'] or ['cuda:0', 'cuda:1']")
@@ -116,8 +129,11 @@ class EncodePool:
             context = mp.get_context("spawn")
             self._inbox, self._outbox = context.Queue(), context.Queue()
             for device in self.devices:
-                process = context.Process(target=_worker, daemon=True, args=(
-                    str(self._folder / name), device, threads, settings, self._inbox, self._outbox))
+                process = context.Process(
+                    target=_worker,
+                    daemon=True,
+                    args=(str(self._folder / name), device, threads, settings, self._inbox, self._outbox),
+                )
                 process.start()
                 self.processes.append(process)
             for _ in self.processes:
@@ -142,8 +158,15 @@ class EncodePool:
                 if waited >= timeout:
                     raise TimeoutError(f"no worker answered in {timeout:.0f} s") from None
 
-    def encode(self, sentences: Sequence[str], chunk_size: int | None = None, callbacks: Iterable[Any] | None = None,
-               show_progress_bar: bool | None = None, timeout: float = 3600.0, **options: Any) -> np.ndarray:
+    def encode(
+        self,
+        sentences: Sequence[str],
+        chunk_size: int | None = None,
+        callbacks: Iterable[Any] | None = None,
+        show_progress_bar: bool | None = None,
+        timeout: float = 3600.0,
+        **options: Any,
+    ) -> np.ndarray:
         """Embed ``sentences`` on all workers; returns the ``(n, dim)`` array in input order (float32 unless ``precision``).
 
         Parameters
@@ -175,12 +198,13 @@ class EncodePool:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         starts = range(0, len(texts), chunk_size)
         for chunk_id, start in enumerate(starts):
-            self._inbox.put((chunk_id, texts[start:start + chunk_size], options))
+            self._inbox.put((chunk_id, texts[start : start + chunk_size], options))
         results: dict[int, np.ndarray] = {}
         failures: list[tuple[int, str]] = []
         hooks = progress_hooks(show_progress_bar, callbacks)
-        with Progress(hooks, "encode", total=len(texts), unit="sentences",
-                      desc=f"Encoding ({len(self.processes)} processes)") as progress:
+        with Progress(
+            hooks, "encode", total=len(texts), unit="sentences", desc=f"Encoding ({len(self.processes)} processes)"
+        ) as progress:
             # Every chunk is answered, failed ones too, so that nothing is left over for the next call.
             for _ in starts:
                 try:
@@ -195,9 +219,14 @@ class EncodePool:
                     failures.append((chunk_id, payload))
         if failures:
             chunk_id, detail = failures[0]
-            raise RuntimeError(f"{len(failures)} chunk(s) failed in the workers; the first, chunk {chunk_id}:\n{detail}")
-        embeddings = (np.concatenate([results[i] for i in range(len(starts))]).astype(np.float32, copy=False)
-                      if results else np.empty((0, self.dim), dtype=np.float32))
+            raise RuntimeError(
+                f"{len(failures)} chunk(s) failed in the workers; the first, chunk {chunk_id}:\n{detail}"
+            )
+        embeddings = (
+            np.concatenate([results[i] for i in range(len(starts))]).astype(np.float32, copy=False)
+            if results
+            else np.empty((0, self.dim), dtype=np.float32)
+        )
         return embeddings if precision == "float32" else output_codes(embeddings, precision)
 
     def close(self) -> None:
@@ -218,8 +247,13 @@ class EncodePool:
         self.close()
 
 
-def encode_multi_process(model: Any, sentences: Sequence[str], devices: Sequence[str] | None = None,
-                         threads_per_worker: int | None = None, **options: Any) -> np.ndarray:
+def encode_multi_process(
+    model: Any,
+    sentences: Sequence[str],
+    devices: Sequence[str] | None = None,
+    threads_per_worker: int | None = None,
+    **options: Any,
+) -> np.ndarray:
     """Start a pool, encode ``sentences``, stop the pool; options as :meth:`EncodePool.encode`.
 
     Example

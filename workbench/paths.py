@@ -13,6 +13,7 @@ names none.  It is only a fast path: without it, data sets download from
 their public sources.  The test suite, the examples, the benchmarks and the
 notebooks all call it.
 """
+
 from __future__ import annotations
 
 import os

@@ -23,6 +23,7 @@ Example
 >>> [h[0]["corpus_id"] for h in hits]
 [0, 1]
 """
+
 from __future__ import annotations
 
 import warnings
@@ -54,10 +55,13 @@ def check_output_precision(precision: Any) -> str:
 def __getattr__(name: str) -> Any:
     # PRECISIONS named three different things across the library; its old name here warns for one release.
     if name == "PRECISIONS":
-        warnings.warn("workbench.quantization.PRECISIONS is deprecated: use OUTPUT_PRECISIONS",
-                      FutureWarning, stacklevel=2)
+        warnings.warn(
+            "workbench.quantization.PRECISIONS is deprecated: use OUTPUT_PRECISIONS", FutureWarning, stacklevel=2
+        )
         return OUTPUT_PRECISIONS
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
@@ -77,7 +81,9 @@ def _finite_rows(array: np.ndarray, name: str) -> np.ndarray:
     """``array`` when every value is finite: one NaN row would set the bounds of every row's codes."""
     bad = non_finite_rows(array)
     if bad:
-        raise ValueError(f"{name} has NaN or infinite values in {describe_rows(bad)}; only finite embeddings can be quantized")
+        raise ValueError(
+            f"{name} has NaN or infinite values in {describe_rows(bad)}; only finite embeddings can be quantized"
+        )
     return array
 
 
@@ -148,12 +154,16 @@ def quantize_embeddings(
         return (packed.astype(np.int16) - 128).astype(np.int8) if precision == "binary" else packed
     if ranges is None:
         if calibration_embeddings is None and len(array) == 1:
-            raise ValueError(f"cannot take {precision} bounds from a single embedding; give ranges= or "
-                             "calibration_embeddings= from a representative sample")
+            raise ValueError(
+                f"cannot take {precision} bounds from a single embedding; give ranges= or "
+                "calibration_embeddings= from a representative sample"
+            )
         ranges = calibration_ranges(array if calibration_embeddings is None else calibration_embeddings)
     ranges = np.asarray(ranges, dtype=np.float32)
     if ranges.shape != (2, array.shape[1]):
-        raise ValueError(f"ranges must have shape (2, {array.shape[1]}) (min and max per dimension), got {ranges.shape}")
+        raise ValueError(
+            f"ranges must have shape (2, {array.shape[1]}) (min and max per dimension), got {ranges.shape}"
+        )
     # sentence-transformers' levels: 255 steps between the bounds, a dimension without range gets step 1
     low, step = ranges[0], _steps(ranges)
     levels = np.clip(np.floor((array - low) / step), 0, 255)
@@ -275,7 +285,11 @@ def binary_search(
     """
     if precision not in ("binary", "ubinary"):
         raise ValueError(f"binary_search needs binary or ubinary codes, got precision={precision!r}")
-    for name, value in (("top_k", top_k), ("corpus_chunk_size", corpus_chunk_size), ("query_chunk_size", query_chunk_size)):
+    for name, value in (
+        ("top_k", top_k),
+        ("corpus_chunk_size", corpus_chunk_size),
+        ("query_chunk_size", query_chunk_size),
+    ):
         positive_int(name, value)
     if rescore_multiplier < 0:
         raise ValueError(f"rescore_multiplier must be 0 (no rescoring) or more, got {rescore_multiplier}")
@@ -284,20 +298,24 @@ def binary_search(
         raise ValueError(f"corpus_codes must be (n_corpus, bytes), got shape {np.shape(corpus_codes)}")
     dim = queries.shape[1]
     if -(-dim // 8) != corpus_codes.shape[1]:
-        raise ValueError(f"queries have {dim} dimensions, which pack into {-(-dim // 8)} bytes, "
-                         f"but the corpus codes have {corpus_codes.shape[1]} bytes per row")
+        raise ValueError(
+            f"queries have {dim} dimensions, which pack into {-(-dim // 8)} bytes, "
+            f"but the corpus codes have {corpus_codes.shape[1]} bytes per row"
+        )
     query_codes = np.packbits(queries > 0, axis=-1)
     n_corpus = corpus_codes.shape[0]
     keep = min(n_corpus, top_k * max(rescore_multiplier, 1))
     results: list[list[dict[str, float | int]]] = []
     for q_start in range(0, len(queries), query_chunk_size):
-        q_codes = query_codes[q_start:q_start + query_chunk_size]
+        q_codes = query_codes[q_start : q_start + query_chunk_size]
         best_d = np.empty((len(q_codes), 0), dtype=np.int64)
         best_i = np.empty((len(q_codes), 0), dtype=np.int64)
         for c_start in range(0, n_corpus, corpus_chunk_size):
-            chunk = _unsigned(np.asarray(corpus_codes[c_start:c_start + corpus_chunk_size]), precision)
+            chunk = _unsigned(np.asarray(corpus_codes[c_start : c_start + corpus_chunk_size]), precision)
             d = np.concatenate([best_d, hamming_distances(q_codes, chunk)], axis=1)
-            i = np.concatenate([best_i, np.broadcast_to(np.arange(c_start, c_start + len(chunk)), (len(q_codes), len(chunk)))], axis=1)
+            i = np.concatenate(
+                [best_i, np.broadcast_to(np.arange(c_start, c_start + len(chunk)), (len(q_codes), len(chunk)))], axis=1
+            )
             if d.shape[1] > keep:
                 # ties on the distance go to the lower id, so that chunking cannot change the result
                 part = np.argpartition(d * n_corpus + i, keep - 1, axis=1)[:, :keep]

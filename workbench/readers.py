@@ -4,6 +4,7 @@ Example
 -------
 >>> from workbench.readers import STSBenchmarkDataReader, NLIDataReader, LabelSentenceReader, InputExample
 """
+
 from .compat import InputExample, LabelSentenceReader, NLIDataReader, STSBenchmarkDataReader
 
 __all__ = ["InputExample", "STSBenchmarkDataReader", "NLIDataReader", "LabelSentenceReader"]

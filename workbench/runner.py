@@ -38,6 +38,7 @@ True
 >>> doubled.get(layer.parameters(), build) is first      # the optimizer step dropped it
 False
 """
+
 from __future__ import annotations
 
 import copy
@@ -121,7 +122,9 @@ def weights_loaded(module: nn.Module, incompatible_keys: Any) -> None:
 _OPTIMIZER_HOOK = register_optimizer_step_post_hook(_after_optimizer_step)
 
 
-def forward_batches(model: nn.Module, batches: Iterable[tuple[Any, dict[str, Any]]]) -> Iterator[tuple[Any, dict[str, Any]]]:
+def forward_batches(
+    model: nn.Module, batches: Iterable[tuple[Any, dict[str, Any]]]
+) -> Iterator[tuple[Any, dict[str, Any]]]:
     """``(idx, model(features))`` for each ``(idx, features)`` of ``batches``, in order.
 
     A model whose ``concurrent_batches`` is above 1 (the onnxruntime runner,
@@ -182,5 +185,6 @@ def modules_for(encoder: nn.Module, compute_dtype: str, backend: str = "torch") 
 
         def build() -> nn.Module:
             return copy.deepcopy(encoder).to(torch.bfloat16)
+
     cache = _CACHES.setdefault(encoder, {}).setdefault(key, Derived())
     return cache.get(params, build)

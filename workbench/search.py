@@ -13,6 +13,7 @@ Example
 >>> [hit["corpus_id"] for hit in hits[0]]
 [0, 1]
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,9 @@ def _best(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     NaN first): a corpus row that encoded to NaN must not top every query.
     They keep their value, so a caller still sees them for what they are.
     """
-    rank = torch.where(torch.isfinite(scores), scores, torch.tensor(float("-inf"), dtype=scores.dtype, device=scores.device))
+    rank = torch.where(
+        torch.isfinite(scores), scores, torch.tensor(float("-inf"), dtype=scores.dtype, device=scores.device)
+    )
     order = rank.topk(min(k, scores.shape[1]), dim=1).indices
     return scores.gather(1, order), order
 
@@ -83,9 +86,9 @@ def _top_k(
     # running (scores, ids) per query chunk; None until the first corpus chunk
     best: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(starts)
     for c_start in range(0, corpus.shape[0], corpus_chunk_size):
-        chunk = as_matrix(corpus[c_start:c_start + corpus_chunk_size]).to(queries.device)
+        chunk = as_matrix(corpus[c_start : c_start + corpus_chunk_size]).to(queries.device)
         for b, q_start in enumerate(starts):
-            scores = score(queries[q_start:q_start + query_chunk_size], chunk)
+            scores = score(queries[q_start : q_start + query_chunk_size], chunk)
             top_scores, top_ids = _best(scores, k)
             top_ids += c_start
             if best[b] is not None:
@@ -150,8 +153,17 @@ def semantic_search(
     [[{'corpus_id': 0, 'score': 1.0}, {'corpus_id': 2, 'score': 0.75}]]
     """
     _check_positive(top_k=top_k, query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
-    score = get_similarity(renamed_argument("semantic_search", "similarity_fn_name", similarity_fn_name,
-                                            "score_function", score_function, "cosine", stacklevel=4))
+    score = get_similarity(
+        renamed_argument(
+            "semantic_search",
+            "similarity_fn_name",
+            similarity_fn_name,
+            "score_function",
+            score_function,
+            "cosine",
+            stacklevel=4,
+        )
+    )
     queries = as_matrix(query_embeddings)
     corpus = _corpus_rows(corpus_embeddings)
     check_dimensions(queries.shape, corpus.shape, ("query_embeddings", "corpus_embeddings"))
@@ -187,12 +199,25 @@ def rerank_hits(hits: Sequence[dict[str, Any]], scores: Sequence[float]) -> list
     bad = {i for i, v in enumerate(values) if not math.isfinite(v)}
     if bad:
         first = min(bad)
-        logger.warning("%d of the %d new scores are not finite (first: hit %d, corpus_id %s); they rank last",
-                       len(bad), len(values), first, hits[first].get("corpus_id"))
+        logger.warning(
+            "%d of the %d new scores are not finite (first: hit %d, corpus_id %s); they rank last",
+            len(bad),
+            len(values),
+            first,
+            hits[first].get("corpus_id"),
+        )
     order = sorted(range(len(hits)), key=lambda i: (-values[i] if i not in bad else math.inf, i))
-    return [{"corpus_id": hits[i]["corpus_id"], "rank": rank, "score": values[i], "first_rank": i + 1,
-             "first_score": float(hits[i]["score"]), "movement": i + 1 - rank}
-            for rank, i in enumerate(order, start=1)]
+    return [
+        {
+            "corpus_id": hits[i]["corpus_id"],
+            "rank": rank,
+            "score": values[i],
+            "first_rank": i + 1,
+            "first_score": float(hits[i]["score"]),
+            "movement": i + 1 - rank,
+        }
+        for rank, i in enumerate(order, start=1)
+    ]
 
 
 def rerank(
@@ -225,11 +250,19 @@ def rerank(
     if not hits:
         return []
     pairs = [(query, corpus[hit["corpus_id"]]) for hit in hits]
-    scores = np.asarray(cross_encoder.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar,
-                                              **({"callbacks": callbacks} if callbacks is not None else {})))
+    scores = np.asarray(
+        cross_encoder.predict(
+            pairs,
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            **({"callbacks": callbacks} if callbacks is not None else {}),
+        )
+    )
     if scores.shape != (len(pairs),):
-        raise ValueError(f"{type(cross_encoder).__name__}.predict returned shape {scores.shape} for {len(pairs)} "
-                         "pairs; reranking needs one score per pair (a model with one output)")
+        raise ValueError(
+            f"{type(cross_encoder).__name__}.predict returned shape {scores.shape} for {len(pairs)} "
+            "pairs; reranking needs one score per pair (a model with one output)"
+        )
     return rerank_hits(hits, scores.tolist())[:top_k]
 
 
@@ -280,14 +313,23 @@ def paraphrase_mining_embeddings(
     [(0, 1), (1, 2)]
     """
     _check_positive(top_k=top_k, max_pairs=max_pairs, chunk_size=chunk_size, corpus_chunk_size=corpus_chunk_size)
-    score = get_similarity(renamed_argument("paraphrase_mining_embeddings", "similarity_fn_name", similarity_fn_name,
-                                            "score_function", score_function, "cosine", stacklevel=4))
+    score = get_similarity(
+        renamed_argument(
+            "paraphrase_mining_embeddings",
+            "similarity_fn_name",
+            similarity_fn_name,
+            "score_function",
+            score_function,
+            "cosine",
+            stacklevel=4,
+        )
+    )
     corpus = _corpus_rows(embeddings)
     n = corpus.shape[0]
     best = _BestPairs(n, max_pairs)
     with Progress(hooks, "paraphrase_mining", total=n, unit="embeddings") as progress:
         for start in range(0, n, chunk_size):
-            queries = as_matrix(corpus[start:start + chunk_size])
+            queries = as_matrix(corpus[start : start + chunk_size])
             # one extra neighbour because an item is usually its own best match
             scores, ids = _top_k(queries, corpus, top_k + 1, score, chunk_size, corpus_chunk_size)
             own = torch.arange(start, start + len(queries))

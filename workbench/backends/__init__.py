@@ -8,6 +8,7 @@
   settings (compute_dtype, backend, truncate_dim) by embedding cosine, STSb
   Spearman and SciFact top-10 overlap, next to their speed.
 """
+
 from .fidelity import Setting, fidelity_report
 from .onnx import OnnxTransformer, export_onnx, onnx_modules
 

@@ -18,6 +18,7 @@ Example
 >>> fidelity_report(model, {}, {"compute_dtype": "int8"}, {"truncate_dim": 128},
 ...                 scifact_docs=1000)                                              # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import time
@@ -61,7 +62,9 @@ class Setting:
         if isinstance(value, Setting):
             return value
         if not isinstance(value, Mapping):
-            raise TypeError(f"a setting is a Setting or a dict such as {{'compute_dtype': 'int8'}}, got {type(value).__name__}")
+            raise TypeError(
+                f"a setting is a Setting or a dict such as {{'compute_dtype': 'int8'}}, got {type(value).__name__}"
+            )
         unknown = set(value) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown setting key(s) {sorted(unknown)}; accepted: {sorted(cls.__dataclass_fields__)}")
@@ -112,8 +115,9 @@ def use_backend(model: Any, backend: str) -> Iterator[Any]:
         model.backend = previous
 
 
-def scifact_evaluator(docs: int | None = None, queries: int | None = None, batch_size: int = 32,
-                      **kwargs: Any) -> InformationRetrievalEvaluator:
+def scifact_evaluator(
+    docs: int | None = None, queries: int | None = None, batch_size: int = 32, **kwargs: Any
+) -> InformationRetrievalEvaluator:
     """An :class:`InformationRetrievalEvaluator` (cosine, nDCG@10 first) on SciFact's test queries, maybe shrunk.
 
     Parameters
@@ -144,8 +148,9 @@ def scifact_evaluator(docs: int | None = None, queries: int | None = None, batch
             break
         corpus.setdefault(doc, text)
     kwargs.setdefault("score_functions", ("cosine",))
-    return InformationRetrievalEvaluator({q: data.queries[q] for q in kept}, corpus, relevant,
-                                         name="scifact", batch_size=batch_size, **kwargs)
+    return InformationRetrievalEvaluator(
+        {q: data.queries[q] for q in kept}, corpus, relevant, name="scifact", batch_size=batch_size, **kwargs
+    )
 
 
 def _stsb_pairs(split: str, limit: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
@@ -227,30 +232,51 @@ def fidelity_report(
         # Exports, sessions and low-precision copies are made on first use; keep that out of the timing.
         encoder.encode(sentences[:batch_size], batch_size=batch_size, show_progress_bar=False)
         started = time.perf_counter()
-        emb = np.asarray(encoder.encode(sentences, batch_size=batch_size, callbacks=callbacks,
-                                        show_progress_bar=False), dtype=np.float32)
+        emb = np.asarray(
+            encoder.encode(sentences, batch_size=batch_size, callbacks=callbacks, show_progress_bar=False),
+            dtype=np.float32,
+        )
         speed = len(sentences) / max(time.perf_counter() - started, 1e-9)
         rho = float(spearmanr(_cosines(emb[left], emb[right]), gold).statistic)
         base_emb = emb if base_emb is None else base_emb
         base_speed = speed if base_speed is None else base_speed
         same_width = emb.shape[1] == base_emb.shape[1]
         cos = _cosines(emb, base_emb) if same_width else np.full(len(emb), np.nan)
-        row = {**{k: v for k, v in asdict(setting).items() if k != "name"}, "setting": setting.label,
-               "dim": emb.shape[1], "sentences_per_s": speed, "speedup": speed / base_speed,
-               "mean_cosine": float(cos.mean()), "min_cosine": float(cos.min()), "stsb_spearman": rho}
+        row = {
+            **{k: v for k, v in asdict(setting).items() if k != "name"},
+            "setting": setting.label,
+            "dim": emb.shape[1],
+            "sentences_per_s": speed,
+            "speedup": speed / base_speed,
+            "mean_cosine": float(cos.mean()),
+            "min_cosine": float(cos.min()),
+            "stsb_spearman": rho,
+        }
         if ir is not None:
             hits = ir.search(encoder)["cosine"]
             ranked = [[ir.corpus_ids[i] for _, i in query_hits] for query_hits in hits]
             base_ranked = ranked if base_ranked is None else base_ranked
             metrics = retrieval_metrics(ranked, [ir.qrels[q] for q in ir.query_ids], **ir.cutoffs)
             row["scifact_ndcg@10"] = metrics["ndcg@10"]
-            row[f"top{top_k}_overlap"] = float(np.mean(
-                [len(set(a[:top_k]) & set(b[:top_k])) / top_k for a, b in zip(ranked, base_ranked)]))
+            row[f"top{top_k}_overlap"] = float(
+                np.mean([len(set(a[:top_k]) & set(b[:top_k])) / top_k for a, b in zip(ranked, base_ranked)])
+            )
         rows.append(row)
     report = pd.DataFrame(rows)
     report["stsb_delta"] = report["stsb_spearman"] - report["stsb_spearman"].iloc[0]
-    columns = ["setting", "backend", "compute_dtype", "truncate_dim", "dim", "sentences_per_s", "speedup",
-               "mean_cosine", "min_cosine", "stsb_spearman", "stsb_delta"]
+    columns = [
+        "setting",
+        "backend",
+        "compute_dtype",
+        "truncate_dim",
+        "dim",
+        "sentences_per_s",
+        "speedup",
+        "mean_cosine",
+        "min_cosine",
+        "stsb_spearman",
+        "stsb_delta",
+    ]
     if ir is not None:
         report["ndcg_retained"] = report["scifact_ndcg@10"] / report["scifact_ndcg@10"].iloc[0]
         columns += ["scifact_ndcg@10", "ndcg_retained", f"top{top_k}_overlap"]

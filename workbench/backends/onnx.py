@@ -25,6 +25,7 @@ Example
 >>> export_onnx(model, "int8").name                                    # doctest: +SKIP
 'model-int8.onnx'
 """
+
 from __future__ import annotations
 
 import copy
@@ -61,7 +62,6 @@ EXPORT_RECORD = "export.json"
 _TRACE_TEXTS = ["an export", "a longer sentence, so that the batch has padding to mask"]
 
 
-
 def _require_onnxruntime() -> Any:
     try:
         import onnxruntime
@@ -89,8 +89,11 @@ def _transformer(encoder: nn.Module) -> Transformer:
 
 def _trace_batch(transformer: Transformer) -> dict[str, torch.Tensor]:
     """A padded batch for tracing (straight from the tokenizer: ``tokenize`` would spend its one truncation warning)."""
-    return dict(transformer.tokenizer(_TRACE_TEXTS, padding=True, truncation=True,
-                                      max_length=transformer.max_seq_length, return_tensors="pt"))
+    return dict(
+        transformer.tokenizer(
+            _TRACE_TEXTS, padding=True, truncation=True, max_length=transformer.max_seq_length, return_tensors="pt"
+        )
+    )
 
 
 def _input_names(transformer: Transformer) -> list[str]:
@@ -149,8 +152,14 @@ def _export_float32(transformer: Transformer, path: Path) -> None:
         # conditions become constants; the check below is what tells a good export.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _TokenEmbeddings(model, names).eval(), inputs, str(path), input_names=names,
-            output_names=["token_embeddings"], dynamic_axes=axes, opset_version=OPSET, dynamo=False,
+            _TokenEmbeddings(model, names).eval(),
+            inputs,
+            str(path),
+            input_names=names,
+            output_names=["token_embeddings"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
         )
         expected = model(**features, return_dict=True).last_hidden_state
     session = _session(path, torch.device("cpu"))
@@ -158,8 +167,10 @@ def _export_float32(transformer: Transformer, path: Path) -> None:
     mask = features["attention_mask"].bool()
     error = float(np.abs(got[mask.numpy()] - expected[mask].numpy()).max())
     if error > 1e-3:
-        raise RuntimeError(f"the ONNX export of {type(model).__name__} differs from PyTorch by {error:.2g} "
-                           "on a padded batch; this architecture does not export cleanly, use backend='torch'")
+        raise RuntimeError(
+            f"the ONNX export of {type(model).__name__} differs from PyTorch by {error:.2g} "
+            "on a padded batch; this architecture does not export cleanly, use backend='torch'"
+        )
 
 
 def _quantize(source: Path, target: Path) -> None:
@@ -224,8 +235,13 @@ def export_onnx(encoder: nn.Module, compute_dtype: str = "float32") -> Path:
             _export_float32(transformer, tmp / FILES["float32"])
         if compute_dtype == "int8" and not (tmp / FILES["int8"]).is_file():  # never write into a linked file
             _quantize(tmp / FILES["float32"], tmp / FILES["int8"])
-        return {"source": str(getattr(encoder, "source", None)), "digest": digest,
-                "inputs": _input_names(transformer), "opset": OPSET, "export_version": EXPORT_VERSION}
+        return {
+            "source": str(getattr(encoder, "source", None)),
+            "digest": digest,
+            "inputs": _input_names(transformer),
+            "opset": OPSET,
+            "export_version": EXPORT_VERSION,
+        }
 
     # The record lists each file's size: an export cut short (disk full, killed) is made again.
     cached_folder(folder, EXPORT_RECORD, build, usable=lambda info: wanted in info["files"])
@@ -291,8 +307,7 @@ class OnnxTransformer(nn.Module):
         self.concurrent_batches = concurrency(self.target)[0]
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
-        inputs = {name: features[name].detach().cpu().numpy().astype(np.int64, copy=False)
-                  for name in self.input_names}
+        inputs = {name: features[name].detach().cpu().numpy().astype(np.int64, copy=False) for name in self.input_names}
         (tokens,) = self.session.run(["token_embeddings"], inputs)
         features["token_embeddings"] = torch.from_numpy(tokens).to(self.target)
         return features

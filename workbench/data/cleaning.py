@@ -11,6 +11,7 @@ Example
 >>> clean_news_snippet("Stocks rise (Reuters) Reuters - Apple &lt;AAPL.O&gt; shares rose.")
 'Stocks rise Apple shares rose.'
 """
+
 from __future__ import annotations
 
 import html
@@ -60,7 +61,7 @@ def clean_newsgroup_message(text: str, line_break: str | None = None) -> str:
     elif not line_break:
         raise ValueError("line_break must be a non-empty string (or None to find it), got ''")
     head, _, body = text.partition(line_break * 2)  # the headers end at the first empty line
-    subject = next((line[len("Subject:"):] for line in head.split(line_break) if line.startswith("Subject:")), "")
+    subject = next((line[len("Subject:") :] for line in head.split(line_break) if line.startswith("Subject:")), "")
     kept = [re.sub(r"^\s*(re:\s*)*", "", subject, flags=re.IGNORECASE)]
     for line in body.split(line_break):
         if line.rstrip() == "--":  # the signature follows

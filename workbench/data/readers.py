@@ -29,6 +29,7 @@ Example
 >>> dev[0].texts, dev[0].label  # doctest: +SKIP
 (['A man with a hard hat is dancing.', 'A man wearing a hard hat is dancing.'], 1.0)
 """
+
 from __future__ import annotations
 
 import csv
@@ -143,9 +144,7 @@ def _rows(
                 )
             continue
         if len(fields) != len(names):
-            raise DataFormatError(
-                f"{path}, line {lineno}: expected {len(names)} fields {names}, found {len(fields)}"
-            )
+            raise DataFormatError(f"{path}, line {lineno}: expected {len(names)} fields {names}, found {len(fields)}")
         yield lineno, dict(zip(names, fields))
     if names is None:
         raise DataFormatError(f"{path}: empty file; expected {expected}")
@@ -153,8 +152,13 @@ def _rows(
 
 def _csv_rows(path: PathLike, expected: str, delimiter: str, encoding: str) -> Iterator[tuple[int, list[str]]]:
     # csv wants the raw lines, line ends included, to read quoted line breaks.
-    reader = csv.reader((line for _, line in _decoded(path, expected, encoding)),
-                        delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+    reader = csv.reader(
+        (line for _, line in _decoded(path, expected, encoding)),
+        delimiter=delimiter,
+        quotechar='"',
+        doublequote=True,
+        strict=True,
+    )
     try:
         for fields in reader:
             yield reader.line_num, fields
@@ -169,14 +173,15 @@ def _convert(convert: Callable[[str], Any], value: str, path: PathLike, lineno: 
         raise DataFormatError(f"{path}, line {lineno}: {what} {value!r} is not a valid {convert.__name__}") from None
 
 
-def _number(value: str, path: PathLike, lineno: int, what: str,
-            scale: tuple[str, float, float] | None = None) -> float:
+def _number(value: str, path: PathLike, lineno: int, what: str, scale: tuple[str, float, float] | None = None) -> float:
     """``value`` as a finite float, within ``scale`` (name, low, high) when given; else a :class:`DataFormatError`."""
     number = _convert(float, value, path, lineno, what)
     if not math.isfinite(number):
         raise DataFormatError(f"{path}, line {lineno}: {what} {value!r} is not a finite number")
     if scale is not None and not scale[1] <= number <= scale[2]:
-        raise DataFormatError(f"{path}, line {lineno}: {what} {value!r} is outside the {scale[0]} {scale[1]:g}..{scale[2]:g}")
+        raise DataFormatError(
+            f"{path}, line {lineno}: {what} {value!r} is outside the {scale[0]} {scale[1]:g}..{scale[2]:g}"
+        )
     return number
 
 
@@ -245,8 +250,14 @@ def read_stsb_multi_mt(path: PathLike, normalize: bool = False) -> list[Example]
     >>> rows[0].label  # doctest: +SKIP
     5.0
     """
-    rows = _rows(path, "an stsb-multi-mt CSV such as stsb-de-dev.csv", ("sentence1", "sentence2", "score"),
-                 header=False, quoted=True, delimiter=",")
+    rows = _rows(
+        path,
+        "an stsb-multi-mt CSV such as stsb-de-dev.csv",
+        ("sentence1", "sentence2", "score"),
+        header=False,
+        quoted=True,
+        delimiter=",",
+    )
     return [Example([r["sentence1"], r["sentence2"]], _score(r["score"], path, n, normalize)) for n, r in rows]
 
 
@@ -265,7 +276,9 @@ def read_sts17(path: PathLike, track: str | None = None, normalize: bool = False
     >>> len(read_sts17("sts17/sts17-crosslingual.tsv", "en-de"))  # doctest: +SKIP
     250
     """
-    rows = list(_rows(path, "the joined STS17 TSV (sts17-crosslingual.tsv)", ("track", "sentence1", "sentence2", "score")))
+    rows = list(
+        _rows(path, "the joined STS17 TSV (sts17-crosslingual.tsv)", ("track", "sentence1", "sentence2", "score"))
+    )
     wanted = None if track is None else _match_track(track, dict.fromkeys(r["track"] for _, r in rows), path)
     return [
         Example([r["sentence1"], r["sentence2"]], _score(r["score"], path, n, normalize), r["track"])
@@ -280,7 +293,8 @@ def _match_track(track: str, names: Iterable[str], path: PathLike) -> str:
     if track in names:
         return track
     hits = [
-        name for name in names
+        name
+        for name in names
         if track in name.split(".") or track == "-".join(reversed(name.split(".")[-1].split("-")))
     ]
     if len(hits) != 1:
@@ -332,7 +346,9 @@ def read_sts_pairs(input_path: PathLike, gold_path: PathLike | None = None, norm
         elif len(fields) == 3:
             score, where = fields[2], input_path
         else:
-            raise DataFormatError(f"{input_path}, line {n}: no score column; pass its gold file (STS.gs.*) as gold_path")
+            raise DataFormatError(
+                f"{input_path}, line {n}: no score column; pass its gold file (STS.gs.*) as gold_path"
+            )
         if score.strip():
             examples.append(Example(fields[:2], _score(score, where, n, normalize)))
     return examples
@@ -349,9 +365,13 @@ def iter_sts_jsonl(path: PathLike, split: str | None = None, normalize: bool = F
     >>> next(iter_sts_jsonl("test.jsonl.gz", "test")).label  # doctest: +SKIP
     2.5
     """
-    rows = _jsonl(path, 'STS pairs as JSON lines with "sentence1", "sentence2", "score"', ("sentence1", "sentence2", "score"))
+    rows = _jsonl(
+        path, 'STS pairs as JSON lines with "sentence1", "sentence2", "score"', ("sentence1", "sentence2", "score")
+    )
     for n, row in rows:
-        yield Example([row["sentence1"], row["sentence2"]], _score(str(row["score"]), path, n, normalize), f"{split}-{n}")
+        yield Example(
+            [row["sentence1"], row["sentence2"]], _score(str(row["score"]), path, n, normalize), f"{split}-{n}"
+        )
 
 
 def read_sts17_files(folder: PathLike, track: str | None = None, normalize: bool = False) -> list[Example]:
@@ -367,7 +387,7 @@ def read_sts17_files(folder: PathLike, track: str | None = None, normalize: bool
     250
     """
     folder = Path(folder)
-    inputs = {p.name[len("STS.input."):-len(".txt")]: p for p in sorted(folder.glob("STS.input.*.txt"))}
+    inputs = {p.name[len("STS.input.") : -len(".txt")]: p for p in sorted(folder.glob("STS.input.*.txt"))}
     if not inputs:
         raise FileNotFoundError(f"missing files {folder}/STS.input.*.txt: expected the SemEval-2017 STS test files")
     wanted = inputs if track is None else [_match_track(track, inputs, folder)]
@@ -434,7 +454,9 @@ def iter_snli_jsonl(path: PathLike) -> Iterator[Example]:
             continue
         label = NLI_LABELS.get(row["gold_label"])
         if label is None:
-            raise DataFormatError(f"{path}, line {n}: gold_label {row['gold_label']!r} is not one of {list(NLI_LABELS)} or '-'")
+            raise DataFormatError(
+                f"{path}, line {n}: gold_label {row['gold_label']!r} is not one of {list(NLI_LABELS)} or '-'"
+            )
         yield Example([row["sentence1"], row["sentence2"]], label, str(row.get("pairID", n)))
 
 
@@ -495,8 +517,9 @@ def iter_parallel_files(*paths: PathLike) -> Iterator[Example]:
     """
     if len(paths) < 2:
         raise ValueError("iter_parallel_files needs at least two line-aligned files")
-    streams = [_lines(p, "a text file with one sentence per line, aligned with " + ", ".join(map(str, paths)))
-               for p in paths]
+    streams = [
+        _lines(p, "a text file with one sentence per line, aligned with " + ", ".join(map(str, paths))) for p in paths
+    ]
     for lines in zip_longest(*streams):
         if None in lines:
             ended = [str(p) for p, line in zip(paths, lines) if line is None]
@@ -570,7 +593,9 @@ def _jsonl(path: PathLike, expected: str, required: tuple[str, ...] = ("_id",)) 
             raise DataFormatError(f"{path}, line {n}: not valid JSON ({err})") from None
         if not isinstance(obj, dict) or any(key not in obj for key in required):
             keys = ", ".join(json.dumps(key) for key in required)
-            raise DataFormatError(f"{path}, line {n}: expected a JSON object with {'an' if len(required) == 1 else 'the keys'} {keys}")
+            raise DataFormatError(
+                f"{path}, line {n}: expected a JSON object with {'an' if len(required) == 1 else 'the keys'} {keys}"
+            )
         yield n, obj
 
 
@@ -601,7 +626,9 @@ def read_beir(folder: PathLike, split: str = "test") -> BeirData:
     folder = Path(folder)
     corpus_path = next((p for p in (folder / "corpus.jsonl", folder / "corpus.jsonl.gz") if p.is_file()), None)
     if corpus_path is None:
-        raise FileNotFoundError(f"missing file {folder}/corpus.jsonl: expected a BEIR corpus (corpus.jsonl or corpus.jsonl.gz)")
+        raise FileNotFoundError(
+            f"missing file {folder}/corpus.jsonl: expected a BEIR corpus (corpus.jsonl or corpus.jsonl.gz)"
+        )
     return read_beir_files(corpus_path, folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv")
 
 
@@ -617,8 +644,7 @@ def read_beir_files(corpus: PathLike, queries: PathLike, qrels: PathLike) -> Bei
     """
     corpus_texts = dict(iter_beir_corpus(corpus))
     query_texts = {
-        str(q["_id"]): q.get("text") or ""
-        for _, q in _jsonl(queries, 'BEIR queries (JSON lines with "_id", "text")')
+        str(q["_id"]): q.get("text") or "" for _, q in _jsonl(queries, 'BEIR queries (JSON lines with "_id", "text")')
     }
     relevant: dict[str, set[str]] = {}
     for n, row in _rows(qrels, "BEIR qrels (query-id, corpus-id, score)", ("query-id", "corpus-id", "score")):
@@ -836,7 +862,9 @@ def read_senteval(folder: PathLike, task: str) -> SentEvalTask:
         splits = {split: _read_sst2(root / f"sentiment-{split}") for split in ("train", "dev", "test")}
         return SentEvalTask(name, splits, ("negative", "positive"), kfold=None)
     if name == "TREC":
-        splits = {split: _read_trec(root / file) for split, file in (("train", "train_5500.label"), ("test", "TREC_10.label"))}
+        splits = {
+            split: _read_trec(root / file) for split, file in (("train", "train_5500.label"), ("test", "TREC_10.label"))
+        }
         return SentEvalTask(name, splits, TREC_CLASSES, kfold=10)
     splits = {split: _read_mrpc(root / f"msr_paraphrase_{split}.txt") for split in ("train", "test")}
     return SentEvalTask(name, splits, ("not paraphrase", "paraphrase"), kfold=10, metrics=("accuracy", "f1"))
@@ -866,6 +894,8 @@ def _read_trec(path: Path) -> list[Example]:
 def _read_mrpc(path: Path) -> list[Example]:
     columns = ("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String")
     return [
-        Example([r["#1 String"], r["#2 String"]], _binary(r["Quality"], path, n, "Quality"), f"{r['#1 ID']}-{r['#2 ID']}")
+        Example(
+            [r["#1 String"], r["#2 String"]], _binary(r["Quality"], path, n, "Quality"), f"{r['#1 ID']}-{r['#2 ID']}"
+        )
         for n, r in _rows(path, "an MRPC TSV (msr_paraphrase_*.txt)", columns)
     ]

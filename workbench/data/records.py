@@ -1,4 +1,5 @@
 """The record every reader returns and every trainer and evaluator consumes."""
+
 from __future__ import annotations
 
 import math

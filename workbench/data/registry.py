@@ -25,6 +25,7 @@ Example
 >>> len(test)  # doctest: +SKIP
 1379
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -145,8 +146,9 @@ def dataset_path(name: str, file: str | None = None, hooks: Hooks | None = None)
 def _registered(name: str, wanted: dict[str, dict[str, Any]], rel: str, hooks: Hooks | None) -> Path:
     """``rel`` from the data folder, the cache, or the registered URLs of the files ``wanted`` under it."""
     if not wanted:
-        raise DataSourceError(rel, [f"registered files: data set {name!r} registers none under {rel} "
-                                    "(it comes from its sources only)"])
+        raise DataSourceError(
+            rel, [f"registered files: data set {name!r} registers none under {rel} (it comes from its sources only)"]
+        )
     tried = []
     folder = data_dir()
     if folder is None:
@@ -157,8 +159,10 @@ def _registered(name: str, wanted: dict[str, dict[str, Any]], rel: str, hooks: H
         missing = [key for key in wanted if not (root / key).is_file()]
         if not missing:
             return root / rel
-        tried.append(f"{'data folder' if root == folder else 'cache'} {root}: lacks {missing[0]}"
-                     + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+        tried.append(
+            f"{'data folder' if root == folder else 'cache'} {root}: lacks {missing[0]}"
+            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+        )
     cache = roots[-1]
     for key, spec in wanted.items():
         target = cache / key
@@ -190,7 +194,9 @@ def _fill(name: str, template: str, values: dict[str, Any], entry: dict[str, Any
     fields = dict.fromkeys(f for _, f, _, _ in string.Formatter().parse(template) if f)
     missing = [f for f in fields if values.get(f) is None]
     if missing:
-        choices = {f: list(entry.get({"lang": "languages", "split": "splits", "task": "tasks"}[f], ())) for f in missing}
+        choices = {
+            f: list(entry.get({"lang": "languages", "split": "splits", "task": "tasks"}[f], ())) for f in missing
+        }
         raise ValueError(f"load_dataset({name!r}) needs {', '.join(f'{f}=...' for f in missing)}; choices: {choices}")
     return template.format(**values)
 
@@ -312,8 +318,9 @@ def _source_file(name: str, entry: dict[str, Any], spec: dict[str, Any], hooks: 
     return fetch_file(spec, hooks)
 
 
-def _from_sources(name: str, entry: dict[str, Any], split: str | None, hooks: Hooks | None,
-                  tried: list[str], **kwargs: Any) -> Any:
+def _from_sources(
+    name: str, entry: dict[str, Any], split: str | None, hooks: Hooks | None, tried: list[str], **kwargs: Any
+) -> Any:
     """Read the data set from the first of its reader sources that can be fetched."""
     splits = [split] if split is not None else list(entry.get("splits", ()))
     for source in entry.get("sources", []):

@@ -33,6 +33,7 @@ Example
 >>> mirrored_url("https://sbert.net/datasets/AllNLI.tsv.gz", base="https://mirror.example/data")
 'https://mirror.example/data/sbert.net/datasets/AllNLI.tsv.gz'
 """
+
 from __future__ import annotations
 
 import gzip
@@ -156,8 +157,10 @@ def pin_download(url: str, sha256: str | None = None) -> str:
     records = trusted_downloads()
     if sha256 is None:
         if url not in records:
-            raise KeyError(f"{url} has no recorded download to pin; pass sha256=... or download it first "
-                           f"(recorded: {sorted(records)})")
+            raise KeyError(
+                f"{url} has no recorded download to pin; pass sha256=... or download it first "
+                f"(recorded: {sorted(records)})"
+            )
         sha256 = records[url]["sha256"]
     if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
         raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
@@ -172,8 +175,12 @@ def _check_trust(url: str, path: Path) -> None:
     digest = sha256_file(path)
     record = records.get(url)
     if record is None:
-        records[url] = {"sha256": digest, "size": path.stat().st_size,
-                        "first_seen": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pinned": False}
+        records[url] = {
+            "sha256": digest,
+            "size": path.stat().st_size,
+            "first_seen": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "pinned": False,
+        }
         write_json(_trust_path(), records)
         logger.info("trusting %s on first use: sha256 %s recorded in %s", url, digest, _trust_path())
     elif record["sha256"] != digest:
@@ -184,7 +191,8 @@ def _check_trust(url: str, path: Path) -> None:
             f"{path}\nTo refuse anything but the recorded bytes, call "
             f"workbench.data.sources.pin_download({url!r}); to accept the new bytes, delete its entry in "
             f"{_trust_path()}.",
-            UntrustedDownloadWarning, stacklevel=4,
+            UntrustedDownloadWarning,
+            stacklevel=4,
         )
 
 
@@ -200,8 +208,9 @@ class _AnnounceSize(Callback):
     def on_progress_begin(self, event: Event) -> None:
         total = event.get("total")
         if total and total >= LARGE_BYTES:
-            logger.warning("downloading %s: %.1f MB from %s", event.task.removeprefix("download "),
-                           total / 2**20, self.url)
+            logger.warning(
+                "downloading %s: %.1f MB from %s", event.task.removeprefix("download "), total / 2**20, self.url
+            )
 
 
 def _download_hooks(hooks: Hooks | None, url: str) -> Hooks:
@@ -282,8 +291,10 @@ def fetch_url(
         if md5 is not None:
             digest = hashlib.md5(dest.read_bytes(), usedforsecurity=False).hexdigest()
             if digest != md5.lower():
-                raise ChecksumError(f"checksum mismatch for {dest.name} (from {source}): expected md5 {md5.lower()}, "
-                                    f"got {digest}; the file was deleted")
+                raise ChecksumError(
+                    f"checksum mismatch for {dest.name} (from {source}): expected md5 {md5.lower()}, "
+                    f"got {digest}; the file was deleted"
+                )
     except (ArchiveError, ChecksumError):
         dest.unlink(missing_ok=True)
         raise
@@ -292,8 +303,9 @@ def fetch_url(
     return dest
 
 
-def fetch_hub_file(repo_id: str, filename: str, revision: str, repo_type: str = "dataset",
-                   hooks: Hooks | None = None) -> Path:
+def fetch_hub_file(
+    repo_id: str, filename: str, revision: str, repo_type: str = "dataset", hooks: Hooks | None = None
+) -> Path:
     """Download one file of a hub repository at ``revision`` into the cache, checked against the hub's hash.
 
     The hub publishes each file's hash as its ETag: the SHA-256 for LFS
@@ -310,8 +322,9 @@ def fetch_hub_file(repo_id: str, filename: str, revision: str, repo_type: str = 
 
     endpoint = os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT
     url = hf_hub_url(repo_id, filename, repo_type=repo_type, revision=revision, endpoint=endpoint)
-    dest = downloads_dir() / _url_path(hf_hub_url(repo_id, filename, repo_type=repo_type, revision=revision,
-                                                  endpoint=HUB_ENDPOINT))
+    dest = downloads_dir() / _url_path(
+        hf_hub_url(repo_id, filename, repo_type=repo_type, revision=revision, endpoint=HUB_ENDPOINT)
+    )
     if dest.is_file():
         return dest
     try:
@@ -329,8 +342,10 @@ def fetch_hub_file(repo_id: str, filename: str, revision: str, repo_type: str = 
             data = dest.read_bytes()
             blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
             if blob != etag:
-                raise ChecksumError(f"checksum mismatch for {filename} (from {url}): the hub's git hash is {etag}, "
-                                    f"the bytes hash to {blob}; the file was deleted")
+                raise ChecksumError(
+                    f"checksum mismatch for {filename} (from {url}): the hub's git hash is {etag}, "
+                    f"the bytes hash to {blob}; the file was deleted"
+                )
     except (ArchiveError, ChecksumError):
         dest.unlink(missing_ok=True)
         raise

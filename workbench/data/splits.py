@@ -6,6 +6,7 @@ it is tested on.  :func:`disjoint_split` puts whole groups of duplicates on
 one side; :func:`duplicate_retrieval` turns the pairs of one side into a
 search task (ask one question of a group, find the others).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -91,8 +92,9 @@ def disjoint_split(pairs: Iterable[Example], test_fraction: float, seed: int = 0
     return DisjointSplit(train, test, dropped)
 
 
-def duplicate_retrieval(pairs: Iterable[Example], max_queries: int | None = None,
-                        max_corpus: int | None = None) -> BeirData:
+def duplicate_retrieval(
+    pairs: Iterable[Example], max_queries: int | None = None, max_corpus: int | None = None
+) -> BeirData:
     """A retrieval task from duplicate pairs: ask one text of each group of duplicates, find the others.
 
     Every text of ``pairs`` is a document except the asked ones (a query
@@ -124,12 +126,13 @@ def duplicate_retrieval(pairs: Iterable[Example], max_queries: int | None = None
     documents = [text for text in texts if text not in asked_set]
     if max_corpus is not None and len(documents) > max_corpus:
         others = [text for text in documents if text not in relevant_texts]
-        keep = relevant_texts | set(others[:max(max_corpus - len(relevant_texts), 0)])
+        keep = relevant_texts | set(others[: max(max_corpus - len(relevant_texts), 0)])
         documents = [text for text in documents if text in keep]
     doc_id = {text: f"d{i}" for i, text in enumerate(documents)}
     queries = {f"q{i}": text for i, text in enumerate(asked)}
-    relevant = {f"q{i}": {doc_id[t] for t in members[groups[text]] if t != text and t in doc_id}
-                for i, text in enumerate(asked)}
+    relevant = {
+        f"q{i}": {doc_id[t] for t in members[groups[text]] if t != text and t in doc_id} for i, text in enumerate(asked)
+    }
     if not queries or not all(relevant.values()):
         raise ValueError("the pairs hold no group of two or more duplicates (positive pairs) to search for")
     return BeirData({d: text for text, d in doc_id.items()}, queries, relevant)

@@ -28,6 +28,7 @@ Traceback (most recent call last):
 ...
 workbench.data.readers.DataFormatError: the table (a DataFrame) has no column 'anser' (did you mean 'answer'?); its columns: 'question', 'answer', 'score'
 """
+
 from __future__ import annotations
 
 import difflib
@@ -42,8 +43,15 @@ from .readers import DataFormatError
 from .records import Example, Label
 
 #: File suffixes read as tables, and the format each means.
-TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-                 ".parquet": "parquet", ".pq": "parquet"}
+TABLE_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 #: Compression suffixes pandas undoes by itself (not for Parquet, which compresses inside).
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")
 #: Column names read as the label when no mapping is given (sentence-transformers' convention).
@@ -121,9 +129,11 @@ def read_table(source: Any, format: str | None = None) -> pd.DataFrame:
     if isinstance(source, (str, os.PathLike)):
         fmt = format or table_format(source)
         if fmt is None:
-            raise DataFormatError(f"{source} is not a table file; accepted: "
-                                  f"{', '.join(TABLE_FORMATS)} (CSV, TSV and JSON lines also compressed: "
-                                  f"{', '.join(COMPRESSIONS)})")
+            raise DataFormatError(
+                f"{source} is not a table file; accepted: "
+                f"{', '.join(TABLE_FORMATS)} (CSV, TSV and JSON lines also compressed: "
+                f"{', '.join(COMPRESSIONS)})"
+            )
         if not Path(source).is_file():
             raise FileNotFoundError(f"no table file at {source}")
     elif hasattr(source, "read"):
@@ -131,8 +141,10 @@ def read_table(source: Any, format: str | None = None) -> pd.DataFrame:
             raise ValueError("reading a table from an open file needs format= 'csv', 'tsv', 'jsonl' or 'parquet'")
         fmt = format
     else:
-        raise TypeError(f"a table must be a pandas DataFrame, a datasets.Dataset or the path of a "
-                        f"{'/'.join(sorted(set(TABLE_FORMATS.values())))} file, got {type(source).__name__}")
+        raise TypeError(
+            f"a table must be a pandas DataFrame, a datasets.Dataset or the path of a "
+            f"{'/'.join(sorted(set(TABLE_FORMATS.values())))} file, got {type(source).__name__}"
+        )
     readers = {
         # Only empty cells are missing: a text "NA" or "null" is a text.
         "csv": lambda: pd.read_csv(source, keep_default_na=False, na_values=[""]),
@@ -153,8 +165,10 @@ def _dataset_frame(dataset: Any) -> pd.DataFrame:
     if name == "DatasetDict" or hasattr(dataset, "keys") and not hasattr(dataset, "to_pandas"):
         raise TypeError(f"a {name} holds several splits {list(dataset.keys())}; give one, e.g. dataset['train']")
     if not hasattr(dataset, "to_pandas"):
-        raise TypeError(f"a {name} (a streamed dataset) cannot be read as a table; load it without "
-                        "streaming=True, or take rows with dataset.take(n) and Dataset.from_list")
+        raise TypeError(
+            f"a {name} (a streamed dataset) cannot be read as a table; load it without "
+            "streaming=True, or take rows with dataset.take(n) and Dataset.from_list"
+        )
     return dataset.to_pandas()
 
 
@@ -205,8 +219,14 @@ class Table(Sequence[Example]):
     ([1, 0, 1, 0], 1)
     """
 
-    def __init__(self, source: Any, texts: str | Sequence[str] | None = None, label: str | None = None,
-                 format: str | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        source: Any,
+        texts: str | Sequence[str] | None = None,
+        label: str | None = None,
+        format: str | None = None,
+        name: str | None = None,
+    ) -> None:
         self.source = name or describe(source)
         frame = read_table(source, format)
         if texts is None and label is None:
@@ -241,25 +261,33 @@ class Table(Sequence[Example]):
     def _text_values(self, column: str) -> list[str]:
         values = self.frame[column]
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            raise DataFormatError(f"{self.source}: column {column!r} holds numbers ({values.dtype}), not texts; "
-                                  f"the text columns must hold sentences; columns: {_listed(self.frame.columns)}")
+            raise DataFormatError(
+                f"{self.source}: column {column!r} holds numbers ({values.dtype}), not texts; "
+                f"the text columns must hold sentences; columns: {_listed(self.frame.columns)}"
+            )
         missing = np.flatnonzero(values.isna().to_numpy())
         if len(missing):
-            raise DataFormatError(f"{self.source}: column {column!r} has {len(missing)} empty cell(s), at rows "
-                                  f"{_rows(missing)}; fill or drop them (e.g. frame.dropna(subset=[{column!r}]))")
+            raise DataFormatError(
+                f"{self.source}: column {column!r} has {len(missing)} empty cell(s), at rows "
+                f"{_rows(missing)}; fill or drop them (e.g. frame.dropna(subset=[{column!r}]))"
+            )
         wrong = [i for i, value in enumerate(values) if not isinstance(value, str)]
         if wrong:
             bad = values.iloc[wrong[0]]
-            raise DataFormatError(f"{self.source}: column {column!r} must hold texts, but rows {_rows(wrong)} do not "
-                                  f"(row {wrong[0]} is a {type(bad).__name__}: {bad!r:.60})")
+            raise DataFormatError(
+                f"{self.source}: column {column!r} must hold texts, but rows {_rows(wrong)} do not "
+                f"(row {wrong[0]} is a {type(bad).__name__}: {bad!r:.60})"
+            )
         return values.tolist()
 
     def _label_values(self, column: str) -> list[Label]:
         values = self.frame[column]
         missing = np.flatnonzero(values.isna().to_numpy())
         if len(missing):
-            raise DataFormatError(f"{self.source}: label column {column!r} has {len(missing)} empty cell(s), "
-                                  f"at rows {_rows(missing)}; every row needs a label (or give label=None)")
+            raise DataFormatError(
+                f"{self.source}: label column {column!r} has {len(missing)} empty cell(s), "
+                f"at rows {_rows(missing)}; every row needs a label (or give label=None)"
+            )
         if pd.api.types.is_bool_dtype(values):
             return [int(v) for v in values]
         if not pd.api.types.is_numeric_dtype(values):
@@ -270,8 +298,10 @@ class Table(Sequence[Example]):
                 return [_plain(v) for v in values]
         bad = np.flatnonzero(~np.isfinite(values.to_numpy(dtype=np.float64)))
         if len(bad):
-            raise DataFormatError(f"{self.source}: label column {column!r} has {len(bad)} non-finite value(s) "
-                                  f"(NaN or infinite), at rows {_rows(bad)}")
+            raise DataFormatError(
+                f"{self.source}: label column {column!r} has {len(bad)} non-finite value(s) "
+                f"(NaN or infinite), at rows {_rows(bad)}"
+            )
         return [_plain(v) for v in values]
 
     # ------------------------------------------------------------------ the sequence
@@ -308,12 +338,15 @@ class Table(Sequence[Example]):
         return self._subset(order[n_test:]), self._subset(order[:n_test])
 
     def _subset(self, rows: np.ndarray) -> "Table":
-        return Table(self.frame.iloc[np.sort(rows)], self.text_columns, self.label_column,
-                     name=f"{self.source} ({len(rows)} of its {len(self)} rows)")
+        return Table(
+            self.frame.iloc[np.sort(rows)],
+            self.text_columns,
+            self.label_column,
+            name=f"{self.source} ({len(rows)} of its {len(self)} rows)",
+        )
 
     def __repr__(self) -> str:
-        return (f"Table({self.source!r}, {len(self)} rows, texts={self.text_columns}, "
-                f"label={self.label_column!r})")
+        return f"Table({self.source!r}, {len(self)} rows, texts={self.text_columns}, label={self.label_column!r})"
 
 
 def _plain(value: Any) -> Label:
@@ -325,8 +358,9 @@ def _listed(columns: Any) -> str:
     return ", ".join(repr(c) for c in columns) or "(none)"
 
 
-def examples_from_table(source: Any, texts: str | Sequence[str] | None = None, label: str | None = None,
-                        format: str | None = None) -> list[Example]:
+def examples_from_table(
+    source: Any, texts: str | Sequence[str] | None = None, label: str | None = None, format: str | None = None
+) -> list[Example]:
     """The rows of a table as a list of :class:`Example` (see :class:`Table` for the mapping).
 
     Example
@@ -351,8 +385,10 @@ def texts_from_table(source: Any, column: str | None = None, format: str | None 
     if column is None:
         columns = list(frame.columns)
         if "text" not in columns and len(columns) != 1:
-            raise ValueError(f"{describe(source)} has several columns and none is called 'text'; "
-                             f"name the text column (one of {_listed(columns)})")
+            raise ValueError(
+                f"{describe(source)} has several columns and none is called 'text'; "
+                f"name the text column (one of {_listed(columns)})"
+            )
         column = "text" if "text" in columns else columns[0]
     return Table(frame, [column], name=describe(source)).column(column)
 

@@ -21,6 +21,7 @@ Example
 >>> with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client:   # doctest: +SKIP
 ...     emb = encode_dask(model, sentences, client=client, chunk_size=5000)
 """
+
 from __future__ import annotations
 
 import os
@@ -90,14 +91,19 @@ class _Pickled:
             return self._model
 
 
-def _encode_chunk(shipped: _Pickled, texts: list[str], options: dict[str, Any], threads: int | None,
-                  path: str | None) -> Any:
+def _encode_chunk(
+    shipped: _Pickled, texts: list[str], options: dict[str, Any], threads: int | None, path: str | None
+) -> Any:
     """Runs on a worker: the chunk's embeddings, or their count and the file's checksum once written to ``path``."""
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    emb = shipped.get().encode(texts, show_progress_bar=False, convert_to_numpy=True, **options).astype(np.float32, copy=False)
+    emb = (
+        shipped.get()
+        .encode(texts, show_progress_bar=False, convert_to_numpy=True, **options)
+        .astype(np.float32, copy=False)
+    )
     if path is None:
         return emb
     tmp = f"{path}.tmp-{os.getpid()}.npy"
@@ -114,15 +120,29 @@ def _client(client: Any, n_workers: int) -> Iterator[Any]:
     if client is not None:
         yield client
         return
-    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as local:
+    with (
+        distributed.LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as local,
+    ):
         yield local
 
 
-def _run(model: Encoder, texts: list[str], client: Any, chunk_size: int, folder: Path | None,
-         threads_per_task: int | None = None, n_workers: int = 2, callbacks: Iterable[Any] | None = None,
-         show_progress_bar: bool | None = None, skip: Collection[int] = (),
-         record: Callable[[int, str], None] | None = None, **options: Any) -> dict[int, Any]:
+def _run(
+    model: Encoder,
+    texts: list[str],
+    client: Any,
+    chunk_size: int,
+    folder: Path | None,
+    threads_per_task: int | None = None,
+    n_workers: int = 2,
+    callbacks: Iterable[Any] | None = None,
+    show_progress_bar: bool | None = None,
+    skip: Collection[int] = (),
+    record: Callable[[int, str], None] | None = None,
+    **options: Any,
+) -> dict[int, Any]:
     """Encode the chunks of ``texts`` but those in ``skip``: arrays, or shards in ``folder`` given to ``record``."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
@@ -133,8 +153,10 @@ def _run(model: Encoder, texts: list[str], client: Any, chunk_size: int, folder:
     starts = list(range(0, len(texts), chunk_size))
     hooks = progress_hooks(show_progress_bar, callbacks)
     results: dict[int, Any] = {}
-    with Progress(hooks, "encode", total=len(texts), unit="sentences", desc="Encoding (dask)") as progress, \
-            _client(client, n_workers) as active:
+    with (
+        Progress(hooks, "encode", total=len(texts), unit="sentences", desc="Encoding (dask)") as progress,
+        _client(client, n_workers) as active,
+    ):
         remote_model = active.scatter(_Pickled(model), broadcast=True, hash=False)
         futures = {}
         for i, start in enumerate(starts):
@@ -143,8 +165,15 @@ def _run(model: Encoder, texts: list[str], client: Any, chunk_size: int, folder:
                 results[i] = path
                 progress.update(min(chunk_size, len(texts) - start), skipped=True)
                 continue
-            future = active.submit(_encode_chunk, remote_model, texts[start:start + chunk_size], options, threads,
-                                   None if path is None else str(path), pure=False)
+            future = active.submit(
+                _encode_chunk,
+                remote_model,
+                texts[start : start + chunk_size],
+                options,
+                threads,
+                None if path is None else str(path),
+                pure=False,
+            )
             futures[future] = (i, path)
         for future in distributed.as_completed(futures):
             i, path = futures[future]
@@ -173,13 +202,17 @@ def _finished_shards(folder: Path, settings: dict[str, Any], inputs: list[str], 
     if not manifest.exists():
         present = [_shard(folder, i) for i in range(len(inputs)) if _shard(folder, i).exists()]
         if present:
-            raise FileExistsError(f"{present[0]} exists but {MANIFEST_NAME} does not, so it was not written by "
-                                  "encode_dask_shards; it is left alone: move it away or use another output_path")
+            raise FileExistsError(
+                f"{present[0]} exists but {MANIFEST_NAME} does not, so it was not written by "
+                "encode_dask_shards; it is left alone: move it away or use another output_path"
+            )
         return {}
     previous = read_json(manifest)
     if not isinstance(previous, dict) or not {"n", "chunk_size"} <= set(previous):
-        raise FileExistsError(f"{manifest} was not written by encode_dask_shards; it is left alone: "
-                              "move it away or use another output_path")
+        raise FileExistsError(
+            f"{manifest} was not written by encode_dask_shards; it is left alone: "
+            "move it away or use another output_path"
+        )
     if restart:  # the earlier run's shards go, so that none is taken for one of this run's
         for i in range(-(-previous["n"] // max(1, previous["chunk_size"]))):
             _shard(folder, i).unlink(missing_ok=True)
@@ -189,14 +222,21 @@ def _finished_shards(folder: Path, settings: dict[str, Any], inputs: list[str], 
     finished = {int(i): digest for i, digest in previous["outputs"].items()}
     changed = sorted(i for i in finished if previous["inputs"][i] != inputs[i])
     if changed:
-        refuse_resume(folder, [f"the input differs in {chunk_lines(changed, size, n)}, "
-                               "which the earlier run already encoded"])
-    good = {i: digest for i, digest in finished.items()
-            if _shard(folder, i).exists() and hash_file(_shard(folder, i)) == digest}
+        refuse_resume(
+            folder, [f"the input differs in {chunk_lines(changed, size, n)}, which the earlier run already encoded"]
+        )
+    good = {
+        i: digest
+        for i, digest in finished.items()
+        if _shard(folder, i).exists() and hash_file(_shard(folder, i)) == digest
+    }
     damaged = sorted(i for i in set(finished) - set(good) if _shard(folder, i).exists())
     if damaged:
-        warnings.warn(f"{folder}: the shards of {len(damaged)} chunks ({chunk_lines(damaged, size, n)}) do not "
-                      "match the checksums recorded when they were written; encoding them again", stacklevel=3)
+        warnings.warn(
+            f"{folder}: the shards of {len(damaged)} chunks ({chunk_lines(damaged, size, n)}) do not "
+            "match the checksums recorded when they were written; encoding them again",
+            stacklevel=3,
+        )
     return good
 
 
@@ -241,16 +281,27 @@ def encode_dask(
     precision = options.pop("precision", "float32")
     check_output_precision(precision)
     texts = check_texts(sentences)
-    results = _run(model, texts, client, chunk_size, None, threads_per_task, n_workers, callbacks,
-                   show_progress_bar, **options)
-    embeddings = (np.concatenate([results[i] for i in range(len(results))]) if results
-                  else np.empty((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32))
+    results = _run(
+        model, texts, client, chunk_size, None, threads_per_task, n_workers, callbacks, show_progress_bar, **options
+    )
+    embeddings = (
+        np.concatenate([results[i] for i in range(len(results))])
+        if results
+        else np.empty((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
+    )
     return embeddings if precision == "float32" else output_codes(embeddings, precision)
 
 
 @accepts_renamed(output_dir="output_path")
-def encode_dask_shards(model: Encoder, sentences: Sequence[str], output_path: str | os.PathLike, client: Any = None,
-                       chunk_size: int = 10_000, restart: bool = False, **options: Any) -> list[Path]:
+def encode_dask_shards(
+    model: Encoder,
+    sentences: Sequence[str],
+    output_path: str | os.PathLike,
+    client: Any = None,
+    chunk_size: int = 10_000,
+    restart: bool = False,
+    **options: Any,
+) -> list[Path]:
     """Like :func:`encode_dask`, but every worker writes its chunks as ``.npy`` shards into ``output_path``.
 
     ``output_path`` must be reachable by every worker (a shared file system for
@@ -274,25 +325,33 @@ def encode_dask_shards(model: Encoder, sentences: Sequence[str], output_path: st
     """
     if options.get("precision", "float32") != "float32":
         # Codes calibrated shard by shard would mean different things in different shards.
-        raise ValueError(f"precision={options['precision']!r}: shards are written as float32; quantize the joined "
-                         "embeddings with workbench.quantization.quantize_embeddings and one set of ranges")
+        raise ValueError(
+            f"precision={options['precision']!r}: shards are written as float32; quantize the joined "
+            "embeddings with workbench.quantization.quantize_embeddings and one set of ranges"
+        )
     texts = check_texts(sentences)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     folder = Path(output_path).absolute()
     folder.mkdir(parents=True, exist_ok=True)
-    settings = {"n": len(texts), "chunk_size": chunk_size,
-                "model": {"source": getattr(model, "source", None), **model_fingerprint(model)},
-                "options": {k: repr(v) for k, v in sorted(options.items()) if k not in RUN_OPTIONS}}
-    inputs = [hash_texts(texts[start:start + chunk_size]) for start in range(0, len(texts), chunk_size)]
+    settings = {
+        "n": len(texts),
+        "chunk_size": chunk_size,
+        "model": {"source": getattr(model, "source", None), **model_fingerprint(model)},
+        "options": {k: repr(v) for k, v in sorted(options.items()) if k not in RUN_OPTIONS},
+    }
+    inputs = [hash_texts(texts[start : start + chunk_size]) for start in range(0, len(texts), chunk_size)]
     outputs = _finished_shards(folder, settings, inputs, restart)
 
     def save(chunk_id: int | None = None, digest: str = "") -> None:
         """Write the manifest, with a newly written shard's checksum when one is given."""
         if chunk_id is not None:
             outputs[chunk_id] = digest
-        write_json(folder / MANIFEST_NAME, settings | {"format": MANIFEST_FORMAT, "inputs": inputs,
-                                                       "outputs": {str(i): outputs[i] for i in sorted(outputs)}})
+        write_json(
+            folder / MANIFEST_NAME,
+            settings
+            | {"format": MANIFEST_FORMAT, "inputs": inputs, "outputs": {str(i): outputs[i] for i in sorted(outputs)}},
+        )
 
     save()
     results = _run(model, texts, client, chunk_size, folder, skip=set(outputs), record=save, **options)

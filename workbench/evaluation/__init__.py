@@ -11,6 +11,7 @@ Example
 >>> sts.primary_metric
 'sts-dev_spearman_cosine'
 """
+
 from .base import Evaluator
 from .binary_classification import BinaryClassificationEvaluator
 from .cross_encoder_classification import CrossEncoderClassificationEvaluator

@@ -18,6 +18,7 @@ Example
 >>> Norm("demo", main_metric="norm")(LookupEncoder({"a": [1.0, 1.0, 1.0, 1.0]}))
 {'demo_norm': 2.0}
 """
+
 from __future__ import annotations
 
 import csv
@@ -117,26 +118,42 @@ class Evaluator:
         if self.main_metric not in raw:
             raise KeyError(f"{type(self).__name__} computed {sorted(raw)} but not its main metric {self.main_metric!r}")
         metrics = {self.key(k): float(v) for k, v in raw.items()}
-        logger.info("%s (epoch %d, steps %d): %s = %.4f", self.name, epoch, steps,
-                    self.primary_metric, metrics[self.primary_metric])
+        logger.info(
+            "%s (epoch %d, steps %d): %s = %.4f",
+            self.name,
+            epoch,
+            steps,
+            self.primary_metric,
+            metrics[self.primary_metric],
+        )
         if output_path is not None:
             append_csv_row(Path(output_path) / self.csv_file, {"epoch": epoch, "steps": steps, **raw})
         return metrics
 
     def encode(self, model: Encoder, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
         """``model.encode`` with this evaluator's batch size, as a numpy array."""
-        embeddings = np.asarray(model.encode(
-            list(sentences), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False, **kwargs
-        ))
+        embeddings = np.asarray(
+            model.encode(
+                list(sentences), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False, **kwargs
+            )
+        )
         if embeddings.ndim != 2 or len(embeddings) != len(sentences):  # else an IndexError far from the cause
-            raise ValueError(f"{type(model).__name__}.encode returned an array of shape {embeddings.shape} for "
-                             f"{len(sentences)} sentences; expected one row per sentence, shape ({len(sentences)}, dim)")
+            raise ValueError(
+                f"{type(model).__name__}.encode returned an array of shape {embeddings.shape} for "
+                f"{len(sentences)} sentences; expected one row per sentence, shape ({len(sentences)}, dim)"
+            )
         return embeddings
 
     def predict(self, model: Any, pairs: Sequence[tuple[str, str]], **kwargs: Any) -> np.ndarray:
         """A cross-encoder's ``model.predict`` with this evaluator's batch size and callbacks, as a numpy array."""
-        scores = model.predict(list(pairs), batch_size=self.batch_size, convert_to_numpy=True,
-                               show_progress_bar=False, callbacks=self.callbacks or None, **kwargs)
+        scores = model.predict(
+            list(pairs),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+            callbacks=self.callbacks or None,
+            **kwargs,
+        )
         return np.asarray(scores)
 
     def encode_columns(self, model: Encoder, *columns: Sequence[str]) -> list[np.ndarray]:
@@ -168,8 +185,9 @@ class Evaluator:
         return cls.from_examples(examples, **kwargs)
 
     @classmethod
-    def from_table(cls, source: Any, texts: str | Sequence[str] | None = None, label: str | None = None,
-                   **kwargs: Any) -> "Evaluator":
+    def from_table(
+        cls, source: Any, texts: str | Sequence[str] | None = None, label: str | None = None, **kwargs: Any
+    ) -> "Evaluator":
         """Build from a table's rows through a column mapping (see :class:`~workbench.data.Table`).
 
         ``source`` is a DataFrame, a ``datasets.Dataset`` or a CSV/TSV/JSONL/Parquet
@@ -205,8 +223,15 @@ class ColumnsEvaluator(Evaluator):
     #: What one row is called in the error for no rows.
     rows_name: ClassVar[str] = "rows"
 
-    def __init__(self, texts: Sequence[Sequence[str]], labels: Sequence[Any] | None, main_metric: str, name: str,
-                 batch_size: int, callbacks: Iterable[Any] | None) -> None:
+    def __init__(
+        self,
+        texts: Sequence[Sequence[str]],
+        labels: Sequence[Any] | None,
+        main_metric: str,
+        name: str,
+        batch_size: int,
+        callbacks: Iterable[Any] | None,
+    ) -> None:
         lengths = dict(zip(self.columns, texts))
         if self.labels_name is not None:
             lengths[self.labels_name] = labels

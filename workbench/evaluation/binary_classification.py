@@ -1,4 +1,5 @@
 """Pair classification (duplicate / not duplicate) by thresholding a similarity."""
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
@@ -111,11 +112,24 @@ class BinaryClassificationEvaluator(LabelledPairsEvaluator):
     1.0
     """
 
-    def __init__(self, sentences1: Sequence[str], sentences2: Sequence[str], labels: Sequence[int],
-                 main_similarity: str = "cosine", name: str = "binary", batch_size: int = 32,
-                 callbacks: Iterable[Any] | None = None) -> None:
-        super().__init__((sentences1, sentences2), labels, main_similarity_metric(main_similarity, "{}_ap"),
-                         name, batch_size, callbacks)
+    def __init__(
+        self,
+        sentences1: Sequence[str],
+        sentences2: Sequence[str],
+        labels: Sequence[int],
+        main_similarity: str = "cosine",
+        name: str = "binary",
+        batch_size: int = 32,
+        callbacks: Iterable[Any] | None = None,
+    ) -> None:
+        super().__init__(
+            (sentences1, sentences2),
+            labels,
+            main_similarity_metric(main_similarity, "{}_ap"),
+            name,
+            batch_size,
+            callbacks,
+        )
         bad = sorted({repr(label) for label in labels if label not in (0, 1)})
         if bad:
             raise ValueError(f"labels must be 0 or 1 (or True/False), got {', '.join(bad[:5])}")
@@ -126,13 +140,15 @@ class BinaryClassificationEvaluator(LabelledPairsEvaluator):
         for sim, scores in self.similarities(model).items():
             accuracy, accuracy_threshold = best_accuracy(scores, self.labels)
             f1, precision, recall, f1_threshold = best_f1(scores, self.labels)
-            metrics.update({
-                f"{sim}_accuracy": accuracy,
-                f"{sim}_accuracy_threshold": accuracy_threshold,
-                f"{sim}_f1": f1,
-                f"{sim}_precision": precision,
-                f"{sim}_recall": recall,
-                f"{sim}_f1_threshold": f1_threshold,
-                f"{sim}_ap": float(average_precision_score(self.labels, scores)),
-            })
+            metrics.update(
+                {
+                    f"{sim}_accuracy": accuracy,
+                    f"{sim}_accuracy_threshold": accuracy_threshold,
+                    f"{sim}_f1": f1,
+                    f"{sim}_precision": precision,
+                    f"{sim}_recall": recall,
+                    f"{sim}_f1_threshold": f1_threshold,
+                    f"{sim}_ap": float(average_precision_score(self.labels, scores)),
+                }
+            )
         return metrics

@@ -1,4 +1,5 @@
 """Classification quality of a cross-encoder: binary (thresholded score) or multi-class (argmax)."""
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
@@ -41,10 +42,19 @@ class CrossEncoderClassificationEvaluator(CrossEncoderPairsEvaluator):
     (1.0, 'dup_ap')
     """
 
-    def __init__(self, sentence_pairs: Sequence[Sequence[str]], labels: Sequence[int], name: str = "cross-classification",
-                 batch_size: int = 32, callbacks: Iterable[Any] | None = None) -> None:
-        bad = [label for label in labels if isinstance(label, bool) or not isinstance(label, (int, np.integer))
-               or label < 0]
+    def __init__(
+        self,
+        sentence_pairs: Sequence[Sequence[str]],
+        labels: Sequence[int],
+        name: str = "cross-classification",
+        batch_size: int = 32,
+        callbacks: Iterable[Any] | None = None,
+    ) -> None:
+        bad = [
+            label
+            for label in labels
+            if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0
+        ]
         if bad:
             raise TypeError(f"labels must be class ids (integers >= 0), got e.g. {bad[0]!r}")
         self.binary = set(int(label) for label in labels) <= {0, 1}
@@ -58,12 +68,20 @@ class CrossEncoderClassificationEvaluator(CrossEncoderPairsEvaluator):
             scores = scores if num_labels == 1 else scores[:, 1]
             accuracy, accuracy_threshold = best_accuracy(scores, self.labels)
             f1, precision, recall, f1_threshold = best_f1(scores, self.labels)
-            return {"accuracy": accuracy, "accuracy_threshold": accuracy_threshold, "f1": f1, "precision": precision,
-                    "recall": recall, "f1_threshold": f1_threshold,
-                    "ap": float(average_precision_score(self.labels, scores))}
+            return {
+                "accuracy": accuracy,
+                "accuracy_threshold": accuracy_threshold,
+                "f1": f1,
+                "precision": precision,
+                "recall": recall,
+                "f1_threshold": f1_threshold,
+                "ap": float(average_precision_score(self.labels, scores)),
+            }
         if num_labels < 2 or self.labels.max() >= num_labels:
-            raise ValueError(f"the labels are class ids up to {int(self.labels.max())} but the model has "
-                             f"{num_labels} output(s); a multi-class task needs one output per class")
+            raise ValueError(
+                f"the labels are class ids up to {int(self.labels.max())} but the model has "
+                f"{num_labels} output(s); a multi-class task needs one output per class"
+            )
         predicted = self.predict(model, self.sentence_pairs).argmax(axis=1)
         metrics = {"accuracy": float((predicted == self.labels).mean())}
         for average in ("macro", "micro", "weighted"):

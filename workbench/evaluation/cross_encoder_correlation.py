@@ -1,4 +1,5 @@
 """Correlation between a cross-encoder's pair scores and gold similarity scores (STS)."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, Iterable, Sequence
@@ -16,8 +17,15 @@ class CrossEncoderPairsEvaluator(Evaluator):
     #: What the subclass calls its labels, for error messages.
     labels_name: ClassVar[str] = "labels"
 
-    def __init__(self, sentence_pairs: Sequence[Sequence[str]], labels: Sequence[Any], main_metric: str, name: str,
-                 batch_size: int, callbacks: Iterable[Any] | None) -> None:
+    def __init__(
+        self,
+        sentence_pairs: Sequence[Sequence[str]],
+        labels: Sequence[Any],
+        main_metric: str,
+        name: str,
+        batch_size: int,
+        callbacks: Iterable[Any] | None,
+    ) -> None:
         pairs, single = check_pairs(sentence_pairs)
         if single:
             raise TypeError("sentence_pairs must be a list of pairs, got one pair; wrap it in a list")
@@ -67,8 +75,14 @@ class CrossEncoderCorrelationEvaluator(CrossEncoderPairsEvaluator):
 
     labels_name = "scores"
 
-    def __init__(self, sentence_pairs: Sequence[Sequence[str]], scores: Sequence[float], name: str = "cross-sts",
-                 batch_size: int = 32, callbacks: Iterable[Any] | None = None) -> None:
+    def __init__(
+        self,
+        sentence_pairs: Sequence[Sequence[str]],
+        scores: Sequence[float],
+        name: str = "cross-sts",
+        batch_size: int = 32,
+        callbacks: Iterable[Any] | None = None,
+    ) -> None:
         super().__init__(sentence_pairs, scores, "spearman", name, batch_size, callbacks)
         if len(scores) < 2:
             raise ValueError(f"correlations need at least 2 pairs, got {len(scores)}")
@@ -79,7 +93,11 @@ class CrossEncoderCorrelationEvaluator(CrossEncoderPairsEvaluator):
     def compute(self, model: Any) -> dict[str, float]:
         predicted = self.predict(model, self.sentence_pairs).astype(np.float64)
         if predicted.ndim != 1:
-            raise ValueError(f"the model gives {predicted.shape[1:]} scores per pair; correlation needs one "
-                             "(a cross-encoder with num_labels=1)")
-        return {"pearson": float(pearsonr(self.scores, predicted)[0]),
-                "spearman": float(spearmanr(self.scores, predicted)[0])}
+            raise ValueError(
+                f"the model gives {predicted.shape[1:]} scores per pair; correlation needs one "
+                "(a cross-encoder with num_labels=1)"
+            )
+        return {
+            "pearson": float(pearsonr(self.scores, predicted)[0]),
+            "spearman": float(spearmanr(self.scores, predicted)[0]),
+        }

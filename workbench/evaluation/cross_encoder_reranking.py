@@ -1,4 +1,5 @@
 """Reranking quality of a cross-encoder: MRR@k, nDCG@k and MAP over given candidate lists."""
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
@@ -46,8 +47,14 @@ class CrossEncoderRerankingEvaluator(Evaluator):
     (1.0, 0.5)
     """
 
-    def __init__(self, samples: Iterable[Mapping[str, Any]], at_k: int = 10, name: str = "cross-rerank",
-                 batch_size: int = 32, callbacks: Iterable[Any] | None = None) -> None:
+    def __init__(
+        self,
+        samples: Iterable[Mapping[str, Any]],
+        at_k: int = 10,
+        name: str = "cross-rerank",
+        batch_size: int = 32,
+        callbacks: Iterable[Any] | None = None,
+    ) -> None:
         if isinstance(at_k, bool) or not isinstance(at_k, int) or at_k < 1:
             raise ValueError(f"at_k must be a positive integer, got {at_k!r}")
         super().__init__(name, f"ndcg@{at_k}", batch_size, callbacks)
@@ -59,18 +66,22 @@ class CrossEncoderRerankingEvaluator(Evaluator):
         for i, sample in enumerate(samples):
             self._add(i, sample)
         if not self.queries:
-            raise ValueError("no sample has a positive; give samples with 'query', 'positive' and 'documents' "
-                             "or 'negative'")
+            raise ValueError(
+                "no sample has a positive; give samples with 'query', 'positive' and 'documents' or 'negative'"
+            )
 
     def _add(self, i: int, sample: Mapping[str, Any]) -> None:
         where = f"sample {i}"
         if not isinstance(sample, Mapping) or "query" not in sample or "positive" not in sample:
-            raise ValueError(f"{where} must be a dict with 'query', 'positive' and 'documents' or 'negative'; "
-                             f"got {sample!r:.80}")
+            raise ValueError(
+                f"{where} must be a dict with 'query', 'positive' and 'documents' or 'negative'; got {sample!r:.80}"
+            )
         has_documents = "documents" in sample
         if has_documents == ("negative" in sample):
-            raise ValueError(f"{where}: give either 'documents' (a ranked candidate list) or 'negative', not "
-                             f"{'both' if has_documents else 'neither'}")
+            raise ValueError(
+                f"{where}: give either 'documents' (a ranked candidate list) or 'negative', not "
+                f"{'both' if has_documents else 'neither'}"
+            )
         if self.has_documents not in (None, has_documents):
             raise ValueError(f"{where}: every sample needs the same kind of candidates ('documents' or 'negative')")
         self.has_documents = has_documents
@@ -87,10 +98,20 @@ class CrossEncoderRerankingEvaluator(Evaluator):
 
     def _metrics(self, ranked: Sequence[Sequence[str]], prefix: str = "") -> dict[str, float]:
         depth = max(max(len(c) for c in self.candidates), 1)
-        found = retrieval_metrics(ranked, self.positives, mrr_at_k=[self.at_k], ndcg_at_k=[self.at_k],
-                                  accuracy_at_k=[], precision_recall_at_k=[], map_at_k=[depth])
-        return {f"{prefix}mrr@{self.at_k}": found[f"mrr@{self.at_k}"],
-                f"{prefix}ndcg@{self.at_k}": found[f"ndcg@{self.at_k}"], f"{prefix}map": found[f"map@{depth}"]}
+        found = retrieval_metrics(
+            ranked,
+            self.positives,
+            mrr_at_k=[self.at_k],
+            ndcg_at_k=[self.at_k],
+            accuracy_at_k=[],
+            precision_recall_at_k=[],
+            map_at_k=[depth],
+        )
+        return {
+            f"{prefix}mrr@{self.at_k}": found[f"mrr@{self.at_k}"],
+            f"{prefix}ndcg@{self.at_k}": found[f"ndcg@{self.at_k}"],
+            f"{prefix}map": found[f"map@{depth}"],
+        }
 
     def compute(self, model: Any) -> dict[str, float]:
         pairs = [(query, doc) for query, docs in zip(self.queries, self.candidates) for doc in docs]
@@ -99,7 +120,7 @@ class CrossEncoderRerankingEvaluator(Evaluator):
             raise ValueError("reranking needs one score per pair (a cross-encoder with num_labels=1)")
         ranked, start = [], 0
         for docs in self.candidates:
-            own = scores[start:start + len(docs)]
+            own = scores[start : start + len(docs)]
             start += len(docs)
             ranked.append([docs[j] for j in np.argsort(-own, kind="stable")])
         metrics = self._metrics(ranked)

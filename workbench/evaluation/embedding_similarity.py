@@ -1,4 +1,5 @@
 """Correlation between embedding similarities and gold similarity scores (STS)."""
+
 from __future__ import annotations
 
 import warnings
@@ -23,8 +24,9 @@ def pair_similarities(a: np.ndarray, b: np.ndarray, names: Sequence[str] = SIMIL
     return {name: get_similarity(name, pairwise=True)(a, b).cpu().numpy() for name in names}
 
 
-def correlations(gold: Sequence[float] | np.ndarray, predicted: Sequence[float] | np.ndarray,
-                 quiet: bool = False) -> dict[str, float]:
+def correlations(
+    gold: Sequence[float] | np.ndarray, predicted: Sequence[float] | np.ndarray, quiet: bool = False
+) -> dict[str, float]:
     """Pearson and Spearman correlation of predicted similarities with gold scores.
 
     What :class:`EmbeddingSimilarityEvaluator` reports for each similarity,
@@ -41,8 +43,10 @@ def correlations(gold: Sequence[float] | np.ndarray, predicted: Sequence[float] 
     gold = np.asarray(gold, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
     if gold.ndim != 1 or gold.shape != predicted.shape:
-        raise ValueError(f"gold and predicted must be two sequences of one number per pair, "
-                         f"got shapes {gold.shape} and {predicted.shape}")
+        raise ValueError(
+            f"gold and predicted must be two sequences of one number per pair, "
+            f"got shapes {gold.shape} and {predicted.shape}"
+        )
     why = None
     if len(gold) < 2:
         why = f"{len(gold)} pair(s); correlations need at least 2"
@@ -110,11 +114,24 @@ class EmbeddingSimilarityEvaluator(LabelledPairsEvaluator):
 
     labels_name = "scores"
 
-    def __init__(self, sentences1: Sequence[str], sentences2: Sequence[str], scores: Sequence[float],
-                 main_similarity: str = "cosine", name: str = "sts", batch_size: int = 32,
-                 callbacks: Iterable[Any] | None = None) -> None:
-        super().__init__((sentences1, sentences2), scores, main_similarity_metric(main_similarity, "spearman_{}"),
-                         name, batch_size, callbacks)
+    def __init__(
+        self,
+        sentences1: Sequence[str],
+        sentences2: Sequence[str],
+        scores: Sequence[float],
+        main_similarity: str = "cosine",
+        name: str = "sts",
+        batch_size: int = 32,
+        callbacks: Iterable[Any] | None = None,
+    ) -> None:
+        super().__init__(
+            (sentences1, sentences2),
+            scores,
+            main_similarity_metric(main_similarity, "spearman_{}"),
+            name,
+            batch_size,
+            callbacks,
+        )
         if len(scores) < 2:
             raise ValueError(f"correlations need at least 2 pairs, got {len(scores)}")
         self.scores = np.asarray(scores, dtype=np.float64)

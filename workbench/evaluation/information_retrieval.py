@@ -1,4 +1,5 @@
 """Retrieval quality (MRR, nDCG, MAP, recall, precision, accuracy at k) of queries against a corpus."""
+
 from __future__ import annotations
 
 import heapq
@@ -23,7 +24,9 @@ def _graded(relevant: Qrels) -> dict[str, float]:
     if isinstance(relevant, Mapping):
         return {str(doc): float(grade) for doc, grade in relevant.items()}
     if isinstance(relevant, str):
-        raise TypeError(f"relevant docs must be a collection of doc ids or a dict id -> grade, got the string {relevant!r}")
+        raise TypeError(
+            f"relevant docs must be a collection of doc ids or a dict id -> grade, got the string {relevant!r}"
+        )
     return {str(doc): 1.0 for doc in relevant}
 
 
@@ -77,8 +80,13 @@ def retrieval_metrics(
     """
     if len(ranked) != len(qrels):
         raise ValueError(f"ranked has {len(ranked)} queries but qrels has {len(qrels)}; they must match")
-    _check_cutoffs(mrr_at_k=mrr_at_k, ndcg_at_k=ndcg_at_k, accuracy_at_k=accuracy_at_k,
-                   precision_recall_at_k=precision_recall_at_k, map_at_k=map_at_k)
+    _check_cutoffs(
+        mrr_at_k=mrr_at_k,
+        ndcg_at_k=ndcg_at_k,
+        accuracy_at_k=accuracy_at_k,
+        precision_recall_at_k=precision_recall_at_k,
+        map_at_k=map_at_k,
+    )
     sums: dict[str, float] = {}
 
     def add(key: str, value: float) -> None:
@@ -100,8 +108,8 @@ def retrieval_metrics(
         for k in ndcg_at_k:
             discount = 1.0 / np.log2(np.arange(2, k + 2))
             ideal = np.sort(np.fromiter(grades.values(), float))[::-1][:k]
-            idcg = float((ideal * discount[:len(ideal)]).sum())
-            dcg = float((gains[:k] * discount[:len(gains[:k])]).sum())
+            idcg = float((ideal * discount[: len(ideal)]).sum())
+            dcg = float((gains[:k] * discount[: len(gains[:k])]).sum())
             add(f"ndcg@{k}", dcg / idcg if idcg > 0 else 0.0)
         for k in map_at_k:
             precision_at_hits = np.cumsum(hit[:k]) / np.arange(1, len(hit[:k]) + 1)
@@ -187,8 +195,11 @@ class InformationRetrievalEvaluator(Evaluator):
         if corpus_chunk_size < 1:
             raise ValueError(f"corpus_chunk_size must be at least 1, got {corpus_chunk_size}")
         self.cutoffs = {
-            "mrr_at_k": list(mrr_at_k), "ndcg_at_k": list(ndcg_at_k), "accuracy_at_k": list(accuracy_at_k),
-            "precision_recall_at_k": list(precision_recall_at_k), "map_at_k": list(map_at_k),
+            "mrr_at_k": list(mrr_at_k),
+            "ndcg_at_k": list(ndcg_at_k),
+            "accuracy_at_k": list(accuracy_at_k),
+            "precision_recall_at_k": list(precision_recall_at_k),
+            "map_at_k": list(map_at_k),
         }
         _check_cutoffs(**self.cutoffs)
         super().__init__(name, f"{main_similarity}_ndcg@{max(ndcg_at_k)}", batch_size, callbacks)
@@ -209,13 +220,21 @@ class InformationRetrievalEvaluator(Evaluator):
         evaluated = set(self.query_ids)
         self.query_texts = [text for q, text in queries.items() if str(q) in evaluated]
         if len(self.query_ids) < len(queries):
-            logger.info("%s: %d of %d queries have no relevant document and are not evaluated",
-                        name, len(queries) - len(self.query_ids), len(queries))
+            logger.info(
+                "%s: %d of %d queries have no relevant document and are not evaluated",
+                name,
+                len(queries) - len(self.query_ids),
+                len(queries),
+            )
         known = set(self.corpus_ids)
         missing = {doc for q in self.query_ids for doc in self.qrels[q] if doc not in known}
         if missing:
-            logger.warning("%s: %d relevant doc ids are not in the corpus (e.g. %s); they count as never retrieved",
-                           name, len(missing), sorted(missing)[:3])
+            logger.warning(
+                "%s: %d relevant doc ids are not in the corpus (e.g. %s); they count as never retrieved",
+                name,
+                len(missing),
+                sorted(missing)[:3],
+            )
 
     @classmethod
     def from_examples(
@@ -240,7 +259,9 @@ class InformationRetrievalEvaluator(Evaluator):
         for i, example in enumerate(as_examples(examples)):
             texts = list(example.texts)
             if len(texts) < 2:
-                raise ValueError(f"{cls.__name__}: example {i} has {len(texts)} texts, expected a query and at least one document")
+                raise ValueError(
+                    f"{cls.__name__}: example {i} has {len(texts)} texts, expected a query and at least one document"
+                )
             qid = queries.setdefault(texts[0], f"q{len(queries)}")
             for text in texts[1:]:
                 relevant.setdefault(qid, {})[docs.setdefault(text, f"d{len(docs)}")] = 1.0
@@ -255,10 +276,13 @@ class InformationRetrievalEvaluator(Evaluator):
         """Per score function and query: the best ``(score, corpus index)`` hits, best first."""
         query_emb = self._encode_prompted(model, self.query_texts, self.query_prompt)
         best: dict[str, list[list[tuple[float, int]]]] = {
-            fn: [[] for _ in self.query_ids] for fn in self.score_functions}
+            fn: [[] for _ in self.query_ids] for fn in self.score_functions
+        }
         with Progress(self.hooks(), f"{self.name}: corpus", total=len(self.corpus_ids), unit="documents") as progress:
             for start in range(0, len(self.corpus_ids), self.corpus_chunk_size):
-                chunk = self._encode_prompted(model, self.corpus_texts[start:start + self.corpus_chunk_size], self.corpus_prompt)
+                chunk = self._encode_prompted(
+                    model, self.corpus_texts[start : start + self.corpus_chunk_size], self.corpus_prompt
+                )
                 for fn in self.score_functions:
                     hits = semantic_search(query_emb, chunk, top_k=self.top_k, similarity_fn_name=fn)
                     for q, query_hits in enumerate(hits):

@@ -1,4 +1,5 @@
 """Accuracy of a classification head (e.g. the one inside SoftmaxLoss) on top of the embeddings."""
+
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Sequence
@@ -64,7 +65,9 @@ class LabelAccuracyEvaluator(Evaluator):
         self.columns = [list(column) for column in zip(*rows)]
         bad = [label for label in labels if not isinstance(label, (int, np.integer)) or isinstance(label, bool)]
         if bad:
-            raise TypeError(f"labels must be class indices (int), got e.g. {bad[0]!r}; map class names to indices first")
+            raise TypeError(
+                f"labels must be class indices (int), got e.g. {bad[0]!r}; map class names to indices first"
+            )
         self.labels = np.asarray(labels, dtype=np.int64)
         self.logits: Callable[..., torch.Tensor] = getattr(classifier, "logits", classifier)
         if not callable(self.logits):

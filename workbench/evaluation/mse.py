@@ -1,4 +1,5 @@
 """Distance of a student's embeddings from a teacher's (knowledge distillation, multilingual training)."""
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence

@@ -1,4 +1,5 @@
 """How well paraphrase mining over a sentence collection recovers the known duplicate pairs."""
+
 from __future__ import annotations
 
 from itertools import combinations

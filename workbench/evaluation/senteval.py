@@ -15,6 +15,7 @@ The classifier is scikit-learn's logistic regression on standardised
 features with C from a small grid, as SentEval's "fast" setting without a
 hidden layer (``nhid=0``).  Accuracies are percentages.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,7 +39,7 @@ from .base import Evaluator
 logger = logging.getLogger(__name__)
 
 #: SentEval's grid for scikit-learn's logistic regression: C = 2^-2 ... 2^3.
-DEFAULT_C_GRID = tuple(2.0 ** t for t in range(-2, 4))
+DEFAULT_C_GRID = tuple(2.0**t for t in range(-2, 4))
 
 
 @dataclass
@@ -214,24 +215,44 @@ class SentEvalEvaluator(Evaluator):
             accuracies.append(search.score(x[test], y[test]))
             dev_accuracies.append(search.best_score_)
             chosen.append(float(search.best_params_["logisticregression__C"]))
-        return TaskResult(task.name, task.protocol, {"all": len(y)}, task.kfold,
-                          100 * float(np.mean(accuracies)), 100 * float(np.mean(dev_accuracies)), chosen)
+        return TaskResult(
+            task.name,
+            task.protocol,
+            {"all": len(y)},
+            task.kfold,
+            100 * float(np.mean(accuracies)),
+            100 * float(np.mean(dev_accuracies)),
+            chosen,
+        )
 
     def _dev_selected(self, task: SentEvalTask, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> TaskResult:
         (x_train, y_train), (x_dev, y_dev), (x_test, y_test) = data["train"], data["dev"], data["test"]
         fitted = [_classifier(c, self.seed).fit(x_train, y_train) for c in self.c_grid]
         dev_scores = [clf.score(x_dev, y_dev) for clf in fitted]
         best = int(np.argmax(dev_scores))
-        return TaskResult(task.name, task.protocol, {s: len(y) for s, (_, y) in data.items()}, 0,
-                          100 * float(fitted[best].score(x_test, y_test)), 100 * float(dev_scores[best]), [self.c_grid[best]])
+        return TaskResult(
+            task.name,
+            task.protocol,
+            {s: len(y) for s, (_, y) in data.items()},
+            0,
+            100 * float(fitted[best].score(x_test, y_test)),
+            100 * float(dev_scores[best]),
+            [self.c_grid[best]],
+        )
 
     def _cv_selected(self, task: SentEvalTask, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> TaskResult:
         (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
         search = self._grid_search(x_train, y_train)
         predicted = search.predict(x_test)
-        result = TaskResult(task.name, task.protocol, {s: len(y) for s, (_, y) in data.items()}, 0,
-                            100 * float((predicted == y_test).mean()), 100 * float(search.best_score_),
-                            [float(search.best_params_["logisticregression__C"])])
+        result = TaskResult(
+            task.name,
+            task.protocol,
+            {s: len(y) for s, (_, y) in data.items()},
+            0,
+            100 * float((predicted == y_test).mean()),
+            100 * float(search.best_score_),
+            [float(search.best_params_["logisticregression__C"])],
+        )
         if "f1" in task.metrics:
             result.f1 = 100 * float(f1_score(y_test, predicted))
         return result
@@ -253,8 +274,13 @@ class SentEvalEvaluator(Evaluator):
         with Progress(self.hooks(), f"{self.name}: tasks", total=len(self.tasks), unit="tasks") as progress:
             for name, task in self.tasks.items():
                 result = self.evaluate_task(model, task)
-                logger.info("SentEval %s: accuracy %.2f (model selection %.2f, C %s)",
-                            name, result.accuracy, result.dev_accuracy, result.chosen_c)
+                logger.info(
+                    "SentEval %s: accuracy %.2f (model selection %.2f, C %s)",
+                    name,
+                    result.accuracy,
+                    result.dev_accuracy,
+                    result.chosen_c,
+                )
                 self.details[name] = result
                 metrics[f"{name}_accuracy"] = result.accuracy
                 if result.f1 is not None:

@@ -1,4 +1,5 @@
 """Run several evaluators as one."""
+
 from __future__ import annotations
 
 import os
@@ -76,8 +77,9 @@ class SequentialEvaluator(Evaluator):
             return self.key("combined_score")
         return self.main.primary_metric
 
-    def __call__(self, model: Any, output_path: str | os.PathLike | None = None, epoch: int = -1,
-                 steps: int = -1) -> dict[str, float]:
+    def __call__(
+        self, model: Any, output_path: str | os.PathLike | None = None, epoch: int = -1, steps: int = -1
+    ) -> dict[str, float]:
         """Run every evaluator (each logs its own CSV) and return all their metrics together."""
         merged: dict[str, float] = {}
         for evaluator in self.evaluators:
@@ -90,5 +92,7 @@ class SequentialEvaluator(Evaluator):
             combined = float(self.main_score_function([merged[e.primary_metric] for e in self.evaluators]))
             merged[self.primary_metric] = combined
             if output_path is not None:
-                append_csv_row(Path(output_path) / self.csv_file, {"epoch": epoch, "steps": steps, "combined_score": combined})
+                append_csv_row(
+                    Path(output_path) / self.csv_file, {"epoch": epoch, "steps": steps, "combined_score": combined}
+                )
         return merged

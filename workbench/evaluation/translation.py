@@ -1,4 +1,5 @@
 """Bitext retrieval: is each sentence's nearest neighbour in the other language its translation?"""
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
@@ -40,9 +41,15 @@ class TranslationEvaluator(ColumnsEvaluator):
     columns = ("source_sentences", "target_sentences")
     rows_name = "sentence pairs"
 
-    def __init__(self, source_sentences: Sequence[str], target_sentences: Sequence[str],
-                 primary: str = "mean_accuracy", name: str = "translation", batch_size: int = 32,
-                 callbacks: Iterable[Any] | None = None) -> None:
+    def __init__(
+        self,
+        source_sentences: Sequence[str],
+        target_sentences: Sequence[str],
+        primary: str = "mean_accuracy",
+        name: str = "translation",
+        batch_size: int = 32,
+        callbacks: Iterable[Any] | None = None,
+    ) -> None:
         check_choice(primary, PRIMARY_CHOICES, "primary")
         super().__init__((source_sentences, target_sentences), None, primary, name, batch_size, callbacks)
 

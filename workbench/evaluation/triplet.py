@@ -1,4 +1,5 @@
 """Triplet accuracy: is the anchor closer to its positive than to its negative?"""
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
@@ -34,11 +35,24 @@ class TripletEvaluator(ColumnsEvaluator):
     columns = ("anchors", "positives", "negatives")
     rows_name = "triplets"
 
-    def __init__(self, anchors: Sequence[str], positives: Sequence[str], negatives: Sequence[str],
-                 main_similarity: str = "cosine", name: str = "triplet", batch_size: int = 32,
-                 callbacks: Iterable[Any] | None = None) -> None:
-        super().__init__((anchors, positives, negatives), None, main_similarity_metric(main_similarity, "{}_accuracy"),
-                         name, batch_size, callbacks)
+    def __init__(
+        self,
+        anchors: Sequence[str],
+        positives: Sequence[str],
+        negatives: Sequence[str],
+        main_similarity: str = "cosine",
+        name: str = "triplet",
+        batch_size: int = 32,
+        callbacks: Iterable[Any] | None = None,
+    ) -> None:
+        super().__init__(
+            (anchors, positives, negatives),
+            None,
+            main_similarity_metric(main_similarity, "{}_accuracy"),
+            name,
+            batch_size,
+            callbacks,
+        )
 
     def compute(self, model: Encoder) -> dict[str, float]:
         anchor, positive, negative = self.column_embeddings(model)

@@ -10,6 +10,7 @@ Example
 >>> LOSSES["MultipleNegativesRankingLoss"].columns
 (2, None)
 """
+
 from .angle import AnglELoss
 from .base import Loss
 from .batch_all_triplet import BatchAllTripletLoss
@@ -34,10 +35,24 @@ from .triplet import TripletLoss
 LOSSES: dict[str, type[Loss]] = {
     cls.__name__: cls
     for cls in (
-        SoftmaxLoss, CosineSimilarityLoss, TripletLoss, BatchHardTripletLoss, BatchSemiHardTripletLoss,
-        BatchAllTripletLoss, BatchHardSoftMarginTripletLoss, MultipleNegativesRankingLoss,
-        CachedMultipleNegativesRankingLoss, MSELoss, ContrastiveLoss, OnlineContrastiveLoss, CoSENTLoss,
-        AnglELoss, MatryoshkaLoss, GISTEmbedLoss, CachedGISTEmbedLoss, MarginMSELoss,
+        SoftmaxLoss,
+        CosineSimilarityLoss,
+        TripletLoss,
+        BatchHardTripletLoss,
+        BatchSemiHardTripletLoss,
+        BatchAllTripletLoss,
+        BatchHardSoftMarginTripletLoss,
+        MultipleNegativesRankingLoss,
+        CachedMultipleNegativesRankingLoss,
+        MSELoss,
+        ContrastiveLoss,
+        OnlineContrastiveLoss,
+        CoSENTLoss,
+        AnglELoss,
+        MatryoshkaLoss,
+        GISTEmbedLoss,
+        CachedGISTEmbedLoss,
+        MarginMSELoss,
     )
 }
 

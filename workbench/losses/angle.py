@@ -1,4 +1,5 @@
 """AnglELoss: CoSENT on an angle difference in complex space, which does not saturate like the cosine."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -27,7 +28,9 @@ def pairwise_angle_sim(a: Tensor, b: Tensor) -> Tensor:
     tensor([1.])
     """
     if a.shape[-1] % 2:
-        raise ValueError(f"the angle similarity needs an even embedding width (real and imaginary halves), got {a.shape[-1]}")
+        raise ValueError(
+            f"the angle similarity needs an even embedding width (real and imaginary halves), got {a.shape[-1]}"
+        )
     re_a, im_a = a.chunk(2, dim=-1)
     re_b, im_b = b.chunk(2, dim=-1)
     re = re_a * re_b + im_a * im_b  # z_a * conj(z_b)

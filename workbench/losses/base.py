@@ -12,6 +12,7 @@ on truncated embeddings, and
 :class:`~workbench.losses.CachedMultipleNegativesRankingLoss` only replaces
 ``embed_column``.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -37,9 +38,15 @@ def check_distance(name: str) -> str:
     return name
 
 
-def loss_similarity(loss: nn.Module, similarity_fn_name: str | SimilarityFunction, default: str, *,
-                    similarity_fct: str | SimilarityFunction | None = None,
-                    similarity: str | SimilarityFunction | None = None, pairwise: bool = False) -> SimilarityFunction:
+def loss_similarity(
+    loss: nn.Module,
+    similarity_fn_name: str | SimilarityFunction,
+    default: str,
+    *,
+    similarity_fct: str | SimilarityFunction | None = None,
+    similarity: str | SimilarityFunction | None = None,
+    pairwise: bool = False,
+) -> SimilarityFunction:
     """The similarity function of ``loss``, from ``similarity_fn_name`` or one of its other spellings.
 
     ``similarity_fct`` is sentence-transformers' name of the same argument of
@@ -52,8 +59,9 @@ def loss_similarity(loss: nn.Module, similarity_fn_name: str | SimilarityFunctio
         if similarity_fn_name != default:
             raise TypeError(f"{where}() got both similarity_fn_name and similarity_fct (the same argument); give one")
         similarity_fn_name = similarity_fct
-    chosen = renamed_argument(where, "similarity_fn_name", similarity_fn_name, "similarity", similarity, default,
-                              stacklevel=4)
+    chosen = renamed_argument(
+        where, "similarity_fn_name", similarity_fn_name, "similarity", similarity, default, stacklevel=4
+    )
     return get_similarity(chosen, pairwise=pairwise)
 
 
@@ -155,10 +163,14 @@ class Loss(nn.Module):
         from ..cross_encoder import CrossEncoder
 
         if isinstance(model, CrossEncoder) != self.cross_encoder:
-            kind, where = (("a CrossEncoder", "workbench.losses") if self.cross_encoder
-                           else ("a bi-encoder (SentenceEncoder)", "workbench.losses.cross"))
-            raise TypeError(f"{type(self).__name__} trains {kind}, got a {type(model).__name__}; "
-                            f"the losses for it are in {where}")
+            kind, where = (
+                ("a CrossEncoder", "workbench.losses")
+                if self.cross_encoder
+                else ("a bi-encoder (SentenceEncoder)", "workbench.losses.cross")
+            )
+            raise TypeError(
+                f"{type(self).__name__} trains {kind}, got a {type(model).__name__}; the losses for it are in {where}"
+            )
         self.model = model
 
     def forward(self, features: list[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
@@ -203,7 +215,9 @@ class Loss(nn.Module):
             self.fail("got no labels")
         if not isinstance(labels, Tensor):
             self.fail(f"labels must be a torch.Tensor, got {describe(labels)}")
-        if self.label_kind == "int" and (labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool):
+        if self.label_kind == "int" and (
+            labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool
+        ):
             self.fail(f"labels must be integer class ids (torch.long), got {describe(labels)}")
         if self.label_kind == "float":
             if not labels.is_floating_point():
@@ -220,7 +234,9 @@ class Loss(nn.Module):
         if labels.dim() == 1 and n_candidates == 1:
             return
         shapes = "(batch,) or (batch, 1)" if n_candidates == 1 else f"(batch, {n_candidates})"
-        self.fail(f"with {n_candidates} candidate column(s) the labels must have shape {shapes}, got {describe(labels)}")
+        self.fail(
+            f"with {n_candidates} candidate column(s) the labels must have shape {shapes}, got {describe(labels)}"
+        )
 
     def check_embeddings(self, embeddings: list[Tensor], labels: Tensor | None) -> None:
         """Raise ``ValueError`` unless every column and the labels have the same, non-zero number of rows."""
@@ -248,12 +264,21 @@ class DistanceLoss(Loss):
         unnormalised embeddings, ~0.5 for cosine).
     """
 
-    def __init__(self, model: SentenceEncoder, distance_metric: str = "euclidean", margin: float = 5.0, *,
-                 distance: str | None = None) -> None:
+    def __init__(
+        self,
+        model: SentenceEncoder,
+        distance_metric: str = "euclidean",
+        margin: float = 5.0,
+        *,
+        distance: str | None = None,
+    ) -> None:
         super().__init__(model)
         default = inspect.signature(type(self)).parameters["distance_metric"].default
-        self.distance_metric = check_distance(renamed_argument(
-            type(self).__name__, "distance_metric", distance_metric, "distance", distance, default, stacklevel=4))
+        self.distance_metric = check_distance(
+            renamed_argument(
+                type(self).__name__, "distance_metric", distance_metric, "distance", distance, default, stacklevel=4
+            )
+        )
         self.margin = margin
 
 
@@ -289,8 +314,14 @@ class BinaryPairLoss(DistanceLoss):
     label_kind = "int"
     expects = "2 text columns (sentence1, sentence2) and a torch.long label per pair, 1 similar or 0 dissimilar"
 
-    def __init__(self, model: SentenceEncoder, distance_metric: str = "cosine", margin: float = 0.5, *,
-                 distance: str | None = None) -> None:
+    def __init__(
+        self,
+        model: SentenceEncoder,
+        distance_metric: str = "cosine",
+        margin: float = 0.5,
+        *,
+        distance: str | None = None,
+    ) -> None:
         super().__init__(model, distance_metric, margin, distance=distance)
 
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:

@@ -1,4 +1,5 @@
 """BatchAllTripletLoss: every valid triplet of the batch."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F

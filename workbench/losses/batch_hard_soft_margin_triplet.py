@@ -1,4 +1,5 @@
 """BatchHardSoftMarginTripletLoss: batch-hard mining with a smooth penalty instead of a hinge."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -36,8 +37,14 @@ class BatchHardSoftMarginTripletLoss(BatchTripletLoss):
     >>> loss([model.tokenize(texts)], torch.tensor([7, 7, 3, 3])).backward()  # doctest: +SKIP
     """
 
-    def __init__(self, model: SentenceEncoder, distance_metric: str = "euclidean", margin: float = 0.0, *,
-                 distance: str | None = None) -> None:
+    def __init__(
+        self,
+        model: SentenceEncoder,
+        distance_metric: str = "euclidean",
+        margin: float = 0.0,
+        *,
+        distance: str | None = None,
+    ) -> None:
         super().__init__(model, distance_metric, margin, distance=distance)
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
 """BatchHardTripletLoss: each anchor with its farthest positive and nearest negative."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F

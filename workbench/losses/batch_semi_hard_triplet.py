@@ -1,4 +1,5 @@
 """BatchSemiHardTripletLoss: each positive pair with its nearest negative that is still farther away."""
+
 from __future__ import annotations
 
 import torch

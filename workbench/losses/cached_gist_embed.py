@@ -1,4 +1,5 @@
 """CachedGISTEmbedLoss: GISTEmbedLoss on batches too large for memory (GradCache)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -28,13 +29,29 @@ class CachedGISTEmbedLoss(GISTEmbedLoss):
     >>> loss = CachedGISTEmbedLoss(model, guide, mini_batch_size=32)           # doctest: +SKIP
     """
 
-    def __init__(self, model: SentenceEncoder, guide: SentenceEncoder, temperature: float = 0.01,
-                 margin_strategy: str = "absolute", margin: float = 0.0,
-                 similarity_fn_name: str | SimilarityFunction = "cosine", mini_batch_size: int = 32,
-                 *, similarity_fct: str | SimilarityFunction | None = None,
-        similarity: str | SimilarityFunction | None = None) -> None:
-        super().__init__(model, guide, temperature, margin_strategy, margin, similarity_fn_name,
-                         similarity_fct=similarity_fct, similarity=similarity)
+    def __init__(
+        self,
+        model: SentenceEncoder,
+        guide: SentenceEncoder,
+        temperature: float = 0.01,
+        margin_strategy: str = "absolute",
+        margin: float = 0.0,
+        similarity_fn_name: str | SimilarityFunction = "cosine",
+        mini_batch_size: int = 32,
+        *,
+        similarity_fct: str | SimilarityFunction | None = None,
+        similarity: str | SimilarityFunction | None = None,
+    ) -> None:
+        super().__init__(
+            model,
+            guide,
+            temperature,
+            margin_strategy,
+            margin,
+            similarity_fn_name,
+            similarity_fct=similarity_fct,
+            similarity=similarity,
+        )
         self.mini_batch_size = check_mini_batch_size(mini_batch_size)
 
     def embed_column(self, features: dict[str, Tensor]) -> Tensor:

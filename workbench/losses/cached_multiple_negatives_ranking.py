@@ -1,4 +1,5 @@
 """CachedMultipleNegativesRankingLoss: MultipleNegativesRankingLoss on batches too large for memory (GradCache)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
@@ -53,12 +54,19 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
     """
 
     def __init__(
-        self, model: SentenceEncoder, scale: float = 20.0, similarity_fn_name: str | SimilarityFunction = "cosine",
-        symmetric: bool = False, mini_batch_size: int = 32, *, similarity_fct: str | SimilarityFunction | None = None,
+        self,
+        model: SentenceEncoder,
+        scale: float = 20.0,
+        similarity_fn_name: str | SimilarityFunction = "cosine",
+        symmetric: bool = False,
+        mini_batch_size: int = 32,
+        *,
+        similarity_fct: str | SimilarityFunction | None = None,
         similarity: str | SimilarityFunction | None = None,
     ) -> None:
-        super().__init__(model, scale, similarity_fn_name, symmetric, similarity_fct=similarity_fct,
-                         similarity=similarity)
+        super().__init__(
+            model, scale, similarity_fn_name, symmetric, similarity_fct=similarity_fct, similarity=similarity
+        )
         self.mini_batch_size = check_mini_batch_size(mini_batch_size)
 
     def embed_column(self, features: dict[str, Tensor]) -> Tensor:
@@ -73,13 +81,14 @@ def check_mini_batch_size(mini_batch_size: Any) -> int:
     return mini_batch_size
 
 
-def embed_in_mini_batches(embed: Callable[[dict[str, Tensor]], Tensor], features: dict[str, Tensor],
-                          mini_batch_size: int) -> Tensor:
+def embed_in_mini_batches(
+    embed: Callable[[dict[str, Tensor]], Tensor], features: dict[str, Tensor], mini_batch_size: int
+) -> Tensor:
     """``embed(features)`` run ``mini_batch_size`` rows at a time; with gradients on, activations are recomputed on backward."""
     rows = len(next(iter(features.values())))
     chunks = []
     for start in range(0, rows, mini_batch_size):
-        part = {k: v[start:start + mini_batch_size] for k, v in features.items()}
+        part = {k: v[start : start + mini_batch_size] for k, v in features.items()}
         if torch.is_grad_enabled():
             # Keeps only the inputs; activations are recomputed (same RNG state) on backward.
             chunks.append(checkpoint(embed, part, use_reentrant=False))

@@ -1,4 +1,5 @@
 """ContrastiveLoss: pull similar pairs together, push dissimilar ones beyond a margin."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -33,8 +34,13 @@ class ContrastiveLoss(BinaryPairLoss):
     """
 
     def __init__(
-        self, model: SentenceEncoder, distance_metric: str = "cosine", margin: float = 0.5, size_average: bool = True,
-        *, distance: str | None = None,
+        self,
+        model: SentenceEncoder,
+        distance_metric: str = "cosine",
+        margin: float = 0.5,
+        size_average: bool = True,
+        *,
+        distance: str | None = None,
     ) -> None:
         super().__init__(model, distance_metric, margin, distance=distance)
         self.size_average = size_average

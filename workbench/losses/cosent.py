@@ -1,4 +1,5 @@
 """CoSENTLoss: rank the pairs of a batch by similarity in the order of their scores."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -47,14 +48,19 @@ class CoSENTLoss(Loss):
     expects = "2 text columns (sentence1, sentence2) and a float score per pair (higher: more similar)"
 
     def __init__(
-        self, model: SentenceEncoder, scale: float = 20.0, similarity_fn_name: str | SimilarityFunction = "cosine",
-        *, similarity_fct: str | SimilarityFunction | None = None,
+        self,
+        model: SentenceEncoder,
+        scale: float = 20.0,
+        similarity_fn_name: str | SimilarityFunction = "cosine",
+        *,
+        similarity_fct: str | SimilarityFunction | None = None,
         similarity: str | SimilarityFunction | None = None,
     ) -> None:
         super().__init__(model)
         self.scale = scale
-        self.similarity_fct = loss_similarity(self, similarity_fn_name, "cosine", similarity_fct=similarity_fct,
-                                              similarity=similarity, pairwise=True)
+        self.similarity_fct = loss_similarity(
+            self, similarity_fn_name, "cosine", similarity_fct=similarity_fct, similarity=similarity, pairwise=True
+        )
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         scores = self.similarity_fct(*embeddings) * self.scale

@@ -1,4 +1,5 @@
 """CosineSimilarityLoss: regress the cosine of each pair onto a score."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable

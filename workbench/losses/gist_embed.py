@@ -1,4 +1,5 @@
 """GISTEmbedLoss: in-batch negatives ranking where a guide model removes the negatives that are likely positives."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -58,10 +59,18 @@ class GISTEmbedLoss(Loss):
     label_kind = None
     expects = "2 or more text columns (anchor, positive, optional hard negatives) and no labels"
 
-    def __init__(self, model: SentenceEncoder, guide: SentenceEncoder, temperature: float = 0.01,
-                 margin_strategy: str = "absolute", margin: float = 0.0,
-                 similarity_fn_name: str | SimilarityFunction = "cosine", *, similarity_fct: str | SimilarityFunction | None = None,
-        similarity: str | SimilarityFunction | None = None) -> None:
+    def __init__(
+        self,
+        model: SentenceEncoder,
+        guide: SentenceEncoder,
+        temperature: float = 0.01,
+        margin_strategy: str = "absolute",
+        margin: float = 0.0,
+        similarity_fn_name: str | SimilarityFunction = "cosine",
+        *,
+        similarity_fct: str | SimilarityFunction | None = None,
+        similarity: str | SimilarityFunction | None = None,
+    ) -> None:
         super().__init__(model)
         if guide is model:
             raise ValueError("guide must be another model than the one being trained (a frozen, usually larger one)")
@@ -76,8 +85,9 @@ class GISTEmbedLoss(Loss):
         self.temperature = temperature
         self.margin_strategy = margin_strategy
         self.margin = margin
-        self.similarity_fct = loss_similarity(self, similarity_fn_name, "cosine", similarity_fct=similarity_fct,
-                                              similarity=similarity)
+        self.similarity_fct = loss_similarity(
+            self, similarity_fn_name, "cosine", similarity_fct=similarity_fct, similarity=similarity
+        )
 
     def check_batch_size(self, batch_size: int, n_columns: int) -> None:
         """Refuse batches of one pair without hard negatives: nothing to rank the positive against."""
@@ -86,14 +96,18 @@ class GISTEmbedLoss(Loss):
 
     def featurize(self, columns: list[list[str]]) -> list[dict[str, Tensor]]:
         """Each column tokenized for the model, with the guide's tokenization under ``guide_`` keys."""
-        return [{**self.model.tokenize(column),
-                 **{GUIDE_PREFIX + k: v for k, v in self.guide.tokenize(column).items()}} for column in columns]
+        return [
+            {**self.model.tokenize(column), **{GUIDE_PREFIX + k: v for k, v in self.guide.tokenize(column).items()}}
+            for column in columns
+        ]
 
     def embed(self, features: list[dict[str, Tensor]]) -> list[Tensor]:
         """The model's embeddings of every column, then the guide's."""
         missing = [i for i, column in enumerate(features) if not any(k.startswith(GUIDE_PREFIX) for k in column)]
         if missing:
-            self.fail(f"columns {missing} have no guide tokenization; build batches with {type(self).__name__}.featurize")
+            self.fail(
+                f"columns {missing} have no guide tokenization; build batches with {type(self).__name__}.featurize"
+            )
         own = [self.embed_column({k: v for k, v in f.items() if not k.startswith(GUIDE_PREFIX)}) for f in features]
         return own + self.guide_embeddings(features)
 
@@ -103,8 +117,12 @@ class GISTEmbedLoss(Loss):
         guide.eval()
         try:
             with torch.no_grad():
-                return [guide({k[len(GUIDE_PREFIX):]: v.to(guide.device) for k, v in f.items()
-                               if k.startswith(GUIDE_PREFIX)})["sentence_embedding"] for f in features]
+                return [
+                    guide(
+                        {k[len(GUIDE_PREFIX) :]: v.to(guide.device) for k, v in f.items() if k.startswith(GUIDE_PREFIX)}
+                    )["sentence_embedding"]
+                    for f in features
+                ]
         finally:
             guide.train(was_training)
 
@@ -115,7 +133,9 @@ class GISTEmbedLoss(Loss):
         sim = self.similarity_fct
         guided_ap = sim(g_anchor, g_positive)
         positive_score = guided_ap.diagonal().unsqueeze(1)
-        limit = positive_score - (self.margin if self.margin_strategy == "absolute" else positive_score.abs() * self.margin)
+        limit = positive_score - (
+            self.margin if self.margin_strategy == "absolute" else positive_score.abs() * self.margin
+        )
         eye = torch.eye(len(anchor), dtype=torch.bool, device=anchor.device)
 
         def filtered(guided: Tensor, scores: Tensor, diagonal: str) -> Tensor:
@@ -124,10 +144,14 @@ class GISTEmbedLoss(Loss):
             drop = drop & ~eye if diagonal == "keep" else drop | eye if diagonal == "drop" else drop
             return scores.masked_fill(drop, float("-inf"))
 
-        parts = [filtered(guided_ap, sim(anchor, positive), "keep"),
-                 filtered(sim(g_anchor, g_anchor), sim(anchor, anchor), "drop"),
-                 filtered(sim(g_positive, g_positive), sim(positive, positive), "drop")]
-        parts += [filtered(sim(g_anchor, g_neg.to(anchor.device)), sim(anchor, neg), "")
-                  for neg, g_neg in zip(negatives, g_negatives)]
+        parts = [
+            filtered(guided_ap, sim(anchor, positive), "keep"),
+            filtered(sim(g_anchor, g_anchor), sim(anchor, anchor), "drop"),
+            filtered(sim(g_positive, g_positive), sim(positive, positive), "drop"),
+        ]
+        parts += [
+            filtered(sim(g_anchor, g_neg.to(anchor.device)), sim(anchor, neg), "")
+            for neg, g_neg in zip(negatives, g_negatives)
+        ]
         scores = torch.cat(parts, dim=1) / self.temperature
         return F.cross_entropy(scores, torch.arange(len(anchor), device=anchor.device))

@@ -1,4 +1,5 @@
 """MarginMSELoss: a bi-encoder learns a teacher's (e.g. a cross-encoder's) score margins."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -44,15 +45,23 @@ class MarginMSELoss(Loss):
     columns = (3, None)
     label_kind = "float"
     label_ndim = None
-    expects = ("3 or more text columns (query, positive, negatives...) and float margins, shape (batch,) for one "
-               "negative or (batch, negatives)")
+    expects = (
+        "3 or more text columns (query, positive, negatives...) and float margins, shape (batch,) for one "
+        "negative or (batch, negatives)"
+    )
 
-    def __init__(self, model: SentenceEncoder, similarity_fn_name: str | SimilarityFunction = "dot",
-                 *, similarity_fct: str | SimilarityFunction | None = None,
-        similarity: str | SimilarityFunction | None = None) -> None:
+    def __init__(
+        self,
+        model: SentenceEncoder,
+        similarity_fn_name: str | SimilarityFunction = "dot",
+        *,
+        similarity_fct: str | SimilarityFunction | None = None,
+        similarity: str | SimilarityFunction | None = None,
+    ) -> None:
         super().__init__(model)
-        self.similarity_fct = loss_similarity(self, similarity_fn_name, "dot", similarity_fct=similarity_fct,
-                                              similarity=similarity, pairwise=True)
+        self.similarity_fct = loss_similarity(
+            self, similarity_fn_name, "dot", similarity_fct=similarity_fct, similarity=similarity, pairwise=True
+        )
 
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
         super().check_batch(n_columns, labels)

@@ -1,4 +1,5 @@
 """MatryoshkaLoss: train embeddings that still work when cut to their first dimensions."""
+
 from __future__ import annotations
 
 from typing import Sequence

@@ -1,4 +1,5 @@
 """MSELoss: distillation, the student's embeddings regressed onto a teacher's."""
+
 from __future__ import annotations
 
 import torch

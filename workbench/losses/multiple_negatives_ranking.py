@@ -1,4 +1,5 @@
 """MultipleNegativesRankingLoss: find each anchor's positive among all candidates of the batch."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -60,21 +61,25 @@ class MultipleNegativesRankingLoss(Loss):
         scale: float = 20.0,
         similarity_fn_name: str | SimilarityFunction = "cosine",
         symmetric: bool = False,
-        *, similarity_fct: str | SimilarityFunction | None = None,
+        *,
+        similarity_fct: str | SimilarityFunction | None = None,
         similarity: str | SimilarityFunction | None = None,
     ) -> None:
         super().__init__(model)
         self.scale = scale
-        self.similarity_fct = loss_similarity(self, similarity_fn_name, "cosine", similarity_fct=similarity_fct,
-                                              similarity=similarity)
+        self.similarity_fct = loss_similarity(
+            self, similarity_fn_name, "cosine", similarity_fct=similarity_fct, similarity=similarity
+        )
         self.symmetric = symmetric
 
     def check_batch_size(self, batch_size: int, n_columns: int) -> None:
         """Refuse batches of one pair: the positive is the only candidate, the loss is always 0, nothing is learned."""
         if batch_size < 2 and n_columns < 3:
-            self.fail(f"batches of {batch_size} example(s) (batch_size, or the size of the data) leave each anchor "
-                      "no negative to rank its positive against: the loss is always 0 and the model learns "
-                      "nothing; use batch_size >= 2 (larger is better) or add hard-negative columns")
+            self.fail(
+                f"batches of {batch_size} example(s) (batch_size, or the size of the data) leave each anchor "
+                "no negative to rank its positive against: the loss is always 0 and the model learns "
+                "nothing; use batch_size >= 2 (larger is better) or add hard-negative columns"
+            )
 
     def compute(self, embeddings: list[Tensor], labels: None) -> Tensor:
         anchors, positives = embeddings[0], embeddings[1]

@@ -1,4 +1,5 @@
 """OnlineContrastiveLoss: the contrastive loss on the hard pairs of the batch only."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F

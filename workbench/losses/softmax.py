@@ -1,4 +1,5 @@
 """SoftmaxLoss: a classifier on the pair's embeddings (natural language inference)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -1,4 +1,5 @@
 """TripletLoss: the anchor closer to its positive than to its negative, by a margin."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -36,5 +37,7 @@ class TripletLoss(DistanceLoss):
 
     def compute(self, embeddings: list[Tensor], labels: None) -> Tensor:
         anchor, positive, negative = embeddings
-        gap = pairwise_distance(anchor, positive, self.distance_metric) - pairwise_distance(anchor, negative, self.distance_metric)
+        gap = pairwise_distance(anchor, positive, self.distance_metric) - pairwise_distance(
+            anchor, negative, self.distance_metric
+        )
         return F.relu(gap + self.margin).mean()

@@ -1,4 +1,5 @@
 """Building blocks of an encoder; each one is a folder in a saved model."""
+
 from .base import MODULES, ST_TYPES, Module, register
 from .dense import Dense
 from .normalize import Normalize
@@ -13,6 +14,21 @@ from .wk_pooling import WKPooling
 from .word_embeddings import WordEmbeddings
 from .word_weights import WordWeights
 
-__all__ = ["MODULES", "ST_TYPES", "Module", "register", "Transformer", "Pooling", "Dense", "Normalize",
-           "WordEmbeddings", "WordWeights", "LSTM", "CNN", "BoW", "WeightedLayerPooling", "WKPooling",
-           "StaticEmbedding"]
+__all__ = [
+    "MODULES",
+    "ST_TYPES",
+    "Module",
+    "register",
+    "Transformer",
+    "Pooling",
+    "Dense",
+    "Normalize",
+    "WordEmbeddings",
+    "WordWeights",
+    "LSTM",
+    "CNN",
+    "BoW",
+    "WeightedLayerPooling",
+    "WKPooling",
+    "StaticEmbedding",
+]

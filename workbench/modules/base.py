@@ -19,6 +19,7 @@ Each module keeps its settings in ``config.json`` (the keys named by
 ``config_keys``) and its weights in ``model.safetensors`` inside its own
 folder, the layout of sentence-transformers.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,8 +70,9 @@ def non_default(module: nn.Module, defaults: dict[str, Any]) -> dict[str, Any]:
     return {key: getattr(module, key) for key, default in defaults.items() if getattr(module, key) != default}
 
 
-def refuse_unknown_fields(config: dict[str, Any], known: tuple[str, ...] | list[str], what: str,
-                          consequence: str = "") -> None:
+def refuse_unknown_fields(
+    config: dict[str, Any], known: tuple[str, ...] | list[str], what: str, consequence: str = ""
+) -> None:
     """Raise ``ValueError`` naming the fields of a saved ``config`` that ``what`` (e.g. ``"Dense"``) does not read.
 
     A field this library ignored would make the loaded model compute something else than the saved one.
@@ -83,8 +85,9 @@ def refuse_unknown_fields(config: dict[str, Any], known: tuple[str, ...] | list[
     """
     unknown = sorted(set(config) - set(known))
     if unknown:
-        raise ValueError(f"{what} config field(s) {unknown} are not supported (this library reads "
-                         f"{', '.join(known)}){consequence}")
+        raise ValueError(
+            f"{what} config field(s) {unknown} are not supported (this library reads {', '.join(known)}){consequence}"
+        )
 
 
 class Module(nn.Module):
@@ -105,9 +108,11 @@ class Module(nn.Module):
     def st_types(cls) -> list[str]:
         if cls.st_name is None:
             return []
-        return [f"sentence_transformers.models.{cls.st_name}",
-                f"sentence_transformers.models.{cls.st_name.lower()}.{cls.st_name}",
-                *(f"sentence_transformers.models.{name}" for name in cls.st_legacy_names)]
+        return [
+            f"sentence_transformers.models.{cls.st_name}",
+            f"sentence_transformers.models.{cls.st_name.lower()}.{cls.st_name}",
+            *(f"sentence_transformers.models.{name}" for name in cls.st_legacy_names),
+        ]
 
     @classmethod
     def type_string(cls) -> str:

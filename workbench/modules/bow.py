@@ -1,4 +1,5 @@
 """BoW: a bag-of-words (optionally tf-idf) vector as the sentence embedding."""
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -55,8 +56,9 @@ class BoW(Module):
         self.cumulative_term_frequency = bool(cumulative_term_frequency)
         self.tokenizer = WordTokenizer(self.vocab, do_lower_case=False)
         # Derived from the config, so not saved as a tensor (sentence-transformers saves none either).
-        self.register_buffer("weights", vocab_weights(self.vocab, self.word_weights, self.unknown_word_weight),
-                             persistent=False)
+        self.register_buffer(
+            "weights", vocab_weights(self.vocab, self.word_weights, self.unknown_word_weight), persistent=False
+        )
 
     def get_sentence_embedding_dimension(self) -> int:
         return len(self.vocab)

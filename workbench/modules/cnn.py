@@ -1,4 +1,5 @@
 """CNN: convolutions of several widths over the token embeddings."""
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -42,8 +43,9 @@ class CNN(NamedConfigFile, Module):
     config_file_name = "cnn_config.json"
     config_keys = ("in_word_embedding_dimension", "out_channels", "kernel_sizes")
 
-    def __init__(self, in_word_embedding_dimension: int, out_channels: int = 256,
-                 kernel_sizes: Sequence[int] = (1, 3, 5)) -> None:
+    def __init__(
+        self, in_word_embedding_dimension: int, out_channels: int = 256, kernel_sizes: Sequence[int] = (1, 3, 5)
+    ) -> None:
         super().__init__()
         if not kernel_sizes or any(int(k) < 1 for k in kernel_sizes):
             raise ValueError(f"kernel_sizes must be one or more positive integers, got {kernel_sizes!r}")

@@ -1,4 +1,5 @@
 """Dense: a feed-forward layer on the sentence embedding."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,12 +9,25 @@ from torch import nn
 from .base import Module, non_default, refuse_unknown_fields, register
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid,
-    "identity": nn.Identity, "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+    "silu": nn.SiLU,
+    "leaky_relu": nn.LeakyReLU,
 }
 #: every field of a Dense config.json that this module honours (others are refused)
-CONFIG_FIELDS = ("in_features", "out_features", "bias", "activation_function", "activation",
-                 "module_input_name", "module_output_name", "use_residual")
+CONFIG_FIELDS = (
+    "in_features",
+    "out_features",
+    "bias",
+    "activation_function",
+    "activation",
+    "module_input_name",
+    "module_output_name",
+    "use_residual",
+)
 
 
 def _activation_from_name(name: str) -> str:
@@ -53,12 +67,26 @@ class Dense(Module):
     """
 
     st_name = "Dense"
-    config_keys = ("in_features", "out_features", "bias", "activation", "module_input_name", "module_output_name",
-                   "use_residual")
+    config_keys = (
+        "in_features",
+        "out_features",
+        "bias",
+        "activation",
+        "module_input_name",
+        "module_output_name",
+        "use_residual",
+    )
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "tanh",
-                 module_input_name: str = "sentence_embedding", module_output_name: str | None = None,
-                 use_residual: bool = False) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str = "tanh",
+        module_input_name: str = "sentence_embedding",
+        module_output_name: str | None = None,
+        use_residual: bool = False,
+    ) -> None:
         super().__init__()
         self.in_features, self.out_features, self.bias = int(in_features), int(out_features), bool(bias)
         self.activation = _activation_from_name(activation)
@@ -75,21 +103,34 @@ class Dense(Module):
 
     def get_config(self) -> dict[str, Any]:
         cls = ACTIVATIONS[self.activation]
-        config: dict[str, Any] = {"in_features": self.in_features, "out_features": self.out_features,
-                                  "bias": self.bias, "activation_function": f"{cls.__module__}.{cls.__name__}"}
+        config: dict[str, Any] = {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.bias,
+            "activation_function": f"{cls.__module__}.{cls.__name__}",
+        }
         # The newer fields only when not at their defaults: older sentence-transformers releases refuse them.
-        return config | non_default(self, {"module_input_name": "sentence_embedding",
-                                            "module_output_name": self.module_input_name, "use_residual": False})
+        return config | non_default(
+            self,
+            {
+                "module_input_name": "sentence_embedding",
+                "module_output_name": self.module_input_name,
+                "use_residual": False,
+            },
+        )
 
     @classmethod
     def config_from_file(cls, config: dict[str, Any]) -> dict[str, Any]:
         refuse_unknown_fields(config, CONFIG_FIELDS, "Dense", "; the model would compute differently than intended")
-        return {"in_features": config["in_features"], "out_features": config["out_features"],
-                "bias": config.get("bias", True),
-                "activation": config.get("activation_function", config.get("activation", "tanh")),
-                "module_input_name": config.get("module_input_name", "sentence_embedding"),
-                "module_output_name": config.get("module_output_name"),
-                "use_residual": config.get("use_residual", False)}
+        return {
+            "in_features": config["in_features"],
+            "out_features": config["out_features"],
+            "bias": config.get("bias", True),
+            "activation": config.get("activation_function", config.get("activation", "tanh")),
+            "module_input_name": config.get("module_input_name", "sentence_embedding"),
+            "module_output_name": config.get("module_output_name"),
+            "use_residual": config.get("use_residual", False),
+        }
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
         x = features[self.module_input_name]

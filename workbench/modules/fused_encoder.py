@@ -20,6 +20,7 @@ backward pass computes both gradient products with oneDNN too.
 The path is on by default; ``WORKBENCH_FUSED=0`` in the environment turns it
 off (every Transformer then runs Hugging Face's forward), e.g. to compare the two.
 """
+
 from __future__ import annotations
 
 import functools
@@ -78,8 +79,12 @@ def onednn_available(device: torch.device, dtype: torch.dtype = torch.float32) -
     >>> onednn_available(torch.device("meta"))
     False
     """
-    return (device.type == "cpu" and torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_linear_pointwise") and _onednn_runs(dtype))
+    return (
+        device.type == "cpu"
+        and torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+        and _onednn_runs(dtype)
+    )
 
 
 @functools.cache
@@ -92,8 +97,9 @@ def _onednn_runs(dtype: torch.dtype) -> bool:
     return True
 
 
-def _onednn_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                    gelu: bool = False) -> torch.Tensor:
+def _onednn_product(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, gelu: bool = False
+) -> torch.Tensor:
     """``x @ weight.T + bias`` (then GELU) with oneDNN; all operands contiguous."""
     if gelu:
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu", [], "none")
@@ -144,6 +150,7 @@ def _inference_linear(device: torch.device, dtype: torch.dtype) -> Linear:
     def plain(x, weight, bias, gelu):
         y = F.linear(x, weight, bias)
         return F.gelu(y) if gelu else y
+
     return plain
 
 
@@ -159,6 +166,7 @@ def _training_linear(device: torch.device, dtype: torch.dtype) -> Linear:
     def linear(x, weight, bias, gelu):
         y = product(x, weight, bias)
         return F.gelu(y) if gelu else y
+
     return linear
 
 
@@ -168,11 +176,16 @@ def _layer_tensors(layer: nn.Module) -> tuple[torch.Tensor, ...]:
     return (
         torch.cat([att.self.query.weight, att.self.key.weight, att.self.value.weight]),
         torch.cat([att.self.query.bias, att.self.key.bias, att.self.value.bias]),
-        att.output.dense.weight, att.output.dense.bias,
-        att.output.LayerNorm.weight, att.output.LayerNorm.bias,
-        layer.intermediate.dense.weight, layer.intermediate.dense.bias,
-        out.dense.weight, out.dense.bias,
-        out.LayerNorm.weight, out.LayerNorm.bias,
+        att.output.dense.weight,
+        att.output.dense.bias,
+        att.output.LayerNorm.weight,
+        att.output.LayerNorm.bias,
+        layer.intermediate.dense.weight,
+        layer.intermediate.dense.bias,
+        out.dense.weight,
+        out.dense.bias,
+        out.LayerNorm.weight,
+        out.LayerNorm.bias,
     )
 
 
@@ -215,7 +228,7 @@ class FusedEncoder:
         # Real tokens only, as one matrix; attention needs them back in (batch, length) form.
         x = hidden[mask]
         key_mask = mask.view(batch, 1, 1, length)
-        for (qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, f1_w, f1_b, f2_w, f2_b, n2_w, n2_b) in layers:
+        for qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, f1_w, f1_b, f2_w, f2_b, n2_w, n2_b in layers:
             qkv = linear(x, qkv_w, qkv_b, False)
             padded = qkv.new_zeros(batch, length, 3 * dim)  # under autocast qkv may be narrower than x
             padded[mask] = qkv

@@ -1,4 +1,5 @@
 """LSTM: a recurrent layer over the token embeddings."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -62,9 +63,12 @@ class LSTM(NamedConfigFile, Module):
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
         self.encoder = nn.LSTM(
-            self.word_embedding_dimension, self.hidden_dim, num_layers=self.num_layers,
+            self.word_embedding_dimension,
+            self.hidden_dim,
+            num_layers=self.num_layers,
             dropout=self.dropout if self.num_layers > 1 else 0.0,  # torch warns about dropout on one layer
-            bidirectional=self.bidirectional, batch_first=True,
+            bidirectional=self.bidirectional,
+            batch_first=True,
         )
 
     def get_word_embedding_dimension(self) -> int:
@@ -83,5 +87,6 @@ class LSTM(NamedConfigFile, Module):
         packed = nn.utils.rnn.pack_padded_sequence(tokens, lengths, batch_first=True, enforce_sorted=False)
         output, _ = self.encoder(packed)
         features["token_embeddings"] = nn.utils.rnn.pad_packed_sequence(
-            output, batch_first=True, total_length=tokens.shape[1])[0]
+            output, batch_first=True, total_length=tokens.shape[1]
+        )[0]
         return features

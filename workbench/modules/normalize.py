@@ -1,4 +1,5 @@
 """Normalize: scale sentence embeddings to unit length."""
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,9 @@ class Normalize(Module):
 
     def get_config(self) -> dict[str, Any]:
         # Only settings that differ from the defaults: older sentence-transformers releases read no config.
-        return non_default(self, {"module_input_name": "sentence_embedding",
-                                   "module_output_name": self.module_input_name})
+        return non_default(
+            self, {"module_input_name": "sentence_embedding", "module_output_name": self.module_input_name}
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Normalize":

@@ -1,4 +1,5 @@
 """Pooling: token embeddings to one sentence embedding."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,12 +20,23 @@ LEGACY_KEYS = {
     "last_token": "pooling_mode_lasttoken",
 }
 #: newer sentence-transformers releases write ``pooling_mode`` with these names
-ST_MODE_NAMES = {"cls": "cls", "mean": "mean", "max": "max", "mean_sqrt_len_tokens": "mean_sqrt_len",
-                 "weightedmean": "weighted_mean", "lasttoken": "last_token"}
+ST_MODE_NAMES = {
+    "cls": "cls",
+    "mean": "mean",
+    "max": "max",
+    "mean_sqrt_len_tokens": "mean_sqrt_len",
+    "weightedmean": "weighted_mean",
+    "lasttoken": "last_token",
+}
 OUR_TO_ST = {ours: theirs for theirs, ours in ST_MODE_NAMES.items()}
 #: every field of a pooling config.json that this module honours (others are refused)
-CONFIG_FIELDS = ("word_embedding_dimension", "embedding_dimension", "pooling_mode", "include_prompt",
-                 *LEGACY_KEYS.values())
+CONFIG_FIELDS = (
+    "word_embedding_dimension",
+    "embedding_dimension",
+    "pooling_mode",
+    "include_prompt",
+    *LEGACY_KEYS.values(),
+)
 
 
 def _modes_from_legacy(flags: dict[str, Any]) -> list[str]:
@@ -69,14 +81,22 @@ class Pooling(Module):
     st_name = "Pooling"
     config_keys = ("word_embedding_dimension", "modes", "include_prompt")
 
-    def __init__(self, word_embedding_dimension: int, modes: str | tuple[str, ...] | list[str] = "mean",
-                 include_prompt: bool = True, *, pooling_mode: str | tuple[str, ...] | list[str] | None = None,
-                 **legacy: bool) -> None:
+    def __init__(
+        self,
+        word_embedding_dimension: int,
+        modes: str | tuple[str, ...] | list[str] = "mean",
+        include_prompt: bool = True,
+        *,
+        pooling_mode: str | tuple[str, ...] | list[str] | None = None,
+        **legacy: bool,
+    ) -> None:
         super().__init__()
         unknown_args = sorted(set(legacy) - set(LEGACY_KEYS.values()))
         if unknown_args:
-            raise TypeError(f"Pooling got unexpected argument(s) {unknown_args}; accepted: word_embedding_dimension, "
-                            f"modes, include_prompt, pooling_mode, {', '.join(LEGACY_KEYS.values())}")
+            raise TypeError(
+                f"Pooling got unexpected argument(s) {unknown_args}; accepted: word_embedding_dimension, "
+                f"modes, include_prompt, pooling_mode, {', '.join(LEGACY_KEYS.values())}"
+            )
         if pooling_mode is not None:
             modes = pooling_mode
         elif legacy:

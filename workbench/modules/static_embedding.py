@@ -1,4 +1,5 @@
 """StaticEmbedding: the mean of per-token vectors (model2vec models), a very fast input module."""
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,9 @@ def fold_model2vec(
         rows = rows[mapping.to(torch.long)]
     if weights is not None:
         if weights.shape != (rows.shape[0],):
-            raise ValueError(f"model2vec weights have shape {tuple(weights.shape)}; "
-                             f"expected ({rows.shape[0]},), one per token")
+            raise ValueError(
+                f"model2vec weights have shape {tuple(weights.shape)}; expected ({rows.shape[0]},), one per token"
+            )
         rows = rows * weights.to(torch.float32).unsqueeze(1)
     return rows.contiguous()
 
@@ -94,14 +96,18 @@ class StaticEmbedding(Module):
     ) -> None:
         super().__init__()
         if not isinstance(tokenizer, Tokenizer):
-            raise TypeError(f"tokenizer must be a tokenizers.Tokenizer, got {type(tokenizer).__name__} "
-                            "(for a transformers fast tokenizer pass its .backend_tokenizer)")
+            raise TypeError(
+                f"tokenizer must be a tokenizers.Tokenizer, got {type(tokenizer).__name__} "
+                "(for a transformers fast tokenizer pass its .backend_tokenizer)"
+            )
         vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
         if embeddings is not None:
             weight = torch.as_tensor(embeddings, dtype=torch.float32).detach()
             if weight.ndim != 2 or weight.shape[0] < vocab_size:
-                raise ValueError(f"embeddings must be a (tokens, dimension) matrix with at least {vocab_size} rows "
-                                 f"(the tokenizer's vocabulary), got shape {tuple(weight.shape)}")
+                raise ValueError(
+                    f"embeddings must be a (tokens, dimension) matrix with at least {vocab_size} rows "
+                    f"(the tokenizer's vocabulary), got shape {tuple(weight.shape)}"
+                )
             # A copy: training must not write into the caller's array.
             self.embedding = nn.EmbeddingBag.from_pretrained(weight.clone(), freeze=False, mode="mean")
         elif embedding_dim is not None:
@@ -147,8 +153,10 @@ class StaticEmbedding(Module):
         elif "embeddings" in state:
             embeddings = fold_model2vec(state["embeddings"], state.get("mapping"), state.get("weights"))
         else:
-            raise ValueError(f"{path / WEIGHTS_NAME} has tensors {sorted(state)}; expected 'embedding.weight' "
-                             "(sentence-transformers) or 'embeddings' (model2vec)")
+            raise ValueError(
+                f"{path / WEIGHTS_NAME} has tensors {sorted(state)}; expected 'embedding.weight' "
+                "(sentence-transformers) or 'embeddings' (model2vec)"
+            )
         tokenizer = Tokenizer.from_file(str(_folder_file(path, TOKENIZER_NAME, "the tokenizer")))
         return cls(tokenizer, embeddings, max_seq_length=config.get("max_seq_length"))
 

@@ -1,4 +1,5 @@
 """WordTokenizer: words and punctuation to vocabulary ids, for the word-level modules."""
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,9 @@ class WordTokenizer:
         self.stop_words = set(stop_words)
         self.do_lower_case = bool(do_lower_case)
         if unknown_token is not None and unknown_token not in self.word2idx:
-            raise ValueError(f"unknown_token {unknown_token!r} is not in the vocabulary; "
-                             "give a vocabulary word or None")
+            raise ValueError(
+                f"unknown_token {unknown_token!r} is not in the vocabulary; give a vocabulary word or None"
+            )
         self.unknown_token = unknown_token
 
     def __len__(self) -> int:
@@ -97,7 +99,9 @@ class WordTokenizer:
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
-            "vocab": self.vocab, "stop_words": sorted(self.stop_words), "do_lower_case": self.do_lower_case,
+            "vocab": self.vocab,
+            "stop_words": sorted(self.stop_words),
+            "do_lower_case": self.do_lower_case,
         }
         # Written only when set: sentence-transformers rejects keys it does not know.
         if self.unknown_token is not None:

@@ -1,4 +1,5 @@
 """Transformer: any Hugging Face encoder turned into token embeddings."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,12 @@ logger = logging.getLogger(__name__)
 
 #: Names sentence-transformers has used for this module's config over the years.
 CONFIG_FILE_NAMES = (
-    "sentence_bert_config.json", "sentence_roberta_config.json", "sentence_distilbert_config.json",
-    "sentence_camembert_config.json", "sentence_albert_config.json", "sentence_xlm-roberta_config.json",
+    "sentence_bert_config.json",
+    "sentence_roberta_config.json",
+    "sentence_distilbert_config.json",
+    "sentence_camembert_config.json",
+    "sentence_albert_config.json",
+    "sentence_xlm-roberta_config.json",
     "sentence_xlnet_config.json",
 )
 
@@ -53,8 +58,10 @@ def check_config(config: Any, file: Path) -> None:
     for key, value in config.items():
         accepted = CONFIG_FIELDS.get(key)
         if accepted is None:
-            raise ValueError(f"{file}: field {key!r} is not supported (this library reads {', '.join(CONFIG_FIELDS)}); "
-                             "the model would encode differently than intended")
+            raise ValueError(
+                f"{file}: field {key!r} is not supported (this library reads {', '.join(CONFIG_FIELDS)}); "
+                "the model would encode differently than intended"
+            )
         if not (accepted(value) if callable(accepted) else value in accepted):
             expected = "" if callable(accepted) else f"; supported: {', '.join(map(repr, accepted))}"
             raise ValueError(f"{file}: {key}={value!r} is not supported{expected}")
@@ -62,8 +69,16 @@ def check_config(config: Any, file: Path) -> None:
 
 #: Files a Hugging Face tokenizer is built from; a local model folder needs at least one.
 TOKENIZER_FILES = (
-    "tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
-    "tokenizer.model", "spm.model", "source.spm", "sentencepiece.model", "vocab.model",
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+    "spm.model",
+    "source.spm",
+    "sentencepiece.model",
+    "vocab.model",
 )
 
 
@@ -85,8 +100,10 @@ def load_pretrained(auto_class: Any, source: str, **kwargs: Any) -> Any:
             raise
         # The libraries' messages do not say which file is broken.
         files = ", ".join(sorted(p.name for p in Path(source).iterdir() if p.suffix in (".safetensors", ".bin")))
-        raise ValueError(f"the model weights in {source} ({files}) are damaged or truncated "
-                         f"({type(err).__name__}: {err}); save or download the model again") from err
+        raise ValueError(
+            f"the model weights in {source} ({files}) are damaged or truncated "
+            f"({type(err).__name__}: {err}); save or download the model again"
+        ) from err
 
 
 @register
@@ -195,7 +212,10 @@ class Transformer(Module):
         if self.do_lower_case:
             texts = [t.lower() for t in texts]
         batch = self.tokenizer(
-            texts, padding=True, truncation="longest_first", max_length=self.max_seq_length,
+            texts,
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_seq_length,
             return_tensors="pt",
         )
         if not self._warned_truncation and batch["input_ids"].shape[1] == self.max_seq_length:
@@ -206,8 +226,13 @@ class Transformer(Module):
         """Token counts (capped at ``max_seq_length``); the encoder batches texts of equal length together."""
         if self.do_lower_case:
             texts = [t.lower() for t in texts]
-        ids = self.tokenizer(texts, truncation=True, max_length=self.max_seq_length,
-                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        ids = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_seq_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
         return [len(row) for row in ids]
 
     def _warn_if_truncated(self, texts: list[str], mask: torch.Tensor) -> None:
@@ -220,7 +245,8 @@ class Transformer(Module):
             logger.warning(
                 "%d text(s) longer than max_seq_length=%d tokens were truncated "
                 "(raise encoder.max_seq_length to keep more; this warning is shown once).",
-                cut, self.max_seq_length,
+                cut,
+                self.max_seq_length,
             )
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
@@ -257,4 +283,6 @@ class Transformer(Module):
 
     @classmethod
     def config_from_file(cls, config: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in config.items() if k in (*cls.config_keys, "model_args", "tokenizer_args", "config_args")}
+        return {
+            k: v for k, v in config.items() if k in (*cls.config_keys, "model_args", "tokenizer_args", "config_args")
+        }

@@ -1,4 +1,5 @@
 """WeightedLayerPooling: a learnt weighted average of a Transformer's hidden layers."""
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -13,9 +14,7 @@ def hidden_layers(features: dict[str, Any], owner: str) -> tuple[torch.Tensor, .
     """``all_layer_embeddings`` of ``features``, or an error that says how to get them."""
     layers = features.get("all_layer_embeddings")
     if layers is None:
-        raise KeyError(
-            f"{owner} needs all_layer_embeddings; build the Transformer with output_hidden_states=True"
-        )
+        raise KeyError(f"{owner} needs all_layer_embeddings; build the Transformer with output_hidden_states=True")
     return tuple(layers)
 
 
@@ -57,16 +56,19 @@ class WeightedLayerPooling(Module):
     ) -> None:
         super().__init__()
         if not 0 <= layer_start <= num_hidden_layers:
-            raise ValueError(f"layer_start must be between 0 and num_hidden_layers={num_hidden_layers}, "
-                             f"got {layer_start}")
+            raise ValueError(
+                f"layer_start must be between 0 and num_hidden_layers={num_hidden_layers}, got {layer_start}"
+            )
         self.word_embedding_dimension = int(word_embedding_dimension)
         self.num_hidden_layers = int(num_hidden_layers)
         self.layer_start = int(layer_start)
         used = self.num_hidden_layers + 1 - self.layer_start
         weights = torch.ones(used) if layer_weights is None else torch.as_tensor(layer_weights, dtype=torch.float32)
         if weights.shape != (used,):
-            raise ValueError(f"layer_weights must hold {used} values (layers {layer_start}..{num_hidden_layers}), "
-                             f"got shape {tuple(weights.shape)}")
+            raise ValueError(
+                f"layer_weights must hold {used} values (layers {layer_start}..{num_hidden_layers}), "
+                f"got shape {tuple(weights.shape)}"
+            )
         self.layer_weights = nn.Parameter(weights.clone())
 
     def get_word_embedding_dimension(self) -> int:
@@ -81,9 +83,11 @@ class WeightedLayerPooling(Module):
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
         layers = hidden_layers(features, type(self).__name__)
         if len(layers) != self.num_hidden_layers + 1:
-            raise ValueError(f"got {len(layers)} hidden states but num_hidden_layers={self.num_hidden_layers} "
-                             f"needs {self.num_hidden_layers + 1} (the embedding output plus one per layer)")
-        stacked = torch.stack(layers[self.layer_start:])
+            raise ValueError(
+                f"got {len(layers)} hidden states but num_hidden_layers={self.num_hidden_layers} "
+                f"needs {self.num_hidden_layers + 1} (the embedding output plus one per layer)"
+            )
+        stacked = torch.stack(layers[self.layer_start :])
         weights = self.layer_weights.to(stacked.dtype).view(-1, 1, 1, 1)
         features["token_embeddings"] = (weights * stacked).sum(0) / weights.sum()
         return features

@@ -1,4 +1,5 @@
 """WKPooling: SBERT-WK sentence embeddings from all hidden layers (Wang & Kuo, 2020)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,8 +57,9 @@ class WKPooling(Module):
     def __init__(self, word_embedding_dimension: int, layer_start: int = 4, context_window_size: int = 2) -> None:
         super().__init__()
         if layer_start < 0 or context_window_size < 1:
-            raise ValueError(f"layer_start must be >= 0 and context_window_size >= 1, "
-                             f"got {layer_start} and {context_window_size}")
+            raise ValueError(
+                f"layer_start must be >= 0 and context_window_size >= 1, got {layer_start} and {context_window_size}"
+            )
         self.word_embedding_dimension = int(word_embedding_dimension)
         self.layer_start = int(layer_start)
         self.context_window_size = int(context_window_size)
@@ -68,10 +70,12 @@ class WKPooling(Module):
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
         layers = hidden_layers(features, type(self).__name__)
         if len(layers) - self.layer_start < 3:
-            raise ValueError(f"WKPooling needs at least 3 hidden states from layer_start={self.layer_start} on; "
-                             f"the model gives {len(layers)} (lower layer_start)")
+            raise ValueError(
+                f"WKPooling needs at least 3 hidden states from layer_start={self.layer_start} on; "
+                f"the model gives {len(layers)} (lower layer_start)"
+            )
         device, dtype = layers[0].device, layers[0].dtype
-        hidden = torch.stack(layers[self.layer_start:], dim=2).to("cpu", torch.float32)  # (batch, tokens, layers, dim)
+        hidden = torch.stack(layers[self.layer_start :], dim=2).to("cpu", torch.float32)  # (batch, tokens, layers, dim)
         n_tokens = (features["attention_mask"].sum(1).cpu() - 1).clamp(min=1)
         valid = (torch.arange(hidden.shape[1]).unsqueeze(0) < n_tokens.unsqueeze(1)).unsqueeze(-1)
         # torch.where rather than a product: padding rows may hold NaN (0/0 in the QR ratios).
@@ -86,8 +90,11 @@ class WKPooling(Module):
         n_layers = hidden.shape[2]
         novelty, alignment = [], []
         for k in range(n_layers):
-            neighbours = [j for j in range(max(0, k - self.context_window_size),
-                                           min(n_layers, k + self.context_window_size + 1)) if j != k]
+            neighbours = [
+                j
+                for j in range(max(0, k - self.context_window_size), min(n_layers, k + self.context_window_size + 1))
+                if j != k
+            ]
             window = hidden[:, :, neighbours + [k], :].transpose(-1, -2)  # layer k is the last column
             # mode="r" skips Q but has no gradient.
             _, r = torch.linalg.qr(window, mode="reduced" if window.requires_grad else "r")

@@ -1,4 +1,5 @@
 """WordEmbeddings: static word vectors (GloVe, word2vec, fastText text files) as the first module."""
+
 from __future__ import annotations
 
 import gzip
@@ -200,10 +201,12 @@ class WordEmbeddings(NamedConfigFile, Module):
         if len(vocab) != vectors.shape[0]:
             raise ValueError(f"vocab has {len(vocab)} words but vectors has {vectors.shape[0]} rows; they must match")
         matrix = np.concatenate([np.zeros((1, vectors.shape[1]), dtype=np.float32), vectors])
-        tokenizer = WordTokenizer([PADDING_TOKEN, *vocab], stop_words=stop_words,
-                                  do_lower_case=do_lower_case, unknown_token=unknown_token)
-        return cls(tokenizer, torch.from_numpy(matrix), update_embeddings=update_embeddings,
-                   max_seq_length=max_seq_length)
+        tokenizer = WordTokenizer(
+            [PADDING_TOKEN, *vocab], stop_words=stop_words, do_lower_case=do_lower_case, unknown_token=unknown_token
+        )
+        return cls(
+            tokenizer, torch.from_numpy(matrix), update_embeddings=update_embeddings, max_seq_length=max_seq_length
+        )
 
     @classmethod
     def from_glove_npy(cls, npy_path: str | os.PathLike, words: Sequence[str], **kwargs: Any) -> "WordEmbeddings":
@@ -281,13 +284,19 @@ class WordEmbeddings(NamedConfigFile, Module):
         if not words:
             raise ValueError(f"{path} has no word vectors (expected lines like 'word 0.1 0.2 …')")
         if skipped:
-            logger.warning("%s: skipped %d line(s) whose number of values is not %d (first: line %d)",
-                           path, len(skipped), dim, skipped[0])
+            logger.warning(
+                "%s: skipped %d line(s) whose number of values is not %d (first: line %d)",
+                path,
+                len(skipped),
+                dim,
+                skipped[0],
+            )
         try:
             vectors = np.loadtxt(rows, dtype=np.float32, delimiter=separator, comments=None, ndmin=2)
         except ValueError as err:
-            raise ValueError(f"{path} has values that are not numbers ({err}); "
-                             "expected lines like 'word 0.1 0.2 …'") from None
+            raise ValueError(
+                f"{path} has values that are not numbers ({err}); expected lines like 'word 0.1 0.2 …'"
+            ) from None
         return cls.from_arrays(vectors, words, **kwargs)
 
     def encode_words(self, words: Sequence[str]) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """WordWeights: scale each word vector by a per-word weight such as its idf."""
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,9 @@ def vocab_weights(vocab: Sequence[str], word_weights: dict[str, float], unknown_
             weight = unknown_word_weight
         weights.append(float(weight))
     if missing:
-        logger.info("%d of %d words have no weight; they get unknown_word_weight=%s",
-                    missing, len(vocab), unknown_word_weight)
+        logger.info(
+            "%d of %d words have no weight; they get unknown_word_weight=%s", missing, len(vocab), unknown_word_weight
+        )
     return torch.tensor(weights, dtype=torch.float32)
 
 

@@ -32,10 +32,16 @@ Example
 >>> student = build_student("static-multilingual", teacher.get_sentence_embedding_dimension())  # doctest: +SKIP
 >>> student.fit([(data, MSELoss(student))], data.evaluator(), epochs=5, lr=1e-2)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from .benchmarks import (
-    STS17_TRACKS, benchmark_sentences, crosslingual_stsb, sts_benchmarks, sts_spearman, stsb_parallel_pairs,
+    STS17_TRACKS,
+    benchmark_sentences,
+    crosslingual_stsb,
+    sts_benchmarks,
+    sts_spearman,
+    stsb_parallel_pairs,
 )
 from .parallel import LanguageCounts, PairLike, ParallelSentencesDataset, per_language
 from .recipe import FILE_CODES, standard_parallel_data
@@ -43,8 +49,21 @@ from .student import build_student
 from .teacher import CACHE_NAME, TeacherEmbeddings, sentence_key, teacher_fingerprint
 
 __all__ = [
-    "CACHE_NAME", "FILE_CODES", "STS17_TRACKS", "LanguageCounts", "PairLike", "ParallelSentencesDataset",
-    "TeacherEmbeddings", "benchmark_sentences", "build_student", "crosslingual_stsb", "per_language",
-    "sentence_key", "standard_parallel_data", "sts_benchmarks", "sts_spearman", "stsb_parallel_pairs",
+    "CACHE_NAME",
+    "FILE_CODES",
+    "STS17_TRACKS",
+    "LanguageCounts",
+    "PairLike",
+    "ParallelSentencesDataset",
+    "TeacherEmbeddings",
+    "benchmark_sentences",
+    "build_student",
+    "crosslingual_stsb",
+    "per_language",
+    "sentence_key",
+    "standard_parallel_data",
+    "sts_benchmarks",
+    "sts_spearman",
+    "stsb_parallel_pairs",
     "teacher_fingerprint",
 ]

@@ -1,4 +1,5 @@
 """Cross-lingual STS benchmarks (STS17 tracks, stsb-multi-mt per language and English-to-other) and their scores."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -8,9 +9,16 @@ from ..evaluation import EmbeddingSimilarityEvaluator
 
 #: Cross-lingual pair -> STS17 track (the file's own name; the extended tracks are track5 with one side translated).
 STS17_TRACKS: dict[str, str] = {
-    "en-en": "track5.en-en", "en-de": "extended.de-en", "en-fr": "extended.fr-en", "en-it": "extended.it-en",
-    "en-nl": "extended.nl-en", "es-en": "track4a.es-en", "es-es": "track3.es-es", "ar-en": "track2.ar-en",
-    "ar-ar": "track1.ar-ar", "tr-en": "track6.tr-en",
+    "en-en": "track5.en-en",
+    "en-de": "extended.de-en",
+    "en-fr": "extended.fr-en",
+    "en-it": "extended.it-en",
+    "en-nl": "extended.nl-en",
+    "es-en": "track4a.es-en",
+    "es-es": "track3.es-es",
+    "ar-en": "track2.ar-en",
+    "ar-ar": "track1.ar-ar",
+    "tr-en": "track6.tr-en",
 }
 
 
@@ -46,8 +54,9 @@ def _aligned_stsb(language: str, split: str) -> tuple[list[Example], list[Exampl
     english = load_dataset("stsb-multi-mt", split=split, lang="en")
     other = load_dataset("stsb-multi-mt", split=split, lang=language)
     if len(english) != len(other) or any(a.label != b.label for a, b in zip(english, other)):
-        raise ValueError(f"stsb-multi-mt {split}: the en and {language} files are not row-aligned "
-                         "(different lengths or scores)")
+        raise ValueError(
+            f"stsb-multi-mt {split}: the en and {language} files are not row-aligned (different lengths or scores)"
+        )
     return english, other
 
 

@@ -6,6 +6,7 @@
   for :class:`~workbench.losses.MSELoss`;
 * :func:`per_language` -- the held-out metrics as a table, one row per language.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -131,11 +132,17 @@ class ParallelSentencesDataset(Dataset):
         include_source: bool = True,
         seed: int = 0,
     ) -> None:
-        for name, value, low in (("min_chars", min_chars, 0), ("max_chars", max_chars, 1),
-                                 ("max_per_language", max_per_language, 1)):
+        for name, value, low in (
+            ("min_chars", min_chars, 0),
+            ("max_chars", max_chars, 1),
+            ("max_per_language", max_per_language, 1),
+        ):
             if value is not None and (not isinstance(value, int) or value < low):
-                raise ValueError(f"{name} must be an integer >= {low}" + (" or None" if name != "min_chars" else "")
-                                 + f", got {value!r}")
+                raise ValueError(
+                    f"{name} must be an integer >= {low}"
+                    + (" or None" if name != "min_chars" else "")
+                    + f", got {value!r}"
+                )
         if max_chars is not None and max_chars < min_chars:
             raise ValueError(f"max_chars ({max_chars}) is below min_chars ({min_chars}); no pair could pass")
         self.teacher = teacher if isinstance(teacher, TeacherEmbeddings) else TeacherEmbeddings(teacher)
@@ -188,8 +195,12 @@ class ParallelSentencesDataset(Dataset):
         -------
         >>> data.add_files("newstest2019-src.eng.txt", "newstest2019-ref.deu.txt", "de", held_out=500)  # doctest: +SKIP
         """
-        return self.add_pairs(read_parallel_files(source_path, target_path), language, held_out,
-                              name=f"{Path(source_path).name} + {Path(target_path).name}")
+        return self.add_pairs(
+            read_parallel_files(source_path, target_path),
+            language,
+            held_out,
+            name=f"{Path(source_path).name} + {Path(target_path).name}",
+        )
 
     def add_tsv(self, path: str | os.PathLike, language: str, held_out: int = 0) -> "ParallelSentencesDataset":
         """Add a TAB-separated file with ``source<TAB>target`` per line.
@@ -258,15 +269,24 @@ class ParallelSentencesDataset(Dataset):
             if not pairs:
                 continue
             sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
-            translation.append(TranslationEvaluator(sources, targets, name=f"translation-{lang}",
-                                                    batch_size=batch_size))
-            mse.append(MSEEvaluator(sources, targets, teacher_embeddings=self.teacher(sources),
-                                    name=f"mse-{lang}", batch_size=batch_size))
+            translation.append(
+                TranslationEvaluator(sources, targets, name=f"translation-{lang}", batch_size=batch_size)
+            )
+            mse.append(
+                MSEEvaluator(
+                    sources,
+                    targets,
+                    teacher_embeddings=self.teacher(sources),
+                    name=f"mse-{lang}",
+                    batch_size=batch_size,
+                )
+            )
         if not translation:
             raise ValueError("no held-out pairs to evaluate on; give held_out=n when adding data")
         n = len(translation)
-        return SequentialEvaluator(translation + mse, main_score_function=lambda scores: float(np.mean(scores[:n])),
-                                   name="held-out")
+        return SequentialEvaluator(
+            translation + mse, main_score_function=lambda scores: float(np.mean(scores[:n])), name="held-out"
+        )
 
     # ------------------------------------------------------------------ processing
     def _processed(self) -> _Built:
@@ -286,7 +306,7 @@ class ParallelSentencesDataset(Dataset):
             counts.too_short_or_long += len(corpus.pairs) - len(fitting)
             unique = list(dict.fromkeys(fitting))
             counts.duplicates += len(fitting) - len(unique)
-            chosen = set(sorted(unique, key=lambda p: (_rank(self.seed, p[0]), p[1]))[:corpus.held_out])
+            chosen = set(sorted(unique, key=lambda p: (_rank(self.seed, p[0]), p[1]))[: corpus.held_out])
             built.held_out.setdefault(corpus.language, []).extend(p for p in unique if p in chosen)
             counts.held_out += len(chosen)
             candidates[corpus.language].extend(p for p in unique if p not in chosen)
@@ -299,7 +319,7 @@ class ParallelSentencesDataset(Dataset):
             counts.overlap = len(unique) - len(allowed)
             kept = allowed
             if self.max_per_language is not None and len(allowed) > self.max_per_language:
-                kept = sorted(allowed, key=lambda p: _rank(self.seed, "cap", *p))[:self.max_per_language]
+                kept = sorted(allowed, key=lambda p: _rank(self.seed, "cap", *p))[: self.max_per_language]
             counts.over_cap = len(allowed) - len(kept)
             counts.train = len(kept)
             built.train[lang] = kept
@@ -341,8 +361,10 @@ def per_language(metrics: Mapping[str, float]) -> pd.DataFrame:
             _, lang, metric = match.groups()
             rows[lang]["mse" if metric == "negative_mse" else metric] = -value if metric == "negative_mse" else value
     if not rows:
-        raise ValueError(f"no per-language metrics among {sorted(metrics)[:8]}; pass what "
-                         "ParallelSentencesDataset.evaluator() returned")
+        raise ValueError(
+            f"no per-language metrics among {sorted(metrics)[:8]}; pass what "
+            "ParallelSentencesDataset.evaluator() returned"
+        )
     columns = ["src2trg_accuracy", "trg2src_accuracy", "min_accuracy", "mse"]
     frame = pd.DataFrame.from_dict(rows, orient="index")
     return frame[[c for c in columns if c in frame.columns]]

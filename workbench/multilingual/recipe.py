@@ -1,4 +1,5 @@
 """The registry recipe: English-to-other parallel data from the data mirror's Tatoeba, NTREX and stsb-multi-mt."""
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -10,7 +11,14 @@ from .teacher import TeacherEmbeddings
 
 #: Two-letter language code -> the three-letter code in the Tatoeba and NTREX file names.
 FILE_CODES: dict[str, str] = {
-    "de": "deu", "fr": "fra", "es": "spa", "it": "ita", "nl": "nld", "pt": "por", "pl": "pol", "ru": "rus",
+    "de": "deu",
+    "fr": "fra",
+    "es": "spa",
+    "it": "ita",
+    "nl": "nld",
+    "pt": "por",
+    "pl": "pol",
+    "ru": "rus",
 }
 
 
@@ -54,8 +62,11 @@ def standard_parallel_data(
     for lang in languages:
         code = FILE_CODES[lang]
         data.add_files(english_news, dataset_path("ntrex", f"newstest2019-ref.{code}.txt"), lang, held_out=held_out)
-        data.add_files(dataset_path("tatoeba", f"tatoeba.{code}-eng.eng"),
-                       dataset_path("tatoeba", f"tatoeba.{code}-eng.{code}"), lang)
+        data.add_files(
+            dataset_path("tatoeba", f"tatoeba.{code}-eng.eng"),
+            dataset_path("tatoeba", f"tatoeba.{code}-eng.{code}"),
+            lang,
+        )
         for split in stsb_splits:
             data.add_pairs(stsb_parallel_pairs(lang, split), lang, name=f"stsb-multi-mt {lang} {split}")
     return data

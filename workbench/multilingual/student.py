@@ -1,4 +1,5 @@
 """Students for distillation: any encoder plus a Dense projection to the teacher's width."""
+
 from __future__ import annotations
 
 import copy
@@ -60,8 +61,10 @@ def build_student(
     static = len(encoder) > 1 and isinstance(encoder[0], StaticEmbedding) and isinstance(encoder[1], Normalize)
     if static_width is not None:
         if not static:
-            raise ValueError(f"static_width applies to a base that starts with StaticEmbedding and Normalize; "
-                             f"this one starts with {[type(m).__name__ for m in encoder][:2]}")
+            raise ValueError(
+                f"static_width applies to a base that starts with StaticEmbedding and Normalize; "
+                f"this one starts with {[type(m).__name__ for m in encoder][:2]}"
+            )
         _widen(encoder[0], static_width)
     if static:
         # The sentence vector is normalised, so one scale for all token vectors changes no output. Adam moves
@@ -72,8 +75,10 @@ def build_student(
             table /= table.norm(dim=1).mean()
     width = encoder.get_sentence_embedding_dimension()
     if width is None:
-        raise ValueError(f"cannot tell the width of {type(encoder[-1]).__name__}'s output; "
-                         "give a base whose modules report get_sentence_embedding_dimension()")
+        raise ValueError(
+            f"cannot tell the width of {type(encoder[-1]).__name__}'s output; "
+            "give a base whose modules report get_sentence_embedding_dimension()"
+        )
     if width != dimension:
         encoder.append(Dense(width, dimension, activation=activation))
     return encoder.to(device or encoder.device)
@@ -83,8 +88,9 @@ def _widen(static: StaticEmbedding, width: int) -> None:
     """Give the token vectors ``width`` dimensions; every dot product between them stays the same."""
     table = static.embedding.weight.detach()
     if not isinstance(width, int) or width < table.shape[1]:
-        raise ValueError(f"static_width must be an integer of at least the current width {table.shape[1]}, "
-                         f"got {width!r}")
+        raise ValueError(
+            f"static_width must be an integer of at least the current width {table.shape[1]}, got {width!r}"
+        )
     # Q has orthonormal columns (Q^T Q = I), so (x Q^T) . (y Q^T) = x . y.
     q, _ = torch.linalg.qr(torch.randn(width, table.shape[1], device=table.device))
     static.embedding = nn.EmbeddingBag.from_pretrained(table @ q.T, freeze=False, mode="mean")

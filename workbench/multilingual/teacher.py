@@ -4,6 +4,7 @@
 * :func:`teacher_fingerprint` -- a teacher's identity (settings, tokenizers, weights);
 * :class:`TeacherEmbeddings` -- the cache itself, answering ``encode`` like a model.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,17 +54,24 @@ def teacher_fingerprint(teacher: nn.Module, compute_dtype: str = "float32") -> s
     (True, False)
     """
     if not isinstance(teacher, nn.Module):
-        raise TypeError(f"cannot fingerprint a {type(teacher).__name__}: the teacher must be a torch module "
-                        "(a SentenceEncoder); otherwise give TeacherEmbeddings a teacher_id")
+        raise TypeError(
+            f"cannot fingerprint a {type(teacher).__name__}: the teacher must be a torch module "
+            "(a SentenceEncoder); otherwise give TeacherEmbeddings a teacher_id"
+        )
     digest = hashlib.blake2b(digest_size=16)
 
     def add(value: Any) -> None:
         digest.update(json.dumps(value, sort_keys=True, default=str).encode())
 
     # "precision" is the compute dtype's old name, kept so that existing caches stay valid
-    add({"precision": compute_dtype, "prompts": getattr(teacher, "prompts", None),
-         "default_prompt_name": getattr(teacher, "default_prompt_name", None),
-         "truncate_dim": getattr(teacher, "truncate_dim", None)})
+    add(
+        {
+            "precision": compute_dtype,
+            "prompts": getattr(teacher, "prompts", None),
+            "default_prompt_name": getattr(teacher, "default_prompt_name", None),
+            "truncate_dim": getattr(teacher, "truncate_dim", None),
+        }
+    )
     for name, module in teacher.named_modules():
         getter = getattr(module, "get_config", None)
         add([name, type(module).__name__, getter() if callable(getter) else None])
@@ -138,13 +146,17 @@ class TeacherEmbeddings:
             raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        identity = teacher_fingerprint(teacher, compute_dtype) if teacher_id is None else f"{teacher_id}\0{compute_dtype}"
+        identity = (
+            teacher_fingerprint(teacher, compute_dtype) if teacher_id is None else f"{teacher_id}\0{compute_dtype}"
+        )
         self.teacher = teacher
         self.compute_dtype = compute_dtype
         self.batch_size = batch_size
         self.callbacks = list(callbacks or ())
-        self.path = Path(folder if folder is not None else cache_dir(CACHE_NAME)) / hashlib.blake2b(
-            identity.encode(), digest_size=10).hexdigest()
+        self.path = (
+            Path(folder if folder is not None else cache_dir(CACHE_NAME))
+            / hashlib.blake2b(identity.encode(), digest_size=10).hexdigest()
+        )
         self.encoded = 0
         self._rows: dict[bytes, np.ndarray] = {}
         self._load()
@@ -161,9 +173,16 @@ class TeacherEmbeddings:
         keys = [sentence_key(s) for s in sentences]
         missing = list({k: s for k, s in zip(keys, sentences) if k not in self._rows}.items())
         if missing:
-            embeddings = np.asarray(self.teacher.encode(
-                [s for _, s in missing], batch_size=self.batch_size, compute_dtype=self.compute_dtype,
-                convert_to_numpy=True, callbacks=self.callbacks or None), dtype=np.float32)
+            embeddings = np.asarray(
+                self.teacher.encode(
+                    [s for _, s in missing],
+                    batch_size=self.batch_size,
+                    compute_dtype=self.compute_dtype,
+                    convert_to_numpy=True,
+                    callbacks=self.callbacks or None,
+                ),
+                dtype=np.float32,
+            )
             self._store([k for k, _ in missing], embeddings)
             self.encoded += len(missing)
         if not keys:
@@ -194,17 +213,23 @@ class TeacherEmbeddings:
             with np.load(shard, allow_pickle=False) as data:
                 keys, embeddings = data["keys"], data["embeddings"]
             if len(keys) != len(embeddings) or keys.shape[1:] != (32,):
-                raise ValueError(f"{shard} is not a teacher-embedding shard ({keys.shape} keys, "
-                                 f"{embeddings.shape} embeddings); delete it and run again")
+                raise ValueError(
+                    f"{shard} is not a teacher-embedding shard ({keys.shape} keys, "
+                    f"{embeddings.shape} embeddings); delete it and run again"
+                )
             self._rows.update(zip((row.tobytes() for row in keys), embeddings))
 
     def _store(self, keys: list[bytes], embeddings: np.ndarray) -> None:
         if embeddings.ndim != 2 or len(embeddings) != len(keys):
-            raise ValueError(f"the teacher returned embeddings of shape {embeddings.shape} for {len(keys)} "
-                             "sentences; expected one vector per sentence")
+            raise ValueError(
+                f"the teacher returned embeddings of shape {embeddings.shape} for {len(keys)} "
+                "sentences; expected one vector per sentence"
+            )
         if self.dimension is not None and embeddings.shape[1] != self.dimension:
-            raise ValueError(f"the teacher returned {embeddings.shape[1]}-d embeddings but {self.path} holds "
-                             f"{self.dimension}-d ones; give this teacher its own teacher_id or folder")
+            raise ValueError(
+                f"the teacher returned {embeddings.shape[1]}-d embeddings but {self.path} holds "
+                f"{self.dimension}-d ones; give this teacher its own teacher_id or folder"
+            )
         buffer = io.BytesIO()
         key_matrix = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32)
         np.savez(buffer, keys=key_matrix, embeddings=embeddings)
@@ -212,7 +237,9 @@ class TeacherEmbeddings:
         atomic_write_bytes(self.path / f"shard-{name}.npz", buffer.getvalue())
         if not (self.path / "teacher.json").exists():
             # For people browsing the cache: which teacher a folder belongs to.
-            about = {"teacher": str(getattr(self.teacher, "source", type(self.teacher).__name__)),
-                     "compute_dtype": self.compute_dtype}
+            about = {
+                "teacher": str(getattr(self.teacher, "source", type(self.teacher).__name__)),
+                "compute_dtype": self.compute_dtype,
+            }
             write_json(self.path / "teacher.json", about)
         self._rows.update(zip(keys, embeddings))

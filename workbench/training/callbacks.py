@@ -11,6 +11,7 @@ Example
 >>> callbacks = [EarlyStopping(patience=2), NaNGuard(action="raise")]
 >>> # fit(model, [(examples, loss)], evaluator, callbacks=callbacks)
 """
+
 from __future__ import annotations
 
 import csv
@@ -96,8 +97,11 @@ class History(Callback):
 
     def on_step_end(self, event: Event) -> None:
         losses = event.losses
-        row: dict[str, Any] = {"step": event.step, "epoch": event.epoch,
-                               "loss": sum(losses.values()) / len(losses) if losses else math.nan}
+        row: dict[str, Any] = {
+            "step": event.step,
+            "epoch": event.epoch,
+            "loss": sum(losses.values()) / len(losses) if losses else math.nan,
+        }
         names = getattr(event.trainer, "objective_names", list(losses))
         if len(names) > 1:
             row.update({f"loss_{name}": losses.get(name, math.nan) for name in names})
@@ -185,8 +189,12 @@ class CheckpointSaver(Callback):
 
     order = 100
 
-    def __init__(self, path: str | os.PathLike | None = None, every_n_steps: int | None = None,
-                 save_total_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        every_n_steps: int | None = None,
+        save_total_limit: int | None = None,
+    ) -> None:
         if every_n_steps is not None and (not isinstance(every_n_steps, int) or every_n_steps < 1):
             raise ValueError(f"every_n_steps must be a positive integer or None, got {every_n_steps!r}")
         if save_total_limit is not None and (not isinstance(save_total_limit, int) or save_total_limit < 1):

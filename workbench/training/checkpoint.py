@@ -15,6 +15,7 @@ assembles what a checkpoint of a :class:`~workbench.training.Trainer` holds and
 :func:`restore_trainer` puts it back, after :func:`check_resumable` made sure
 the run is the same.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,18 @@ def write_checkpoint(folder: str | os.PathLike, model: Any, state: dict[str, Any
 
 
 #: What every checkpoint's ``trainer_state.json`` holds (later versions add more).
-STATE_KEYS = ("global_step", "epoch", "step_in_epoch", "batch_size", "multi_task", "seed", "best_metric",
-              "best_step", "objectives", "callbacks")
+STATE_KEYS = (
+    "global_step",
+    "epoch",
+    "step_in_epoch",
+    "batch_size",
+    "multi_task",
+    "seed",
+    "best_metric",
+    "best_step",
+    "objectives",
+    "callbacks",
+)
 #: The ``.pt`` files every checkpoint holds (``scaler.pt`` only with float16).
 TENSOR_FILES = ("optimizer", "scheduler", "losses", "rng")
 
@@ -94,8 +105,9 @@ def read_state(folder: str | os.PathLike) -> dict[str, Any]:
     state = read_json(path)
     missing = [key for key in STATE_KEYS if key not in state] if isinstance(state, dict) else list(STATE_KEYS)
     if missing:
-        raise ValueError(f"{path} is not a trainer state: it lacks {missing}; the checkpoint is damaged, "
-                         "resume from another one")
+        raise ValueError(
+            f"{path} is not a trainer state: it lacks {missing}; the checkpoint is damaged, resume from another one"
+        )
     return state
 
 
@@ -123,8 +135,10 @@ def load_model_weights(model: torch.nn.Module, folder: str | os.PathLike) -> Non
     try:
         saved = (CrossEncoder if isinstance(model, CrossEncoder) else SentenceEncoder)(Path(folder), device="cpu")
     except (OSError, ValueError, RuntimeError, KeyError, EOFError) as err:
-        raise ValueError(f"the model of checkpoint {Path(folder).parent} in {folder} cannot be loaded "
-                         f"({type(err).__name__}: {err}); resume from another checkpoint") from err
+        raise ValueError(
+            f"the model of checkpoint {Path(folder).parent} in {folder} cannot be loaded "
+            f"({type(err).__name__}: {err}); resume from another checkpoint"
+        ) from err
     try:
         model.load_state_dict(saved.state_dict())
     except RuntimeError as err:
@@ -172,8 +186,15 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` returned."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"],
-                         state["numpy_has_gauss"], state["numpy_gauss"]))
+    np.random.set_state(
+        (
+            "MT19937",
+            state["numpy_keys"].numpy().astype(np.uint32),
+            state["numpy_pos"],
+            state["numpy_has_gauss"],
+            state["numpy_gauss"],
+        )
+    )
     random.setstate((random.getstate()[0], tuple(state["python"].tolist()), state["python_gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -227,13 +248,23 @@ def quiet_library_progress_bars() -> Iterator[None]:
 def trainer_state(trainer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """What a checkpoint of ``trainer`` holds now: the ``trainer_state.json`` dict and the ``.pt`` objects."""
     state = {
-        "version": STATE_VERSION, "global_step": trainer.global_step, "epoch": trainer.epoch,
-        "step_in_epoch": trainer.step_in_epoch, "steps_per_epoch": trainer.steps_per_epoch,
-        "total_steps": trainer.total_steps, "batch_size": trainer.batch_size, "multi_task": trainer.config.multi_task,
-        "seed": trainer.seed, "best_metric": trainer.best_metric, "best_step": trainer.best_step,
-        "evaluated_step": trainer.evaluated_step, "settings": trainer.settings,
-        "objectives": [{"name": o.name, "epoch": o.epoch, "consumed": o.consumed, "data": o.fingerprint()}
-                       for o in trainer.objectives],
+        "version": STATE_VERSION,
+        "global_step": trainer.global_step,
+        "epoch": trainer.epoch,
+        "step_in_epoch": trainer.step_in_epoch,
+        "steps_per_epoch": trainer.steps_per_epoch,
+        "total_steps": trainer.total_steps,
+        "batch_size": trainer.batch_size,
+        "multi_task": trainer.config.multi_task,
+        "seed": trainer.seed,
+        "best_metric": trainer.best_metric,
+        "best_step": trainer.best_step,
+        "evaluated_step": trainer.evaluated_step,
+        "settings": trainer.settings,
+        "objectives": [
+            {"name": o.name, "epoch": o.epoch, "consumed": o.consumed, "data": o.fingerprint()}
+            for o in trainer.objectives
+        ],
         "callbacks": {key: cb.state_dict() for key, cb in stateful_callbacks(trainer.hooks)},
     }
     tensors = {
@@ -264,7 +295,10 @@ def restore_trainer(trainer: Any, folder: str | os.PathLike) -> None:
     for objective, saved in zip(trainer.objectives, state["objectives"]):
         objective.epoch, objective.consumed = saved["epoch"], saved["consumed"]
     trainer.global_step, trainer.epoch, trainer.step_in_epoch = (
-        state["global_step"], state["epoch"], state["step_in_epoch"])
+        state["global_step"],
+        state["epoch"],
+        state["step_in_epoch"],
+    )
     trainer.best_metric, trainer.best_step = state["best_metric"], state["best_step"]
     trainer.evaluated_step = state.get("evaluated_step")
     for key, callback in stateful_callbacks(trainer.hooks):
@@ -277,8 +311,11 @@ def restore_trainer(trainer: Any, folder: str | os.PathLike) -> None:
 def check_resumable(trainer: Any, folder: Path, state: dict[str, Any]) -> None:
     """Refuse a checkpoint written with other data or settings than ``trainer``'s, naming every difference."""
     # Checkpoints of version 1 recorded fewer settings and no data fingerprint.
-    saved = state.get("settings") or {"objectives": [o["name"] for o in state["objectives"]],
-                                      "batch_size": state["batch_size"], "multi_task": state["multi_task"]}
+    saved = state.get("settings") or {
+        "objectives": [o["name"] for o in state["objectives"]],
+        "batch_size": state["batch_size"],
+        "multi_task": state["multi_task"],
+    }
     now = json.loads(json.dumps(trainer.settings))  # as it would read back from trainer_state.json
     if trainer.config.seed is not None:  # the seed passed; the trainer's own is the checkpoint's
         now["seed"] = trainer.config.seed
@@ -287,17 +324,22 @@ def check_resumable(trainer: Any, folder: Path, state: dict[str, Any]) -> None:
         for objective, then in zip(trainer.objectives, state["objectives"]):
             mine = objective.fingerprint()
             if then["data"]["size"] != mine["size"]:
-                changed.append(f"the data of objective {objective.name!r} had {then['data']['size']} examples "
-                               f"(this run: {mine['size']})")
+                changed.append(
+                    f"the data of objective {objective.name!r} had {then['data']['size']} examples "
+                    f"(this run: {mine['size']})"
+                )
             elif None not in (then["data"]["sha256"], mine["sha256"]) and then["data"]["sha256"] != mine["sha256"]:
-                changed.append(f"the data of objective {objective.name!r} has other examples (same size "
-                               f"{mine['size']}, different contents)")
+                changed.append(
+                    f"the data of objective {objective.name!r} has other examples (same size "
+                    f"{mine['size']}, different contents)"
+                )
     elif "settings" not in state:
         logger.warning("checkpoint %s was written by an older version: its data cannot be checked", folder)
     if changed:
         raise ValueError(
             f"cannot resume from checkpoint {folder}: it was written with other data or settings: "
-            + "; ".join(changed) + ". A resumed run continues the original one exactly, so it needs the "
+            + "; ".join(changed)
+            + ". A resumed run continues the original one exactly, so it needs the "
             "same data and training settings; start a new run (without resume_from_checkpoint) to train "
             "with new ones"
         )
@@ -326,5 +368,7 @@ def _load_own_state(loss: nn.Module, model: nn.Module, state: dict[str, torch.Te
     prefixes = _model_prefixes(loss, model)
     missing = [k for k in result.missing_keys if not k.startswith(prefixes)]
     if missing or result.unexpected_keys:
-        raise ValueError(f"the checkpoint's state of {type(loss).__name__} does not match the loss: "
-                         f"missing {missing}, unexpected {result.unexpected_keys}")
+        raise ValueError(
+            f"the checkpoint's state of {type(loss).__name__} does not match the loss: "
+            f"missing {missing}, unexpected {result.unexpected_keys}"
+        )

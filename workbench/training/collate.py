@@ -7,6 +7,7 @@ example) and ``labels`` is a tensor of the loss's ``label_kind``.
 ``DataLoader``, so tokenisation runs in the loader's worker processes when
 ``num_workers > 0``.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -67,7 +68,9 @@ def _label_problem(label: Any, label_kind: str) -> str | None:
     if label_kind == "int":
         if isinstance(label, str):
             return "needs integer class ids; map class names to 0, 1, ... first"
-        integral = isinstance(label, numbers.Integral) or (isinstance(label, numbers.Real) and float(label).is_integer())
+        integral = isinstance(label, numbers.Integral) or (
+            isinstance(label, numbers.Real) and float(label).is_integer()
+        )
         return None if integral and not isinstance(label, bool) else "needs integer class ids"
     if isinstance(label, str):
         return "needs float labels (scores), not text"
@@ -99,8 +102,13 @@ class Collator:
     ([[2, 1], [1, 2]], [1.0, 0.0])
     """
 
-    def __init__(self, tokenize: Callable[[list[str]], dict[str, Tensor]], label_kind: str | None,
-                 what: str = "the loss", featurize: Callable[[list[list[str]]], Features] | None = None) -> None:
+    def __init__(
+        self,
+        tokenize: Callable[[list[str]], dict[str, Tensor]],
+        label_kind: str | None,
+        what: str = "the loss",
+        featurize: Callable[[list[list[str]]], Features] | None = None,
+    ) -> None:
         if label_kind not in LABEL_KINDS:
             raise ValueError(f"unknown label_kind {label_kind!r}; valid: 'float', 'int' or None")
         self.tokenize = tokenize

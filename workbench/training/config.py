@@ -4,6 +4,7 @@
 same names as keyword arguments, or one ``config=TrainingConfig(...)`` (keyword
 arguments given beside it override its fields).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -114,8 +115,13 @@ class TrainingConfig:
     show_progress_bar: bool | None = None
 
     def __post_init__(self) -> None:
-        for name, minimum in (("epochs", 1), ("num_workers", 0), ("evaluation_steps", 0), ("warmup_steps", 0),
-                              ("checkpoint_steps", 1)):
+        for name, minimum in (
+            ("epochs", 1),
+            ("num_workers", 0),
+            ("evaluation_steps", 0),
+            ("warmup_steps", 0),
+            ("checkpoint_steps", 1),
+        ):
             _check_int(name, getattr(self, name), minimum)
         for name in ("steps_per_epoch", "batch_size"):
             if getattr(self, name) is not None:
@@ -136,8 +142,9 @@ class TrainingConfig:
             )
 
     @classmethod
-    def build(cls, config: "TrainingConfig | None", options: Mapping[str, Any], where: str = "fit",
-              stacklevel: int = 4) -> "TrainingConfig":
+    def build(
+        cls, config: "TrainingConfig | None", options: Mapping[str, Any], where: str = "fit", stacklevel: int = 4
+    ) -> "TrainingConfig":
         """``config`` (or the defaults) with the keyword arguments ``options`` of ``where()`` applied.
 
         Deprecated names are renamed with a ``FutureWarning`` (``stacklevel``

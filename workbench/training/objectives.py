@@ -7,6 +7,7 @@ the batch sampler that orders them.  An objective reads its data pass after
 pass (``epoch``), shuffled with ``seed + epoch``, and counts the batches used
 (``consumed``) so that a resumed run continues in the same place.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,14 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, IterableDataset, RandomSampler, SequentialSampler, get_worker_info
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    get_worker_info,
+)
 
 from ..data.tables import as_examples
 from .collate import Collator
@@ -81,8 +89,10 @@ class Objective:
                 if hasattr(part, "check_batch_size"):
                     part.check_batch_size(batch_size, n_columns)
         except ValueError as err:
-            raise ValueError(f"objective {self.name!r}: its examples have {n_columns} text(s) and "
-                             f"{type(self.loss).__name__} does not accept them: {err}") from None
+            raise ValueError(
+                f"objective {self.name!r}: its examples have {n_columns} text(s) and "
+                f"{type(self.loss).__name__} does not accept them: {err}"
+            ) from None
         self.checked = True
 
     def loader(self, num_workers: int) -> DataLoader:
@@ -91,11 +101,17 @@ class Objective:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         if self.sampler is not None:
             self.sampler.set_epoch(self.epoch, skip=self.consumed)
-            return DataLoader(self.data, batch_sampler=self.sampler, collate_fn=self.collator,
-                              num_workers=num_workers, generator=generator)
+            return DataLoader(
+                self.data,
+                batch_sampler=self.sampler,
+                collate_fn=self.collator,
+                num_workers=num_workers,
+                generator=generator,
+            )
         stream = _StreamBatches(self.data, self.batch_size, self.consumed)
-        return DataLoader(stream, batch_size=None, collate_fn=self.collator, num_workers=num_workers,
-                          generator=generator)
+        return DataLoader(
+            stream, batch_size=None, collate_fn=self.collator, num_workers=num_workers, generator=generator
+        )
 
     def next_batch(self, num_workers: int, device: torch.device) -> Batch:
         """The next batch (tokenised features per text column, labels) on ``device``; a new pass when one ends."""
@@ -145,8 +161,14 @@ class Objective:
         return self.digest
 
 
-def build_objectives(model: nn.Module, train_objectives: Any, batch_sampler: str | Sequence[str], batch_size: int,
-                     seed: int, device: torch.device) -> tuple[list[Objective], list[str]]:
+def build_objectives(
+    model: nn.Module,
+    train_objectives: Any,
+    batch_sampler: str | Sequence[str],
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+) -> tuple[list[Objective], list[str]]:
     """The objectives of ``train_objectives`` and their batch samplers' names (``"in_order"`` for in-order loaders)."""
     if isinstance(train_objectives, Mapping):
         pairs = [(str(name), pair) for name, pair in train_objectives.items()]
@@ -155,8 +177,10 @@ def build_objectives(model: nn.Module, train_objectives: Any, batch_sampler: str
     else:
         raise TypeError(f"train_objectives must be a list of (data, loss) pairs, got {type(train_objectives).__name__}")
     if not pairs:
-        raise ValueError("train_objectives is empty; give at least one (data, loss) pair, "
-                         "e.g. [(examples, CosineSimilarityLoss(model))]")
+        raise ValueError(
+            "train_objectives is empty; give at least one (data, loss) pair, "
+            "e.g. [(examples, CosineSimilarityLoss(model))]"
+        )
     samplers = [batch_sampler] * len(pairs) if isinstance(batch_sampler, str) else list(batch_sampler)
     if len(samplers) != len(pairs):
         raise ValueError(f"batch_sampler lists {len(samplers)} samplers for {len(pairs)} objectives")
@@ -165,21 +189,28 @@ def build_objectives(model: nn.Module, train_objectives: Any, batch_sampler: str
             raise TypeError(f"train_objectives[{index}] must be a (data, loss) pair, got {type(pair).__name__}")
     # Unnamed objectives are called after their loss, numbered when a loss class repeats.
     classes = [type(pair[1]).__name__ for _, pair in pairs]
-    names = [name or (cls if classes.count(cls) == 1 else f"{cls}_{i}")
-             for i, ((name, _), cls) in enumerate(zip(pairs, classes))]
-    objectives = [_objective(model, name, pair[0], pair[1], kind, batch_size, seed, device)
-                  for name, (_, pair), kind in zip(names, pairs, samplers)]
+    names = [
+        name or (cls if classes.count(cls) == 1 else f"{cls}_{i}")
+        for i, ((name, _), cls) in enumerate(zip(pairs, classes))
+    ]
+    objectives = [
+        _objective(model, name, pair[0], pair[1], kind, batch_size, seed, device)
+        for name, (_, pair), kind in zip(names, pairs, samplers)
+    ]
     # recorded in the settings: a resume must read such data in order too
     return objectives, ["in_order" if o.in_order else kind for o, kind in zip(objectives, samplers)]
 
 
-def _objective(model: nn.Module, name: str, data: Any, loss: nn.Module, kind: str, batch_size: int, seed: int,
-               device: torch.device) -> Objective:
+def _objective(
+    model: nn.Module, name: str, data: Any, loss: nn.Module, kind: str, batch_size: int, seed: int, device: torch.device
+) -> Objective:
     if not isinstance(loss, nn.Module) or not hasattr(loss, "label_kind"):
         raise TypeError(f"objective {name!r}: the loss must be a workbench Loss module, got {type(loss).__name__}")
     if getattr(loss, "model", None) is not model:
-        raise ValueError(f"objective {name!r}: {type(loss).__name__} was built for another model; "
-                         "build the loss with the model being trained")
+        raise ValueError(
+            f"objective {name!r}: {type(loss).__name__} was built for another model; "
+            "build the loss with the model being trained"
+        )
     if kind not in BATCH_SAMPLERS:
         raise ValueError(f"objective {name!r}: unknown batch_sampler {kind!r}; valid: {', '.join(BATCH_SAMPLERS)}")
     in_order = False
@@ -187,13 +218,23 @@ def _objective(model: nn.Module, name: str, data: Any, loss: nn.Module, kind: st
         data, in_order = _loader_dataset(name, data, kind)
     data = as_examples(data)  # a DataFrame, datasets.Dataset or table file: columns mapped by default
     if isinstance(data, (str, bytes)) or not (hasattr(data, "__iter__") or hasattr(data, "__getitem__")):
-        raise TypeError(f"objective {name!r}: data must be a list of Examples, a Dataset or an iterable of "
-                        f"Examples, got {type(data).__name__}")
+        raise TypeError(
+            f"objective {name!r}: data must be a list of Examples, a Dataset or an iterable of "
+            f"Examples, got {type(data).__name__}"
+        )
     loss.to(device)
-    collator = Collator(model.tokenize, loss.label_kind, f"objective {name!r} ({type(loss).__name__})",
-                        featurize=getattr(loss, "featurize", None))
-    indexable = (hasattr(data, "__len__") and hasattr(data, "__getitem__") and not isinstance(data, IterableDataset)
-                 and not in_order)
+    collator = Collator(
+        model.tokenize,
+        loss.label_kind,
+        f"objective {name!r} ({type(loss).__name__})",
+        featurize=getattr(loss, "featurize", None),
+    )
+    indexable = (
+        hasattr(data, "__len__")
+        and hasattr(data, "__getitem__")
+        and not isinstance(data, IterableDataset)
+        and not in_order
+    )
     size = len(data) if hasattr(data, "__len__") else None
     if size == 0:
         raise ValueError(f"objective {name!r}: the data is empty")
@@ -202,8 +243,10 @@ def _objective(model: nn.Module, name: str, data: Any, loss: nn.Module, kind: st
         sampler = make_batch_sampler(kind, data, batch_size, seed)
         per_pass = len(sampler)
     elif kind != "default":
-        raise ValueError(f"objective {name!r}: batch_sampler={kind!r} needs a list or Dataset (it looks at all "
-                         "examples); streamed data is read in order")
+        raise ValueError(
+            f"objective {name!r}: batch_sampler={kind!r} needs a list or Dataset (it looks at all "
+            "examples); streamed data is read in order"
+        )
     elif size is not None:
         per_pass = math.ceil(size / batch_size)
     objective = Objective(name, data, loss, collator, sampler, size, per_pass, batch_size, seed, in_order=in_order)
@@ -244,15 +287,20 @@ def loader_batch_size(train_objectives: Any, batch_size: int | None) -> int:
     """
     pairs = train_objectives.values() if isinstance(train_objectives, Mapping) else train_objectives
     # malformed objectives are left for build_objectives to name
-    loaders = [p[0] for p in pairs if isinstance(p, (tuple, list)) and p and isinstance(p[0], DataLoader)] \
-        if isinstance(pairs, Iterable) and not isinstance(pairs, str) else []
+    loaders = (
+        [p[0] for p in pairs if isinstance(p, (tuple, list)) and p and isinstance(p[0], DataLoader)]
+        if isinstance(pairs, Iterable) and not isinstance(pairs, str)
+        else []
+    )
     sizes = sorted({loader.batch_size for loader in loaders}, key=str)
     if batch_size is None and len(sizes) == 1:
         return sizes[0]
     if sizes and (batch_size is None or sizes != [batch_size]):
         given = f"fit(batch_size={batch_size}) but " if batch_size is not None else ""
-        raise ValueError(f"{given}the DataLoaders of train_objectives have batch sizes {sizes}; a step takes one "
-                         "batch size for all objectives: make them equal")
+        raise ValueError(
+            f"{given}the DataLoaders of train_objectives have batch sizes {sizes}; a step takes one "
+            "batch size for all objectives: make them equal"
+        )
     return 16 if batch_size is None else batch_size
 
 
@@ -265,16 +313,22 @@ def _loader_dataset(name: str, loader: DataLoader, kind: str) -> tuple[Any, bool
     """
     where = f"objective {name!r}: the DataLoader"
     if loader.batch_size is None or not isinstance(loader.batch_sampler, BatchSampler):
-        raise ValueError(f"{where} has its own batch_sampler ({type(loader.batch_sampler).__name__}); give "
-                         "DataLoader(dataset, batch_size=..., shuffle=...) or the examples with fit(batch_sampler=...)")
+        raise ValueError(
+            f"{where} has its own batch_sampler ({type(loader.batch_sampler).__name__}); give "
+            "DataLoader(dataset, batch_size=..., shuffle=...) or the examples with fit(batch_sampler=...)"
+        )
     if loader.drop_last:
         raise ValueError(f"{where} has drop_last=True; the trainer keeps the last, smaller batch of each pass")
     if isinstance(loader.sampler, RandomSampler) and not loader.sampler.replacement:
         return loader.dataset, False
     if isinstance(loader.sampler, SequentialSampler):
         if kind != "default":
-            raise ValueError(f"{where} reads in order (shuffle=False), which batch_sampler={kind!r} would not; "
-                             "use shuffle=True or the default batch_sampler")
+            raise ValueError(
+                f"{where} reads in order (shuffle=False), which batch_sampler={kind!r} would not; "
+                "use shuffle=True or the default batch_sampler"
+            )
         return loader.dataset, True
-    raise ValueError(f"{where} samples with {type(loader.sampler).__name__}; only shuffle=True or shuffle=False "
-                     "loaders are taken (give the examples and fit(batch_sampler=...) for other orders)")
+    raise ValueError(
+        f"{where} samples with {type(loader.sampler).__name__}; only shuffle=True or shuffle=False "
+        "loaders are taken (give the examples and fit(batch_sampler=...) for other orders)"
+    )

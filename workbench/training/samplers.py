@@ -14,6 +14,7 @@ middle of a pass with exactly the batches an uninterrupted run would see.
   sharing a label, so that batch-hard triplet losses find a positive for
   every anchor.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,7 +68,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         return self._batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches()[self.skip:])
+        return iter(self.batches()[self.skip :])
 
     def __len__(self) -> int:
         return max(len(self.batches()) - self.skip, 0)
@@ -89,7 +90,7 @@ class RandomBatchSampler(EpochBatchSampler):
 
     def make_batches(self, generator: torch.Generator) -> list[list[int]]:
         order = torch.randperm(self.n, generator=generator).tolist()
-        return [order[i:i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        return [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
 
     def __len__(self) -> int:
         # Known without drawing the permutation.
@@ -187,8 +188,11 @@ class GroupByLabelBatchSampler(EpochBatchSampler):
         self.groups = {label: idx for label, idx in by_label.items() if len(idx) >= samples_per_label}
         left_out = len(by_label) - len(self.groups)
         if left_out:
-            logger.info("GroupByLabelBatchSampler: %d label(s) with fewer than %d examples are not used",
-                        left_out, samples_per_label)
+            logger.info(
+                "GroupByLabelBatchSampler: %d label(s) with fewer than %d examples are not used",
+                left_out,
+                samples_per_label,
+            )
         if len(self.groups) < 2:
             raise ValueError(
                 f"GroupByLabelBatchSampler needs at least 2 labels with >= {samples_per_label} examples each, "
@@ -200,7 +204,7 @@ class GroupByLabelBatchSampler(EpochBatchSampler):
         for label, indices in self.groups.items():
             shuffled = [indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
             size = self.samples_per_label
-            label_chunks = [shuffled[i:i + size] for i in range(0, len(shuffled), size)]
+            label_chunks = [shuffled[i : i + size] for i in range(0, len(shuffled), size)]
             if len(label_chunks[-1]) < size:
                 label_chunks[-2].extend(label_chunks.pop())
             chunks.extend((label, chunk) for chunk in label_chunks)

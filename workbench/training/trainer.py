@@ -19,6 +19,7 @@ step was just evaluated, so the history always has the evaluator's columns
 and the best model is saved.  Weights that are not finite, or that gave a
 non-finite loss, are never saved as the best or the final model.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,17 @@ from ..hooks import Progress, progress_hooks
 from ..model_card import record_training
 from .callbacks import CheckpointSaver, History
 from .checkpoint import (
-    STATE_FILE, defer_interrupts, find_checkpoint, quiet_library_progress_bars, read_state, restore_trainer,
-    rng_state, save_model_keeping, set_rng_state, trainer_state, write_checkpoint,
+    STATE_FILE,
+    defer_interrupts,
+    find_checkpoint,
+    quiet_library_progress_bars,
+    read_state,
+    restore_trainer,
+    rng_state,
+    save_model_keeping,
+    set_rng_state,
+    trainer_state,
+    write_checkpoint,
 )
 from .config import MIXED_PRECISIONS, MULTI_TASK, SCHEDULERS, TrainingConfig
 from .objectives import build_objectives, default_steps_per_epoch, loader_batch_size, objectives_for_step
@@ -48,8 +58,17 @@ from .objectives import build_objectives, default_steps_per_epoch, loader_batch_
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Trainer", "fit", "TrainingConfig", "lr_factor", "parameter_groups", "MULTI_TASK", "SCHEDULERS",
-           "MIXED_PRECISIONS", "quiet_library_progress_bars"]
+__all__ = [
+    "Trainer",
+    "fit",
+    "TrainingConfig",
+    "lr_factor",
+    "parameter_groups",
+    "MULTI_TASK",
+    "SCHEDULERS",
+    "MIXED_PRECISIONS",
+    "quiet_library_progress_bars",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +149,14 @@ class Trainer:
     (26, 0.031...)
     """
 
-    def __init__(self, model: nn.Module, train_objectives: TrainObjectives, evaluator: Evaluator | None = None,
-                 config: TrainingConfig | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        train_objectives: TrainObjectives,
+        evaluator: Evaluator | None = None,
+        config: TrainingConfig | None = None,
+        **options: Any,
+    ) -> None:
         self.config = cfg = TrainingConfig.build(config, options, where="Trainer")
         self.model, self.evaluator = model, evaluator
         self.device = next(model.parameters()).device
@@ -141,21 +166,27 @@ class Trainer:
             )
         self.batch_size = loader_batch_size(train_objectives, cfg.batch_size)
         self.output_path = Path(cfg.output_path) if cfg.output_path is not None else None
-        self.checkpoint_path = Path(cfg.checkpoint_path) if cfg.checkpoint_path is not None else (
-            self.output_path / "checkpoints" if self.output_path is not None else None)
+        self.checkpoint_path = (
+            Path(cfg.checkpoint_path)
+            if cfg.checkpoint_path is not None
+            else (self.output_path / "checkpoints" if self.output_path is not None else None)
+        )
         # The seed of a resumed run is the checkpoint's: it fixes the data order.  A different one is refused
         # with the other settings when the checkpoint is loaded.
         self._resume_folder = self._find_resume_folder(cfg.resume_from_checkpoint)
         seed = read_state(self._resume_folder)["seed"] if self._resume_folder is not None else cfg.seed
         self.seed = int(seed) if seed is not None else random.SystemRandom().randrange(2**31)
 
-        self.objectives, self.samplers = build_objectives(model, train_objectives, cfg.batch_sampler,
-                                                          self.batch_size, self.seed, self.device)
+        self.objectives, self.samplers = build_objectives(
+            model, train_objectives, cfg.batch_sampler, self.batch_size, self.seed, self.device
+        )
         self.objective_names = [o.name for o in self.objectives]
         unsized = [o.name for o in self.objectives if o.size is None]
         if cfg.multi_task == "proportional" and len(self.objectives) > 1 and unsized:
-            raise ValueError(f"multi_task='proportional' weights objectives by their size, but {unsized} "
-                             "stream data of unknown length; use multi_task='round_robin'")
+            raise ValueError(
+                f"multi_task='proportional' weights objectives by their size, but {unsized} "
+                "stream data of unknown length; use multi_task='round_robin'"
+            )
         self.steps_per_epoch = cfg.steps_per_epoch or default_steps_per_epoch(self.objectives, cfg.multi_task)
         self.total_steps = cfg.epochs * self.steps_per_epoch
 
@@ -168,10 +199,19 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if cfg.precision == "float16" else None
         # What decides the numbers of a run: a checkpoint resumes only under the same (see check_resumable).
         self.settings = {
-            "objectives": self.objective_names, "batch_size": self.batch_size, "batch_sampler": self.samplers,
-            "multi_task": cfg.multi_task, "epochs": cfg.epochs, "steps_per_epoch": self.steps_per_epoch,
-            "lr": cfg.lr, "weight_decay": cfg.weight_decay, "scheduler": cfg.scheduler, "warmup_steps": warmup,
-            "max_grad_norm": cfg.max_grad_norm, "precision": cfg.precision, "seed": self.seed,
+            "objectives": self.objective_names,
+            "batch_size": self.batch_size,
+            "batch_sampler": self.samplers,
+            "multi_task": cfg.multi_task,
+            "epochs": cfg.epochs,
+            "steps_per_epoch": self.steps_per_epoch,
+            "lr": cfg.lr,
+            "weight_decay": cfg.weight_decay,
+            "scheduler": cfg.scheduler,
+            "warmup_steps": warmup,
+            "max_grad_norm": cfg.max_grad_norm,
+            "precision": cfg.precision,
+            "seed": self.seed,
         }
         self.hooks = self._subscribers()
 
@@ -226,8 +266,12 @@ class Trainer:
             self._history = History()
             hooks.add(self._history)
         if self.checkpoint_path is not None and not any(isinstance(cb, CheckpointSaver) for cb in hooks):
-            hooks.add(CheckpointSaver(every_n_steps=cfg.checkpoint_steps if cfg.checkpoint_path is not None else None,
-                                      save_total_limit=cfg.checkpoint_save_total_limit))
+            hooks.add(
+                CheckpointSaver(
+                    every_n_steps=cfg.checkpoint_steps if cfg.checkpoint_path is not None else None,
+                    save_total_limit=cfg.checkpoint_save_total_limit,
+                )
+            )
         return hooks
 
     # ------------------------------------------------------------------ control
@@ -271,9 +315,13 @@ class Trainer:
         try:
             self._run()
         except KeyboardInterrupt as error:
-            logger.warning("training interrupted at step %d of %d; the model keeps the weights of step %d and "
-                           "fit() again (or resume_from_checkpoint) continues from there",
-                           self.global_step, self.total_steps, self.global_step)
+            logger.warning(
+                "training interrupted at step %d of %d; the model keeps the weights of step %d and "
+                "fit() again (or resume_from_checkpoint) continues from there",
+                self.global_step,
+                self.total_steps,
+                self.global_step,
+            )
             self._end(error)
             return self.history
         except Exception as error:
@@ -326,8 +374,16 @@ class Trainer:
             or self.step_in_epoch == self.steps_per_epoch
         ):
             self.evaluate()
-        self.emit("step_end", step=self.global_step, total_steps=self.total_steps, epoch=self.epoch,
-                  losses=losses, lr=lr, samples_per_s=samples_per_s, grad_norm=grad_norm)
+        self.emit(
+            "step_end",
+            step=self.global_step,
+            total_steps=self.total_steps,
+            epoch=self.epoch,
+            losses=losses,
+            lr=lr,
+            samples_per_s=samples_per_s,
+            grad_norm=grad_norm,
+        )
         self._progress.update(1, loss=round(sum(losses.values()) / len(losses), 4))
 
     def _update(self) -> float:
@@ -412,8 +468,12 @@ class Trainer:
         """
         self.model.eval()
         try:
-            metrics = self.evaluator(self.model, output_path=self.output_path / "eval" if self.output_path else None,
-                                     epoch=self.epoch, steps=self.global_step)
+            metrics = self.evaluator(
+                self.model,
+                output_path=self.output_path / "eval" if self.output_path else None,
+                epoch=self.epoch,
+                steps=self.global_step,
+            )
         finally:
             self.model.train()
         if not isinstance(metrics, Mapping):
@@ -424,7 +484,8 @@ class Trainer:
         primary = float(metrics[key])
         greater = getattr(self.evaluator, "greater_is_better", True)
         is_best = math.isfinite(primary) and (
-            self.best_metric is None or (primary > self.best_metric if greater else primary < self.best_metric))
+            self.best_metric is None or (primary > self.best_metric if greater else primary < self.best_metric)
+        )
         if is_best and not self._weights_finite():
             logger.warning("step %d: the weights are not finite; they are not kept as the best model", self.global_step)
             is_best = False
@@ -438,9 +499,18 @@ class Trainer:
                     self._save_model(self.output_path)
                     saved_to = self.output_path
             self.evaluated_step = self.global_step
-            self.emit("evaluation", step=self.global_step, epoch=self.epoch, metrics=dict(metrics), primary=primary,
-                      is_best=is_best, primary_metric=key, greater_is_better=greater, saved_to=saved_to,
-                      final=final)
+            self.emit(
+                "evaluation",
+                step=self.global_step,
+                epoch=self.epoch,
+                metrics=dict(metrics),
+                primary=primary,
+                is_best=is_best,
+                primary_metric=key,
+                greater_is_better=greater,
+                saved_to=saved_to,
+                final=final,
+            )
         return dict(metrics)
 
     def _save_model(self, folder: Path) -> None:
@@ -454,13 +524,18 @@ class Trainer:
             if self.evaluator is not None and self.evaluated_step != self.global_step:
                 self.evaluate(final=True)
         except KeyboardInterrupt:
-            logger.warning("the final evaluation was interrupted; the history has no metrics for step %d",
-                           self.global_step)
+            logger.warning(
+                "the final evaluation was interrupted; the history has no metrics for step %d", self.global_step
+            )
         if self.output_path is None or (self.evaluator is not None and self.best_step is not None):
             return
         if self._bad_steps or not self._weights_finite():
-            logger.warning("the final weights are not finite or gave a non-finite loss at step %d: they are not "
-                           "saved, and %s keeps what it held", self.global_step, self.output_path)
+            logger.warning(
+                "the final weights are not finite or gave a non-finite loss at step %d: they are not "
+                "saved, and %s keeps what it held",
+                self.global_step,
+                self.output_path,
+            )
             return
         with defer_interrupts():
             self._save_model(self.output_path)
@@ -476,8 +551,16 @@ class Trainer:
             module.train(training)
         ending: list[tuple[str, Callable[[], Any]]] = [
             ("progress_end", self._progress.end),
-            ("train_end", lambda: self.emit("train_end", history=self.history, stopped_early=self.stop_reason is not None,
-                                            interrupted=error is not None, reason=self.stop_reason)),
+            (
+                "train_end",
+                lambda: self.emit(
+                    "train_end",
+                    history=self.history,
+                    stopped_early=self.stop_reason is not None,
+                    interrupted=error is not None,
+                    reason=self.stop_reason,
+                ),
+            ),
         ]
         if error is not None:
             ending.insert(0, ("exception", lambda: self.emit("exception", error=error)))
@@ -520,8 +603,13 @@ class Trainer:
         return self._rng_at_step_start if self._mid_step else rng_state()
 
 
-def fit(model: nn.Module, train_objectives: TrainObjectives, evaluator: Evaluator | None = None,
-        config: TrainingConfig | None = None, **settings: Any) -> pd.DataFrame:
+def fit(
+    model: nn.Module,
+    train_objectives: TrainObjectives,
+    evaluator: Evaluator | None = None,
+    config: TrainingConfig | None = None,
+    **settings: Any,
+) -> pd.DataFrame:
     """Train ``model`` on ``train_objectives``; return the history as a pandas DataFrame.
 
     Parameters

@@ -9,6 +9,7 @@ Example
 >>> CROSS_LOSSES["BinaryCrossEntropyLoss"].columns
 2
 """
+
 from .base import CrossEncoderLoss
 from .binary_cross_entropy import BinaryCrossEntropyLoss
 from .cross_entropy import CrossEntropyLoss
@@ -20,8 +21,14 @@ from .multiple_negatives_ranking import MultipleNegativesRankingLoss
 #: loss name -> class
 CROSS_LOSSES: dict[str, type[CrossEncoderLoss]] = {
     cls.__name__: cls
-    for cls in (BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss, MarginMSELoss, ListNetLoss,
-                MultipleNegativesRankingLoss)
+    for cls in (
+        BinaryCrossEntropyLoss,
+        CrossEntropyLoss,
+        MSELoss,
+        MarginMSELoss,
+        ListNetLoss,
+        MultipleNegativesRankingLoss,
+    )
 }
 
 __all__ = ["CrossEncoderLoss", "CROSS_LOSSES", *CROSS_LOSSES]

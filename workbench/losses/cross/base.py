@@ -12,6 +12,7 @@ trainer's loader workers), through :meth:`CrossEncoderLoss.featurize`:
 :meth:`~workbench.losses.base.Loss.compute` the logits of each, ``(batch,
 num_labels)``; the usual validation of columns and labels applies.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -41,11 +42,15 @@ class CrossEncoderLoss(Loss):
     def __init__(self, model: CrossEncoder) -> None:
         super().__init__(model)
         if self.single_score is True and model.num_labels != 1:
-            raise ValueError(f"{type(self).__name__} trains a one-score cross-encoder (num_labels=1); this one has "
-                             f"num_labels={model.num_labels}")
+            raise ValueError(
+                f"{type(self).__name__} trains a one-score cross-encoder (num_labels=1); this one has "
+                f"num_labels={model.num_labels}"
+            )
         if self.single_score is False and model.num_labels < 2:
-            raise ValueError(f"{type(self).__name__} trains a classifier (num_labels >= 2); this cross-encoder has "
-                             f"num_labels={model.num_labels}")
+            raise ValueError(
+                f"{type(self).__name__} trains a classifier (num_labels >= 2); this cross-encoder has "
+                f"num_labels={model.num_labels}"
+            )
 
     def featurize(self, columns: list[list[str]]) -> list[dict[str, Tensor]]:
         """The queries alone, then each candidate column tokenized together with the queries."""

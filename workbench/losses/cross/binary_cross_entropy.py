@@ -1,4 +1,5 @@
 """BinaryCrossEntropyLoss: a cross-encoder learns whether a pair is relevant (or a soft 0-1 score)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -1,4 +1,5 @@
 """CrossEntropyLoss: a cross-encoder classifies pairs (e.g. entailment / neutral / contradiction)."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -27,8 +28,10 @@ class CrossEntropyLoss(CrossEncoderLoss):
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
         super().check_batch(n_columns, labels)
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.model.num_labels):
-            self.fail(f"labels range from {int(labels.min())} to {int(labels.max())} but the model has "
-                      f"{self.model.num_labels} classes")
+            self.fail(
+                f"labels range from {int(labels.min())} to {int(labels.max())} but the model has "
+                f"{self.model.num_labels} classes"
+            )
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         return F.cross_entropy(embeddings[0], labels)

@@ -1,4 +1,5 @@
 """ListNetLoss: a cross-encoder learns to order a list of documents as their relevance labels do."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """MarginMSELoss for cross-encoders: learn a teacher's score margins between a positive and negatives."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -32,8 +33,10 @@ class MarginMSELoss(ActivatedScoreLoss):
     columns = (3, None)
     label_kind = "float"
     label_ndim = None
-    expects = ("3 or more text columns (query, positive, negatives...) and float margins, shape (batch,) for one "
-               "negative or (batch, negatives)")
+    expects = (
+        "3 or more text columns (query, positive, negatives...) and float margins, shape (batch,) for one "
+        "negative or (batch, negatives)"
+    )
 
     def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
         super().check_batch(n_columns, labels)

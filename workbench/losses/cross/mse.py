@@ -1,4 +1,5 @@
 """MSELoss for cross-encoders: the pair's score regressed onto a target (a teacher's score, or a gold one)."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F

@@ -1,4 +1,5 @@
 """MultipleNegativesRankingLoss for cross-encoders: pick each query's positive among in-batch and hard negatives."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -44,8 +45,9 @@ class MultipleNegativesRankingLoss(CrossEncoderLoss):
     label_kind = None
     expects = "2 or more text columns (query, positive, optional hard negatives) and no labels"
 
-    def __init__(self, model: CrossEncoder, num_negatives: int = 4, scale: float = 10.0,
-                 activation_fn: nn.Module | None = None) -> None:
+    def __init__(
+        self, model: CrossEncoder, num_negatives: int = 4, scale: float = 10.0, activation_fn: nn.Module | None = None
+    ) -> None:
         super().__init__(model)
         if isinstance(num_negatives, bool) or not isinstance(num_negatives, int) or num_negatives < 0:
             raise ValueError(f"num_negatives must be an integer >= 0, got {num_negatives!r}")
@@ -56,9 +58,11 @@ class MultipleNegativesRankingLoss(CrossEncoderLoss):
     def check_batch_size(self, batch_size: int, n_columns: int) -> None:
         """Refuse batches where a query has nothing to rank its positive against (the loss would always be 0)."""
         if n_columns < 3 and (batch_size < 2 or self.num_negatives == 0):
-            self.fail(f"batches of {batch_size} example(s) with num_negatives={self.num_negatives} and no hard "
-                      "negatives leave each query only its positive: the loss is always 0; use batch_size >= 2 "
-                      "and num_negatives >= 1, or add hard-negative columns")
+            self.fail(
+                f"batches of {batch_size} example(s) with num_negatives={self.num_negatives} and no hard "
+                "negatives leave each query only its positive: the loss is always 0; use batch_size >= 2 "
+                "and num_negatives >= 1, or add hard-negative columns"
+            )
 
     def featurize(self, columns: list[list[str]]) -> list[dict[str, Tensor]]:
         """Like the base, but the positive column pairs every query with the positives of the next examples too.
@@ -68,8 +72,11 @@ class MultipleNegativesRankingLoss(CrossEncoderLoss):
         queries, positives = columns[0], columns[1]
         shifts = min(self.num_negatives, len(queries) - 1) + 1
         shifted = [positives[(j + s) % len(queries)] for s in range(shifts) for j in range(len(queries))]
-        return [self.model.tokenize(queries), self.model.tokenize_pairs(queries * shifts, shifted),
-                *(self.model.tokenize_pairs(queries, column) for column in columns[2:])]
+        return [
+            self.model.tokenize(queries),
+            self.model.tokenize_pairs(queries * shifts, shifted),
+            *(self.model.tokenize_pairs(queries, column) for column in columns[2:]),
+        ]
 
     def embed(self, features: list[dict[str, Tensor]]) -> list[Tensor]:
         """Logits per column; the positive column's blocks are laid side by side as ``(batch, shifts)``."""
