@@ -53,6 +53,17 @@ def _check_positive(**values: Any) -> None:
         positive_int(name, value)
 
 
+def _similarity(
+    where: str, similarity_fn_name: str | SimilarityFunction, score_function: str | SimilarityFunction | None
+) -> SimilarityFunction:
+    """The function ``similarity_fn_name`` names, or that of its deprecated name ``score_function`` (which warns)."""
+    # stacklevel 5 reaches the user: past renamed_argument, this helper, the public function and its no_grad wrapper.
+    chosen = renamed_argument(
+        where, "similarity_fn_name", similarity_fn_name, "score_function", score_function, "cosine", stacklevel=5
+    )
+    return get_similarity(chosen)
+
+
 def _best(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` best scores per row and their column positions, best first.
 
@@ -153,17 +164,7 @@ def semantic_search(
     [[{'corpus_id': 0, 'score': 1.0}, {'corpus_id': 2, 'score': 0.75}]]
     """
     _check_positive(top_k=top_k, query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
-    score = get_similarity(
-        renamed_argument(
-            "semantic_search",
-            "similarity_fn_name",
-            similarity_fn_name,
-            "score_function",
-            score_function,
-            "cosine",
-            stacklevel=4,
-        )
-    )
+    score = _similarity("semantic_search", similarity_fn_name, score_function)
     queries = as_matrix(query_embeddings)
     corpus = _corpus_rows(corpus_embeddings)
     check_dimensions(queries.shape, corpus.shape, ("query_embeddings", "corpus_embeddings"))
@@ -313,17 +314,7 @@ def paraphrase_mining_embeddings(
     [(0, 1), (1, 2)]
     """
     _check_positive(top_k=top_k, max_pairs=max_pairs, chunk_size=chunk_size, corpus_chunk_size=corpus_chunk_size)
-    score = get_similarity(
-        renamed_argument(
-            "paraphrase_mining_embeddings",
-            "similarity_fn_name",
-            similarity_fn_name,
-            "score_function",
-            score_function,
-            "cosine",
-            stacklevel=4,
-        )
-    )
+    score = _similarity("paraphrase_mining_embeddings", similarity_fn_name, score_function)
     corpus = _corpus_rows(embeddings)
     n = corpus.shape[0]
     best = _BestPairs(n, max_pairs)
