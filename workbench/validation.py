@@ -41,6 +41,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 RENAMED = {"output_dir": "output_path", "eval_steps": "evaluation_steps", "show_progress": "show_progress_bar"}
 
 
+def _warn_renamed(where: str, old: str, new: str, stacklevel: int) -> None:
+    # The one deprecation message of both helpers; stacklevel counts from the helper that called this.
+    warnings.warn(f"{where}({old}=...) is deprecated: use {new}=...", FutureWarning, stacklevel=stacklevel)
+
+
 def renamed_keywords(
     where: str, options: Mapping[str, Any], renames: Mapping[str, str] = RENAMED, stacklevel: int = 3
 ) -> dict[str, Any]:
@@ -65,7 +70,7 @@ def renamed_keywords(
                 raise TypeError(
                     f"{where}() got both {old}= and {new}=; {old} is the deprecated name of {new}: give only {new}"
                 )
-            warnings.warn(f"{where}({old}=...) is deprecated: use {new}=...", FutureWarning, stacklevel=stacklevel)
+            _warn_renamed(where, old, new, stacklevel + 1)
             result[new] = result.pop(old)
     return result
 
@@ -111,7 +116,7 @@ def renamed_argument(
         return value
     if value != default:
         raise TypeError(f"{where}() got both {new} and its deprecated name {old}; give {new} only")
-    warnings.warn(f"{where}({old}=...) is deprecated: use {new}=...", FutureWarning, stacklevel=stacklevel)
+    _warn_renamed(where, old, new, stacklevel + 1)
     return old_value
 
 
