@@ -59,9 +59,11 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def setup(args: argparse.Namespace) -> float:
-    """Apply ``--threads`` and ``--quiet``; return the start time for :func:`finish`."""
+    """Apply ``--threads``, ``--quiet`` and ``--seed``; return the start time for :func:`finish`."""
     import torch
 
+    # New layers (SoftmaxLoss's classifier) are made before fit() seeds anything.
+    torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quiet:

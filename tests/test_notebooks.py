@@ -155,14 +155,15 @@ def test_04_train_nli(tmp_path, notebook_kernel):
     # 120 pairs give 40 triplets (premises with an entailment and a contradiction); 3 steps of batch 16.
     assert results["training_pairs"] == 120 and results["triplets"] == 40
     assert results["steps"] == 3
-    assert results["final_loss"] == pytest.approx({"softmax": 1.1128, "mnrl": 0.5358}, rel=0.02)
+    assert results["final_loss"] == pytest.approx({"softmax": 1.1023, "mnrl": 0.5333}, rel=0.02)
     for when in ("before", "after"):
         assert set(results[when]) == {"sts-dev_spearman_cosine", "snli-test_accuracy"}
-    # A sentence-similarity model classifies NLI pairs near chance (1/3) before, and 3 steps do not change that.
-    assert results["before"]["snli-test_accuracy"] == pytest.approx(19 / 60, abs=ACCURACY_TOL)
-    assert results["after"]["snli-test_accuracy"] == pytest.approx(18 / 60, abs=ACCURACY_TOL)
+    # A sentence-similarity model with a fresh (seeded) classifier is near chance (1/3) on NLI pairs, and 3 steps
+    # do not change that. The classifier's logits are nearly tied, so a CPU's rounding can flip a pair or two.
+    assert results["before"]["snli-test_accuracy"] == pytest.approx(23 / 60, abs=ACCURACY_TOL)
+    assert results["after"]["snli-test_accuracy"] == pytest.approx(24 / 60, abs=2 / 60)
     assert results["before"]["sts-dev_spearman_cosine"] == pytest.approx(0.9433, abs=SCORE_TOL)
-    assert results["after"]["sts-dev_spearman_cosine"] == pytest.approx(0.9419, abs=SCORE_TOL)
+    assert results["after"]["sts-dev_spearman_cosine"] == pytest.approx(0.9415, abs=SCORE_TOL)
 
 
 def test_04_runs_to_the_end_when_stopped_before_the_first_step(tmp_path, notebook_kernel):

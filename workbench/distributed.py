@@ -40,6 +40,7 @@ Example
 from __future__ import annotations
 
 import atexit
+import datetime
 import os
 import random
 import weakref
@@ -96,8 +97,16 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
 
 
 def _destroy_process_group() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if not dist.is_initialized():
+        return
+    # A rank that tears down its gloo pairs while a peer still talks to them can abort that peer; wait until
+    # every rank is here first. A peer that already died makes the barrier fail: tear down all the same.
+    if dist.get_backend() == "gloo":
+        try:
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+        except RuntimeError:
+            pass
+    dist.destroy_process_group()
 
 
 class _GatherWithGrad(torch.autograd.Function):
