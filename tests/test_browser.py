@@ -42,6 +42,13 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "06_clustering": {"newsgroups_docs": 400, "agnews_docs": 200},
     "02_sts_evaluation": {"include_mpnet": False, "max_pairs": 300},
     "05_semantic_search": {"max_corpus": 100, "max_queries": 10, "quora_questions": 500, "quora_queries": 20},
+    # The committed table, a PCA map and one epoch, as in test_notebook_09.py.
+    "09_your_own_data": {
+        "table_path": str(REPO / "tests" / "fixtures" / "own_pairs.csv"),
+        "map_projection": "pca",
+        "epochs": 1,
+        "batch_size": 16,
+    },
 }
 KERNEL_READY_S = 180
 #: Seconds a notebook may run before its results file must exist.
@@ -69,7 +76,8 @@ def lab(notebook_kernel, chromium, results_dir, tmp_path_factory):
     """A JupyterLab server whose root holds the notebooks of PARAMETERS, prepared with those parameters."""
     root, home = tmp_path_factory.mktemp("lab-root"), tmp_path_factory.mktemp("lab-home")
     for name, parameters in PARAMETERS.items():
-        extra = {"output_path": str(results_dir / "model")} if name == "03_train_sts" else {}
+        trains = name in ("03_train_sts", "09_your_own_data")
+        extra = {"output_path": str(results_dir / f"{name}-model")} if trains else {}
         prepare_notebook(name, root, {**parameters, **extra, "results_path": str(results_dir / f"{name}.json")})
     with JupyterLab(root, home, dict(os.environ)) as server:
         yield server
@@ -259,3 +267,28 @@ def test_search_results_in_notebook_05(page, lab, results_dir):
     expect(results).not_to_have_text(before)
     expect(results.locator("tbody tr")).to_have_count(5)
     shot(box, "05_search_typed_query")
+
+
+def test_own_table_in_notebook_09(page, lab, results_dir, tmp_path):
+    run_to_the_end(page, lab, results_dir, "09_your_own_data")
+    picker = page.locator(".wb-table-picker")
+    expect(picker).to_contain_text("own_pairs.csv: 360 rows")
+    expect(picker.locator(".wb-table-preview tbody tr")).to_have_count(5)
+    expect(page.locator(".wb-search-results").last.locator("tbody tr")).to_have_count(5)
+    at_least(page.locator(".wb-cluster-plot canvas"), 1)  # the Scattergl map
+    expect(page.locator(".wb-monitor")).to_contain_text("finished")
+    no_widget_failed(page, "09_your_own_data")
+    shot(picker, "09_table_picker")
+    shot(page.locator(".wb-cluster-explorer"), "09_cluster_map")
+    # A file uploaded through the browser's file input replaces the table: its columns and rows show.
+    upload = tmp_path / "questions.csv"
+    upload.write_text("question,answer\nWhere is the station?,Two streets north.\nWhen does it open?,At nine.\n")
+    picker.locator("input[type=file]").set_input_files(str(upload))
+    expect(picker).to_contain_text("questions.csv: 2 rows; texts ['question', 'answer'], no label")
+    expect(picker.locator(".wb-table-preview tbody tr")).to_have_count(2)
+    shot(picker, "09_table_picker_uploaded")
+    # A file that is not a table is named in the form, with what is accepted.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a table")
+    picker.locator("input[type=file]").set_input_files(str(notes))
+    expect(picker).to_contain_text("notes.txt is not a table file; accepted:")
