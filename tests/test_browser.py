@@ -269,6 +269,17 @@ def test_search_results_in_notebook_05(page, lab, results_dir):
     shot(box, "05_search_typed_query")
 
 
+def choose_file(page: Any, picker: Any, path: Path) -> None:
+    """Click ``picker``'s Upload button and pick ``path`` in the file dialog it opens, as a user does.
+
+    ipywidgets' FileUpload keeps its ``<input type=file>`` out of the page (only its button is attached), so there
+    is no input element to fill: the dialog is the way in.
+    """
+    with page.expect_file_chooser(timeout=DRAW_S * 1000) as chooser:
+        picker.locator(".widget-upload").click()
+    chooser.value.set_files(str(path))
+
+
 def test_own_table_in_notebook_09(page, lab, results_dir, tmp_path):
     run_to_the_end(page, lab, results_dir, "09_your_own_data")
     picker = page.locator(".wb-table-picker")
@@ -280,15 +291,15 @@ def test_own_table_in_notebook_09(page, lab, results_dir, tmp_path):
     no_widget_failed(page, "09_your_own_data")
     shot(picker, "09_table_picker")
     shot(page.locator(".wb-cluster-explorer"), "09_cluster_map")
-    # A file uploaded through the browser's file input replaces the table: its columns and rows show.
+    # A file chosen through the Upload button's file dialog replaces the table: its columns and rows show.
     upload = tmp_path / "questions.csv"
     upload.write_text("question,answer\nWhere is the station?,Two streets north.\nWhen does it open?,At nine.\n")
-    picker.locator("input[type=file]").set_input_files(str(upload))
+    choose_file(page, picker, upload)
     expect(picker).to_contain_text("questions.csv: 2 rows; texts ['question', 'answer'], no label")
     expect(picker.locator(".wb-table-preview tbody tr")).to_have_count(2)
     shot(picker, "09_table_picker_uploaded")
     # A file that is not a table is named in the form, with what is accepted.
     notes = tmp_path / "notes.txt"
     notes.write_text("not a table")
-    picker.locator("input[type=file]").set_input_files(str(notes))
+    choose_file(page, picker, notes)
     expect(picker).to_contain_text("notes.txt is not a table file; accepted:")
