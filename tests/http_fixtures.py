@@ -64,10 +64,11 @@ def tsv(rows: list[list[str]], crlf: bool = False) -> str:
 
 
 def zipped(members: dict[str, str]) -> bytes:
+    """A zip of ``members``; the same bytes on every call (a fixed date), so checksums taken once hold."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         for name, text in members.items():
-            zf.writestr(name, text)
+            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), text)
     return buffer.getvalue()
 
 
@@ -213,11 +214,12 @@ def source_fixtures() -> dict[str, bytes]:
     }
     snli["snli_1.0/README.txt"] = "Stanford Natural Language Inference corpus\n"
     tar_buffer = io.BytesIO()
-    with tarfile.open(fileobj=tar_buffer, mode="w:gz") as tf:
+    with tarfile.open(fileobj=tar_buffer, mode="w") as tf:
         for (split, group, number), body in NEWSGROUPS.items():
             info = tarfile.TarInfo(f"20news-bydate-{split}/{group}/{number}")
             info.size = len(body)
             tf.addfile(info, io.BytesIO(body))
+    newsgroups = gzip.compress(tar_buffer.getvalue(), mtime=0)  # "w:gz" would stamp the time: other bytes each call
     beir = zipped(
         {
             "scifact/corpus.jsonl": jsonl(SCIFACT["corpus"]),
@@ -237,7 +239,7 @@ def source_fixtures() -> dict[str, bytes]:
         "nlp.stanford.edu/projects/snli/snli_1.0.zip": zipped(snli),
         "qim.fs.quoracdn.net/quora_duplicate_questions.tsv": quora.encode(),
         "public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/scifact.zip": beir,
-        "ndownloader.figshare.com/files/5975967": tar_buffer.getvalue(),
+        "ndownloader.figshare.com/files/5975967": newsgroups,
     }
 
 

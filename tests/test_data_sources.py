@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import warnings
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from fake_hub import FakeHub
 from workbench.data import registry as reg
 from workbench.data import sources
 from workbench.data.readers import BeirData, SentEvalTask
-from workbench.data.sources import DataSourceError, UntrustedDownloadWarning
+from workbench.data.sources import DataSourceError, UntrustedDownloadWarning, _url_path
 from workbench.hooks import Hooks
 
 
@@ -163,6 +164,39 @@ def test_load_dataset_downloads(web, cache, name):
     before = len(web.requests)
     assert check(reg.load_dataset(name, **kwargs))
     assert len(web.requests) == before
+
+
+#: Every (data set, source id) of the registry.
+SOURCES = sorted((name, s["id"]) for name, entry in reg.load_registry().items() for s in entry.get("sources", []))
+#: Sources whose rows differ from those DOWNLOADS expects (the first source's): load_dataset kwargs, check.
+SOURCE_CHECKS = {
+    ("snli", "sbert.net-allnli"): (
+        {"split": "dev"},  # AllNLI's SNLI dev rows only, not its MNLI ones
+        lambda rows: [(r.texts, r.label) for r in rows] == [(["A dog runs.", "An animal moves."], 1)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name, source_id", SOURCES)
+def test_every_source_is_read_on_its_own(web, hub, cache, name, source_id):
+    """Each source with the data set's other sources removed: its own files are fetched and read."""
+    entry = reg.load_registry()[name]
+    (source,) = entry["sources"] = [s for s in entry["sources"] if s["id"] == source_id]
+    web.files["qwone.com/~jason/20Newsgroups/20news-bydate.tar.gz"] = web.files[
+        "ndownloader.figshare.com/files/5975967"
+    ]
+    kwargs, check = SOURCE_CHECKS.get((name, source_id), DOWNLOADS[name])
+    assert check(reg.load_dataset(name, **kwargs))
+    for spec in source["files"].values():
+        if "url" in spec:
+            assert _url_path(spec["url"]) in web.requests
+        elif "hub" in spec:
+            h = spec["hub"]
+            wanted = f"/datasets/{h['repo_id']}/resolve/{h['revision']}/{h['filename']}"
+            assert any(path == wanted for _, path in hub.requests), (wanted, hub.requests)
+        else:
+            registered = [_url_path(f["url"]) for k, f in entry["files"].items() if fnmatch(k, spec["registered"])]
+            assert registered and set(registered) <= set(web.requests)
 
 
 def test_dataset_path_gives_the_source_file_in_the_registered_layout(web, cache):
