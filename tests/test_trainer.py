@@ -41,6 +41,30 @@ def pairs(repeat: int = 4) -> list[Example]:
     return examples * repeat
 
 
+def sts_objective(model: SentenceEncoder, data=None) -> list:
+    """One CosineSimilarityLoss objective of ``model`` on ``data`` (default: ``pairs(1)``)."""
+    return [(pairs(1) if data is None else data, CosineSimilarityLoss(model))]
+
+
+def fit_until_interrupted(model: SentenceEncoder, checkpoint_path: Path, data=None, *, step: int, **settings) -> None:
+    """``fit`` of ``sts_objective(model, data)`` (seed 0) interrupted by Ctrl-C at the end of step ``step``."""
+    fit(
+        model,
+        sts_objective(model, data),
+        seed=0,
+        checkpoint_path=checkpoint_path,
+        callbacks=[At(step, interrupt)],
+        **settings,
+    )
+
+
+def resume(model: SentenceEncoder, checkpoint_path: Path, data=None, **settings) -> pd.DataFrame:
+    """``fit`` of ``sts_objective(model, data)`` from the latest checkpoint in ``checkpoint_path``."""
+    return fit(
+        model, sts_objective(model, data), checkpoint_path=checkpoint_path, resume_from_checkpoint="latest", **settings
+    )
+
+
 def sts_evaluator() -> EmbeddingSimilarityEvaluator:
     data = pairs(1)
     return EmbeddingSimilarityEvaluator(
@@ -83,7 +107,7 @@ def test_loss_goes_down_and_best_model_is_saved(tiny_encoder, tmp_path):
     out = tmp_path / "out"
     trainer = Trainer(
         tiny_encoder,
-        [(pairs(), CosineSimilarityLoss(tiny_encoder))],
+        sts_objective(tiny_encoder, pairs()),
         evaluator,
         epochs=4,
         batch_size=8,
@@ -112,7 +136,7 @@ def test_loss_goes_down_and_best_model_is_saved(tiny_encoder, tmp_path):
 
 def test_without_evaluator_the_final_model_is_saved(new_encoder, tmp_path):
     model = new_encoder()
-    fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=4, seed=0, output_path=tmp_path)
+    fit(model, sts_objective(model), batch_size=4, seed=0, output_path=tmp_path)
     probe = ["a man eats bread"]
     np.testing.assert_allclose(SentenceEncoder(tmp_path, device="cpu").encode(probe), model.encode(probe), atol=1e-6)
 
@@ -121,7 +145,7 @@ def test_events_arrive_in_order_with_the_trainer(tiny_encoder, tmp_path):
     recorder = Recorder()
     trainer = Trainer(
         tiny_encoder,
-        [(pairs(1), CosineSimilarityLoss(tiny_encoder))],
+        sts_objective(tiny_encoder),
         sts_evaluator(),
         batch_size=4,
         seed=0,
@@ -227,14 +251,7 @@ def test_other_errors_write_a_checkpoint_and_propagate(new_encoder, tmp_path):
     model = new_encoder()
     recorder = Recorder()
     with pytest.raises(RuntimeError, match="disk on fire"):
-        fit(
-            model,
-            [(pairs(1), CosineSimilarityLoss(model))],
-            batch_size=2,
-            seed=0,
-            output_path=tmp_path,
-            callbacks=[At(3, fail), recorder],
-        )
+        fit(model, sts_objective(model), batch_size=2, seed=0, output_path=tmp_path, callbacks=[At(3, fail), recorder])
     assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["checkpoint-3"]
     names = recorder.names()
     assert names[-4:] == ["exception", "checkpoint", "progress_end", "train_end"]
@@ -247,7 +264,7 @@ def test_request_stop_ends_after_the_current_step_and_fit_continues(new_encoder,
     recorder = Recorder()
     trainer = Trainer(
         model,
-        [(pairs(1), CosineSimilarityLoss(model))],
+        sts_objective(model),
         batch_size=2,
         seed=0,
         callbacks=[At(3, lambda t: t.request_stop("user pressed Stop")), recorder],
@@ -260,38 +277,17 @@ def test_request_stop_ends_after_the_current_step_and_fit_continues(new_encoder,
 
 def test_resume_refuses_a_checkpoint_of_other_settings(new_encoder, tmp_path):
     model = new_encoder()
-    fit(
-        model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        batch_size=2,
-        seed=0,
-        checkpoint_path=tmp_path,
-        checkpoint_steps=2,
-    )
+    fit(model, sts_objective(model), batch_size=2, seed=0, checkpoint_path=tmp_path, checkpoint_steps=2)
     other = new_encoder()
     with pytest.raises(ValueError, match=r"batch_size=2 \(this run: 4\)"):
-        fit(
-            other,
-            [(pairs(1), CosineSimilarityLoss(other))],
-            batch_size=4,
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
+        resume(other, tmp_path, batch_size=4)
     # A new learning rate (kept in the optimiser's saved state) or seed is not silently ignored: refused.
     with pytest.raises(ValueError, match=r"lr=2e-05 \(this run: 0.001\); seed=0 \(this run: 5\)"):
-        fit(
-            other,
-            [(pairs(1), CosineSimilarityLoss(other))],
-            batch_size=2,
-            lr=1e-3,
-            seed=5,
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
+        resume(other, tmp_path, batch_size=2, lr=1e-3, seed=5)
     # Settings that do not change the numbers may differ; no seed means the checkpoint's.
     history = fit(
         other,
-        [(pairs(1), CosineSimilarityLoss(other))],
+        sts_objective(other),
         batch_size=2,
         checkpoint_path=tmp_path,
         num_workers=0,
@@ -311,31 +307,16 @@ def test_resume_refuses_a_checkpoint_of_other_settings(new_encoder, tmp_path):
 )
 def test_resume_refuses_changed_data(new_encoder, tmp_path, change, message):
     model = new_encoder()
-    fit(
-        model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        epochs=2,
-        batch_size=2,
-        seed=0,
-        checkpoint_path=tmp_path,
-        callbacks=[At(3, interrupt)],
-    )
+    fit_until_interrupted(model, tmp_path, step=3, epochs=2, batch_size=2)
     other = new_encoder()
     with pytest.raises(ValueError, match=f"cannot resume from checkpoint .*checkpoint-3.*{message}"):
-        fit(
-            other,
-            [(change(pairs(1)), CosineSimilarityLoss(other))],
-            epochs=2,
-            batch_size=2,
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
+        resume(other, tmp_path, change(pairs(1)), epochs=2, batch_size=2)
 
 
 def test_fit_takes_a_dataloader_as_sentence_transformers_does(new_encoder, tmp_path):
     def run(data, **options):
         model = new_encoder()
-        return fit(model, [(data, CosineSimilarityLoss(model))], seed=3, warmup_steps=2, **options)["loss"].to_numpy()
+        return fit(model, sts_objective(model, data), seed=3, warmup_steps=2, **options)["loss"].to_numpy()
 
     # shuffle=True: the loader's batch size, shuffled as the trainer shuffles a list
     np.testing.assert_allclose(
@@ -352,35 +333,14 @@ def test_fit_takes_a_dataloader_as_sentence_transformers_does(new_encoder, tmp_p
     )
     # a checkpoint of a loader run resumes only with the same examples, read the same way
     model = new_encoder()
-    fit(
-        model,
-        [(DataLoader(pairs(1), batch_size=2, shuffle=True), CosineSimilarityLoss(model))],
-        seed=0,
-        checkpoint_path=tmp_path,
-        callbacks=[At(2, interrupt)],
-    )
+    fit_until_interrupted(model, tmp_path, DataLoader(pairs(1), batch_size=2, shuffle=True), step=2)
     other = new_encoder()
     changed = [Example(["a cat", "a dog"], 0.5)] + pairs(1)[1:]
     with pytest.raises(ValueError, match="has other examples"):
-        fit(
-            other,
-            [(DataLoader(changed, batch_size=2, shuffle=True), CosineSimilarityLoss(other))],
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
+        resume(other, tmp_path, DataLoader(changed, batch_size=2, shuffle=True))
     with pytest.raises(ValueError, match=r"batch_sampler=\['default'\] \(this run: \['in_order'\]\)"):
-        fit(
-            other,
-            [(DataLoader(pairs(1), batch_size=2), CosineSimilarityLoss(other))],
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
-    resumed = fit(
-        other,
-        [(DataLoader(pairs(1), batch_size=2, shuffle=True), CosineSimilarityLoss(other))],
-        checkpoint_path=tmp_path,
-        resume_from_checkpoint="latest",
-    )
+        resume(other, tmp_path, DataLoader(pairs(1), batch_size=2))
+    resumed = resume(other, tmp_path, DataLoader(pairs(1), batch_size=2, shuffle=True))
     assert resumed["step"].tolist() == [1, 2, 3, 4]
 
 
@@ -393,34 +353,12 @@ def test_resume_fingerprints_a_re_iterable_stream(new_encoder, tmp_path):
             return iter(self.examples)
 
     model = new_encoder()
-    fit(
-        model,
-        [(Stream(pairs(1)), CosineSimilarityLoss(model))],
-        steps_per_epoch=4,
-        batch_size=2,
-        seed=0,
-        checkpoint_path=tmp_path,
-        callbacks=[At(2, interrupt)],
-    )
+    fit_until_interrupted(model, tmp_path, Stream(pairs(1)), step=2, steps_per_epoch=4, batch_size=2)
     other = new_encoder()
     changed = Stream([Example(["a cat", "a dog"], 0.5)] + pairs(1)[1:])
     with pytest.raises(ValueError, match="has other examples"):
-        fit(
-            other,
-            [(changed, CosineSimilarityLoss(other))],
-            steps_per_epoch=4,
-            batch_size=2,
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
-    resumed = fit(
-        other,
-        [(Stream(pairs(1)), CosineSimilarityLoss(other))],
-        steps_per_epoch=4,
-        batch_size=2,
-        checkpoint_path=tmp_path,
-        resume_from_checkpoint="latest",
-    )
+        resume(other, tmp_path, changed, steps_per_epoch=4, batch_size=2)
+    resumed = resume(other, tmp_path, Stream(pairs(1)), steps_per_epoch=4, batch_size=2)
     assert resumed["step"].tolist() == [1, 2, 3, 4]
 
 
@@ -445,24 +383,11 @@ def test_resume_fingerprints_a_re_iterable_stream(new_encoder, tmp_path):
 )
 def test_a_damaged_checkpoint_is_named(new_encoder, tmp_path, damage, message):
     model = new_encoder()
-    fit(
-        model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        batch_size=2,
-        seed=0,
-        checkpoint_path=tmp_path,
-        callbacks=[At(3, interrupt)],
-    )
+    fit_until_interrupted(model, tmp_path, step=3, batch_size=2)
     damage(tmp_path / "checkpoint-3")
     other = new_encoder()
     with pytest.raises(ValueError, match=message) as caught:
-        fit(
-            other,
-            [(pairs(1), CosineSimilarityLoss(other))],
-            batch_size=2,
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
+        resume(other, tmp_path, batch_size=2)
     assert "checkpoint-3" in str(caught.value)
 
 
@@ -525,12 +450,7 @@ def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoin
     recorder = Recorder()
     model = new_encoder()
     trainer = Trainer(
-        model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        evaluator,
-        checkpoint_steps=2,
-        callbacks=[*callbacks(), recorder],
-        **options,
+        model, sts_objective(model), evaluator, checkpoint_steps=2, callbacks=[*callbacks(), recorder], **options
     )
     history = trainer.fit()  # returns normally, whatever ended the run
     monkeypatch.undo()
@@ -549,22 +469,14 @@ def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoin
     assert checkpoints[-1:] == ([f"checkpoint-{steps}"] if steps else [])
     assert not [p for p in (out / "checkpoints").glob(".*")] if steps else True  # no half-written leftovers
     resumed_model = new_encoder()
-    resumed = fit(
-        resumed_model,
-        [(pairs(1), CosineSimilarityLoss(resumed_model))],
-        evaluator,
-        resume_from_checkpoint="latest",
-        **options,
-    )
+    resumed = fit(resumed_model, sts_objective(resumed_model), evaluator, resume_from_checkpoint="latest", **options)
     assert resumed["step"].iloc[-1] == 8 and resumed["step"].tolist()[-8 + steps :] == list(range(steps + 1, 9))
 
 
 def test_history_has_the_metric_columns_even_without_an_evaluation(new_encoder):
     model = new_encoder()
     evaluator = sts_evaluator()
-    trainer = Trainer(
-        model, [(pairs(1), CosineSimilarityLoss(model))], evaluator, batch_size=2, seed=0, callbacks=[StopAtBegin()]
-    )
+    trainer = Trainer(model, sts_objective(model), evaluator, batch_size=2, seed=0, callbacks=[StopAtBegin()])
     assert list(trainer.history.columns) == [
         "step",
         "epoch",
@@ -586,7 +498,7 @@ def test_stop_at_step_ends_training_there_like_the_stop_button(new_encoder, tmp_
     model, evaluator, out = new_encoder(), sts_evaluator(), tmp_path / "out"
     trainer = Trainer(
         model,
-        [(pairs(1), CosineSimilarityLoss(model))],
+        sts_objective(model),
         evaluator,
         epochs=2,
         batch_size=2,
@@ -617,14 +529,14 @@ def test_stop_at_step_refuses_what_is_not_a_step(step):
 def test_a_diverged_run_never_replaces_a_good_model(new_encoder, tmp_path, caplog, with_evaluator, guard):
     out = tmp_path / "out"
     good = new_encoder()
-    fit(good, [(pairs(1), CosineSimilarityLoss(good))], batch_size=4, seed=0, output_path=out)
+    fit(good, sts_objective(good), batch_size=4, seed=0, output_path=out)
     probe = ["a man eats bread", "a cat sits on the car"]
     expected = SentenceEncoder(out, device="cpu").encode(probe)
 
     model = new_encoder()
     trainer = Trainer(
         model,
-        [(pairs(2), CosineSimilarityLoss(model))],
+        sts_objective(model, pairs(2)),
         sts_evaluator() if with_evaluator else None,
         epochs=3,
         batch_size=2,
@@ -653,13 +565,7 @@ def test_non_finite_weights_are_never_the_best_model(new_encoder, tmp_path):
             next(model.parameters()).fill_(math.nan)
 
     trainer = Trainer(
-        model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        constant,
-        batch_size=2,
-        seed=0,
-        output_path=tmp_path,
-        callbacks=[At(2, poison)],
+        model, sts_objective(model), constant, batch_size=2, seed=0, output_path=tmp_path, callbacks=[At(2, poison)]
     )
     trainer.fit()
     assert trainer.stop_reason.startswith("training diverged: the weights are no longer finite after step 3")
@@ -673,7 +579,7 @@ def test_library_progress_bars_stay_out_of_fit(new_encoder, tmp_path, capsys):
     capsys.readouterr()  # what loading the model printed
     fit(
         model,
-        [(pairs(1), CosineSimilarityLoss(model))],
+        sts_objective(model),
         sts_evaluator(),
         batch_size=2,
         seed=0,
@@ -696,7 +602,7 @@ def test_early_stopping_stops_when_the_metric_stalls(new_encoder, tmp_path):
     model = new_encoder()
     trainer = Trainer(
         model,
-        [(pairs(2), CosineSimilarityLoss(model))],
+        sts_objective(model, pairs(2)),
         constant,
         batch_size=2,
         seed=0,
@@ -759,7 +665,7 @@ def test_checkpoint_limit_keeps_the_newest(new_encoder, tmp_path):
     model = new_encoder()
     fit(
         model,
-        [(pairs(1), CosineSimilarityLoss(model))],
+        sts_objective(model),
         epochs=2,
         batch_size=2,
         seed=0,
@@ -774,7 +680,7 @@ def test_a_callers_checkpoint_saver_replaces_the_default(new_encoder, tmp_path):
     model = new_encoder()
     trainer = Trainer(
         model,
-        [(pairs(1), CosineSimilarityLoss(model))],
+        sts_objective(model),
         batch_size=2,
         seed=0,
         checkpoint_path=tmp_path / "default",
@@ -847,12 +753,7 @@ def test_workers_tokenise_the_same_batches(new_encoder):
     def losses(num_workers: int, data) -> np.ndarray:
         model = new_encoder()
         history = fit(
-            model,
-            [(data, CosineSimilarityLoss(model))],
-            batch_size=4,
-            seed=5,
-            num_workers=num_workers,
-            steps_per_epoch=4,
+            model, sts_objective(model, data), batch_size=4, seed=5, num_workers=num_workers, steps_per_epoch=4
         )
         return history["loss"].to_numpy()
 
@@ -867,7 +768,7 @@ def test_workers_tokenise_the_same_batches(new_encoder):
 
 def test_bfloat16_autocast_trains(new_encoder):
     model = new_encoder()
-    history = fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=4, seed=0, precision="bfloat16")
+    history = fit(model, sts_objective(model), batch_size=4, seed=0, precision="bfloat16")
     assert history["loss"].notna().all() and len(history) == 2
 
 
@@ -882,28 +783,28 @@ def test_bad_objectives_are_explained(new_encoder):
         match=r"objective 'CosineSimilarityLoss': its examples have 3 text\(s\).*"
         r"CosineSimilarityLoss expects 2 text columns",
     ):
-        fit(model, [(triplets, CosineSimilarityLoss(model))])
+        fit(model, sts_objective(model, triplets))
     with pytest.raises(ValueError, match=r"objective 'CosineSimilarityLoss': its examples have 3 text\(s\)"):
-        fit(model, [(iter(triplets), CosineSimilarityLoss(model))], steps_per_epoch=1)
+        fit(model, sts_objective(model, iter(triplets)), steps_per_epoch=1)
     with pytest.raises(ValueError, match="needs integer class ids; map class names"):
         fit(model, [([Example(["a", "b"], "entailment")], SoftmaxLoss(model, num_labels=3))])
     with pytest.raises(ValueError, match="was built for another model"):
         fit(model, [(pairs(1), CosineSimilarityLoss(new_encoder()))])
     with pytest.raises(ValueError, match="unknown length; give steps_per_epoch"):
-        fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))])
+        fit(model, sts_objective(model, iter(pairs(1))))
     with pytest.raises(ValueError, match="the DataLoader has drop_last=True; the trainer keeps the last"):
-        fit(model, [(DataLoader(pairs(1), batch_size=4, drop_last=True), CosineSimilarityLoss(model))])
+        fit(model, sts_objective(model, DataLoader(pairs(1), batch_size=4, drop_last=True)))
     with pytest.raises(
         ValueError,
         match=r"fit\(batch_size=2\) but the DataLoaders of train_objectives have batch "
         r"sizes \[4\]",
     ):
-        fit(model, [(DataLoader(pairs(1), batch_size=4), CosineSimilarityLoss(model))], batch_size=2)
+        fit(model, sts_objective(model, DataLoader(pairs(1), batch_size=4)), batch_size=2)
     weighted = torch.utils.data.WeightedRandomSampler([1.0] * 8, 8)
     with pytest.raises(ValueError, match="samples with WeightedRandomSampler"):
-        fit(model, [(DataLoader(pairs(1), batch_size=4, sampler=weighted), CosineSimilarityLoss(model))])
+        fit(model, sts_objective(model, DataLoader(pairs(1), batch_size=4, sampler=weighted)))
     with pytest.raises(ValueError, match="needs a list or Dataset"):
-        fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))], steps_per_epoch=1, batch_sampler="no_duplicates")
+        fit(model, sts_objective(model, iter(pairs(1))), steps_per_epoch=1, batch_sampler="no_duplicates")
 
 
 @pytest.mark.parametrize(
@@ -923,7 +824,7 @@ def test_bad_objectives_are_explained(new_encoder):
 )
 def test_bad_settings_are_explained(tiny_encoder, options, message):
     with pytest.raises(ValueError, match=message):
-        Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], **options)
+        Trainer(tiny_encoder, sts_objective(tiny_encoder), **options)
 
 
 @pytest.mark.parametrize(
@@ -937,7 +838,7 @@ def test_bad_settings_are_explained(tiny_encoder, options, message):
 )
 def test_settings_of_the_wrong_type_are_refused(tiny_encoder, options, message):
     with pytest.raises(TypeError, match=message):
-        Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], **options)
+        Trainer(tiny_encoder, sts_objective(tiny_encoder), **options)
 
 
 def test_in_batch_negatives_need_two_examples_per_batch(new_encoder):
