@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader
 
 from workbench import SentenceEncoder
 from workbench.data.records import Example
-from workbench.evaluation import EmbeddingSimilarityEvaluator
 from workbench.hooks import Callback
 from workbench.losses import CosineSimilarityLoss, MatryoshkaLoss, MultipleNegativesRankingLoss, SoftmaxLoss
 from workbench.modules import Pooling, Transformer
@@ -24,26 +23,12 @@ from workbench.training.checkpoint import list_checkpoints
 from workbench.training.trainer import lr_factor, parameter_groups
 
 from recorder import Recorder
-
-SIMILAR = [
-    ("a man is eating food", "a man eats bread"),
-    ("a woman plays the guitar", "a woman is playing music"),
-    ("the child rides a horse", "a child is riding a horse"),
-    ("a cat sits on the car", "the cat is sitting on a car"),
-]
-
-
-def pairs(repeat: int = 4) -> list[Example]:
-    """Scored pairs: each similar pair (1.0) and a mismatched pair (0.0); 8 * repeat examples."""
-    examples = []
-    for i, (a, b) in enumerate(SIMILAR):
-        examples += [Example([a, b], 1.0), Example([a, SIMILAR[(i + 1) % len(SIMILAR)][1]], 0.0)]
-    return examples * repeat
+from toy_data import SIMILAR, scored_pairs, toy_sts_evaluator
 
 
 def sts_objective(model: SentenceEncoder, data=None) -> list:
-    """One CosineSimilarityLoss objective of ``model`` on ``data`` (default: ``pairs(1)``)."""
-    return [(pairs(1) if data is None else data, CosineSimilarityLoss(model))]
+    """One CosineSimilarityLoss objective of ``model`` on ``data`` (default: ``scored_pairs()``)."""
+    return [(scored_pairs() if data is None else data, CosineSimilarityLoss(model))]
 
 
 def fit_until_interrupted(model: SentenceEncoder, checkpoint_path: Path, data=None, *, step: int, **settings) -> None:
@@ -62,13 +47,6 @@ def resume(model: SentenceEncoder, checkpoint_path: Path, data=None, **settings)
     """``fit`` of ``sts_objective(model, data)`` from the latest checkpoint in ``checkpoint_path``."""
     return fit(
         model, sts_objective(model, data), checkpoint_path=checkpoint_path, resume_from_checkpoint="latest", **settings
-    )
-
-
-def sts_evaluator() -> EmbeddingSimilarityEvaluator:
-    data = pairs(1)
-    return EmbeddingSimilarityEvaluator(
-        [e.texts[0] for e in data], [e.texts[1] for e in data], [e.label for e in data], name="toy"
     )
 
 
@@ -103,11 +81,11 @@ def interrupt(trainer) -> None:
 
 # ---------------------------------------------------------------------------- learning, evaluation, best model
 def test_loss_goes_down_and_best_model_is_saved(tiny_encoder, tmp_path):
-    evaluator = sts_evaluator()
+    evaluator = toy_sts_evaluator()
     out = tmp_path / "out"
     trainer = Trainer(
         tiny_encoder,
-        sts_objective(tiny_encoder, pairs()),
+        sts_objective(tiny_encoder, scored_pairs(4)),
         evaluator,
         epochs=4,
         batch_size=8,
@@ -146,7 +124,7 @@ def test_events_arrive_in_order_with_the_trainer(tiny_encoder, tmp_path):
     trainer = Trainer(
         tiny_encoder,
         sts_objective(tiny_encoder),
-        sts_evaluator(),
+        toy_sts_evaluator(),
         batch_size=4,
         seed=0,
         checkpoint_path=tmp_path,
@@ -198,8 +176,8 @@ class InterruptedSoftmax(SoftmaxLoss):
 
 def two_objectives(model, softmax=SoftmaxLoss) -> dict:
     torch.manual_seed(0)  # the classifier of SoftmaxLoss starts the same in every run
-    nli = [Example([e.texts[0], e.texts[1]], int(e.label)) for e in pairs(2)]
-    return {"sts": (pairs(3), CosineSimilarityLoss(model)), "nli": (nli, softmax(model, num_labels=2))}
+    nli = [Example([e.texts[0], e.texts[1]], int(e.label)) for e in scored_pairs(2)]
+    return {"sts": (scored_pairs(3), CosineSimilarityLoss(model)), "nli": (nli, softmax(model, num_labels=2))}
 
 
 @pytest.mark.parametrize("where", ["after step 6", "inside step 7"])
@@ -310,7 +288,7 @@ def test_resume_refuses_changed_data(new_encoder, tmp_path, change, message):
     fit_until_interrupted(model, tmp_path, step=3, epochs=2, batch_size=2)
     other = new_encoder()
     with pytest.raises(ValueError, match=f"cannot resume from checkpoint .*checkpoint-3.*{message}"):
-        resume(other, tmp_path, change(pairs(1)), epochs=2, batch_size=2)
+        resume(other, tmp_path, change(scored_pairs()), epochs=2, batch_size=2)
 
 
 def test_fit_takes_a_dataloader_as_sentence_transformers_does(new_encoder, tmp_path):
@@ -320,27 +298,27 @@ def test_fit_takes_a_dataloader_as_sentence_transformers_does(new_encoder, tmp_p
 
     # shuffle=True: the loader's batch size, shuffled as the trainer shuffles a list
     np.testing.assert_allclose(
-        run(DataLoader(pairs(1), batch_size=4, shuffle=True)), run(pairs(1), batch_size=4), rtol=1e-6
+        run(DataLoader(scored_pairs(), batch_size=4, shuffle=True)), run(scored_pairs(), batch_size=4), rtol=1e-6
     )
 
     class Stream:  # re-iterable, read in order
         def __iter__(self):
-            return iter(pairs(1))
+            return iter(scored_pairs())
 
     # shuffle=False: read in order, as the loader would
     np.testing.assert_allclose(
-        run(DataLoader(pairs(1), batch_size=4)), run(Stream(), batch_size=4, steps_per_epoch=2), rtol=1e-6
+        run(DataLoader(scored_pairs(), batch_size=4)), run(Stream(), batch_size=4, steps_per_epoch=2), rtol=1e-6
     )
     # a checkpoint of a loader run resumes only with the same examples, read the same way
     model = new_encoder()
-    fit_until_interrupted(model, tmp_path, DataLoader(pairs(1), batch_size=2, shuffle=True), step=2)
+    fit_until_interrupted(model, tmp_path, DataLoader(scored_pairs(), batch_size=2, shuffle=True), step=2)
     other = new_encoder()
-    changed = [Example(["a cat", "a dog"], 0.5)] + pairs(1)[1:]
+    changed = [Example(["a cat", "a dog"], 0.5)] + scored_pairs()[1:]
     with pytest.raises(ValueError, match="has other examples"):
         resume(other, tmp_path, DataLoader(changed, batch_size=2, shuffle=True))
     with pytest.raises(ValueError, match=r"batch_sampler=\['default'\] \(this run: \['in_order'\]\)"):
-        resume(other, tmp_path, DataLoader(pairs(1), batch_size=2))
-    resumed = resume(other, tmp_path, DataLoader(pairs(1), batch_size=2, shuffle=True))
+        resume(other, tmp_path, DataLoader(scored_pairs(), batch_size=2))
+    resumed = resume(other, tmp_path, DataLoader(scored_pairs(), batch_size=2, shuffle=True))
     assert resumed["step"].tolist() == [1, 2, 3, 4]
 
 
@@ -353,12 +331,12 @@ def test_resume_fingerprints_a_re_iterable_stream(new_encoder, tmp_path):
             return iter(self.examples)
 
     model = new_encoder()
-    fit_until_interrupted(model, tmp_path, Stream(pairs(1)), step=2, steps_per_epoch=4, batch_size=2)
+    fit_until_interrupted(model, tmp_path, Stream(scored_pairs()), step=2, steps_per_epoch=4, batch_size=2)
     other = new_encoder()
-    changed = Stream([Example(["a cat", "a dog"], 0.5)] + pairs(1)[1:])
+    changed = Stream([Example(["a cat", "a dog"], 0.5)] + scored_pairs()[1:])
     with pytest.raises(ValueError, match="has other examples"):
         resume(other, tmp_path, changed, steps_per_epoch=4, batch_size=2)
-    resumed = resume(other, tmp_path, Stream(pairs(1)), steps_per_epoch=4, batch_size=2)
+    resumed = resume(other, tmp_path, Stream(scored_pairs()), steps_per_epoch=4, batch_size=2)
     assert resumed["step"].tolist() == [1, 2, 3, 4]
 
 
@@ -436,7 +414,7 @@ def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoin
     new_encoder, tmp_path, monkeypatch, where
 ):
     callbacks, steps, final_evaluation = STOPS[where]
-    evaluator, out = sts_evaluator(), tmp_path / "out"
+    evaluator, out = toy_sts_evaluator(), tmp_path / "out"
     options = dict(
         epochs=2,
         batch_size=2,
@@ -475,7 +453,7 @@ def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoin
 
 def test_history_has_the_metric_columns_even_without_an_evaluation(new_encoder):
     model = new_encoder()
-    evaluator = sts_evaluator()
+    evaluator = toy_sts_evaluator()
     trainer = Trainer(model, sts_objective(model), evaluator, batch_size=2, seed=0, callbacks=[StopAtBegin()])
     assert list(trainer.history.columns) == [
         "step",
@@ -495,7 +473,7 @@ def test_history_has_the_metric_columns_even_without_an_evaluation(new_encoder):
 
 @pytest.mark.parametrize("step", [0, 3, 8])
 def test_stop_at_step_ends_training_there_like_the_stop_button(new_encoder, tmp_path, step):
-    model, evaluator, out = new_encoder(), sts_evaluator(), tmp_path / "out"
+    model, evaluator, out = new_encoder(), toy_sts_evaluator(), tmp_path / "out"
     trainer = Trainer(
         model,
         sts_objective(model),
@@ -536,8 +514,8 @@ def test_a_diverged_run_never_replaces_a_good_model(new_encoder, tmp_path, caplo
     model = new_encoder()
     trainer = Trainer(
         model,
-        sts_objective(model, pairs(2)),
-        sts_evaluator() if with_evaluator else None,
+        sts_objective(model, scored_pairs(2)),
+        toy_sts_evaluator() if with_evaluator else None,
         epochs=3,
         batch_size=2,
         lr=1e10,
@@ -580,7 +558,7 @@ def test_library_progress_bars_stay_out_of_fit(new_encoder, tmp_path, capsys):
     fit(
         model,
         sts_objective(model),
-        sts_evaluator(),
+        toy_sts_evaluator(),
         batch_size=2,
         seed=0,
         output_path=tmp_path,
@@ -602,7 +580,7 @@ def test_early_stopping_stops_when_the_metric_stalls(new_encoder, tmp_path):
     model = new_encoder()
     trainer = Trainer(
         model,
-        sts_objective(model, pairs(2)),
+        sts_objective(model, scored_pairs(2)),
         constant,
         batch_size=2,
         seed=0,
@@ -634,7 +612,7 @@ def test_nan_guard_stops_before_a_checkpoint_of_the_bad_step(new_encoder, tmp_pa
     model = new_encoder()
     trainer = Trainer(
         model,
-        [(pairs(1), NaNAfter(model, start=3))],
+        [(scored_pairs(), NaNAfter(model, start=3))],
         batch_size=2,
         seed=0,
         checkpoint_path=tmp_path,
@@ -652,7 +630,7 @@ def test_nan_guard_can_raise(new_encoder, tmp_path):
     with pytest.raises(FloatingPointError, match="non-finite loss at step 2"):
         fit(
             model,
-            [(pairs(1), NaNAfter(model, start=2))],
+            [(scored_pairs(), NaNAfter(model, start=2))],
             batch_size=2,
             seed=0,
             checkpoint_path=tmp_path,
@@ -705,7 +683,7 @@ def test_round_robin_uses_every_objective_each_step(new_encoder):
     mnrl = [Example(list(pair)) for pair in SIMILAR] * 2
     history = fit(
         model,
-        {"sts": (pairs(6), CosineSimilarityLoss(model)), "nli": (mnrl, MultipleNegativesRankingLoss(model))},
+        {"sts": (scored_pairs(6), CosineSimilarityLoss(model)), "nli": (mnrl, MultipleNegativesRankingLoss(model))},
         epochs=2,
         batch_size=4,
         seed=0,
@@ -718,7 +696,10 @@ def test_round_robin_uses_every_objective_each_step(new_encoder):
 def test_proportional_draws_one_objective_by_size_reproducibly(new_encoder):
     def run() -> list[str]:
         model = new_encoder()
-        objectives = {"big": (pairs(6), CosineSimilarityLoss(model)), "small": (pairs(2), CosineSimilarityLoss(model))}
+        objectives = {
+            "big": (scored_pairs(6), CosineSimilarityLoss(model)),
+            "small": (scored_pairs(2), CosineSimilarityLoss(model)),
+        }
         return chosen_objectives(fit(model, objectives, multi_task="proportional", epochs=2, batch_size=8, seed=3))
 
     first = run()
@@ -757,11 +738,11 @@ def test_workers_tokenise_the_same_batches(new_encoder):
         )
         return history["loss"].to_numpy()
 
-    np.testing.assert_allclose(losses(2, pairs(2)), losses(0, pairs(2)), rtol=1e-6)
+    np.testing.assert_allclose(losses(2, scored_pairs(2)), losses(0, scored_pairs(2)), rtol=1e-6)
 
     class Stream:  # re-iterable, without a length
         def __iter__(self):
-            return iter(pairs(2))
+            return iter(scored_pairs(2))
 
     np.testing.assert_allclose(losses(2, Stream()), losses(0, Stream()), rtol=1e-6)
 
@@ -789,22 +770,22 @@ def test_bad_objectives_are_explained(new_encoder):
     with pytest.raises(ValueError, match="needs integer class ids; map class names"):
         fit(model, [([Example(["a", "b"], "entailment")], SoftmaxLoss(model, num_labels=3))])
     with pytest.raises(ValueError, match="was built for another model"):
-        fit(model, [(pairs(1), CosineSimilarityLoss(new_encoder()))])
+        fit(model, [(scored_pairs(), CosineSimilarityLoss(new_encoder()))])
     with pytest.raises(ValueError, match="unknown length; give steps_per_epoch"):
-        fit(model, sts_objective(model, iter(pairs(1))))
+        fit(model, sts_objective(model, iter(scored_pairs())))
     with pytest.raises(ValueError, match="the DataLoader has drop_last=True; the trainer keeps the last"):
-        fit(model, sts_objective(model, DataLoader(pairs(1), batch_size=4, drop_last=True)))
+        fit(model, sts_objective(model, DataLoader(scored_pairs(), batch_size=4, drop_last=True)))
     with pytest.raises(
         ValueError,
         match=r"fit\(batch_size=2\) but the DataLoaders of train_objectives have batch "
         r"sizes \[4\]",
     ):
-        fit(model, sts_objective(model, DataLoader(pairs(1), batch_size=4)), batch_size=2)
+        fit(model, sts_objective(model, DataLoader(scored_pairs(), batch_size=4)), batch_size=2)
     weighted = torch.utils.data.WeightedRandomSampler([1.0] * 8, 8)
     with pytest.raises(ValueError, match="samples with WeightedRandomSampler"):
-        fit(model, sts_objective(model, DataLoader(pairs(1), batch_size=4, sampler=weighted)))
+        fit(model, sts_objective(model, DataLoader(scored_pairs(), batch_size=4, sampler=weighted)))
     with pytest.raises(ValueError, match="needs a list or Dataset"):
-        fit(model, sts_objective(model, iter(pairs(1))), steps_per_epoch=1, batch_sampler="no_duplicates")
+        fit(model, sts_objective(model, iter(scored_pairs())), steps_per_epoch=1, batch_sampler="no_duplicates")
 
 
 @pytest.mark.parametrize(
