@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workbench import SentenceEncoder
 from workbench.data import Example, load_dataset
 from workbench.evaluation import EmbeddingSimilarityEvaluator
 from workbench.paths import use_data_mirror
@@ -110,6 +111,28 @@ def trainer_options(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "evaluation_steps": args.evaluation_steps,
         "show_progress_bar": False if args.quiet else None,
+    }
+
+
+def sts_result(
+    args: argparse.Namespace,
+    history: Any,
+    start_test: float,
+    dev: EmbeddingSimilarityEvaluator,
+    test: EmbeddingSimilarityEvaluator,
+) -> dict[str, Any]:
+    """The result fields of a run scored on STSb: its common settings, the steps run, test Spearman before
+    training and the dev and test Spearman of the best model saved in ``--output``."""
+    best = SentenceEncoder(args.output, device="cpu")
+    return {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "steps": int(history["step"].max()),
+        "start_test_spearman": round(start_test, 5),
+        "dev_spearman": round(spearman(dev, best), 5),
+        "test_spearman": round(spearman(test, best), 5),
     }
 
 

@@ -13,7 +13,7 @@ with start_test_spearman, dev_spearman, test_spearman, seconds and the settings.
 
 from __future__ import annotations
 
-from _common import finish, nli_pairs, parser, setup, spearman, sts_evaluator, stsb, trainer_options
+from _common import finish, nli_pairs, parser, setup, spearman, sts_evaluator, sts_result, stsb, trainer_options
 
 from workbench import SentenceEncoder
 from workbench.losses import CosineSimilarityLoss, SoftmaxLoss
@@ -39,21 +39,13 @@ def main() -> dict:
         objectives, evaluator=dev, output_path=args.output, multi_task=args.multi_task, **trainer_options(args)
     )
 
-    best = SentenceEncoder(args.output, device="cpu")
     return finish(
         started,
         model=args.model,
         multi_task=args.multi_task,
         data="snli dev+test (the mirror has no NLI train split) and stsb train",
         train_examples={name: len(data) for name, (data, _) in objectives.items()},
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        steps=int(history["step"].max()),
-        start_test_spearman=round(start_test, 5),
-        dev_spearman=round(spearman(dev, best), 5),
-        test_spearman=round(spearman(test, best), 5),
+        **sts_result(args, history, start_test, dev, test),
     )
 
 

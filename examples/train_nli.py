@@ -19,7 +19,7 @@ dev_spearman, test_spearman, seconds and the settings.
 
 from __future__ import annotations
 
-from _common import finish, nli_pairs, parser, setup, spearman, sts_evaluator, trainer_options
+from _common import finish, nli_pairs, parser, setup, spearman, sts_evaluator, sts_result, trainer_options
 
 from workbench import SentenceEncoder
 from workbench.data import nli_triplets
@@ -56,21 +56,13 @@ def main() -> dict:
         [objective], evaluator=dev, output_path=args.output, batch_sampler=sampler, **trainer_options(args)
     )
 
-    best = SentenceEncoder(args.output, device="cpu")
     return finish(
         started,
         model=args.model,
         loss=args.loss,
         data="snli dev+test (the mirror has no NLI train split)",
         train_examples=len(objective[0]),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        steps=int(history["step"].max()),
-        start_test_spearman=round(start_test, 5),
-        dev_spearman=round(spearman(dev, best), 5),
-        test_spearman=round(spearman(test, best), 5),
+        **sts_result(args, history, start_test, dev, test),
     )
 
 

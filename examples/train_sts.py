@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from _common import finish, parser, setup, spearman, sts_evaluator, stsb, trainer_options
+from _common import finish, parser, setup, spearman, sts_evaluator, sts_result, stsb, trainer_options
 
 from workbench import SentenceEncoder
 from workbench.losses import AnglELoss, CoSENTLoss, CosineSimilarityLoss
@@ -52,23 +52,15 @@ def main() -> dict:
     )
     train_seconds = time.perf_counter() - fit_started
 
-    best = SentenceEncoder(args.output, device="cpu")
     return finish(
         started,
         model=args.model,
         loss=args.loss,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
         warmup_ratio=args.warmup_ratio,
         scale=args.scale if args.loss != "cosine" else None,
         scheduler=args.scheduler,
-        seed=args.seed,
         train_examples=len(train),
-        steps=int(trainer_history["step"].max()),
-        start_test_spearman=round(start_test, 5),
-        dev_spearman=round(spearman(dev, best), 5),
-        test_spearman=round(spearman(test, best), 5),
+        **sts_result(args, trainer_history, start_test, dev, test),
         train_seconds=round(train_seconds, 1),
     )
 

@@ -1,4 +1,4 @@
-"""A callback that records the events it is sent, shared by the trainer and cross-encoder tests."""
+"""A callback that records the events it is sent, shared by the trainer, cross-encoder, encoder and evaluator tests."""
 
 from __future__ import annotations
 
@@ -20,3 +20,12 @@ class Recorder(Callback):
 
     def names(self) -> list[str]:
         return [name for name, _ in self.events]
+
+    def progress(self) -> list[tuple[str, int | None]]:
+        """The progress events in order: ``("begin", total)``, ``("update", n)`` and ``("end", None)``."""
+        counts = {"progress_begin": "total", "progress_update": "n"}
+        return [
+            (name.removeprefix("progress_"), fields[counts[name]] if name in counts else None)
+            for name, fields in self.events
+            if name.startswith("progress_")
+        ]

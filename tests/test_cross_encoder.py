@@ -26,7 +26,7 @@ from workbench.losses.cross import (
     MSELoss,
     MultipleNegativesRankingLoss,
 )
-from workbench.training import Trainer, fit
+from workbench.training import fit
 from workbench.training.checkpoint import list_checkpoints
 
 from recorder import Recorder
@@ -261,14 +261,13 @@ def _train_data() -> list[Example]:
 def test_fit_with_evaluator_checkpoint_and_resume_continues_exactly(new_ce, tmp_path):
     evaluator = CrossEncoderCorrelationEvaluator(PAIRS, [1.0, 0.0, 0.5, 0.2], name="toy")
     options = dict(epochs=2, batch_size=4, lr=5e-4, seed=3, checkpoint_steps=3, show_progress_bar=False)
+
+    def run(model, folder: str, **more):
+        objectives = [(_train_data(), BinaryCrossEntropyLoss(model))]
+        return fit(model, objectives, evaluator, output_path=tmp_path / folder, **options, **more)
+
     reference_model = new_ce()
-    reference = fit(
-        reference_model,
-        [(_train_data(), BinaryCrossEntropyLoss(reference_model))],
-        evaluator,
-        output_path=tmp_path / "ref",
-        **options,
-    )
+    reference = run(reference_model, "ref")
     assert list(reference["step"]) == list(range(1, 9)) and "toy_spearman" in reference
     best = CrossEncoder(tmp_path / "ref", device="cpu")  # the best model is a cross-encoder folder
     assert best.predict(PAIRS).shape == (4,)
@@ -278,25 +277,10 @@ def test_fit_with_evaluator_checkpoint_and_resume_continues_exactly(new_ce, tmp_
             if event.step == 5:
                 raise KeyboardInterrupt
 
-    model = new_ce()
-    Trainer(
-        model,
-        [(_train_data(), BinaryCrossEntropyLoss(model))],
-        evaluator,
-        output_path=tmp_path / "run",
-        callbacks=[Interrupt()],
-        **options,
-    ).fit()
+    run(new_ce(), "run", callbacks=[Interrupt()])
     assert [p.name for p in list_checkpoints(tmp_path / "run" / "checkpoints")][-1] == "checkpoint-5"
     resumed_model = new_ce()
-    resumed = fit(
-        resumed_model,
-        [(_train_data(), BinaryCrossEntropyLoss(resumed_model))],
-        evaluator,
-        output_path=tmp_path / "run",
-        resume_from_checkpoint="latest",
-        **options,
-    )
+    resumed = run(resumed_model, "run", resume_from_checkpoint="latest")
     np.testing.assert_allclose(resumed["loss"].to_numpy(), reference["loss"].to_numpy(), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(resumed_model.predict(PAIRS), reference_model.predict(PAIRS), atol=1e-5)
 

@@ -11,6 +11,8 @@ import torch
 from workbench import SentenceEncoder
 from workbench.modules import Dense, Normalize, Pooling, Transformer
 
+from recorder import Recorder
+
 SENTENCES = ["a man is eating food .", "the dog plays", "", "a woman is playing the guitar on the street"]
 
 
@@ -121,20 +123,9 @@ def test_similarity_functions(tiny_bert_dir, name):
 
 
 def test_progress_events_reach_callbacks(tiny_encoder):
-    seen = []
-
-    class Recorder:
-        def on_progress_begin(self, event):
-            seen.append(("begin", event.total))
-
-        def on_progress_update(self, event):
-            seen.append(("update", event.n))
-
-        def on_progress_end(self, event):
-            seen.append(("end", None))
-
-    tiny_encoder.encode(SENTENCES, batch_size=3, callbacks=[Recorder()])
-    assert seen == [("begin", 4), ("update", 3), ("update", 1), ("end", None)]
+    recorder = Recorder()
+    tiny_encoder.encode(SENTENCES, batch_size=3, callbacks=[recorder])
+    assert recorder.progress() == [("begin", 4), ("update", 3), ("update", 1), ("end", None)]
 
 
 def test_module_stack_encodes_with_expected_width(tiny_bert_dir):

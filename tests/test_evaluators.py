@@ -28,6 +28,8 @@ from workbench.evaluation import (
 )
 from workbench.evaluation.binary_classification import best_accuracy, best_f1
 
+from recorder import Recorder
+
 
 class FixedEncoder:
     """Returns a fixed vector per sentence and records every encode call."""
@@ -297,28 +299,16 @@ def test_ir_relevant_doc_missing_from_corpus_lowers_ideal_dcg(caplog):
 
 
 def test_ir_progress_events_and_prompts():
-    events = []
-
-    class Recorder:
-        def on_progress_begin(self, event):
-            events.append(("begin", event.total))
-
-        def on_progress_update(self, event):
-            events.append(("update", event.n))
-
-        def on_progress_end(self, event):
-            events.append(("end",))
-
     class Prompted(FixedEncoder):
         def encode(self, sentences, prompt=None, **kwargs):
             return super().encode([s.removeprefix(prompt or "") for s in sentences], prompt=prompt, **kwargs)
 
-    model = Prompted(IR_VECTORS)
+    model, recorder = Prompted(IR_VECTORS), Recorder()
     ev = InformationRetrievalEvaluator(
-        IR_QUERIES, IR_CORPUS, IR_RELEVANT, corpus_chunk_size=3, query_prompt="query: ", callbacks=[Recorder()]
+        IR_QUERIES, IR_CORPUS, IR_RELEVANT, corpus_chunk_size=3, query_prompt="query: ", callbacks=[recorder]
     )
     ev(model)
-    assert events == [("begin", 4), ("update", 3), ("update", 1), ("end",)]
+    assert recorder.progress() == [("begin", 4), ("update", 3), ("update", 1), ("end", None)]
     assert [kwargs.get("prompt") for _, kwargs in model.calls] == ["query: ", None, None]
 
 

@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader
 
 from workbench import SentenceEncoder
 from workbench.data.records import Example
-from workbench.evaluation import EmbeddingSimilarityEvaluator
 from workbench.hooks import Callback
 from workbench.losses import CosineSimilarityLoss, MatryoshkaLoss, MultipleNegativesRankingLoss, SoftmaxLoss
 from workbench.modules import Pooling, Transformer
@@ -24,27 +23,30 @@ from workbench.training.checkpoint import list_checkpoints
 from workbench.training.trainer import lr_factor, parameter_groups
 
 from recorder import Recorder
-
-SIMILAR = [
-    ("a man is eating food", "a man eats bread"),
-    ("a woman plays the guitar", "a woman is playing music"),
-    ("the child rides a horse", "a child is riding a horse"),
-    ("a cat sits on the car", "the cat is sitting on a car"),
-]
+from toy_data import SIMILAR, scored_pairs, toy_sts_evaluator
 
 
-def pairs(repeat: int = 4) -> list[Example]:
-    """Scored pairs: each similar pair (1.0) and a mismatched pair (0.0); 8 * repeat examples."""
-    examples = []
-    for i, (a, b) in enumerate(SIMILAR):
-        examples += [Example([a, b], 1.0), Example([a, SIMILAR[(i + 1) % len(SIMILAR)][1]], 0.0)]
-    return examples * repeat
+def sts_objective(model: SentenceEncoder, data=None) -> list:
+    """One CosineSimilarityLoss objective of ``model`` on ``data`` (default: ``scored_pairs()``)."""
+    return [(scored_pairs() if data is None else data, CosineSimilarityLoss(model))]
 
 
-def sts_evaluator() -> EmbeddingSimilarityEvaluator:
-    data = pairs(1)
-    return EmbeddingSimilarityEvaluator(
-        [e.texts[0] for e in data], [e.texts[1] for e in data], [e.label for e in data], name="toy"
+def fit_until_interrupted(model: SentenceEncoder, checkpoint_path: Path, data=None, *, step: int, **settings) -> None:
+    """``fit`` of ``sts_objective(model, data)`` (seed 0) interrupted by Ctrl-C at the end of step ``step``."""
+    fit(
+        model,
+        sts_objective(model, data),
+        seed=0,
+        checkpoint_path=checkpoint_path,
+        callbacks=[At(step, interrupt)],
+        **settings,
+    )
+
+
+def resume(model: SentenceEncoder, checkpoint_path: Path, data=None, **settings) -> pd.DataFrame:
+    """``fit`` of ``sts_objective(model, data)`` from the latest checkpoint in ``checkpoint_path``."""
+    return fit(
+        model, sts_objective(model, data), checkpoint_path=checkpoint_path, resume_from_checkpoint="latest", **settings
     )
 
 
@@ -79,11 +81,11 @@ def interrupt(trainer) -> None:
 
 # ---------------------------------------------------------------------------- learning, evaluation, best model
 def test_loss_goes_down_and_best_model_is_saved(tiny_encoder, tmp_path):
-    evaluator = sts_evaluator()
+    evaluator = toy_sts_evaluator()
     out = tmp_path / "out"
     trainer = Trainer(
         tiny_encoder,
-        [(pairs(), CosineSimilarityLoss(tiny_encoder))],
+        sts_objective(tiny_encoder, scored_pairs(4)),
         evaluator,
         epochs=4,
         batch_size=8,
@@ -112,7 +114,7 @@ def test_loss_goes_down_and_best_model_is_saved(tiny_encoder, tmp_path):
 
 def test_without_evaluator_the_final_model_is_saved(new_encoder, tmp_path):
     model = new_encoder()
-    fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=4, seed=0, output_path=tmp_path)
+    fit(model, sts_objective(model), batch_size=4, seed=0, output_path=tmp_path)
     probe = ["a man eats bread"]
     np.testing.assert_allclose(SentenceEncoder(tmp_path, device="cpu").encode(probe), model.encode(probe), atol=1e-6)
 
@@ -121,8 +123,8 @@ def test_events_arrive_in_order_with_the_trainer(tiny_encoder, tmp_path):
     recorder = Recorder()
     trainer = Trainer(
         tiny_encoder,
-        [(pairs(1), CosineSimilarityLoss(tiny_encoder))],
-        sts_evaluator(),
+        sts_objective(tiny_encoder),
+        toy_sts_evaluator(),
         batch_size=4,
         seed=0,
         checkpoint_path=tmp_path,
@@ -174,8 +176,8 @@ class InterruptedSoftmax(SoftmaxLoss):
 
 def two_objectives(model, softmax=SoftmaxLoss) -> dict:
     torch.manual_seed(0)  # the classifier of SoftmaxLoss starts the same in every run
-    nli = [Example([e.texts[0], e.texts[1]], int(e.label)) for e in pairs(2)]
-    return {"sts": (pairs(3), CosineSimilarityLoss(model)), "nli": (nli, softmax(model, num_labels=2))}
+    nli = [Example([e.texts[0], e.texts[1]], int(e.label)) for e in scored_pairs(2)]
+    return {"sts": (scored_pairs(3), CosineSimilarityLoss(model)), "nli": (nli, softmax(model, num_labels=2))}
 
 
 @pytest.mark.parametrize("where", ["after step 6", "inside step 7"])
@@ -227,14 +229,7 @@ def test_other_errors_write_a_checkpoint_and_propagate(new_encoder, tmp_path):
     model = new_encoder()
     recorder = Recorder()
     with pytest.raises(RuntimeError, match="disk on fire"):
-        fit(
-            model,
-            [(pairs(1), CosineSimilarityLoss(model))],
-            batch_size=2,
-            seed=0,
-            output_path=tmp_path,
-            callbacks=[At(3, fail), recorder],
-        )
+        fit(model, sts_objective(model), batch_size=2, seed=0, output_path=tmp_path, callbacks=[At(3, fail), recorder])
     assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["checkpoint-3"]
     names = recorder.names()
     assert names[-4:] == ["exception", "checkpoint", "progress_end", "train_end"]
@@ -247,7 +242,7 @@ def test_request_stop_ends_after_the_current_step_and_fit_continues(new_encoder,
     recorder = Recorder()
     trainer = Trainer(
         model,
-        [(pairs(1), CosineSimilarityLoss(model))],
+        sts_objective(model),
         batch_size=2,
         seed=0,
         callbacks=[At(3, lambda t: t.request_stop("user pressed Stop")), recorder],
@@ -260,38 +255,17 @@ def test_request_stop_ends_after_the_current_step_and_fit_continues(new_encoder,
 
 def test_resume_refuses_a_checkpoint_of_other_settings(new_encoder, tmp_path):
     model = new_encoder()
-    fit(
-        model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        batch_size=2,
-        seed=0,
-        checkpoint_path=tmp_path,
-        checkpoint_steps=2,
-    )
+    fit(model, sts_objective(model), batch_size=2, seed=0, checkpoint_path=tmp_path, checkpoint_steps=2)
     other = new_encoder()
     with pytest.raises(ValueError, match=r"batch_size=2 \(this run: 4\)"):
-        fit(
-            other,
-            [(pairs(1), CosineSimilarityLoss(other))],
-            batch_size=4,
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
+        resume(other, tmp_path, batch_size=4)
     # A new learning rate (kept in the optimiser's saved state) or seed is not silently ignored: refused.
     with pytest.raises(ValueError, match=r"lr=2e-05 \(this run: 0.001\); seed=0 \(this run: 5\)"):
-        fit(
-            other,
-            [(pairs(1), CosineSimilarityLoss(other))],
-            batch_size=2,
-            lr=1e-3,
-            seed=5,
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
+        resume(other, tmp_path, batch_size=2, lr=1e-3, seed=5)
     # Settings that do not change the numbers may differ; no seed means the checkpoint's.
     history = fit(
         other,
-        [(pairs(1), CosineSimilarityLoss(other))],
+        sts_objective(other),
         batch_size=2,
         checkpoint_path=tmp_path,
         num_workers=0,
@@ -311,76 +285,40 @@ def test_resume_refuses_a_checkpoint_of_other_settings(new_encoder, tmp_path):
 )
 def test_resume_refuses_changed_data(new_encoder, tmp_path, change, message):
     model = new_encoder()
-    fit(
-        model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        epochs=2,
-        batch_size=2,
-        seed=0,
-        checkpoint_path=tmp_path,
-        callbacks=[At(3, interrupt)],
-    )
+    fit_until_interrupted(model, tmp_path, step=3, epochs=2, batch_size=2)
     other = new_encoder()
     with pytest.raises(ValueError, match=f"cannot resume from checkpoint .*checkpoint-3.*{message}"):
-        fit(
-            other,
-            [(change(pairs(1)), CosineSimilarityLoss(other))],
-            epochs=2,
-            batch_size=2,
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
+        resume(other, tmp_path, change(scored_pairs()), epochs=2, batch_size=2)
 
 
 def test_fit_takes_a_dataloader_as_sentence_transformers_does(new_encoder, tmp_path):
     def run(data, **options):
         model = new_encoder()
-        return fit(model, [(data, CosineSimilarityLoss(model))], seed=3, warmup_steps=2, **options)["loss"].to_numpy()
+        return fit(model, sts_objective(model, data), seed=3, warmup_steps=2, **options)["loss"].to_numpy()
 
     # shuffle=True: the loader's batch size, shuffled as the trainer shuffles a list
     np.testing.assert_allclose(
-        run(DataLoader(pairs(1), batch_size=4, shuffle=True)), run(pairs(1), batch_size=4), rtol=1e-6
+        run(DataLoader(scored_pairs(), batch_size=4, shuffle=True)), run(scored_pairs(), batch_size=4), rtol=1e-6
     )
 
     class Stream:  # re-iterable, read in order
         def __iter__(self):
-            return iter(pairs(1))
+            return iter(scored_pairs())
 
     # shuffle=False: read in order, as the loader would
     np.testing.assert_allclose(
-        run(DataLoader(pairs(1), batch_size=4)), run(Stream(), batch_size=4, steps_per_epoch=2), rtol=1e-6
+        run(DataLoader(scored_pairs(), batch_size=4)), run(Stream(), batch_size=4, steps_per_epoch=2), rtol=1e-6
     )
     # a checkpoint of a loader run resumes only with the same examples, read the same way
     model = new_encoder()
-    fit(
-        model,
-        [(DataLoader(pairs(1), batch_size=2, shuffle=True), CosineSimilarityLoss(model))],
-        seed=0,
-        checkpoint_path=tmp_path,
-        callbacks=[At(2, interrupt)],
-    )
+    fit_until_interrupted(model, tmp_path, DataLoader(scored_pairs(), batch_size=2, shuffle=True), step=2)
     other = new_encoder()
-    changed = [Example(["a cat", "a dog"], 0.5)] + pairs(1)[1:]
+    changed = [Example(["a cat", "a dog"], 0.5)] + scored_pairs()[1:]
     with pytest.raises(ValueError, match="has other examples"):
-        fit(
-            other,
-            [(DataLoader(changed, batch_size=2, shuffle=True), CosineSimilarityLoss(other))],
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
+        resume(other, tmp_path, DataLoader(changed, batch_size=2, shuffle=True))
     with pytest.raises(ValueError, match=r"batch_sampler=\['default'\] \(this run: \['in_order'\]\)"):
-        fit(
-            other,
-            [(DataLoader(pairs(1), batch_size=2), CosineSimilarityLoss(other))],
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
-    resumed = fit(
-        other,
-        [(DataLoader(pairs(1), batch_size=2, shuffle=True), CosineSimilarityLoss(other))],
-        checkpoint_path=tmp_path,
-        resume_from_checkpoint="latest",
-    )
+        resume(other, tmp_path, DataLoader(scored_pairs(), batch_size=2))
+    resumed = resume(other, tmp_path, DataLoader(scored_pairs(), batch_size=2, shuffle=True))
     assert resumed["step"].tolist() == [1, 2, 3, 4]
 
 
@@ -393,34 +331,12 @@ def test_resume_fingerprints_a_re_iterable_stream(new_encoder, tmp_path):
             return iter(self.examples)
 
     model = new_encoder()
-    fit(
-        model,
-        [(Stream(pairs(1)), CosineSimilarityLoss(model))],
-        steps_per_epoch=4,
-        batch_size=2,
-        seed=0,
-        checkpoint_path=tmp_path,
-        callbacks=[At(2, interrupt)],
-    )
+    fit_until_interrupted(model, tmp_path, Stream(scored_pairs()), step=2, steps_per_epoch=4, batch_size=2)
     other = new_encoder()
-    changed = Stream([Example(["a cat", "a dog"], 0.5)] + pairs(1)[1:])
+    changed = Stream([Example(["a cat", "a dog"], 0.5)] + scored_pairs()[1:])
     with pytest.raises(ValueError, match="has other examples"):
-        fit(
-            other,
-            [(changed, CosineSimilarityLoss(other))],
-            steps_per_epoch=4,
-            batch_size=2,
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
-    resumed = fit(
-        other,
-        [(Stream(pairs(1)), CosineSimilarityLoss(other))],
-        steps_per_epoch=4,
-        batch_size=2,
-        checkpoint_path=tmp_path,
-        resume_from_checkpoint="latest",
-    )
+        resume(other, tmp_path, changed, steps_per_epoch=4, batch_size=2)
+    resumed = resume(other, tmp_path, Stream(scored_pairs()), steps_per_epoch=4, batch_size=2)
     assert resumed["step"].tolist() == [1, 2, 3, 4]
 
 
@@ -445,24 +361,11 @@ def test_resume_fingerprints_a_re_iterable_stream(new_encoder, tmp_path):
 )
 def test_a_damaged_checkpoint_is_named(new_encoder, tmp_path, damage, message):
     model = new_encoder()
-    fit(
-        model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        batch_size=2,
-        seed=0,
-        checkpoint_path=tmp_path,
-        callbacks=[At(3, interrupt)],
-    )
+    fit_until_interrupted(model, tmp_path, step=3, batch_size=2)
     damage(tmp_path / "checkpoint-3")
     other = new_encoder()
     with pytest.raises(ValueError, match=message) as caught:
-        fit(
-            other,
-            [(pairs(1), CosineSimilarityLoss(other))],
-            batch_size=2,
-            checkpoint_path=tmp_path,
-            resume_from_checkpoint="latest",
-        )
+        resume(other, tmp_path, batch_size=2)
     assert "checkpoint-3" in str(caught.value)
 
 
@@ -511,7 +414,7 @@ def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoin
     new_encoder, tmp_path, monkeypatch, where
 ):
     callbacks, steps, final_evaluation = STOPS[where]
-    evaluator, out = sts_evaluator(), tmp_path / "out"
+    evaluator, out = toy_sts_evaluator(), tmp_path / "out"
     options = dict(
         epochs=2,
         batch_size=2,
@@ -525,12 +428,7 @@ def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoin
     recorder = Recorder()
     model = new_encoder()
     trainer = Trainer(
-        model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        evaluator,
-        checkpoint_steps=2,
-        callbacks=[*callbacks(), recorder],
-        **options,
+        model, sts_objective(model), evaluator, checkpoint_steps=2, callbacks=[*callbacks(), recorder], **options
     )
     history = trainer.fit()  # returns normally, whatever ended the run
     monkeypatch.undo()
@@ -549,22 +447,14 @@ def test_stopping_anywhere_leaves_a_best_model_metrics_and_a_resumable_checkpoin
     assert checkpoints[-1:] == ([f"checkpoint-{steps}"] if steps else [])
     assert not [p for p in (out / "checkpoints").glob(".*")] if steps else True  # no half-written leftovers
     resumed_model = new_encoder()
-    resumed = fit(
-        resumed_model,
-        [(pairs(1), CosineSimilarityLoss(resumed_model))],
-        evaluator,
-        resume_from_checkpoint="latest",
-        **options,
-    )
+    resumed = fit(resumed_model, sts_objective(resumed_model), evaluator, resume_from_checkpoint="latest", **options)
     assert resumed["step"].iloc[-1] == 8 and resumed["step"].tolist()[-8 + steps :] == list(range(steps + 1, 9))
 
 
 def test_history_has_the_metric_columns_even_without_an_evaluation(new_encoder):
     model = new_encoder()
-    evaluator = sts_evaluator()
-    trainer = Trainer(
-        model, [(pairs(1), CosineSimilarityLoss(model))], evaluator, batch_size=2, seed=0, callbacks=[StopAtBegin()]
-    )
+    evaluator = toy_sts_evaluator()
+    trainer = Trainer(model, sts_objective(model), evaluator, batch_size=2, seed=0, callbacks=[StopAtBegin()])
     assert list(trainer.history.columns) == [
         "step",
         "epoch",
@@ -583,10 +473,10 @@ def test_history_has_the_metric_columns_even_without_an_evaluation(new_encoder):
 
 @pytest.mark.parametrize("step", [0, 3, 8])
 def test_stop_at_step_ends_training_there_like_the_stop_button(new_encoder, tmp_path, step):
-    model, evaluator, out = new_encoder(), sts_evaluator(), tmp_path / "out"
+    model, evaluator, out = new_encoder(), toy_sts_evaluator(), tmp_path / "out"
     trainer = Trainer(
         model,
-        [(pairs(1), CosineSimilarityLoss(model))],
+        sts_objective(model),
         evaluator,
         epochs=2,
         batch_size=2,
@@ -617,15 +507,15 @@ def test_stop_at_step_refuses_what_is_not_a_step(step):
 def test_a_diverged_run_never_replaces_a_good_model(new_encoder, tmp_path, caplog, with_evaluator, guard):
     out = tmp_path / "out"
     good = new_encoder()
-    fit(good, [(pairs(1), CosineSimilarityLoss(good))], batch_size=4, seed=0, output_path=out)
+    fit(good, sts_objective(good), batch_size=4, seed=0, output_path=out)
     probe = ["a man eats bread", "a cat sits on the car"]
     expected = SentenceEncoder(out, device="cpu").encode(probe)
 
     model = new_encoder()
     trainer = Trainer(
         model,
-        [(pairs(2), CosineSimilarityLoss(model))],
-        sts_evaluator() if with_evaluator else None,
+        sts_objective(model, scored_pairs(2)),
+        toy_sts_evaluator() if with_evaluator else None,
         epochs=3,
         batch_size=2,
         lr=1e10,
@@ -653,13 +543,7 @@ def test_non_finite_weights_are_never_the_best_model(new_encoder, tmp_path):
             next(model.parameters()).fill_(math.nan)
 
     trainer = Trainer(
-        model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        constant,
-        batch_size=2,
-        seed=0,
-        output_path=tmp_path,
-        callbacks=[At(2, poison)],
+        model, sts_objective(model), constant, batch_size=2, seed=0, output_path=tmp_path, callbacks=[At(2, poison)]
     )
     trainer.fit()
     assert trainer.stop_reason.startswith("training diverged: the weights are no longer finite after step 3")
@@ -673,8 +557,8 @@ def test_library_progress_bars_stay_out_of_fit(new_encoder, tmp_path, capsys):
     capsys.readouterr()  # what loading the model printed
     fit(
         model,
-        [(pairs(1), CosineSimilarityLoss(model))],
-        sts_evaluator(),
+        sts_objective(model),
+        toy_sts_evaluator(),
         batch_size=2,
         seed=0,
         output_path=tmp_path,
@@ -696,7 +580,7 @@ def test_early_stopping_stops_when_the_metric_stalls(new_encoder, tmp_path):
     model = new_encoder()
     trainer = Trainer(
         model,
-        [(pairs(2), CosineSimilarityLoss(model))],
+        sts_objective(model, scored_pairs(2)),
         constant,
         batch_size=2,
         seed=0,
@@ -728,7 +612,7 @@ def test_nan_guard_stops_before_a_checkpoint_of_the_bad_step(new_encoder, tmp_pa
     model = new_encoder()
     trainer = Trainer(
         model,
-        [(pairs(1), NaNAfter(model, start=3))],
+        [(scored_pairs(), NaNAfter(model, start=3))],
         batch_size=2,
         seed=0,
         checkpoint_path=tmp_path,
@@ -746,7 +630,7 @@ def test_nan_guard_can_raise(new_encoder, tmp_path):
     with pytest.raises(FloatingPointError, match="non-finite loss at step 2"):
         fit(
             model,
-            [(pairs(1), NaNAfter(model, start=2))],
+            [(scored_pairs(), NaNAfter(model, start=2))],
             batch_size=2,
             seed=0,
             checkpoint_path=tmp_path,
@@ -759,7 +643,7 @@ def test_checkpoint_limit_keeps_the_newest(new_encoder, tmp_path):
     model = new_encoder()
     fit(
         model,
-        [(pairs(1), CosineSimilarityLoss(model))],
+        sts_objective(model),
         epochs=2,
         batch_size=2,
         seed=0,
@@ -774,7 +658,7 @@ def test_a_callers_checkpoint_saver_replaces_the_default(new_encoder, tmp_path):
     model = new_encoder()
     trainer = Trainer(
         model,
-        [(pairs(1), CosineSimilarityLoss(model))],
+        sts_objective(model),
         batch_size=2,
         seed=0,
         checkpoint_path=tmp_path / "default",
@@ -799,7 +683,7 @@ def test_round_robin_uses_every_objective_each_step(new_encoder):
     mnrl = [Example(list(pair)) for pair in SIMILAR] * 2
     history = fit(
         model,
-        {"sts": (pairs(6), CosineSimilarityLoss(model)), "nli": (mnrl, MultipleNegativesRankingLoss(model))},
+        {"sts": (scored_pairs(6), CosineSimilarityLoss(model)), "nli": (mnrl, MultipleNegativesRankingLoss(model))},
         epochs=2,
         batch_size=4,
         seed=0,
@@ -812,7 +696,10 @@ def test_round_robin_uses_every_objective_each_step(new_encoder):
 def test_proportional_draws_one_objective_by_size_reproducibly(new_encoder):
     def run() -> list[str]:
         model = new_encoder()
-        objectives = {"big": (pairs(6), CosineSimilarityLoss(model)), "small": (pairs(2), CosineSimilarityLoss(model))}
+        objectives = {
+            "big": (scored_pairs(6), CosineSimilarityLoss(model)),
+            "small": (scored_pairs(2), CosineSimilarityLoss(model)),
+        }
         return chosen_objectives(fit(model, objectives, multi_task="proportional", epochs=2, batch_size=8, seed=3))
 
     first = run()
@@ -847,27 +734,22 @@ def test_workers_tokenise_the_same_batches(new_encoder):
     def losses(num_workers: int, data) -> np.ndarray:
         model = new_encoder()
         history = fit(
-            model,
-            [(data, CosineSimilarityLoss(model))],
-            batch_size=4,
-            seed=5,
-            num_workers=num_workers,
-            steps_per_epoch=4,
+            model, sts_objective(model, data), batch_size=4, seed=5, num_workers=num_workers, steps_per_epoch=4
         )
         return history["loss"].to_numpy()
 
-    np.testing.assert_allclose(losses(2, pairs(2)), losses(0, pairs(2)), rtol=1e-6)
+    np.testing.assert_allclose(losses(2, scored_pairs(2)), losses(0, scored_pairs(2)), rtol=1e-6)
 
     class Stream:  # re-iterable, without a length
         def __iter__(self):
-            return iter(pairs(2))
+            return iter(scored_pairs(2))
 
     np.testing.assert_allclose(losses(2, Stream()), losses(0, Stream()), rtol=1e-6)
 
 
 def test_bfloat16_autocast_trains(new_encoder):
     model = new_encoder()
-    history = fit(model, [(pairs(1), CosineSimilarityLoss(model))], batch_size=4, seed=0, precision="bfloat16")
+    history = fit(model, sts_objective(model), batch_size=4, seed=0, precision="bfloat16")
     assert history["loss"].notna().all() and len(history) == 2
 
 
@@ -882,28 +764,28 @@ def test_bad_objectives_are_explained(new_encoder):
         match=r"objective 'CosineSimilarityLoss': its examples have 3 text\(s\).*"
         r"CosineSimilarityLoss expects 2 text columns",
     ):
-        fit(model, [(triplets, CosineSimilarityLoss(model))])
+        fit(model, sts_objective(model, triplets))
     with pytest.raises(ValueError, match=r"objective 'CosineSimilarityLoss': its examples have 3 text\(s\)"):
-        fit(model, [(iter(triplets), CosineSimilarityLoss(model))], steps_per_epoch=1)
+        fit(model, sts_objective(model, iter(triplets)), steps_per_epoch=1)
     with pytest.raises(ValueError, match="needs integer class ids; map class names"):
         fit(model, [([Example(["a", "b"], "entailment")], SoftmaxLoss(model, num_labels=3))])
     with pytest.raises(ValueError, match="was built for another model"):
-        fit(model, [(pairs(1), CosineSimilarityLoss(new_encoder()))])
+        fit(model, [(scored_pairs(), CosineSimilarityLoss(new_encoder()))])
     with pytest.raises(ValueError, match="unknown length; give steps_per_epoch"):
-        fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))])
+        fit(model, sts_objective(model, iter(scored_pairs())))
     with pytest.raises(ValueError, match="the DataLoader has drop_last=True; the trainer keeps the last"):
-        fit(model, [(DataLoader(pairs(1), batch_size=4, drop_last=True), CosineSimilarityLoss(model))])
+        fit(model, sts_objective(model, DataLoader(scored_pairs(), batch_size=4, drop_last=True)))
     with pytest.raises(
         ValueError,
         match=r"fit\(batch_size=2\) but the DataLoaders of train_objectives have batch "
         r"sizes \[4\]",
     ):
-        fit(model, [(DataLoader(pairs(1), batch_size=4), CosineSimilarityLoss(model))], batch_size=2)
+        fit(model, sts_objective(model, DataLoader(scored_pairs(), batch_size=4)), batch_size=2)
     weighted = torch.utils.data.WeightedRandomSampler([1.0] * 8, 8)
     with pytest.raises(ValueError, match="samples with WeightedRandomSampler"):
-        fit(model, [(DataLoader(pairs(1), batch_size=4, sampler=weighted), CosineSimilarityLoss(model))])
+        fit(model, sts_objective(model, DataLoader(scored_pairs(), batch_size=4, sampler=weighted)))
     with pytest.raises(ValueError, match="needs a list or Dataset"):
-        fit(model, [(iter(pairs(1)), CosineSimilarityLoss(model))], steps_per_epoch=1, batch_sampler="no_duplicates")
+        fit(model, sts_objective(model, iter(scored_pairs())), steps_per_epoch=1, batch_sampler="no_duplicates")
 
 
 @pytest.mark.parametrize(
@@ -923,7 +805,7 @@ def test_bad_objectives_are_explained(new_encoder):
 )
 def test_bad_settings_are_explained(tiny_encoder, options, message):
     with pytest.raises(ValueError, match=message):
-        Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], **options)
+        Trainer(tiny_encoder, sts_objective(tiny_encoder), **options)
 
 
 @pytest.mark.parametrize(
@@ -937,7 +819,7 @@ def test_bad_settings_are_explained(tiny_encoder, options, message):
 )
 def test_settings_of_the_wrong_type_are_refused(tiny_encoder, options, message):
     with pytest.raises(TypeError, match=message):
-        Trainer(tiny_encoder, [(pairs(1), CosineSimilarityLoss(tiny_encoder))], **options)
+        Trainer(tiny_encoder, sts_objective(tiny_encoder), **options)
 
 
 def test_in_batch_negatives_need_two_examples_per_batch(new_encoder):

@@ -19,24 +19,12 @@ from workbench.hooks import Callback, Hooks
 from workbench.losses import CosineSimilarityLoss
 from workbench.training import Trainer
 
+from toy_data import SIMILAR, scored_pairs, toy_sts_evaluator
+
 widgets = pytest.importorskip("widgets")
 from widgets import ClusterExplorer, ModelPicker, ProgressBar, SearchBox, STSExplorer, TrainingMonitor  # noqa: E402
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-SIMILAR = [
-    ("a man is eating food", "a man eats bread"),
-    ("a woman plays the guitar", "a woman is playing music"),
-    ("the child rides a horse", "a child is riding a horse"),
-    ("a cat sits on the car", "the cat is sitting on a car"),
-]
-
-
-def scored_pairs() -> list[Example]:
-    """Each similar pair (1.0) and a mismatched pair (0.0)."""
-    examples = []
-    for i, (a, b) in enumerate(SIMILAR):
-        examples += [Example([a, b], 1.0), Example([a, SIMILAR[(i + 1) % len(SIMILAR)][1]], 0.0)]
-    return examples
 
 
 def test_every_view_displays_as_its_widget(tiny_encoder):
@@ -102,13 +90,8 @@ class PressStop(Callback):
 
 
 def test_monitor_follows_a_real_fit_and_its_stop_button_ends_it(tiny_encoder, tmp_path):
-    data = scored_pairs() * 4
-    evaluator = EmbeddingSimilarityEvaluator(
-        [e.texts[0] for e in scored_pairs()],
-        [e.texts[1] for e in scored_pairs()],
-        [e.label for e in scored_pairs()],
-        name="toy",
-    )
+    data = scored_pairs(4)
+    evaluator = toy_sts_evaluator()
     monitor = TrainingMonitor(redraw_every_s=0.0)
     trainer = Trainer(
         tiny_encoder,
@@ -152,15 +135,10 @@ def test_monitor_follows_a_real_fit_and_its_stop_button_ends_it(tiny_encoder, tm
 
 
 def test_monitor_names_the_folder_the_best_model_was_saved_to(tiny_encoder, tmp_path):
-    evaluator = EmbeddingSimilarityEvaluator(
-        [e.texts[0] for e in scored_pairs()],
-        [e.texts[1] for e in scored_pairs()],
-        [e.label for e in scored_pairs()],
-        name="toy",
-    )
+    evaluator = toy_sts_evaluator()
     monitor = TrainingMonitor(redraw_every_s=0.0)
     tiny_encoder.fit(
-        [(scored_pairs() * 2, CosineSimilarityLoss(tiny_encoder))],
+        [(scored_pairs(2), CosineSimilarityLoss(tiny_encoder))],
         evaluator,
         epochs=1,
         batch_size=4,

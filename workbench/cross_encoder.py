@@ -27,17 +27,10 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from .encoder import (
-    MODULES_NAME,
-    ST_CONFIG_NAME,
-    SentenceEncoder,
-    _module_entries,
-    _versions,
-    check_texts,
-    default_device,
-)
+from .encoder import SentenceEncoder, check_texts, default_device
 from .hooks import Progress, progress_hooks
 from .io import folder_lock, read_json, save_into, write_json
+from .model_folder import MODULES_NAME, ST_CONFIG_NAME, library_versions, module_entries
 from .model_card import CARD_NAME, cross_encoder_card
 from .modules import Transformer
 from .modules.transformer import check_tokenizer_files, load_pretrained
@@ -140,7 +133,7 @@ def _read_folder(folder: Path) -> tuple[Path, str | None]:
     settings = read_json(folder / ST_CONFIG_NAME) if (folder / ST_CONFIG_NAME).is_file() else {}
     if not (folder / MODULES_NAME).is_file():
         return folder, settings.get("activation_fn")
-    entries = _module_entries(folder)
+    entries = module_entries(folder)
     kinds = [kind for kind, _ in entries]
     source = entries[0][1]
     task = (
@@ -534,7 +527,7 @@ class CrossEncoder(nn.Module):
         write_json(
             folder / ST_CONFIG_NAME,
             {
-                "__version__": _versions(),
+                "__version__": library_versions(),
                 "model_type": "CrossEncoder",
                 "activation_fn": activation,
                 "prompts": {},
@@ -559,7 +552,7 @@ def _encoder_transformer(name_or_path: str | os.PathLike) -> SentenceEncoder:
     with folder_lock(folder):
         if (folder / MODULES_NAME).is_file():
             # sentence-transformers 6.x names its Transformer by a path of its own; any of them is one.
-            paths = [path for kind, path in _module_entries(folder) if kind.endswith(".Transformer")]
+            paths = [path for kind, path in module_entries(folder) if kind.endswith(".Transformer")]
             if not paths:
                 raise ValueError(f"{folder}: modules.json lists no Transformer to build a cross-encoder from")
             transformer = Transformer.load(paths[0])

@@ -11,32 +11,5 @@ Example
 ('mean',)
 """
 
-from .modules import (
-    BoW,
-    CNN,
-    LSTM,
-    Dense,
-    Normalize,
-    Pooling,
-    StaticEmbedding,
-    Transformer,
-    WeightedLayerPooling,
-    WKPooling,
-    WordEmbeddings,
-    WordWeights,
-)
-
-__all__ = [
-    "Transformer",
-    "Pooling",
-    "Dense",
-    "Normalize",
-    "WordEmbeddings",
-    "WordWeights",
-    "LSTM",
-    "CNN",
-    "BoW",
-    "WeightedLayerPooling",
-    "WKPooling",
-    "StaticEmbedding",
-]
+# Every module class (and the registry beside them: MODULES, Module, register) under its own name.
+from .modules import *  # noqa: F403

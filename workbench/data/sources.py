@@ -51,7 +51,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..download import ArchiveError, ChecksumError, DownloadError, download, safe_extract, sha256_file
+from ..archives import ArchiveError, safe_extract
+from ..download import ChecksumError, DownloadError, download, sha256_file
 from ..hooks import Callback, Event, Hooks, TqdmProgress
 from ..io import read_json, write_json
 from ..paths import cache_dir
@@ -232,7 +233,7 @@ def check_complete(path: Path) -> None:
     >>> check_complete(p)
     Traceback (most recent call last):
     ...
-    workbench.download.ArchiveError: ...x.gz is truncated or corrupt: ...
+    workbench.archives.ArchiveError: ...x.gz is truncated or corrupt: ...
     """
     name = path.name.lower()
     try:

@@ -249,6 +249,26 @@ class Loss(nn.Module):
             self.fail(f"got {len(labels)} labels for {rows[0]} examples")
 
 
+class MarginLoss(Loss):
+    """Base of the MarginMSE losses (bi- and cross-encoder): a query, a positive and negatives, and a teacher's margin
+    ``score(query, positive) - score(query, negative)`` for each negative.
+
+    Labels are ``(batch,)`` for one negative or ``(batch, negatives)``.
+    """
+
+    columns = (3, None)
+    label_kind = "float"
+    label_ndim = None
+    expects = (
+        "3 or more text columns (query, positive, negatives...) and float margins, shape (batch,) for one "
+        "negative or (batch, negatives)"
+    )
+
+    def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
+        super().check_batch(n_columns, labels)
+        self.check_candidate_labels(labels, n_columns - 2)
+
+
 class DistanceLoss(Loss):
     """Base of the losses that compare distances between embeddings with a margin.
 

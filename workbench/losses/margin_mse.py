@@ -9,13 +9,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..similarity import SimilarityFunction
-from .base import Loss, loss_similarity
+from .base import MarginLoss, loss_similarity
 
 if TYPE_CHECKING:
     from ..encoder import SentenceEncoder
 
 
-class MarginMSELoss(Loss):
+class MarginMSELoss(MarginLoss):
     """Mean squared error between ``sim(q, pos) - sim(q, neg_i)`` and the teacher's margin for each negative.
 
     Distillation from a cross-encoder (Hofstätter et al., 2020): the teacher
@@ -42,14 +42,6 @@ class MarginMSELoss(Loss):
     >>> model.fit([(data, MarginMSELoss(model))])                              # doctest: +SKIP
     """
 
-    columns = (3, None)
-    label_kind = "float"
-    label_ndim = None
-    expects = (
-        "3 or more text columns (query, positive, negatives...) and float margins, shape (batch,) for one "
-        "negative or (batch, negatives)"
-    )
-
     def __init__(
         self,
         model: SentenceEncoder,
@@ -62,10 +54,6 @@ class MarginMSELoss(Loss):
         self.similarity_fct = loss_similarity(
             self, similarity_fn_name, "dot", similarity_fct=similarity_fct, similarity=similarity, pairwise=True
         )
-
-    def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
-        super().check_batch(n_columns, labels)
-        self.check_candidate_labels(labels, n_columns - 2)
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         query, positive, *negatives = embeddings

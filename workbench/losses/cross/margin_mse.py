@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..base import MarginLoss
 from .base import ActivatedScoreLoss
 
 
-class MarginMSELoss(ActivatedScoreLoss):
+class MarginMSELoss(MarginLoss, ActivatedScoreLoss):
     """Mean squared error between ``s(q, pos) - s(q, neg_i)`` and the teacher's margin for each negative.
 
     Only differences of scores are learned, so the student's scale is free
@@ -29,18 +30,6 @@ class MarginMSELoss(ActivatedScoreLoss):
     >>> margins = teacher.predict(pos_pairs) - teacher.predict(neg_pairs)       # doctest: +SKIP
     >>> data = [Example([q, p, n], m) for (q, p), (_, n), m in zip(pos_pairs, neg_pairs, margins)]  # doctest: +SKIP
     """
-
-    columns = (3, None)
-    label_kind = "float"
-    label_ndim = None
-    expects = (
-        "3 or more text columns (query, positive, negatives...) and float margins, shape (batch,) for one "
-        "negative or (batch, negatives)"
-    )
-
-    def check_batch(self, n_columns: int, labels: Tensor | None) -> None:
-        super().check_batch(n_columns, labels)
-        self.check_candidate_labels(labels, n_columns - 2)
 
     def compute(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         scores = self.activation_fn(self.scores(embeddings))
