@@ -382,6 +382,18 @@ class StopAtBegin(Callback):
             event.trainer.request_stop("Stop pressed before the first step")
 
 
+@pytest.fixture(autouse=True)
+def python_sigint():
+    """SIGINT reaches Python as ``KeyboardInterrupt`` in these tests, whatever this process inherited.
+
+    A process started with SIGINT ignored (a background job of a non-interactive shell, some CI runners) keeps it
+    ignored: ``signal.raise_signal(SIGINT)`` then did nothing and the interrupted run trained to its end.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def interrupt_while_writing_checkpoints(monkeypatch) -> list[str]:
     """Send SIGINT (Ctrl-C, Kernel → Interrupt) in the middle of every checkpoint write; return the folders hit."""
     from workbench.training import checkpoint
