@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The browser tests under load: busy loops keep every core at 100 % while tests/test_browser.py runs
-# RUNS times (default 5); prints one line per run and a summary, and exits 0 only when every run passed.
+# The browser tests under load: busy loops keep every core at 100 % while every browser test file
+# (tests/test_browser*.py) runs RUNS times (default 5); prints one line per run and a summary, and exits 0
+# only when every run passed.
 #
 #   tests/stress_browser.sh                       # from the repository root, with .venv/bin/python
 #   PYTHON=/path/to/python RUNS=3 tests/stress_browser.sh
 #
-# Environment: PYTHON (default .venv/bin/python), RUNS (default 5), LOAD_PER_CORE (busy loops per core,
+# Environment: PYTHON (default .venv/bin/python), RUNS (default 5), TESTS (default tests/test_browser*.py), LOAD_PER_CORE (busy loops per core,
 # default 1), MAX_S (the busy loops end by themselves after this many seconds even if this script is
 # killed, default 7200). Logs of each run go to artifacts/stress_browser/.
 set -u
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-.venv/bin/python}
 RUNS=${RUNS:-5}
+TESTS=${TESTS:-$(echo tests/test_browser*.py)}
 LOAD_PER_CORE=${LOAD_PER_CORE:-1}
 MAX_S=${MAX_S:-7200}
 LOGS=artifacts/stress_browser
@@ -37,13 +39,14 @@ done
 
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 echo "browser tests x$RUNS with ${#loops[@]} busy loops on $cores cores (${cpu:-unknown CPU}), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "command: $PYTHON -m pytest tests/test_browser.py -p no:cacheprovider"
+echo "command: $PYTHON -m pytest $TESTS -p no:cacheprovider"
 passed=0
 started=$(date +%s)
 for run in $(seq "$RUNS"); do
     run_started=$(date +%s)
     log="$LOGS/run-$run.log"
-    "$PYTHON" -m pytest tests/test_browser.py -p no:cacheprovider >"$log" 2>&1
+    # shellcheck disable=SC2086  # TESTS is a list of paths
+    "$PYTHON" -m pytest $TESTS -p no:cacheprovider >"$log" 2>&1
     status=$?
     outcome=$(grep -E '^=+ .*(passed|failed|error|skipped).* in ' "$log" | tail -1 | tr -d '=' | sed 's/^ *//;s/ *$//')
     echo "run $run: exit $status, ${outcome:-no pytest summary}, $(( $(date +%s) - run_started )) s (log: $log)"
