@@ -370,16 +370,21 @@ def test_a_damaged_checkpoint_is_named(new_encoder, tmp_path, damage, message):
 
 
 # ---------------------------------------------------------------------------- stopping anywhere (issue 17)
-class StopAtBegin(Callback):
-    """Presses Stop before the first step (between train_begin and the loop) of the first fit."""
+class AtBegin(Callback):
+    """Calls ``action(trainer)`` at the ``train_begin`` of the first fit only."""
 
-    def __init__(self) -> None:
-        self.pressed = False
+    def __init__(self, action) -> None:
+        self.action, self.done = action, False
 
     def on_train_begin(self, event) -> None:
-        if not self.pressed:
-            self.pressed = True
-            event.trainer.request_stop("Stop pressed before the first step")
+        if not self.done:
+            self.done = True
+            self.action(event.trainer)
+
+
+def StopAtBegin() -> AtBegin:
+    """Presses Stop before the first step (between train_begin and the loop) of the first fit."""
+    return AtBegin(lambda trainer: trainer.request_stop("Stop pressed before the first step"))
 
 
 @pytest.fixture(autouse=True)
@@ -416,6 +421,7 @@ STOPS = {
     "Stop before the first evaluation": (lambda: [At(1, lambda t: t.request_stop("Stop"))], 1, True),
     "Stop right after an evaluation": (lambda: [At(3, lambda t: t.request_stop("Stop"))], 3, False),
     "KeyboardInterrupt": (lambda: [At(2, interrupt)], 2, True),
+    "KeyboardInterrupt in a train_begin subscriber": (lambda: [AtBegin(interrupt)], 0, True),
     "KeyboardInterrupt during a checkpoint write": (lambda: [], 2, True),
     "second KeyboardInterrupt during its checkpoint write": (lambda: [At(1, interrupt)], 1, True),
 }

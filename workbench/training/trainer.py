@@ -311,8 +311,9 @@ class Trainer:
         Calling ``fit`` again after a requested stop or an interruption continues
         from the last completed step.
         """
-        self._start()
+        self._prepare()
         try:
+            self._begin()
             self._run()
         except KeyboardInterrupt as error:
             logger.warning(
@@ -436,25 +437,34 @@ class Trainer:
         return all(bool(torch.isfinite(p).all()) for _, p in self._params)
 
     # ------------------------------------------------------------------ start and end
-    def _start(self) -> None:
-        if not self._started:
-            self._started = True
-            torch.manual_seed(self.seed)
-            np.random.seed(self.seed % 2**32)
-            random.seed(self.seed)
-            if self._resume_folder is not None:
-                self.load_checkpoint(self._resume_folder)
-        else:
-            # Go on as if the run had not stopped, whatever drew random numbers in between.
-            set_rng_state(self._rng_at_stop)
-        if self._mid_step:
+    def _prepare(self) -> None:
+        """Seed (or restore the randomness of a stopped run), resume from a checkpoint, set the training modes.
+
+        Ctrl-C waits for the end: an interrupt must not leave a half-restored run,
+        or one marked as started whose checkpoint was never read.
+        """
+        with defer_interrupts():
+            if not self._started:
+                torch.manual_seed(self.seed)
+                np.random.seed(self.seed % 2**32)
+                random.seed(self.seed)
+                if self._resume_folder is not None:
+                    self.load_checkpoint(self._resume_folder)
+                self._started = True
+            else:
+                # Go on as if the run had not stopped, whatever drew random numbers in between.
+                set_rng_state(self._rng_at_stop)
+            if self._mid_step:
+                for objective in self.objectives:
+                    objective.iterator = None  # the loaders may be a batch ahead of the last completed step
+                self._mid_step = False
+            self.stop_reason = None
+            self._modes = [(m, m.training) for m in [self.model, *(o.loss for o in self.objectives)]]
             for objective in self.objectives:
-                objective.iterator = None  # the loaders may be a batch ahead of the last completed step
-            self._mid_step = False
-        self.stop_reason = None
-        self._modes = [(m, m.training) for m in [self.model, *(o.loss for o in self.objectives)]]
-        for objective in self.objectives:
-            objective.loss.train()
+                objective.loss.train()
+
+    def _begin(self) -> None:
+        """Tell the subscribers; from here on, however training ends, it ends through :meth:`_end`."""
         record_training(self, fresh=True)  # what the model card of a save during training tells
         self.emit("train_begin", total_steps=self.total_steps)
         self._progress = Progress(self.hooks, "train", self.total_steps, "steps", desc="Training").begin()
