@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import subprocess
 import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,7 +225,7 @@ def test_openvino_int8_has_int8_weights_and_stays_close(tiny_encoder, private_ca
     assert int8.dtype == np.float32 and int8.shape == fp32.shape
     assert not np.allclose(int8, fp32, atol=1e-6), "int8 gave float32's numbers: nothing was compressed"
     assert cosines(int8, fp32).min() > 0.999
-    model = openvino.Core().read_model(str(export_openvino(tiny_encoder, "int8")))
+    model = openvino_backend.core().read_model(str(export_openvino(tiny_encoder, "int8")))
     weights = {op.get_element_type().get_type_name() for op in model.get_ops() if op.get_type_name() == "Constant"}
     assert "u8" in weights or "i8" in weights
     assert isinstance(modules_for(tiny_encoder, "int8", "openvino")[0], openvino_backend.OpenVINOTransformer)
@@ -291,3 +294,45 @@ def test_openvino_errors_say_what_is_accepted(tiny_encoder, private_cache, openv
     monkeypatch.setitem(sys.modules, "nncf", None)
     with pytest.raises(ImportError, match="needs nncf: pip install nncf"):
         tiny_encoder.encode(TEXTS, compute_dtype="int8")
+
+
+def test_ctrl_c_after_openvino_still_interrupts_training(tiny_bert_dir, private_cache, openvino):
+    # Each OpenVINO Core's CPU plugin sets the signal stack of the thread that loads it and, unloaded, puts back
+    # the one it found: two unloaded first-in first-out left the main thread's pointing at unmapped memory, and
+    # the next Ctrl-C (SIGINT, run by Python on that stack) killed the process (exit 139, no traceback).
+    # In a process of its own: a crash here must not take the test run with it.
+    code = textwrap.dedent(f"""
+        import gc, signal, sys
+        sys.path.insert(0, "tests")
+        from toy_data import scored_pairs
+        from workbench import SentenceEncoder
+        from workbench.hooks import Callback
+        from workbench.losses import CosineSimilarityLoss
+        from workbench.modules import Pooling, Transformer
+        from workbench.training import Trainer
+
+        def encoder(backend):
+            return SentenceEncoder(modules=[Transformer({str(tiny_bert_dir)!r}), Pooling(32)], device="cpu", backend=backend)
+
+        first, second = encoder("openvino"), encoder("openvino")
+        first.encode(["a dog"])
+        second.encode(["a dog"], compute_dtype="int8")  # NNCF too
+        del first  # unloaded in the order they were loaded
+        del second
+        gc.collect()
+
+        class CtrlC(Callback):
+            def on_step_end(self, event):
+                if event.step == 1:
+                    signal.raise_signal(signal.SIGINT)
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        model = encoder("torch")
+        trainer = Trainer(model, [(scored_pairs(), CosineSimilarityLoss(model))], batch_size=2, seed=0, callbacks=[CtrlC()])
+        trainer.fit()
+        print("stopped at step", trainer.global_step)
+    """)
+    repo = Path(__file__).resolve().parents[1]  # this checkout's workbench, not an installed one
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=repo)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert done.stdout.strip().splitlines()[-1] == "stopped at step 1"

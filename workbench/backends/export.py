@@ -19,8 +19,12 @@ ValueError: compute_dtype='bfloat16' runs on the torch backend; the openvino bac
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import logging
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cache import cached_folder
 from ..modules import Transformer
 from ..paths import cache_dir
+
+logger = logging.getLogger(__name__)
 
 #: Compute dtypes the exported backends run.
 EXPORTED_COMPUTE_DTYPES = ("float32", "int8")
@@ -38,6 +45,8 @@ MAX_CONCURRENT_BATCHES = 8
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 #: Largest difference from PyTorch's token embeddings an export may show on the traced batch.
 EXPORT_TOLERANCE = 1e-3
+#: The export folder's record (see :mod:`workbench.cache`), written last.
+EXPORT_RECORD = "export.json"
 # Texts of different lengths, so that the traced graph pads and masks.
 _TRACE_TEXTS = ["an export", "a longer sentence, so that the batch has padding to mask"]
 
@@ -81,6 +90,12 @@ def input_names(transformer: Transformer) -> list[str]:
     return [name for name in INPUT_NAMES if name in trace_batch(transformer)]
 
 
+def traced(transformer: Transformer) -> tuple[nn.Module, list[str], dict[str, torch.Tensor]]:
+    """What an exporter traces: a float32 CPU copy of the Hugging Face model, its input names and a padded batch."""
+    model = copy.deepcopy(transformer.auto_model).to("cpu", torch.float32).eval()
+    return model, input_names(transformer), trace_batch(transformer)
+
+
 def weights_digest(transformer: Transformer, *export: Any) -> str:
     """SHA-256 of what an export depends on: the model config, every weight, the inputs and ``export`` (its versions).
 
@@ -113,6 +128,70 @@ def export_folder(encoder: nn.Module, backend: str, digest: str) -> Path:
     return cache_dir("models") / f"{name}-{backend}-{digest[:16]}"
 
 
+def cached_export(
+    encoder: nn.Module,
+    backend: str,
+    compute_dtype: str,
+    files: dict[str, tuple[str, ...]],
+    make_float32: Callable[[Transformer, Path], None],
+    make_int8: Callable[[Path, Path], None],
+    versions: dict[str, Any],
+) -> Path:
+    """The model file of ``backend``'s cached export of ``encoder``'s Transformer in ``compute_dtype``, made when missing.
+
+    Parameters
+    ----------
+    encoder:
+        A :class:`~workbench.SentenceEncoder` whose first module is a Transformer.
+    backend:
+        The backend's name, in the folder's name and the messages.
+    compute_dtype:
+        ``float32`` or ``int8``.
+    files:
+        Each compute dtype's files, the model file first (the others, such as
+        OpenVINO's ``.bin`` weights, belong to it).
+    make_float32, make_int8:
+        ``make_float32(transformer, path)`` writes the float32 model file (and
+        its companions); ``make_int8(float32_path, path)`` the int8 one made from it.
+    versions:
+        What the files depend on besides the weights (the export code's
+        version, the format's); part of the digest and of the record.
+
+    Example
+    -------
+    >>> path = cached_export(model, "onnx", "int8", FILES, export, quantize, {"export_version": 1})   # doctest: +SKIP
+    >>> path.name                                                                                   # doctest: +SKIP
+    'model-int8.onnx'
+    """
+    if compute_dtype not in EXPORTED_COMPUTE_DTYPES:
+        raise ValueError(
+            f"compute_dtype must be one of {EXPORTED_COMPUTE_DTYPES} for {backend} exports, got {compute_dtype!r}"
+        )
+    transformer = transformer_of(encoder, backend)
+    digest = weights_digest(transformer, *versions.values())
+    folder = export_folder(encoder, backend, digest)
+
+    def build(tmp: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
+        # Keep what an earlier call made and is still whole (the float32 export), and add what is missing.
+        whole = set(previous["files"]) if previous else set()
+        for names in files.values():
+            if set(names) <= whole:
+                for name in names:
+                    os.link(folder / name, tmp / name)
+        float32, int8 = tmp / files["float32"][0], tmp / files["int8"][0]
+        if not float32.is_file():
+            logger.info("exporting %s to %s in %s", type(transformer.auto_model).__name__, backend, folder)
+            make_float32(transformer, float32)
+        if compute_dtype == "int8" and not int8.is_file():  # never write into a linked file
+            make_int8(float32, int8)
+        source = str(getattr(encoder, "source", None))
+        return {"source": source, "digest": digest, "inputs": input_names(transformer), **versions}
+
+    # The record lists each file's size: an export cut short (disk full, killed) is made again.
+    cached_folder(folder, EXPORT_RECORD, build, usable=lambda info: set(files[compute_dtype]) <= set(info["files"]))
+    return folder / files[compute_dtype][0]
+
+
 class TokenEmbeddings(nn.Module):
     """The Hugging Face model as a function of positional tensors, for the exporters."""
 
@@ -122,6 +201,42 @@ class TokenEmbeddings(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.model(**dict(zip(self.names, inputs)), return_dict=True).last_hidden_state
+
+
+class ExportedTransformer(nn.Module):
+    """Stands in for a :class:`~workbench.modules.Transformer` at inference: token embeddings from an export.
+
+    A backend's runner (:class:`~workbench.backends.OnnxTransformer`,
+    :class:`~workbench.backends.OpenVINOTransformer`) loads the export and
+    implements :meth:`run`; ``concurrent_batches`` says how many batches it
+    runs at once.
+
+    Parameters
+    ----------
+    path:
+        The export's model file.
+    input_names:
+        The tokenizer outputs the model takes.
+    device:
+        Where the outputs go.
+    """
+
+    concurrent_batches: int
+
+    def __init__(self, path: str | os.PathLike, input_names: list[str], device: str | torch.device = "cpu") -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.input_names = list(input_names)
+        self.target = torch.device(device)
+
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The token embeddings (batch, tokens, dimension) for the tokenizer's ``inputs`` (int64 arrays)."""
+        raise NotImplementedError(f"{type(self).__name__} does not run an export")
+
+    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        inputs = {name: features[name].detach().cpu().numpy().astype(np.int64, copy=False) for name in self.input_names}
+        features["token_embeddings"] = torch.from_numpy(self.run(inputs)).to(self.target)
+        return features
 
 
 def check_export(backend: str, model: nn.Module, features: dict[str, torch.Tensor], got: np.ndarray) -> None:

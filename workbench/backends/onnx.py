@@ -28,7 +28,6 @@ Example
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import warnings
@@ -39,28 +38,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cache import cached_folder
 from ..modules import Transformer
 from .export import (
-    EXPORTED_COMPUTE_DTYPES,
+    ExportedTransformer,
     TokenEmbeddings,
+    cached_export,
     check_export,
     concurrency,
-    export_folder,
-    input_names,
-    trace_batch,
-    transformer_of,
-    weights_digest,
+    traced,
 )
-
-logger = logging.getLogger(__name__)
 
 #: Bumped when the export changes, so that old cached files are not reused.
 EXPORT_VERSION = 1
 OPSET = 17
-FILES = {"float32": "model.onnx", "int8": "model-int8.onnx"}
-#: The export folder's record (see :mod:`workbench.cache`), written last.
-EXPORT_RECORD = "export.json"
+#: Each compute dtype's file.
+FILES = {"float32": ("model.onnx",), "int8": ("model-int8.onnx",)}
 
 
 def _require_onnxruntime() -> Any:
@@ -74,9 +66,7 @@ def _require_onnxruntime() -> Any:
 
 
 def _export_float32(transformer: Transformer, path: Path) -> None:
-    names = input_names(transformer)
-    model = copy.deepcopy(transformer.auto_model).to("cpu", torch.float32).eval()
-    features = trace_batch(transformer)
+    model, names, features = traced(transformer)
     inputs = tuple(features[name] for name in names)
     axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "token_embeddings"]}
     with warnings.catch_warnings(), torch.no_grad():
@@ -142,34 +132,9 @@ def export_onnx(encoder: nn.Module, compute_dtype: str = "float32") -> Path:
     >>> path.parent.name                                                   # doctest: +SKIP
     'all-MiniLM-L6-v2-onnx-3f1c0a9b27de41a2'
     """
-    if compute_dtype not in EXPORTED_COMPUTE_DTYPES:
-        raise ValueError(f"ONNX exports are float32 or int8, got compute_dtype={compute_dtype!r}")
     _require_onnxruntime()
-    transformer = transformer_of(encoder, "onnx")
-    digest = weights_digest(transformer, EXPORT_VERSION, OPSET)
-    folder = export_folder(encoder, "onnx", digest)
-    wanted = FILES[compute_dtype]
-
-    def build(tmp: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
-        # Keep what an earlier call made and is still whole (the float32 export), and add what is missing.
-        for name in previous["files"] if previous else ():
-            os.link(folder / name, tmp / name)
-        if not (tmp / FILES["float32"]).is_file():
-            logger.info("exporting %s to ONNX in %s", type(transformer.auto_model).__name__, folder)
-            _export_float32(transformer, tmp / FILES["float32"])
-        if compute_dtype == "int8" and not (tmp / FILES["int8"]).is_file():  # never write into a linked file
-            _quantize(tmp / FILES["float32"], tmp / FILES["int8"])
-        return {
-            "source": str(getattr(encoder, "source", None)),
-            "digest": digest,
-            "inputs": input_names(transformer),
-            "opset": OPSET,
-            "export_version": EXPORT_VERSION,
-        }
-
-    # The record lists each file's size: an export cut short (disk full, killed) is made again.
-    cached_folder(folder, EXPORT_RECORD, build, usable=lambda info: wanted in info["files"])
-    return folder / wanted
+    versions = {"export_version": EXPORT_VERSION, "opset": OPSET}  # the digest of earlier exports: they stay valid
+    return cached_export(encoder, "onnx", compute_dtype, FILES, _export_float32, _quantize, versions)
 
 
 def _session(path: Path, device: torch.device) -> Any:
@@ -187,17 +152,10 @@ def _session(path: Path, device: torch.device) -> Any:
     return ort.InferenceSession(str(path), options, providers=providers)
 
 
-class OnnxTransformer(nn.Module):
-    """Stands in for a :class:`~workbench.modules.Transformer` at inference: token embeddings from onnxruntime.
+class OnnxTransformer(ExportedTransformer):
+    """An :class:`~workbench.backends.export.ExportedTransformer` on onnxruntime, for a file from :func:`export_onnx`.
 
-    Parameters
-    ----------
-    path:
-        An ONNX file from :func:`export_onnx`.
-    input_names:
-        The tokenizer outputs the graph takes.
-    device:
-        Where the outputs go (and the execution provider: CUDA when onnxruntime has it).
+    ``device`` also picks the execution provider (CUDA where onnxruntime has it).
 
     Example
     -------
@@ -207,18 +165,12 @@ class OnnxTransformer(nn.Module):
     """
 
     def __init__(self, path: str | os.PathLike, input_names: list[str], device: str | torch.device = "cpu") -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.input_names = list(input_names)
-        self.target = torch.device(device)
+        super().__init__(path, input_names, device)
         self.session = _session(self.path, self.target)  # run() is thread-safe: one session serves every run
         self.concurrent_batches = concurrency(self.target)[0]
 
-    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
-        inputs = {name: features[name].detach().cpu().numpy().astype(np.int64, copy=False) for name in self.input_names}
-        (tokens,) = self.session.run(["token_embeddings"], inputs)
-        features["token_embeddings"] = torch.from_numpy(tokens).to(self.target)
-        return features
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(["token_embeddings"], inputs)[0]
 
 
 def onnx_modules(encoder: nn.Module, compute_dtype: str) -> nn.Module:

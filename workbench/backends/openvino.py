@@ -19,6 +19,18 @@ calibration texts and builds in seconds instead of minutes.  Neither was
 faster than OpenVINO float32 on the 2-core AVX2-only AMD EPYC it was measured
 on (no VNNI there); see ``bench/RESULTS.md``.
 
+One Core, plugins loaded off the caller's thread: OpenVINO's CPU plugin (each
+``openvino.Core`` loads its own) gives the thread that loads it an alternate
+signal stack (``sigaltstack``) and, unloaded, puts back the stack it found
+only if its own is still the current one, unmapping its own either way.  Two
+plugins unloaded in the order they were loaded leave that thread's signal
+stack pointing at unmapped memory; the next signal Python handles there (its
+handlers run on that stack), such as Ctrl-C or a notebook's Interrupt, then
+kills the process with a segmentation fault and no traceback (exit 139).  So
+this module loads the plugin once per process (:func:`core`) on a thread of
+its own, and runs NNCF, which makes Cores of its own, on such a thread too:
+the threads that encode and train keep their signal stacks.
+
 Example
 -------
 >>> from workbench import SentenceEncoder
@@ -30,40 +42,39 @@ Example
 
 from __future__ import annotations
 
-import copy
+import functools
 import logging
 import os
 import threading
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..cache import cached_folder
 from ..modules import Transformer
 from .export import (
-    EXPORTED_COMPUTE_DTYPES,
+    ExportedTransformer,
     TokenEmbeddings,
+    cached_export,
     check_export,
     concurrency,
-    export_folder,
-    input_names,
-    trace_batch,
-    transformer_of,
-    weights_digest,
+    traced,
 )
-
-logger = logging.getLogger(__name__)
 
 #: Bumped when the conversion changes, so that old cached files are not reused.
 EXPORT_VERSION = 1
-#: The model file of each compute dtype; each has its weights beside it in a ``.bin`` of the same name.
-FILES = {"float32": "openvino_model.xml", "int8": "openvino_model_int8.xml"}
-#: The export folder's record (see :mod:`workbench.cache`), written last.
-EXPORT_RECORD = "export.json"
+#: Each compute dtype's files: the model and its weights.
+FILES = {
+    "float32": ("openvino_model.xml", "openvino_model.bin"),
+    "int8": ("openvino_model_int8.xml", "openvino_model_int8.bin"),
+}
+
+_T = TypeVar("_T")
 
 
 def _require_openvino() -> Any:
@@ -84,11 +95,30 @@ def _require_nncf() -> Any:
     return nncf
 
 
+def _on_own_thread(work: Callable[[], _T]) -> _T:
+    """``work()`` run on a short-lived thread: a signal stack that OpenVINO sets while loading a plugin stays there."""
+    with ThreadPoolExecutor(1, thread_name_prefix="workbench-openvino") as pool:
+        return pool.submit(work).result()
+
+
+@functools.cache
+def core() -> Any:
+    """The process's one ``openvino.Core``, its CPU plugin loaded on a thread of its own (see the module's text).
+
+    Example
+    -------
+    >>> core() is core()                                                     # doctest: +SKIP
+    True
+    """
+    ov = _require_openvino()
+    loaded = ov.Core()
+    _on_own_thread(lambda: loaded.get_property("CPU", "FULL_DEVICE_NAME"))
+    return loaded
+
+
 def _convert_float32(transformer: Transformer, path: Path) -> None:
     ov = _require_openvino()
-    names = input_names(transformer)
-    model = copy.deepcopy(transformer.auto_model).to("cpu", torch.float32).eval()
-    features = trace_batch(transformer)
+    model, names, features = traced(transformer)
     with warnings.catch_warnings(), torch.no_grad():
         # Tracing warns that Python conditions become constants; the check below tells a good conversion.
         warnings.simplefilter("ignore")
@@ -96,7 +126,7 @@ def _convert_float32(transformer: Transformer, path: Path) -> None:
     for port, name in zip(converted.inputs, names):
         port.get_tensor().set_names({name})
     converted.outputs[0].get_tensor().set_names({"token_embeddings"})
-    compiled = ov.Core().compile_model(converted, "CPU")
+    compiled = core().compile_model(converted, "CPU")
     check_export("openvino", model, features, compiled({n: features[n].numpy() for n in names})[0])
     ov.save_model(converted, str(path), compress_to_fp16=False)  # fp16 storage would change the float32 results
 
@@ -108,14 +138,13 @@ def _compress(source: Path, target: Path) -> None:
     level = nncf_logger.level
     nncf_logger.setLevel(logging.WARNING)
     try:
-        compressed = nncf.compress_weights(ov.Core().read_model(str(source)), mode=nncf.CompressWeightsMode.INT8_ASYM)
+        # NNCF compiles helper models with Cores of its own: on another thread, their plugins leave ours alone.
+        compressed = _on_own_thread(
+            lambda: nncf.compress_weights(core().read_model(str(source)), mode=nncf.CompressWeightsMode.INT8_ASYM)
+        )
     finally:
         nncf_logger.setLevel(level)
     ov.save_model(compressed, str(target), compress_to_fp16=False)
-
-
-def _weights(path: str) -> str:
-    return str(Path(path).with_suffix(".bin"))
 
 
 def export_openvino(encoder: nn.Module, compute_dtype: str = "float32") -> Path:
@@ -141,52 +170,16 @@ def export_openvino(encoder: nn.Module, compute_dtype: str = "float32") -> Path:
     >>> path.parent.name                                                       # doctest: +SKIP
     'all-MiniLM-L6-v2-openvino-5be0c3d21f9a7e64'
     """
-    if compute_dtype not in EXPORTED_COMPUTE_DTYPES:
-        raise ValueError(
-            f"compute_dtype must be one of {EXPORTED_COMPUTE_DTYPES} for OpenVINO exports, got {compute_dtype!r}"
-        )
     ov = _require_openvino()
-    transformer = transformer_of(encoder, "openvino")
-    digest = weights_digest(transformer, "openvino", EXPORT_VERSION)
-    folder = export_folder(encoder, "openvino", digest)
-    wanted = FILES[compute_dtype]
-
-    def build(tmp: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
-        # Keep what an earlier call made and is still whole (the float32 model), and add what is missing.
-        kept = set(previous["files"]) if previous else set()
-        for name in FILES.values():
-            if {name, _weights(name)} <= kept:
-                for file in (name, _weights(name)):
-                    os.link(folder / file, tmp / file)
-        if not (tmp / FILES["float32"]).is_file():
-            logger.info("converting %s to OpenVINO in %s", type(transformer.auto_model).__name__, folder)
-            _convert_float32(transformer, tmp / FILES["float32"])
-        if compute_dtype == "int8" and not (tmp / FILES["int8"]).is_file():  # never write into a linked file
-            _compress(tmp / FILES["float32"], tmp / FILES["int8"])
-        return {
-            "source": str(getattr(encoder, "source", None)),
-            "digest": digest,
-            "inputs": input_names(transformer),
-            "openvino": ov.__version__,
-            "export_version": EXPORT_VERSION,
-        }
-
-    # The record lists each file's size: a model cut short (disk full, killed) is made again.
-    cached_folder(folder, EXPORT_RECORD, build, usable=lambda info: {wanted, _weights(wanted)} <= set(info["files"]))
-    return folder / wanted
+    # Made again under another OpenVINO: its conversion and NNCF's compression change between releases.
+    versions = {"export_version": EXPORT_VERSION, "openvino": ov.__version__}
+    return cached_export(encoder, "openvino", compute_dtype, FILES, _convert_float32, _compress, versions)
 
 
-class OpenVINOTransformer(nn.Module):
-    """Stands in for a :class:`~workbench.modules.Transformer` at inference: token embeddings from OpenVINO.
+class OpenVINOTransformer(ExportedTransformer):
+    """An :class:`~workbench.backends.export.ExportedTransformer` on OpenVINO, for a file from :func:`export_openvino`.
 
-    Parameters
-    ----------
-    path:
-        A model file from :func:`export_openvino`.
-    input_names:
-        The tokenizer outputs the model takes.
-    device:
-        Where the outputs go; OpenVINO itself runs on the CPU.
+    OpenVINO itself runs on the CPU, whatever ``device`` (where the outputs go) is.
 
     Example
     -------
@@ -196,24 +189,17 @@ class OpenVINOTransformer(nn.Module):
     """
 
     def __init__(self, path: str | os.PathLike, input_names: list[str], device: str | torch.device = "cpu") -> None:
-        super().__init__()
-        ov = _require_openvino()
-        self.path = Path(path)
-        self.input_names = list(input_names)
-        self.target = torch.device(device)
+        super().__init__(path, input_names, device)
         # As with onnxruntime: concurrent single-threaded runs (OpenVINO's streams), one per PyTorch thread.
         runs, threads = concurrency(torch.device("cpu"))
-        self.compiled = ov.Core().compile_model(
+        self.compiled = core().compile_model(
             str(self.path), "CPU", {"NUM_STREAMS": runs, "INFERENCE_NUM_THREADS": runs * threads}
         )
         self.concurrent_batches = runs
         self._requests = threading.local()  # an infer request serves one run at a time: one per thread
 
-    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         request = getattr(self._requests, "request", None)
         if request is None:
             request = self._requests.request = self.compiled.create_infer_request()
-        inputs = {name: features[name].detach().cpu().numpy().astype(np.int64, copy=False) for name in self.input_names}
-        tokens = request.infer(inputs)["token_embeddings"]  # a copy: the request's own buffer is reused
-        features["token_embeddings"] = torch.from_numpy(tokens).to(self.target)
-        return features
+        return request.infer(inputs)["token_embeddings"]  # a copy: the request's own buffer is reused
