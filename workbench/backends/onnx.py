@@ -39,14 +39,7 @@ import torch
 from torch import nn
 
 from ..modules import Transformer
-from .export import (
-    ExportedTransformer,
-    TokenEmbeddings,
-    cached_export,
-    check_export,
-    concurrency,
-    traced,
-)
+from .export import ExportedTransformer, TokenEmbeddings, cached_export, check_export, concurrency, traced
 
 #: Bumped when the export changes, so that old cached files are not reused.
 EXPORT_VERSION = 1
