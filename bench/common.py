@@ -39,18 +39,37 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+#: The instruction sets that decide which bf16 and int8 kernels a CPU can use, as /proc/cpuinfo names them.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def _cpuinfo_field(name: str) -> str | None:
+    """The first ``name : value`` of /proc/cpuinfo (None where there is no such file or field)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == name:
+                return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what ``platform`` says."""
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """Which of :data:`CPU_FLAGS` this CPU has (from /proc/cpuinfo's ``flags``; empty where there is none)."""
+    found = set((_cpuinfo_field("flags") or "").split())
+    return [flag for flag in CPU_FLAGS if flag in found]
+
+
 def machine() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    return f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 
 def peak_rss_mb() -> float:

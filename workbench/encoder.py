@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 #: What ``encode(compute_dtype=...)`` runs the modules in (``precision`` is the output type, as in sentence-transformers).
 COMPUTE_DTYPES = ("float32", "bfloat16", "int8")
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "openvino")
 OUTPUT_VALUES = ("sentence_embedding", "token_embeddings")
 
 
@@ -171,8 +171,9 @@ class SentenceEncoder(nn.Sequential):
     The settings given here win over those saved with the model (as in
     sentence-transformers), and all of them are saved by :meth:`save`.
     backend:
-        ``torch`` (default) or ``onnx``: run the Transformer with onnxruntime
-        on an export cached beside the model (see :mod:`workbench.backends`).
+        ``torch`` (default), ``onnx`` or ``openvino``: run the Transformer with
+        onnxruntime or OpenVINO on an export cached under the workbench cache
+        (see :mod:`workbench.backends`).
 
     Example
     -------
@@ -194,7 +195,7 @@ class SentenceEncoder(nn.Sequential):
         default_prompt_name: str | None = None,
         similarity_fn_name: str | None = None,
         truncate_dim: int | None = None,
-        backend: Literal["torch", "onnx"] = "torch",
+        backend: Literal["torch", "onnx", "openvino"] = "torch",
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -329,8 +330,9 @@ class SentenceEncoder(nn.Sequential):
             Subscribers of the ``progress_*`` events (e.g. a notebook widget).
         compute_dtype:
             What the modules run in: ``float32``, ``bfloat16`` (fast on CPUs with AVX512-BF16 or
-            AMX, and on GPUs) or ``int8`` (int8 weights, activations quantized per batch; runs on
-            onnxruntime whatever the backend). The ``onnx`` backend runs float32 and int8.
+            AMX, and on GPUs) or ``int8`` (int8 weights; on the torch and onnx backends
+            onnxruntime's, activations quantized per batch; on the openvino backend NNCF's int8
+            weights with float32 activations). The ``onnx`` and ``openvino`` backends run float32 and int8.
             The result is float32 whatever this is.
 
         Returns
@@ -360,10 +362,11 @@ class SentenceEncoder(nn.Sequential):
                 f"precision={precision!r} quantizes sentence embeddings; token_embeddings are returned as float32 only"
             )
         batch_size = positive_int("batch_size", batch_size)
-        if self.backend == "onnx" or compute_dtype == "int8":
-            from .backends.onnx import check_onnx_compute_dtype
+        if self.backend != "torch" or compute_dtype == "int8":
+            from .backends.export import check_compute_dtype
 
-            check_onnx_compute_dtype(compute_dtype)  # here too: an empty input builds no onnx model to check it
+            # here too: an empty input builds no exported model to check it
+            check_compute_dtype("onnx" if self.backend == "torch" else self.backend, compute_dtype)
         single = isinstance(sentences, str)
         texts = check_texts([sentences] if single else sentences)
         prefix = self._prompt(prompt, prompt_name)

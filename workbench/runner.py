@@ -5,11 +5,11 @@ Three speed mechanisms live here:
 * the modules to run for a compute dtype: the encoder itself (float32), a
   bfloat16 copy of it (stored weights run about 3x faster than autocast
   re-casting float32 weights on every call on CPUs with AVX512-BF16), or the
-  onnxruntime modules (:mod:`workbench.backends.onnx`);
+  onnxruntime or OpenVINO modules (:mod:`workbench.backends`);
 * :func:`forward_batches`: several batches at once in threads while the
-  caller tokenizes the next ones (for the onnxruntime runner);
+  caller tokenizes the next ones (for the onnxruntime and OpenVINO runners);
 * :class:`Derived`: a value built from some parameters (the bfloat16 copy,
-  an onnxruntime session, the packed weights of
+  an onnxruntime session or OpenVINO compiled model, the packed weights of
   :class:`~workbench.modules.fused_encoder.FusedEncoder`), kept until those
   parameters change.
 
@@ -166,20 +166,23 @@ _CACHES: "weakref.WeakKeyDictionary[nn.Module, dict[str, Derived[nn.Module]]]" =
 
 
 def modules_for(encoder: nn.Module, compute_dtype: str, backend: str = "torch") -> nn.Module:
-    """The modules ``encoder.encode`` runs: itself for float32, a cached bfloat16 copy, or onnxruntime's.
+    """The modules ``encoder.encode`` runs: itself for float32, a cached bfloat16 copy, or an exported backend's.
 
-    ``int8`` and the ``onnx`` backend run the Transformer with onnxruntime
-    (see :func:`workbench.backends.onnx.build_onnx_modules`).
+    The ``onnx`` and ``openvino`` backends run the Transformer with onnxruntime
+    or OpenVINO (see :func:`workbench.backends.exported_modules`); ``int8`` on
+    the torch backend runs on onnxruntime.
     """
     if compute_dtype == "float32" and backend == "torch":
         return encoder
-    if compute_dtype == "int8" or backend == "onnx":
-        from .backends.onnx import _transformer, build_onnx_modules
+    if compute_dtype == "int8" or backend != "torch":
+        from .backends import exported_modules
+        from .backends.export import transformer_of
 
-        key, params = f"onnx:{compute_dtype}", _transformer(encoder).parameters()
+        runtime = "onnx" if backend == "torch" else backend
+        key, params = f"{runtime}:{compute_dtype}", transformer_of(encoder, runtime).parameters()
 
         def build() -> nn.Module:
-            return build_onnx_modules(encoder, compute_dtype)
+            return exported_modules(encoder, compute_dtype, runtime)
     else:
         key, params = compute_dtype, encoder.parameters()
 

@@ -28,9 +28,6 @@ Example
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
 import logging
 import os
 import warnings
@@ -41,25 +38,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cache import cached_folder
 from ..modules import Transformer
-from ..paths import cache_dir
+from .export import ExportedTransformer, TokenEmbeddings, cached_export, check_export, concurrency, traced
 
-logger = logging.getLogger(__name__)
-
-#: Compute dtypes the onnx backend runs.
-ONNX_COMPUTE_DTYPES = ("float32", "int8")
 #: Bumped when the export changes, so that old cached files are not reused.
 EXPORT_VERSION = 1
 OPSET = 17
-#: Most batches one encoder runs at once on CPU (see :func:`concurrency`).
-MAX_CONCURRENT_BATCHES = 8
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-FILES = {"float32": "model.onnx", "int8": "model-int8.onnx"}
-#: The export folder's record (see :mod:`workbench.cache`), written last.
-EXPORT_RECORD = "export.json"
-# Texts of different lengths, so that the traced graph pads and masks.
-_TRACE_TEXTS = ["an export", "a longer sentence, so that the batch has padding to mask"]
+#: Each compute dtype's file.
+FILES = {"float32": ("model.onnx",), "int8": ("model-int8.onnx",)}
 
 
 def _require_onnxruntime() -> Any:
@@ -72,79 +58,8 @@ def _require_onnxruntime() -> Any:
     return onnxruntime
 
 
-def _transformer(encoder: nn.Module) -> Transformer:
-    first = encoder[0]
-    if not isinstance(first, Transformer):
-        raise ValueError(
-            f"the onnx backend and compute_dtype='int8' export the encoder's first module, which must be a Transformer; "
-            f"this encoder starts with {type(first).__name__} (use backend='torch' with float32 or bfloat16)"
-        )
-    if first.output_hidden_states:
-        raise ValueError(
-            "the onnx backend exports token embeddings only, but this Transformer returns all hidden states "
-            "(output_hidden_states=True, needed by layer-pooling modules); use backend='torch'"
-        )
-    return first
-
-
-def _trace_batch(transformer: Transformer) -> dict[str, torch.Tensor]:
-    """A padded batch for tracing (straight from the tokenizer: ``tokenize`` would spend its one truncation warning)."""
-    return dict(
-        transformer.tokenizer(
-            _TRACE_TEXTS, padding=True, truncation=True, max_length=transformer.max_seq_length, return_tensors="pt"
-        )
-    )
-
-
-def _input_names(transformer: Transformer) -> list[str]:
-    """The tokenizer outputs the model takes (``token_type_ids`` only where the tokenizer makes them)."""
-    return [name for name in INPUT_NAMES if name in _trace_batch(transformer)]
-
-
-def weights_digest(transformer: Transformer) -> str:
-    """SHA-256 of what an export depends on: the model config, every weight, the inputs and the export version.
-
-    Example
-    -------
-    >>> weights_digest(model[0])[:12]                                       # doctest: +SKIP
-    '3f1c0a9b27de'
-    """
-    digest = hashlib.sha256()
-    digest.update(transformer.auto_model.config.to_json_string().encode())
-    digest.update(json.dumps([EXPORT_VERSION, OPSET, _input_names(transformer)]).encode())
-    for name, tensor in transformer.auto_model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy())  # no copy: a buffer
-    return digest.hexdigest()
-
-
-def export_folder(encoder: nn.Module, digest: str | None = None) -> Path:
-    """Where the exports of ``encoder``'s current weights live: ``<cache>/models/<name>-onnx-<digest>``.
-
-    ``<name>`` is the model folder's name (``encoder`` for models built from
-    modules); ``digest`` is :func:`weights_digest` (computed when not given).
-    """
-    digest = digest or weights_digest(_transformer(encoder))
-    source = getattr(encoder, "source_folder", None)
-    name = Path(source).name if source else "encoder"
-    return cache_dir("models") / f"{name}-onnx-{digest[:16]}"
-
-
-class _TokenEmbeddings(nn.Module):
-    """The Hugging Face model as a function of positional tensors, for the exporter."""
-
-    def __init__(self, model: nn.Module, names: list[str]) -> None:
-        super().__init__()
-        self.model, self.names = model, names
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(**dict(zip(self.names, inputs)), return_dict=True).last_hidden_state
-
-
 def _export_float32(transformer: Transformer, path: Path) -> None:
-    names = _input_names(transformer)
-    model = copy.deepcopy(transformer.auto_model).to("cpu", torch.float32).eval()
-    features = _trace_batch(transformer)
+    model, names, features = traced(transformer)
     inputs = tuple(features[name] for name in names)
     axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "token_embeddings"]}
     with warnings.catch_warnings(), torch.no_grad():
@@ -152,7 +67,7 @@ def _export_float32(transformer: Transformer, path: Path) -> None:
         # conditions become constants; the check below is what tells a good export.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _TokenEmbeddings(model, names).eval(),
+            TokenEmbeddings(model, names).eval(),
             inputs,
             str(path),
             input_names=names,
@@ -161,16 +76,8 @@ def _export_float32(transformer: Transformer, path: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
-        expected = model(**features, return_dict=True).last_hidden_state
     session = _session(path, torch.device("cpu"))
-    got = session.run(None, {name: features[name].numpy() for name in names})[0]
-    mask = features["attention_mask"].bool()
-    error = float(np.abs(got[mask.numpy()] - expected[mask].numpy()).max())
-    if error > 1e-3:
-        raise RuntimeError(
-            f"the ONNX export of {type(model).__name__} differs from PyTorch by {error:.2g} "
-            "on a padded batch; this architecture does not export cleanly, use backend='torch'"
-        )
+    check_export("onnx", model, features, session.run(None, {name: features[name].numpy() for name in names})[0])
 
 
 def _quantize(source: Path, target: Path) -> None:
@@ -218,50 +125,9 @@ def export_onnx(encoder: nn.Module, compute_dtype: str = "float32") -> Path:
     >>> path.parent.name                                                   # doctest: +SKIP
     'all-MiniLM-L6-v2-onnx-3f1c0a9b27de41a2'
     """
-    if compute_dtype not in ONNX_COMPUTE_DTYPES:
-        raise ValueError(f"ONNX exports are float32 or int8, got compute_dtype={compute_dtype!r}")
     _require_onnxruntime()
-    transformer = _transformer(encoder)
-    digest = weights_digest(transformer)
-    folder = export_folder(encoder, digest)
-    wanted = FILES[compute_dtype]
-
-    def build(tmp: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
-        # Keep what an earlier call made and is still whole (the float32 export), and add what is missing.
-        for name in previous["files"] if previous else ():
-            os.link(folder / name, tmp / name)
-        if not (tmp / FILES["float32"]).is_file():
-            logger.info("exporting %s to ONNX in %s", type(transformer.auto_model).__name__, folder)
-            _export_float32(transformer, tmp / FILES["float32"])
-        if compute_dtype == "int8" and not (tmp / FILES["int8"]).is_file():  # never write into a linked file
-            _quantize(tmp / FILES["float32"], tmp / FILES["int8"])
-        return {
-            "source": str(getattr(encoder, "source", None)),
-            "digest": digest,
-            "inputs": _input_names(transformer),
-            "opset": OPSET,
-            "export_version": EXPORT_VERSION,
-        }
-
-    # The record lists each file's size: an export cut short (disk full, killed) is made again.
-    cached_folder(folder, EXPORT_RECORD, build, usable=lambda info: wanted in info["files"])
-    return folder / wanted
-
-
-def concurrency(device: torch.device) -> tuple[int, int]:
-    """``(batches run at once, threads per run)`` for onnxruntime on ``device``.
-
-    On CPU, as many single-threaded runs as PyTorch has threads (up to
-    :data:`MAX_CONCURRENT_BATCHES`): a batch of a small encoder is too little
-    work to split over threads (measured on 2 cores, all-MiniLM-L6-v2 int8:
-    2,250 sentences/s for two concurrent runs of one thread, 1,500-1,800 for
-    one run of two).  On a GPU, one run at a time.
-    """
-    threads = torch.get_num_threads()
-    if device.type != "cpu":
-        return 1, threads
-    runs = max(1, min(threads, MAX_CONCURRENT_BATCHES))
-    return runs, max(1, threads // runs)
+    versions = {"export_version": EXPORT_VERSION, "opset": OPSET}  # the digest of earlier exports: they stay valid
+    return cached_export(encoder, "onnx", compute_dtype, FILES, _export_float32, _quantize, versions)
 
 
 def _session(path: Path, device: torch.device) -> Any:
@@ -279,17 +145,10 @@ def _session(path: Path, device: torch.device) -> Any:
     return ort.InferenceSession(str(path), options, providers=providers)
 
 
-class OnnxTransformer(nn.Module):
-    """Stands in for a :class:`~workbench.modules.Transformer` at inference: token embeddings from onnxruntime.
+class OnnxTransformer(ExportedTransformer):
+    """An :class:`~workbench.backends.export.ExportedTransformer` on onnxruntime, for a file from :func:`export_onnx`.
 
-    Parameters
-    ----------
-    path:
-        An ONNX file from :func:`export_onnx`.
-    input_names:
-        The tokenizer outputs the graph takes.
-    device:
-        Where the outputs go (and the execution provider: CUDA when onnxruntime has it).
+    ``device`` also picks the execution provider (CUDA where onnxruntime has it).
 
     Example
     -------
@@ -299,46 +158,16 @@ class OnnxTransformer(nn.Module):
     """
 
     def __init__(self, path: str | os.PathLike, input_names: list[str], device: str | torch.device = "cpu") -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.input_names = list(input_names)
-        self.target = torch.device(device)
+        super().__init__(path, input_names, device)
         self.session = _session(self.path, self.target)  # run() is thread-safe: one session serves every run
         self.concurrent_batches = concurrency(self.target)[0]
 
-    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
-        inputs = {name: features[name].detach().cpu().numpy().astype(np.int64, copy=False) for name in self.input_names}
-        (tokens,) = self.session.run(["token_embeddings"], inputs)
-        features["token_embeddings"] = torch.from_numpy(tokens).to(self.target)
-        return features
-
-
-def check_onnx_compute_dtype(compute_dtype: str) -> None:
-    """Refuse a compute dtype that onnxruntime does not run here, saying which ones it does."""
-    if compute_dtype not in ONNX_COMPUTE_DTYPES:
-        raise ValueError(
-            f"compute_dtype={compute_dtype!r} runs on the torch backend; the onnx backend runs "
-            f"{' and '.join(ONNX_COMPUTE_DTYPES)}"
-        )
-
-
-def build_onnx_modules(encoder: nn.Module, compute_dtype: str) -> nn.Module:
-    """The modules :meth:`SentenceEncoder.encode` runs for ``compute_dtype`` through onnxruntime, built anew.
-
-    The Transformer is replaced by an :class:`OnnxTransformer` of the cached
-    export; the other modules are the encoder's own.  :func:`onnx_modules`
-    keeps the result until the weights change.
-    """
-    check_onnx_compute_dtype(compute_dtype)
-    transformer = _transformer(encoder)
-    runner = OnnxTransformer(export_onnx(encoder, compute_dtype), _input_names(transformer), encoder.device)
-    modules = nn.Sequential(runner, *list(encoder)[1:])
-    modules.concurrent_batches = runner.concurrent_batches  # read by workbench.runner.forward_batches
-    return modules
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(["token_embeddings"], inputs)[0]
 
 
 def onnx_modules(encoder: nn.Module, compute_dtype: str) -> nn.Module:
-    """:func:`build_onnx_modules`, built once per encoder and compute dtype, and again after the weights change.
+    """The modules encode runs on onnxruntime, built once per encoder and compute dtype, and again after the weights change.
 
     See :mod:`workbench.runner` for when a change is noticed.
     """
