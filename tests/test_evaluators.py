@@ -278,6 +278,46 @@ def test_ir_metrics_match_hand_calculation():
     assert ev.query_ids == ["q1", "q2"]  # q3 has nothing relevant: skipped, as BEIR does
 
 
+@pytest.mark.parametrize("chunk", [50_000, 1])
+def test_ir_per_query_results_match_hand_calculation(chunk):
+    # Depth 3 (every cut-off 3): q1 retrieves d1 d2 d3 and misses d4; q2 retrieves d4 d3 d2 and misses d1.
+    cutoffs = {"ndcg_at_k": [3], "mrr_at_k": [3], "accuracy_at_k": [1], "precision_recall_at_k": [3], "map_at_k": [3]}
+    ev = InformationRetrievalEvaluator(
+        IR_QUERIES, IR_CORPUS, IR_RELEVANT, score_functions=["cosine", "dot"], corpus_chunk_size=chunk, **cutoffs
+    )
+    with pytest.raises(RuntimeError, match="call the evaluator on a model"):
+        ev.per_query()
+    reported = ev(FixedEncoder(IR_VECTORS))
+    q1, q2 = ev.per_query()
+    log2 = math.log2
+    assert (q1.query_id, q1.query, q2.query_id) == ("q1", "q one", "q2")
+    assert q1.metrics["ndcg@3"] == pytest.approx((1 / log2(3)) / (1 + 1 / log2(3)))
+    assert q2.metrics["ndcg@3"] == pytest.approx((2 / log2(3)) / (2 + 1 / log2(3)))
+    assert (q1.metrics["mrr@3"], q1.metrics["recall@3"], q2.metrics["accuracy@1"]) == (0.5, 0.5, 0.0)
+    # the per-query numbers average to what the evaluator reported
+    assert (q1.metrics["ndcg@3"] + q2.metrics["ndcg@3"]) / 2 == pytest.approx(reported["ir_cosine_ndcg@3"])
+    assert [(d.doc_id, d.rank, d.grade) for d in q1.hits] == [("d1", 1, 0.0), ("d2", 2, 1.0), ("d3", 3, 0.0)]
+    assert [d.score for d in q1.hits] == pytest.approx([1 / math.sqrt(1.01), 1 / math.sqrt(1.25), 1 / math.sqrt(2)])
+    assert (q1.first_relevant_rank, q2.first_relevant_rank) == (2, 2)
+    # a missed document keeps its score: cos(q two, doc one) = 0.1 / |doc one|
+    assert [(d.doc_id, d.rank, d.grade) for d in q2.relevant] == [("d3", 2, 2.0), ("d1", None, 1.0)]
+    assert q2.relevant[1].score == pytest.approx(0.1 / math.sqrt(1.01), abs=1e-6)
+    assert [d.doc_id for d in q1.missed(3)] == ["d4"] and q1.missed(3)[0].score == pytest.approx(0.0, abs=1e-6)
+    assert [d.doc_id for d in q1.missed(1)] == ["d2", "d4"]
+    # by dot product q2's missed d1 scores 0.1 exactly
+    assert ev.per_query("dot")[1].relevant[1].score == pytest.approx(0.1, abs=1e-6)
+    with pytest.raises(ValueError, match="unknown similarity 'euclidean'; valid: cosine, dot"):
+        ev.per_query("euclidean")
+
+
+def test_ir_per_query_with_a_relevant_document_missing_from_the_corpus():
+    ev = InformationRetrievalEvaluator({"q1": "q one"}, IR_CORPUS, {"q1": {"d1", "gone"}}, score_functions=["cosine"])
+    ev(FixedEncoder(IR_VECTORS))
+    (result,) = ev.per_query()
+    assert [(d.doc_id, d.rank, d.score) for d in result.relevant][1] == ("gone", None, None)
+    assert result.relevant[0].rank == 1 and result.first_relevant_rank == 1
+
+
 def test_ir_chunked_corpus_gives_the_same_ranking():
     whole = InformationRetrievalEvaluator(IR_QUERIES, IR_CORPUS, IR_RELEVANT, score_functions=["cosine", "dot"])
     chunked = InformationRetrievalEvaluator(

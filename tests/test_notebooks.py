@@ -188,6 +188,21 @@ def test_05_semantic_search(tmp_path, notebook_kernel):
     assert quora["questions"] == 799 and quora["queries"] == 60
     assert quora["ndcg@10"] == pytest.approx(1.0, abs=SCORE_TOL)
     assert results["search_example"], "the search box returned nothing"
+    # RetrievalExplorer: its per-query nDCG@10 averages to the evaluator's; the worst claims come first.
+    per_query = results["per_query"]
+    assert per_query["mean_ndcg@10"] == pytest.approx(scifact["ndcg@10"])
+    worst = [ndcg for _, ndcg in per_query["worst"]]
+    assert worst == sorted(worst) and worst[:2] == pytest.approx([0.0, 1 / 3], abs=SCORE_TOL)
+    assert [query for query, _ in per_query["worst"][:2]] == ["48", "132"]
+    # DuplicateFinder at 0.9: 75 linked pairs of the 5,420 mined, in 71 groups, here. A pair scoring near 0.9
+    # may fall on the other side on another CPU, so counts may move by a pair or two.
+    found = results["duplicates"]
+    assert found["threshold"] == 0.9 and found["pairs_mined"] == pytest.approx(5420, abs=5)
+    assert found["linked_pairs"] == pytest.approx(75, abs=2) and found["groups"] == pytest.approx(71, abs=2)
+    assert found["largest_group"] == 4
+    labelled = ("marked duplicate", "marked different", "not judged")
+    assert sum(found.get(label, 0) for label in labelled) == found["linked_pairs"]
+    assert found["marked duplicate"] == pytest.approx(56, abs=2)
 
 
 def test_06_clustering(tmp_path, notebook_kernel):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from workbench.hooks import Hooks
-from workbench.search import paraphrase_mining, paraphrase_mining_embeddings, semantic_search
+from workbench.search import connected_groups, paraphrase_mining, paraphrase_mining_embeddings, semantic_search
 from workbench.similarity import SIMILARITY_FUNCTIONS, dot_score
 
 RNG = np.random.default_rng(0)
@@ -239,3 +239,11 @@ def test_rerank_scores_each_hit_with_the_cross_encoder():
 
     with pytest.raises(ValueError, match="one score per pair"):
         rerank(TwoLabels(), "q", hits, corpus)
+
+
+def test_connected_groups_link_duplicates_of_duplicates():
+    # 0-1-2 through 1; 9-4 alone; 7 and 8 through 5; a repeated pair and a pair given backwards count once
+    pairs = [(9, 4), (0, 1), (2, 1), (5, 7), (8, 5), (1, 0)]
+    assert connected_groups(pairs) == [[0, 1, 2], [5, 7, 8], [4, 9]]
+    assert connected_groups(iter([(3, 6)])) == [[3, 6]]
+    assert connected_groups([]) == []

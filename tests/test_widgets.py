@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from workbench.data.records import Example
-from workbench.evaluation import EmbeddingSimilarityEvaluator
+from workbench.evaluation import EmbeddingSimilarityEvaluator, InformationRetrievalEvaluator
 from workbench.evaluation.base import LookupEncoder
 from workbench.hooks import Callback, Hooks
 from workbench.losses import CosineSimilarityLoss
@@ -22,7 +22,16 @@ from workbench.training import Trainer
 from toy_data import SIMILAR, scored_pairs, toy_sts_evaluator
 
 widgets = pytest.importorskip("widgets")
-from widgets import ClusterExplorer, ModelPicker, ProgressBar, SearchBox, STSExplorer, TrainingMonitor  # noqa: E402
+from widgets import (  # noqa: E402
+    ClusterExplorer,
+    DuplicateFinder,
+    ModelPicker,
+    ProgressBar,
+    RetrievalExplorer,
+    SearchBox,
+    STSExplorer,
+    TrainingMonitor,
+)
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -35,6 +44,8 @@ def test_every_view_displays_as_its_widget(tiny_encoder):
         SearchBox(LookupEncoder({"a": [1.0, 0.0]}), ["a"]),
         STSExplorer({"m": [0.1, 0.9]}, ["a", "b"], ["c", "d"], [0.0, 1.0]),
         ClusterExplorer(np.eye(4), ["a", "b", "c", "d"], k=2, projection="pca"),
+        RetrievalExplorer(toy_query_results()),
+        DuplicateFinder(np.eye(2), ["a", "b"]),
     ]
     for view in views:
         bundle = view._repr_mimebundle_()
@@ -62,9 +73,10 @@ def test_every_plot_reaches_the_browser_with_its_first_drawing(monkeypatch):
         "map": ClusterExplorer(emb, texts, k=3, projection="pca"),
         "monitor": TrainingMonitor(),
         "sts": STSExplorer({"m": [0.1, 0.9]}, ["a", "b"], ["c", "d"], [0.0, 1.0]),
+        "retrieval": RetrievalExplorer(toy_query_results()),
     }
     at_open = {state["_widget_layout"]["height"]: state for state in opened if "_widget_layout" in state}
-    heights = {"map": 560, "monitor": 360, "sts": 380}
+    heights = {"map": 560, "monitor": 360, "sts": 380, "retrieval": 260}
     for name, view in views.items():
         state = at_open[heights[name]]
         assert len(state["_widget_data"]) == len(view.figure.data) > 0, name
@@ -75,6 +87,20 @@ def test_every_plot_reaches_the_browser_with_its_first_drawing(monkeypatch):
     points = sts["_widget_data"][0]
     assert "x" in points and "y" in points and "customdata" in points  # plotly sends the arrays as binary buffers
     assert [a["text"] for a in sts["_widget_layout"]["annotations"]] == ["m: Spearman 1.0000"]
+    # The retrieval histogram opens with its bars and the chosen query's marker.
+    retrieval = at_open[260]
+    assert "x" in retrieval["_widget_data"][0] and len(retrieval["_widget_layout"]["shapes"]) == 1
+    assert list(retrieval["_dom_classes"]) == ["wb-retrieval-histogram"]
+
+
+def toy_query_results():
+    """The per-query results of a two-query retrieval evaluation (q1 finds its document first, q2 second)."""
+    model = LookupEncoder({"q": [1.0, 0.0], "r": [0.0, 1.0], "near": [0.9, 0.1], "far": [0.0, 1.0]})
+    ir = InformationRetrievalEvaluator(
+        {"q1": "q", "q2": "r"}, {"d1": "far", "d2": "near"}, {"q1": {"d2"}, "q2": {"d2"}}
+    )
+    ir(model)
+    return ir.per_query()
 
 
 # --------------------------------------------------------------------------- TrainingMonitor

@@ -13,8 +13,10 @@ Example
 """
 
 from .cluster_explorer import ClusterExplorer
+from .duplicate_finder import DuplicateFinder
 from .model_picker import ModelPicker
 from .progress import ProgressBar
+from .retrieval_explorer import RetrievalExplorer
 from .search_box import SearchBox
 from .sts_explorer import STSExplorer
 from .table_picker import TablePicker
@@ -25,6 +27,8 @@ __all__ = [
     "STSExplorer",
     "SearchBox",
     "ClusterExplorer",
+    "RetrievalExplorer",
+    "DuplicateFinder",
     "ModelPicker",
     "ProgressBar",
     "TablePicker",

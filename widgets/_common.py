@@ -51,10 +51,20 @@ def html_table(frame: Any, digits: int = 4) -> str:
     )
 
 
+def short_text(text: str, limit: int = 160) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut.
+
+    Example
+    -------
+    >>> short_text("a long sentence", 6)
+    'a lon…'
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def hover_text(text: str, limit: int = 160) -> str:
     """``text`` cut to ``limit`` characters and escaped, so plotly's hover labels show it literally."""
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return html.escape(text)
+    return html.escape(short_text(text, limit))
 
 
 def encode(model: Encoder, texts: Sequence[str], batch_size: int = 64, name: str | None = None) -> np.ndarray:

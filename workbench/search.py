@@ -30,7 +30,15 @@ from .validation import positive_int, renamed_argument
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["semantic_search", "rerank", "rerank_hits", "paraphrase_mining_embeddings", "paraphrase_mining", "Progress"]
+__all__ = [
+    "semantic_search",
+    "rerank",
+    "rerank_hits",
+    "paraphrase_mining_embeddings",
+    "paraphrase_mining",
+    "connected_groups",
+    "Progress",
+]
 
 
 class _Rows(Protocol):
@@ -421,3 +429,40 @@ def paraphrase_mining(
     """
     embeddings = encoder.encode(sentences, batch_size=batch_size, convert_to_tensor=True)
     return paraphrase_mining_embeddings(embeddings, **kwargs)
+
+
+def connected_groups(pairs: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """The groups of items that ``pairs`` link, directly or through others (connected components).
+
+    Applied to the mined pairs above a score threshold, these are the groups
+    of near-duplicates: a~b and b~c put a, b and c in one group even when the
+    pair (a, c) scores lower or was not mined.  Items that appear in no pair
+    are in no group.
+
+    Returns
+    -------
+    list of list of int
+        Each group's items in ascending order; the largest group first, equal
+        sizes by their smallest item.
+
+    Example
+    -------
+    >>> connected_groups([(4, 5), (0, 1), (2, 1)])
+    [[0, 1, 2], [4, 5]]
+    """
+    # imported on use, as in clustering: most users of this module never need scipy.sparse
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    edges = np.asarray(list(pairs), dtype=np.int64).reshape(-1, 2)
+    if not len(edges):
+        return []
+    items, compact = np.unique(edges, return_inverse=True)
+    compact = compact.reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(edges)), (compact[:, 0], compact[:, 1])), shape=(len(items), len(items)))
+    _, component = connected_components(graph, directed=False)
+    # items are sorted, so a stable sort by component keeps each group's items in ascending order
+    order = np.argsort(component, kind="stable")
+    groups = np.split(items[order], np.flatnonzero(np.diff(component[order])) + 1)
+    groups.sort(key=lambda group: (-len(group), int(group[0])))
+    return [group.tolist() for group in groups]

@@ -18,7 +18,7 @@ from .cross_encoder_classification import CrossEncoderClassificationEvaluator
 from .cross_encoder_correlation import CrossEncoderCorrelationEvaluator
 from .cross_encoder_reranking import CrossEncoderRerankingEvaluator
 from .embedding_similarity import EmbeddingSimilarityEvaluator
-from .information_retrieval import InformationRetrievalEvaluator, retrieval_metrics
+from .information_retrieval import InformationRetrievalEvaluator, QueryResult, RankedDocument, retrieval_metrics
 from .label_accuracy import LabelAccuracyEvaluator
 from .mse import MSEEvaluator
 from .paraphrase_mining import ParaphraseMiningEvaluator
@@ -38,6 +38,8 @@ __all__ = [
     "LabelAccuracyEvaluator",
     "MSEEvaluator",
     "ParaphraseMiningEvaluator",
+    "QueryResult",
+    "RankedDocument",
     "SentEvalEvaluator",
     "SequentialEvaluator",
     "TranslationEvaluator",

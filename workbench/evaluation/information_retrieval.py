@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import heapq
 import logging
-from typing import Any, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from ..data.tables import as_examples
 from ..hooks import Progress
 from ..search import semantic_search
+from ..similarity import get_similarity
 from ..typing import Encoder
 from .base import SIMILARITY_NAMES, Evaluator, check_choice
 
@@ -80,42 +82,94 @@ def retrieval_metrics(
     """
     if len(ranked) != len(qrels):
         raise ValueError(f"ranked has {len(ranked)} queries but qrels has {len(qrels)}; they must match")
-    _check_cutoffs(
-        mrr_at_k=mrr_at_k,
-        ndcg_at_k=ndcg_at_k,
-        accuracy_at_k=accuracy_at_k,
-        precision_recall_at_k=precision_recall_at_k,
-        map_at_k=map_at_k,
-    )
+    cutoffs = {
+        "mrr_at_k": mrr_at_k,
+        "ndcg_at_k": ndcg_at_k,
+        "accuracy_at_k": accuracy_at_k,
+        "precision_recall_at_k": precision_recall_at_k,
+        "map_at_k": map_at_k,
+    }
+    _check_cutoffs(**cutoffs)
     sums: dict[str, float] = {}
-
-    def add(key: str, value: float) -> None:
-        sums[key] = sums.get(key, 0.0) + value
-
     for docs, judged in zip(ranked, qrels):
-        grades = {doc: g for doc, g in _graded(judged).items() if g > 0}
-        hit = np.array([doc in grades for doc in docs], dtype=bool)
-        gains = np.array([grades.get(doc, 0.0) for doc in docs])
-        first = int(np.argmax(hit)) + 1 if hit.any() else None
-        for k in accuracy_at_k:
-            add(f"accuracy@{k}", float(hit[:k].any()))
-        for k in precision_recall_at_k:
-            found = hit[:k].sum()
-            add(f"precision@{k}", found / k)
-            add(f"recall@{k}", found / len(grades) if grades else 0.0)
-        for k in mrr_at_k:
-            add(f"mrr@{k}", 1.0 / first if first is not None and first <= k else 0.0)
-        for k in ndcg_at_k:
-            discount = 1.0 / np.log2(np.arange(2, k + 2))
-            ideal = np.sort(np.fromiter(grades.values(), float))[::-1][:k]
-            idcg = float((ideal * discount[: len(ideal)]).sum())
-            dcg = float((gains[:k] * discount[: len(gains[:k])]).sum())
-            add(f"ndcg@{k}", dcg / idcg if idcg > 0 else 0.0)
-        for k in map_at_k:
-            precision_at_hits = np.cumsum(hit[:k]) / np.arange(1, len(hit[:k]) + 1)
-            add(f"map@{k}", float(precision_at_hits[hit[:k]].sum()) / len(grades) if grades else 0.0)
+        for key, value in _query_metrics(docs, judged, **cutoffs).items():
+            sums[key] = sums.get(key, 0.0) + value
     n = max(len(ranked), 1)
     return {key: float(value / n) for key, value in sums.items()}
+
+
+def _query_metrics(
+    docs: Sequence[str],
+    judged: Qrels,
+    mrr_at_k: Sequence[int],
+    ndcg_at_k: Sequence[int],
+    accuracy_at_k: Sequence[int],
+    precision_recall_at_k: Sequence[int],
+    map_at_k: Sequence[int],
+) -> dict[str, float]:
+    """The metrics of :func:`retrieval_metrics` for one query's ranking ``docs``."""
+    metrics: dict[str, float] = {}
+    grades = {doc: g for doc, g in _graded(judged).items() if g > 0}
+    hit = np.array([doc in grades for doc in docs], dtype=bool)
+    gains = np.array([grades.get(doc, 0.0) for doc in docs])
+    first = int(np.argmax(hit)) + 1 if hit.any() else None
+    for k in accuracy_at_k:
+        metrics[f"accuracy@{k}"] = float(hit[:k].any())
+    for k in precision_recall_at_k:
+        found = hit[:k].sum()
+        metrics[f"precision@{k}"] = found / k
+        metrics[f"recall@{k}"] = found / len(grades) if grades else 0.0
+    for k in mrr_at_k:
+        metrics[f"mrr@{k}"] = 1.0 / first if first is not None and first <= k else 0.0
+    for k in ndcg_at_k:
+        discount = 1.0 / np.log2(np.arange(2, k + 2))
+        ideal = np.sort(np.fromiter(grades.values(), float))[::-1][:k]
+        idcg = float((ideal * discount[: len(ideal)]).sum())
+        dcg = float((gains[:k] * discount[: len(gains[:k])]).sum())
+        metrics[f"ndcg@{k}"] = dcg / idcg if idcg > 0 else 0.0
+    for k in map_at_k:
+        precision_at_hits = np.cumsum(hit[:k]) / np.arange(1, len(hit[:k]) + 1)
+        metrics[f"map@{k}"] = float(precision_at_hits[hit[:k]].sum()) / len(grades) if grades else 0.0
+    return {key: float(value) for key, value in metrics.items()}
+
+
+class RankedDocument(NamedTuple):
+    """A document in one query's results: where it was ranked, its score and its relevance grade."""
+
+    doc_id: str
+    #: From 1; None when it ranked below the evaluator's depth (``top_k``) or is not in the corpus.
+    rank: int | None
+    #: The query's similarity to it; None when it is not in the corpus.
+    score: float | None
+    #: Its grade in the qrels (0 when not judged relevant).
+    grade: float
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """One query of an IR evaluation: its metrics, its ranking and where its relevant documents came.
+
+    ``metrics`` has the keys of :func:`retrieval_metrics` (``"ndcg@10"``, …),
+    computed for this query alone: their mean over the queries is what the
+    evaluator reported.  ``hits`` are the retrieved documents, best first,
+    ``top_k`` deep; ``relevant`` every relevant document (grade above 0),
+    the retrieved ones by rank first, then the others by score.
+    """
+
+    query_id: str
+    query: str
+    metrics: dict[str, float]
+    hits: list[RankedDocument]
+    relevant: list[RankedDocument]
+
+    @property
+    def first_relevant_rank(self) -> int | None:
+        """Rank of the best-ranked relevant document; None when none was retrieved."""
+        return next((doc.rank for doc in self.hits if doc.grade > 0), None)
+
+    def missed(self, k: int) -> list[RankedDocument]:
+        """The relevant documents that are not in the top ``k``."""
+        return [doc for doc in self.relevant if doc.rank is None or doc.rank > k]
 
 
 class InformationRetrievalEvaluator(Evaluator):
@@ -205,6 +259,7 @@ class InformationRetrievalEvaluator(Evaluator):
         super().__init__(name, f"{main_similarity}_ndcg@{max(ndcg_at_k)}", batch_size, callbacks)
         self.top_k = max(max(ks) for ks in self.cutoffs.values() if ks)
         self.score_functions = list(score_functions)
+        self.main_similarity = main_similarity
         self.corpus_chunk_size = corpus_chunk_size
         self.query_prompt, self.corpus_prompt = query_prompt, corpus_prompt
 
@@ -235,6 +290,18 @@ class InformationRetrievalEvaluator(Evaluator):
                 len(missing),
                 sorted(missing)[:3],
             )
+        # (corpus index, query index) of every relevant document in the corpus, by corpus index: the
+        # documents whose score each corpus chunk records, so that per_query can show the missed ones
+        position = {doc: i for i, doc in enumerate(self.corpus_ids)}
+        relevant_pairs = sorted(
+            (position[doc], q)
+            for q, qid in enumerate(self.query_ids)
+            for doc, grade in self.qrels[qid].items()
+            if grade > 0 and doc in position
+        )
+        self._relevant_docs = np.array([d for d, _ in relevant_pairs], dtype=np.int64)
+        self._relevant_queries = np.array([q for _, q in relevant_pairs], dtype=np.int64)
+        self._last_search: tuple[dict[str, list[list[tuple[float, int]]]], dict[str, np.ndarray]] | None = None
 
     @classmethod
     def from_examples(
@@ -274,29 +341,91 @@ class InformationRetrievalEvaluator(Evaluator):
 
     def search(self, model: Encoder) -> dict[str, list[list[tuple[float, int]]]]:
         """Per score function and query: the best ``(score, corpus index)`` hits, best first."""
+        return self._search(model)[0]
+
+    def _search(self, model: Encoder) -> tuple[dict[str, list[list[tuple[float, int]]]], dict[str, np.ndarray]]:
+        """``search``'s hits, and per score function the score of each relevant (query, document) pair."""
         query_emb = self._encode_prompted(model, self.query_texts, self.query_prompt)
         best: dict[str, list[list[tuple[float, int]]]] = {
             fn: [[] for _ in self.query_ids] for fn in self.score_functions
         }
+        relevant_scores = {fn: np.full(len(self._relevant_docs), np.nan) for fn in self.score_functions}
         with Progress(self.hooks(), f"{self.name}: corpus", total=len(self.corpus_ids), unit="documents") as progress:
             for start in range(0, len(self.corpus_ids), self.corpus_chunk_size):
                 chunk = self._encode_prompted(
                     model, self.corpus_texts[start : start + self.corpus_chunk_size], self.corpus_prompt
                 )
+                inside = slice(*np.searchsorted(self._relevant_docs, [start, start + len(chunk)]))
                 for fn in self.score_functions:
                     hits = semantic_search(query_emb, chunk, top_k=self.top_k, similarity_fn_name=fn)
                     for q, query_hits in enumerate(hits):
                         found = [(h["score"], h["corpus_id"] + start) for h in query_hits]
                         # equal scores rank by corpus position, so chunking cannot reorder ties
                         best[fn][q] = heapq.nsmallest(self.top_k, best[fn][q] + found, key=lambda h: (-h[0], h[1]))
+                    if inside.start < inside.stop:
+                        pairwise = get_similarity(fn, pairwise=True)
+                        queries, docs = self._relevant_queries[inside], self._relevant_docs[inside] - start
+                        relevant_scores[fn][inside] = pairwise(query_emb[queries], chunk[docs]).cpu().numpy()
                 progress.update(len(chunk))
-        return best
+        return best, relevant_scores
 
     def compute(self, model: Encoder) -> dict[str, float]:
         qrels = [self.qrels[q] for q in self.query_ids]
         metrics = {}
-        for fn, hits in self.search(model).items():
+        self._last_search = self._search(model)
+        for fn, hits in self._last_search[0].items():
             ranked = [[self.corpus_ids[i] for _, i in query_hits] for query_hits in hits]
             for key, value in retrieval_metrics(ranked, qrels, **self.cutoffs).items():
                 metrics[f"{fn}_{key}"] = value
         return metrics
+
+    def per_query(self, similarity: str | None = None) -> list[QueryResult]:
+        """Each query of the last evaluation: its metrics, its ranked hits and where its relevant documents came.
+
+        The rankings are those the evaluator scored when last called (no
+        encoding here), by ``similarity`` (default: ``main_similarity``; one
+        of ``score_functions``).  A relevant document ranked below ``top_k``
+        keeps its score and has no rank.
+
+        Raises
+        ------
+        RuntimeError
+            The evaluator has not been called on a model yet.
+
+        Example
+        -------
+        >>> from workbench.evaluation.base import LookupEncoder
+        >>> model = LookupEncoder({"q": [1.0, 0.0], "near": [0.9, 0.1], "far": [0.0, 1.0]})
+        >>> ir = InformationRetrievalEvaluator({"q1": "q"}, {"d1": "far", "d2": "near"}, {"q1": {"d1"}})
+        >>> _ = ir(model)
+        >>> result = ir.per_query()[0]
+        >>> result.first_relevant_rank, round(result.metrics["ndcg@10"], 4), [doc.doc_id for doc in result.hits]
+        (2, 0.6309, ['d2', 'd1'])
+        """
+        if self._last_search is None:
+            raise RuntimeError(f"{self.name}: per_query needs an evaluation first; call the evaluator on a model")
+        similarity = self.main_similarity if similarity is None else similarity
+        check_choice(similarity, self.score_functions, "similarity")
+        hits, relevant_scores = self._last_search
+        score_of = {
+            (int(q), self.corpus_ids[d]): float(score)
+            for q, d, score in zip(self._relevant_queries, self._relevant_docs, relevant_scores[similarity])
+        }
+        results = []
+        for q, (qid, text, query_hits) in enumerate(zip(self.query_ids, self.query_texts, hits[similarity])):
+            grades = self.qrels[qid]
+            ranked = [
+                RankedDocument(self.corpus_ids[i], rank, score, grades.get(self.corpus_ids[i], 0.0))
+                for rank, (score, i) in enumerate(query_hits, start=1)
+            ]
+            retrieved = {doc.doc_id: doc for doc in ranked}
+            relevant = [
+                retrieved.get(doc) or RankedDocument(doc, None, score_of.get((q, doc)), grade)
+                for doc, grade in grades.items()
+                if grade > 0
+            ]
+            # ranked ones by rank, then the others by score, documents missing from the corpus last
+            relevant.sort(key=lambda d: (0, d.rank) if d.rank else (1, -d.score) if d.score is not None else (2, 0))
+            metrics = _query_metrics([doc.doc_id for doc in ranked], grades, **self.cutoffs)
+            results.append(QueryResult(qid, text, metrics, ranked, relevant))
+        return results

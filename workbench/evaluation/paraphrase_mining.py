@@ -7,7 +7,7 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..search import paraphrase_mining_embeddings
+from ..search import connected_groups, paraphrase_mining_embeddings
 from ..typing import Encoder
 from .base import Evaluator, example_columns
 from .binary_classification import counts_at_thresholds, midpoint_thresholds
@@ -15,20 +15,7 @@ from .binary_classification import counts_at_thresholds, midpoint_thresholds
 
 def _closure(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
     """Every pair inside each group of items connected by ``pairs`` (duplicates of duplicates)."""
-    parent: dict[int, int] = {}
-
-    def root(x: int) -> int:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]  # path halving keeps the trees flat
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        parent[root(a)] = root(b)
-    groups: dict[int, list[int]] = {}
-    for x in list(parent):
-        groups.setdefault(root(x), []).append(x)
-    return {(a, b) for members in groups.values() for a, b in combinations(sorted(members), 2)}
+    return {(a, b) for members in connected_groups(pairs) for a, b in combinations(members, 2)}
 
 
 class ParaphraseMiningEvaluator(Evaluator):
