@@ -15,6 +15,8 @@ Example
 from .cluster_explorer import ClusterExplorer
 from .model_picker import ModelPicker
 from .progress import ProgressBar
+from .reproducibility_card import ReproducibilityCard
+from .runs_table import RunsTable
 from .search_box import SearchBox
 from .sts_explorer import STSExplorer
 from .table_picker import TablePicker
@@ -28,4 +30,6 @@ __all__ = [
     "ModelPicker",
     "ProgressBar",
     "TablePicker",
+    "ReproducibilityCard",
+    "RunsTable",
 ]
