@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from notebook_kernel import REPO, notebook_kernel  # noqa: F401  (a fixture)
-from workbench import reproducibility
+from workbench import reproducibility, runs
 from workbench.data import registry
 from workbench.reproducibility import RECORD_KEY, reproducibility_record, write_results
 from workbench.runs import expand_grid, load_runs, main, notebook_parameters, parse_value, run_grid
@@ -109,8 +109,8 @@ def test_values_are_literals_where_they_look_like_them():
 
 
 def test_grid_is_the_cartesian_product():
-    runs = expand_grid({"lr": [2e-5, 5e-5], "epochs": [1, 2], "loss": ["a"]})
-    assert runs == [
+    combinations = expand_grid({"lr": [2e-5, 5e-5], "epochs": [1, 2], "loss": ["a"]})
+    assert combinations == [
         {"lr": 2e-5, "epochs": 1, "loss": "a"},
         {"lr": 2e-5, "epochs": 2, "loss": "a"},
         {"lr": 5e-5, "epochs": 1, "loss": "a"},
@@ -192,7 +192,7 @@ def test_a_2x1_grid_runs_each_combination_and_a_failed_run_is_kept(tmp_path, not
     assert (table["reproducibility.seed"] == 0).all() and table["reproducibility.versions.torch"].notna().all()
     assert "reproducibility.git_commit" in table.columns
     if "OMP_NUM_THREADS" not in os.environ:  # two jobs share the cores: each kernel got its share of threads
-        assert (table["reproducibility.threads.torch"] == max(1, (os.cpu_count() or 1) // 2)).all()
+        assert (table["reproducibility.threads.torch"] == max(1, runs._cores() // 2)).all()
     csv = pd.read_csv(out / "runs.csv")
     assert list(csv["run"]) == ["run-000", "run-001"] and list(csv["results.score"]) == [13.0, 18.0]
 

@@ -127,8 +127,12 @@ def default_jobs(runs: int) -> int:
     >>> 1 <= default_jobs(3) <= 3
     True
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(runs, cores // 4))
+    return max(1, min(runs, _cores() // 4))
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def run_grid(
@@ -166,7 +170,7 @@ def run_grid(
     pandas.DataFrame
         One row per run, in grid order: ``run``, ``status`` (``"ok"`` or
         ``"failed"``), ``error`` (the exception of a failed run, else None),
-        ``notebook`` (the executed copy), ``seconds``, then
+        ``notebook`` (the executed copy), ``source`` (the notebook run), ``seconds``, then
         ``parameters.<name>``, ``results.<key>`` and ``reproducibility.<key>``
         (nested keys joined with dots). The same table, of every run in the
         folder, is written to ``runs.csv`` and, unflattened, ``runs.json``.
@@ -197,10 +201,10 @@ def run_grid(
         )
     if RESULTS_PARAMETER in grid:
         raise ValueError(f"{RESULTS_PARAMETER!r} is set by the runner (each run's own file); leave it out of the grid")
+    combinations = expand_grid(grid)
     for name, values in grid.items():
         for value in values:
             _check_value(name, value)
-    combinations = expand_grid(grid)
     _check_output_paths(combinations)
     if importlib.util.find_spec("papermill") is None:
         raise ModuleNotFoundError(
@@ -212,7 +216,7 @@ def run_grid(
     folder = _runs_folder(Path(out) if out is not None else _default_out(notebook))
     env = dict(os.environ)
     if jobs > 1 and "OMP_NUM_THREADS" not in env:  # jobs kernels sharing the cores, not each taking all of them
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+        env["OMP_NUM_THREADS"] = str(max(1, _cores() // jobs))
     runs = [(_new_run_folder(folder), parameters) for parameters in combinations]
     start = Path(cwd) if cwd is not None else notebook.parent
 
@@ -346,6 +350,7 @@ def _execute(
         "status": "ok",
         "error": None,
         "notebook": str(executed),
+        "source": str(notebook),
         "seconds": round(time.perf_counter() - started, 1),
         "parameters": parameters,
     }
