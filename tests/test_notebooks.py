@@ -65,7 +65,9 @@ def run_notebook(name: str, folder: Path, kernel: str, **parameters: Any) -> dic
     )
     TIMES[name] = time.perf_counter() - started
     print(f"{name}: {TIMES[name]:.0f} s")
-    return json.loads(results.read_text())
+    written = json.loads(results.read_text())
+    assert written["reproducibility"]["versions"]["workbench"], f"{name} wrote its results without write_results"
+    return written
 
 
 def test_every_notebook_has_small_parameters_and_is_committed_clean():
@@ -132,6 +134,8 @@ def test_03_train_sts(tmp_path, notebook_kernel):
     # Four small steps at lr 2e-5 move a good model only a little.
     assert results["test_spearman_before"] == pytest.approx(0.9337, abs=SCORE_TOL)
     assert results["test_spearman_after"] == pytest.approx(0.9334, abs=SCORE_TOL)
+    record = results["reproducibility"]
+    assert record["seed"] == 42 and [Path(f["path"]).name for f in record["data_files"]] == ["stsbenchmark.tsv.gz"]
 
 
 @pytest.mark.parametrize("stop_at", [0, 1], ids=["before-the-first-step", "before-the-first-evaluation"])

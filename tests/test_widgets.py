@@ -16,7 +16,10 @@ from workbench.data.records import Example
 from workbench.evaluation import EmbeddingSimilarityEvaluator, InformationRetrievalEvaluator
 from workbench.evaluation.base import LookupEncoder
 from workbench.hooks import Callback, Hooks
+from workbench.io import write_json
 from workbench.losses import CosineSimilarityLoss
+from workbench.reproducibility import reproducibility_record, write_results
+from workbench.runs import MARKER, runs_table
 from workbench.training import Trainer
 
 from toy_data import SIMILAR, scored_pairs, toy_sts_evaluator
@@ -27,7 +30,9 @@ from widgets import (  # noqa: E402
     DuplicateFinder,
     ModelPicker,
     ProgressBar,
+    ReproducibilityCard,
     RetrievalExplorer,
+    RunsTable,
     SearchBox,
     STSExplorer,
     TrainingMonitor,
@@ -46,6 +51,8 @@ def test_every_view_displays_as_its_widget(tiny_encoder):
         ClusterExplorer(np.eye(4), ["a", "b", "c", "d"], k=2, projection="pca"),
         RetrievalExplorer(toy_query_results()),
         DuplicateFinder(np.eye(2), ["a", "b"]),
+        RunsTable(grid_table()),
+        ReproducibilityCard(reproducibility_record(registry=False)),
     ]
     for view in views:
         bundle = view._repr_mimebundle_()
@@ -830,3 +837,77 @@ def test_model_picker_load_button_shows_any_failure_in_its_status(tiny_encoder, 
         with pytest.raises(Exception) as raised:
             picker.model  # ... code that asks for the model gets the error, and the status line says it too
         assert picker.status.value.startswith(f"cannot load {folder}: {type(raised.value).__name__}: ")
+
+
+# --------------------------------------------------------------------------- RunsTable
+
+
+def grid_table() -> pd.DataFrame:
+    """The table of a 2x2 grid (lr x epochs) run by workbench.runs, one run failed, as run_grid returns it."""
+    rows = []
+    for i, (lr, epochs) in enumerate([(2e-5, 1), (2e-5, 2), (5e-5, 1), (5e-5, 2)]):
+        row = {"run": f"run-00{i}", "status": "ok", "error": None, "notebook": f"/runs/run-00{i}/notebook.ipynb"}
+        row["parameters"] = {"lr": lr, "epochs": epochs}
+        if i == 3:
+            row.update(status="failed", error="RuntimeError: loss is nan")
+        else:
+            score = 0.80 + 1000 * lr + 0.01 * epochs
+            row["results"] = {"spearman": score, "steps": 10 * epochs, "curve": [0.1, score], "trained": True}
+            row["reproducibility"] = {"seed": 42}
+        rows.append(row)
+    return runs_table(rows)
+
+
+def test_runs_table_plots_a_metric_against_a_parameter_one_line_per_value_of_another():
+    view = RunsTable(grid_table())
+    # Numbers only: a list (a curve) or a bool is no metric; the seed of the record is no result.
+    assert view.parameters == ["lr", "epochs"] and view.metrics == ["spearman", "steps"]
+    assert (view.metric.value, view.parameter.value, view.by.value) == ("spearman", "lr", "epochs")
+    assert [(t.name, list(t.x), list(t.y)) for t in view.figure.data] == [
+        ("epochs = 1", [2e-5, 5e-5], pytest.approx([0.83, 0.86])),
+        ("epochs = 2", [2e-5], pytest.approx([0.84])),  # the failed run is left out of the plot
+    ]
+    assert view.status.value == "4 runs, 1 failed: run-003 (RuntimeError: loss is nan)"
+    assert "RuntimeError: loss is nan" in view.table_html.value and "<th>spearman</th>" in view.table_html.value
+    view.show(metric="steps", parameter="epochs", by="(none)")
+    assert [(t.name, list(t.x), list(t.y)) for t in view.figure.data] == [("steps", [1, 1, 2], [10, 10, 20])]
+    assert view.figure.layout.xaxis.title.text == "epochs" and view.figure.layout.yaxis.title.text == "steps"
+    assert view.figure.layout.showlegend is False
+    view.by.value = "lr"  # the dropdown does what show() does
+    assert [t.name for t in view.figure.data] == ["lr = 2e-05", "lr = 5e-05"]
+    assert list(view.points["run"]) == ["run-000", "run-001", "run-002"]
+
+
+def test_runs_table_reads_a_runs_folder_and_refuses_a_table_with_nothing_to_plot(tmp_path):
+    write_json(tmp_path / MARKER, {"made_by": "workbench.runs"})
+    for i, lr in enumerate([1e-5, 3e-5]):
+        row = {"run": f"run-00{i}", "status": "ok", "parameters": {"lr": lr}, "results": {"loss": 1 - 10_000 * lr}}
+        write_json(tmp_path / f"run-00{i}" / "run.json", row)
+    view = RunsTable(tmp_path)
+    assert [(list(t.x), list(t.y)) for t in view.figure.data] == [([1e-5, 3e-5], pytest.approx([0.9, 0.7]))]
+    with pytest.raises(ValueError, match=r"nothing to plot; parameters \['lr'\], numeric results \[\]"):
+        RunsTable(runs_table([{"run": "run-000", "status": "failed", "error": "x", "parameters": {"lr": 1e-5}}]))
+    with pytest.raises(ValueError, match=r"the table has no \['status'\] column"):
+        RunsTable(pd.DataFrame({"run": ["a"]}))
+
+
+# --------------------------------------------------------------------------- ReproducibilityCard
+
+
+def test_reproducibility_card_shows_the_record_of_a_results_file_closed(tmp_path):
+    data = tmp_path / "pairs.csv"
+    data.write_text("a,b\n")
+    write_results(tmp_path / "results.json", {"score": 1.0}, seed=42, data_files=[data])
+    card = ReproducibilityCard(tmp_path / "results.json")
+    record = json.loads((tmp_path / "results.json").read_text())["reproducibility"]
+    assert (
+        card.record == record and "seed 42" in card.summary and f"torch {record['versions']['torch']}" in card.summary
+    )
+    assert card.html.startswith('<details class="wb-reproducibility-card"') and "<details open" not in card.html
+    assert str(data) in card.html and record["data_files"][0]["sha256"] in card.html
+    # Where widgets are not rendered, the same card is plain HTML.
+    bundle = card._repr_mimebundle_()
+    assert bundle["text/html"] == card.html and bundle[WIDGET_MIME]["model_id"] == card.widget.model_id
+    assert ReproducibilityCard(record).html == ReproducibilityCard({"score": 1, "reproducibility": record}).html
+    with pytest.raises(ValueError, match="holds no reproducibility record; write results with"):
+        ReproducibilityCard({"score": 1.0})

@@ -17,6 +17,8 @@ from .duplicate_finder import DuplicateFinder
 from .model_picker import ModelPicker
 from .progress import ProgressBar
 from .retrieval_explorer import RetrievalExplorer
+from .reproducibility_card import ReproducibilityCard
+from .runs_table import RunsTable
 from .search_box import SearchBox
 from .sts_explorer import STSExplorer
 from .table_picker import TablePicker
@@ -32,4 +34,6 @@ __all__ = [
     "ModelPicker",
     "ProgressBar",
     "TablePicker",
+    "ReproducibilityCard",
+    "RunsTable",
 ]

@@ -36,7 +36,7 @@ from .readers import (
 )
 from .cleaning import clean_news_snippet, clean_newsgroup_message
 from .records import Example
-from .registry import dataset_path, load_dataset, load_registry
+from .registry import dataset_path, files_read, load_dataset, load_registry
 from .tables import Table, examples_from_table, is_table, read_table, texts_from_table
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "Example",
     "SentEvalTask",
     "dataset_path",
+    "files_read",
     "iter_20newsgroups",
     "iter_beir_corpus",
     "iter_nli",

@@ -41,6 +41,27 @@ from . import readers
 from .sources import SOURCE_ERRORS, DataSourceError, describe, fetch_file, fetch_url
 
 REGISTRY_NAME = "registry.json"
+# Every data-set file or folder handed out in this process, first read first: the reproducibility record's data.
+_READ: dict[Path, None] = {}
+
+
+def files_read() -> list[Path]:
+    """The data-set files and folders this process read through the registry, first read first, each once.
+
+    :func:`workbench.reproducibility.reproducibility_record` checksums them.
+
+    Example
+    -------
+    >>> path = dataset_path("stsb")  # doctest: +SKIP
+    >>> path in files_read()  # doctest: +SKIP
+    True
+    """
+    return list(_READ)
+
+
+def _read(path: Path) -> Path:
+    _READ[path.resolve()] = None
+    return path
 
 
 def registry_file() -> Path:
@@ -125,7 +146,7 @@ def dataset_path(name: str, file: str | None = None, hooks: Hooks | None = None)
     rel = entry["path"] if file is None else _relpath(name, entry, file)
     wanted = {key: spec for key, spec in entry["files"].items() if key == rel or key.startswith(rel + "/")}
     try:
-        return _registered(name, wanted, rel, hooks)
+        return _read(_registered(name, wanted, rel, hooks))
     except DataSourceError as err:
         tried = err.tried
     for source in entry.get("sources", []):
@@ -138,7 +159,7 @@ def dataset_path(name: str, file: str | None = None, hooks: Hooks | None = None)
                 tried.append(f"source {source['id']} ({describe(source['files'][role])}): {err}")
                 continue
             if path.exists():
-                return path
+                return _read(path)
             tried.append(f"source {source['id']}: has no {posixpath.relpath(rel, provided)}")
     raise DataSourceError(f"{rel} of data set {name!r}", tried)
 
@@ -331,6 +352,8 @@ def _from_sources(
         except SOURCE_ERRORS as err:
             tried.append(f"source {source['id']}: {err}")
             continue
+        for path in files.values():
+            _read(path)
         return SOURCE_READERS[source["reader"]](files, splits, **kwargs)
     raise DataSourceError(f"data set {name!r}", tried)
 
